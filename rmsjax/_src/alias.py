@@ -107,7 +107,7 @@ def rmsprop(
     validation.check_bool("nesterov", nesterov)
     validation.check_bool("maximize", maximize)
     if nesterov and momentum is None:
-        raise ValueError("`nesterov=True` needs `momentum`, got momentum=None")
+        raise ValueError("`nesterov`=True needs `momentum`, got momentum=None")
     return optax.chain(
         transform.negate() if maximize else optax.identity(),
         transform.add_l2(weight_decay),
@@ -162,6 +162,7 @@ def torch_rmsprop(
       PyTorch documentation of ``torch.optim.RMSprop``; Hinton (2012), lecture 6e.
     """
     validation.check_bool("maximize", maximize)
+    _check_common(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
     return optax.chain(
         transform.negate() if maximize else optax.identity(),
         transform.add_l2(weight_decay),
@@ -203,6 +204,10 @@ def keras_rmsprop(
     References:
       Keras 3 source, ``keras/src/optimizers/rmsprop.py`` and ``base_optimizer.py``.
     """
+    _check_common(
+        learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon,
+        weight_decay=weight_decay,
+    )  # fmt: skip
     return optax.chain(
         transform.scale_by_rms(rho, epsilon, eps_in_sqrt=True, centered=centered),
         transform.scale_by_learning_rate(learning_rate),
@@ -246,6 +251,7 @@ def tf1_rmsprop(
       TensorFlow, ``tensorflow/core/kernels/training_ops.cc`` (``ApplyRMSProp``,
       ``ApplyCenteredRMSProp``) and ``tensorflow/python/training/rmsprop.py``.
     """
+    _check_common(learning_rate=learning_rate, decay=decay, momentum=momentum, epsilon=epsilon)
     return optax.chain(
         transform.scale_by_rms(
             decay, epsilon, eps_in_sqrt=True, initial_scale=1.0, centered=centered
@@ -261,3 +267,17 @@ def _momentum_unless_python_zero(momentum: ArrayLike) -> optax.GradientTransform
     if validation.is_python_zero(momentum):
         return optax.identity()
     return transform.trace(momentum)
+
+
+_IN_UNIT = ("alpha", "rho", "decay", "momentum")
+
+
+def _check_common(**values: Any) -> None:
+    """Check the presets' arguments under their own names (``alpha``, ``rho``, ``lr``...)."""
+    for name, value in values.items():
+        if value is None or callable(value):
+            continue
+        if name in _IN_UNIT:
+            validation.check_interval(name, value, 0.0, 1.0)
+        else:
+            validation.check_nonnegative(name, value)

@@ -345,7 +345,9 @@ def decoupled_weight_decay(
         def leaf(u, p):
             cdt = compute_dtype(u.dtype)
             rdt = _real_dtype(cdt)
-            decay = p.astype(cdt) * _as(weight_decay, rdt) * _as(lr, rdt)
+            # (wd * lr) first: Keras multiplies (p * wd) * lr, but XLA folds a product of two
+            # compile-time constants, so only this order gives the same bits for float and array.
+            decay = p.astype(cdt) * (_as(weight_decay, rdt) * _as(lr, rdt))
             return (u.astype(cdt) - decay).astype(u.dtype)
 
         new_state = ScaleByLearningRateState(count=optax.safe_increment(state.count))
