@@ -1,0 +1,24 @@
+"""The benchmarks still run (at smoke-test size). Their timings are never asserted here."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def run_bench(name: str, argv: list[str], monkeypatch) -> None:
+    monkeypatch.setattr(sys, "argv", [name, *argv])
+    runpy.run_path(str(BENCH / name), run_name="__main__")
+
+
+def test_update_bench_runs(monkeypatch, capsys):
+    pytest.importorskip("torch")
+    run_bench("update.py", ["--quick"], monkeypatch)
+    out = capsys.readouterr().out
+    assert "machine:" in out
+    assert "triad bandwidth" in out
+    rows = [line for line in out.splitlines() if "|" in line and line.strip()[0].isdigit()]
+    assert len(rows) == 2  # --quick: one size, two leaf counts
