@@ -1,0 +1,385 @@
+"""The `rmsjax` command: outputs, ranking, presets, value parsing and one-line errors.
+
+Most tests call `rmsjax.cli.main` in-process with small sizes; `test_console_script_*` run the
+installed console script in a subprocess.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rmsjax
+from rmsjax import cli, tasks
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run(argv, capsys):
+    """``main(argv)`` -> (exit status, stdout, stderr); argparse's exits are caught."""
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_png(path: Path):
+    assert path.is_file(), path
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    assert len(data) > 1000, f"{path} is suspiciously small ({len(data)} bytes)"
+
+
+def assert_one_line_error(err: str):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "error:" in lines[0]
+    assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing values.
+
+
+def test_parse_single_and_list():
+    assert cli.parse_values("3e-3", "--lr") == [0.003]
+    assert cli.parse_values("0.9, 0.99,0.999", "--decay") == [0.9, 0.99, 0.999]
+
+
+def test_parse_log_range():
+    values = cli.parse_values("1e-4:1e-2:8", "--lr")
+    assert len(values) == 8
+    assert values[0] == 1e-4 and values[-1] == 1e-2
+    ratios = np.diff(np.log10(values))
+    # Evenly spaced in log10 up to the rounding to 3 significant digits (< 0.002 in log10).
+    np.testing.assert_allclose(ratios, 2 / 7, atol=2e-3)
+    assert cli.parse_values("1e-2:1e-4:3", "--lr") == [0.01, 0.001, 0.0001]
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("1e-2:1e-4:0", "at least 2"),
+        ("1e-2:1e-4:1", "at least 2"),
+        ("1e-2:1e-4:2.5", "integer"),
+        ("0:1:3", "positive ends"),
+        ("1:2", "LO:HI:N"),
+        ("abc", "not a number"),
+        ("0.1,,0.2", "empty value"),
+        ("nan", "finite"),
+    ],
+)
+def test_parse_errors(text, match):
+    with pytest.raises(cli.UsageError, match=match):
+        cli.parse_values(text, "--lr")
+
+
+# --------------------------------------------------------------------------------------------
+# rmsjax train.
+
+
+def test_train_2d_task_writes_metrics_and_plots(tmp_path, capsys):
+    code, out, err = run(
+        ["train", "rosenbrock", "--epochs", 50, "--out", tmp_path, "--no-progress"], capsys
+    )
+    assert code == 0, err
+    assert "final_loss" in out and str(tmp_path) in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("final_loss", "distance_to_minimum", "examples_per_second", "wall_seconds"):
+        assert isinstance(metrics[key], float), key
+    assert metrics["config"]["hparams"] == tasks.get("rosenbrock").defaults
+    assert metrics["config"]["epochs"] == 50
+    assert metrics["config"]["preset"] == "rmsjax"
+    assert "rosenbrock" in metrics["source"]
+    assert np.asarray(metrics["trajectory"]).shape == (51, 2)
+    assert_png(tmp_path / "loss.png")
+    assert_png(tmp_path / "trajectory.png")
+
+
+def test_train_classifier_reports_test_accuracy(tmp_path, capsys):
+    code, out, err = run(
+        ["train", "xor", "--epochs", 5, "--lr", 0.05, "--out", tmp_path, "--no-progress"], capsys
+    )
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert {"final_loss", "examples_per_second", "wall_seconds", "source"} <= set(metrics)
+    assert metrics["config"]["hparams"]["learning_rate"] == 0.05
+    assert metrics["config"]["batch_size"] == tasks.get("xor").batch_size
+    assert len(metrics["history"]["train_loss"]) == 5
+    assert "test_accuracy" in out
+    assert_png(tmp_path / "loss.png")
+
+
+def test_default_out_dir_is_announced(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(["train", "quadratic", "--epochs", 10, "--no-progress"], capsys)
+    assert code == 0
+    assert (tmp_path / "runs" / "quadratic-train" / "metrics.json").is_file()
+    assert f"saved to {Path('runs') / 'quadratic-train'}" in out
+
+
+# Each preset through the command computes exactly what the preset built directly computes:
+# the same jitted program on the same inputs, so the trajectories agree to float32 rounding.
+@pytest.mark.parametrize(
+    "preset, make",
+    [
+        ("rmsjax", lambda: rmsjax.rmsprop(0.05, decay=0.99, momentum=0.9)),
+        ("torch", lambda: rmsjax.torch_rmsprop(lr=0.05, alpha=0.99, momentum=0.9)),
+        ("keras", lambda: rmsjax.keras_rmsprop(learning_rate=0.05, rho=0.99, momentum=0.9)),
+        ("tf1", lambda: rmsjax.tf1_rmsprop(0.05, decay=0.99, momentum=0.9)),
+    ],
+)
+def test_preset_trains_the_same_numbers_as_the_preset(preset, make, tmp_path, capsys):
+    argv = ["train", "quadratic", "--preset", preset, "--lr", 0.05, "--decay", 0.99]
+    argv += ["--momentum", 0.9, "--epochs", 40, "--out", tmp_path, "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    direct = tasks.get("quadratic").train(epochs=40, optimizer=make())
+    np.testing.assert_allclose(metrics["trajectory"], direct.trajectory, rtol=1e-6, atol=0)
+    assert metrics["final_loss"] == pytest.approx(direct.metrics["final_loss"], rel=1e-6)
+
+
+def test_presets_differ_in_convention(tmp_path, capsys):
+    """tf1 starts its accumulator at one: the same options then give another trajectory."""
+    finals = {}
+    for preset in ("torch", "tf1"):
+        out_dir = tmp_path / preset
+        code, _, _ = run(
+            ["train", "quadratic", "--preset", preset, "--epochs", 20, "--out", out_dir]
+            + ["--no-progress"],
+            capsys,
+        )
+        assert code == 0
+        finals[preset] = json.loads((out_dir / "metrics.json").read_text())["final_loss"]
+    assert finals["torch"] != finals["tf1"]
+
+
+def test_preset_on_a_classifier_matches_direct_training(tmp_path, capsys):
+    argv = ["train", "xor", "--preset", "torch", "--momentum", 0.9, "--epochs", 5]
+    code, _, err = run(argv + ["--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    task = tasks.get("xor")
+    lr, decay = task.defaults["learning_rate"], task.defaults["decay"]
+    assert metrics["config"]["optimizer"] == (
+        f"rmsjax.torch_rmsprop(lr={lr:.4g}, alpha={decay:.4g}, momentum=0.9)"
+    )
+    direct = task.train(epochs=5, optimizer=rmsjax.torch_rmsprop(lr, alpha=decay, momentum=0.9))
+    np.testing.assert_allclose(
+        metrics["history"]["train_loss"], direct.history.train_loss, rtol=1e-6
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# rmsjax sweep.
+
+
+def test_sweep_ranks_writes_csv_and_plots(tmp_path, capsys):
+    argv = ["sweep", "quadratic", "--lr", "0.01:1:4", "--decay", "0.9,0.99", "--seeds", 2]
+    argv += ["--epochs", 30, "--top", 3, "--out", tmp_path, "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "top 3 by final_loss (min)" in out
+    table = out.split("top 3 by final_loss (min):")[1].splitlines()[1:]
+    assert table[0].split()[:4] == ["rank", "config", "learning_rate", "decay"]
+    assert [line.split()[0] for line in table[1:4]] == ["1", "2", "3"]
+    assert "best: " in out
+
+    with open(tmp_path / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 * 2 * 2  # configurations x seeds
+    assert {"config", "learning_rate", "decay", "seed", "final_loss", "diverged"} <= set(rows[0])
+    assert sorted({float(r["learning_rate"]) for r in rows}) == [0.01, 0.0464, 0.215, 1.0]
+
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["configurations"] == 8 and metrics["seeds"] == 2
+    ranking = metrics["ranking"]
+    finals = [r["final_loss"] for r in ranking]
+    assert finals == sorted(finals)
+    assert metrics["best"] == {
+        "learning_rate": ranking[0]["learning_rate"],
+        "decay": ranking[0]["decay"],
+    }
+    assert metrics["final_loss"] == pytest.approx(finals[0])
+    assert {"examples_per_second", "wall_seconds", "source", "config"} <= set(metrics)
+    for name in ("loss_curves.png", "heatmap.png", "trajectories.png"):
+        assert_png(tmp_path / name)
+
+
+def test_sweep_static_axis_and_preset(tmp_path, capsys):
+    argv = ["sweep", "quadratic", "--preset", "torch", "--lr", "0.01,0.1", "--decay", 0.9]
+    argv += ["--centered", "false,true", "--epochs", 20, "--out", tmp_path, "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "top 4 by final_loss (min)" in out
+    assert "fixed: decay=0.9" in out
+    assert "rmsjax.torch_rmsprop(lr=" in out
+    with open(tmp_path / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["learning_rate"], r["centered"]) for r in rows] == [
+        ("0.01", "False"),
+        ("0.01", "True"),
+        ("0.1", "False"),
+        ("0.1", "True"),
+    ]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["config"]["preset"] == "torch"
+    assert metrics["config"]["grid"]["centered"] == [False, True]
+    assert_png(tmp_path / "heatmap.png")
+
+
+def test_sweep_resume_reuses_finished_chunks(tmp_path, capsys):
+    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2, "--resume"]
+    argv += ["--out", tmp_path, "--no-progress"]
+    assert run(argv, capsys)[0] == 0
+    first = (tmp_path / "results.csv").read_text()
+    assert list((tmp_path / "chunks").glob("*.npz"))
+    assert run(argv, capsys)[0] == 0
+    assert (tmp_path / "results.csv").read_text() == first
+
+
+def test_sweep_digits_default_is_the_main_job(tmp_path, capsys):
+    """`rmsjax sweep digits` with its defaults: the best configuration reaches 0.97."""
+    code, out, err = run(["sweep", "digits", "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0, err
+    assert "best: " in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.97
+    assert metrics["metric"] == "test_accuracy" and metrics["mode"] == "max"
+    assert "load_digits" in metrics["source"]
+
+
+# --------------------------------------------------------------------------------------------
+# rmsjax compare.
+
+
+def test_compare_2d_task(tmp_path, capsys):
+    code, out, err = run(
+        ["compare", "rosenbrock", "--epochs", 100, "--out", tmp_path, "--no-progress"], capsys
+    )
+    assert code == 0, err
+    names = ["sgd", "rmsjax", "torch", "keras", "tf1", "adam"]
+    table = out.split("results:")[1].splitlines()[2:]
+    assert [line.split()[0] for line in table[: len(names)]] == names
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert list(metrics["results"]) == names
+    assert metrics["results"]["sgd"]["optimizer"] == "optax.sgd(0.001)"
+    for result in metrics["results"].values():
+        assert len(result["train_loss"]) == 101
+    assert_png(tmp_path / "loss_curves.png")
+    assert_png(tmp_path / "trajectories.png")
+
+
+# --------------------------------------------------------------------------------------------
+# Errors: one line on stderr, a non-zero exit, never a traceback.
+
+
+@pytest.mark.parametrize(
+    "argv, code, match",
+    [
+        (["train", "nope"], 2, "invalid choice: 'nope'"),
+        (["train", "quadratic", "--bogus"], 2, "unrecognized arguments: --bogus"),
+        (["train", "quadratic", "--lr", "-1"], 1, "`learning_rate` must be >= 0"),
+        (["train", "quadratic", "--decay", "1.5"], 1, "`decay` must be in [0, 1), got 1.5"),
+        (["sweep", "quadratic", "--lr", "1e-2:1e-4:0"], 2, "at least 2"),
+        (["sweep", "quadratic", "--lr", "-1,0.1"], 1, "`learning_rate` must be >= 0"),
+        (["sweep", "quadratic", "--metric", "accuracy"], 2, "not a metric of task"),
+        (["sweep", "quadratic", "--centered", "maybe"], 2, "expected true or false"),
+        (["train", "quadratic", "--lr", "0.1,0.2"], 2, "lists and ranges are for"),
+        (["train", "quadratic", "--epochs", "0"], 2, "positive integer"),
+        (["train", "quadratic", "--nesterov"], 1, "needs `momentum`"),
+        (["train", "quadratic", "--preset", "torch", "--nesterov"], 2, "has no --nesterov"),
+        (["train", "quadratic", "--preset", "tf1", "--alpha", "0.9"], 2, "unrecognized"),
+        (["train", "mnist", "--data-dir", "/no/such/folder"], 1, "is not a directory"),
+        (["compare", "quadratic", "--sgd-lr", "-1"], 1, "--sgd-lr must be >= 0"),
+        ([], 2, "required"),
+    ],
+)
+def test_errors_are_one_line(argv, code, match, tmp_path, capsys):
+    got, _, err = run([*argv, "--out", tmp_path] if argv else argv, capsys)
+    assert got == code
+    assert_one_line_error(err)
+    assert match in err
+
+
+def test_missing_data_files_are_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for task in ("mnist", "reviews"):
+        got, _, err = run(["train", task, "--data-dir", empty, "--out", tmp_path], capsys)
+        assert got == 1
+        assert_one_line_error(err)
+        assert str(empty) in err
+
+
+def test_debug_env_reraises(monkeypatch, capsys):
+    monkeypatch.setenv("RMSJAX_DEBUG", "1")
+    with pytest.raises(ValueError, match="learning_rate"):
+        cli.main(["train", "quadratic", "--lr", "-1", "--no-progress"])
+
+
+@pytest.mark.parametrize("argv", [[], ["train"], ["sweep"], ["compare"]])
+def test_help_has_examples(argv, capsys):
+    code, out, _ = run([*argv, "--help"], capsys)
+    assert code == 0
+    assert "examples:" in out and "rmsjax " in out
+    assert "digits" in out
+
+
+# --------------------------------------------------------------------------------------------
+# Real data (skipped without ../shared/data).
+
+
+def test_train_mnist_offline_split(shared_data, tmp_path, capsys):
+    argv = ["train", "mnist", "--data-dir", shared_data, "--epochs", 1, "--out", tmp_path]
+    code, out, err = run(argv + ["--no-progress"], capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "8,000" in metrics["source"] and "2,000" in metrics["source"]
+    assert metrics["source"] in out
+    assert metrics["test_accuracy"] > 0.8  # one epoch of the seed's MLP
+
+
+# --------------------------------------------------------------------------------------------
+# The installed console script, in a subprocess.
+
+
+def _run_script(*argv) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [_console_script(), *(str(a) for a in argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RMSJAX_DEBUG": ""},
+    )
+
+
+def _console_script() -> str:
+    script = Path(sys.executable).parent / "rmsjax"
+    if not script.exists():
+        pytest.skip(f"console script not installed at {script} (pip install -e .)")
+    return str(script)
+
+
+def test_console_script_trains(tmp_path):
+    proc = _run_script("train", "quadratic", "--epochs", 20, "--out", tmp_path, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "final_loss" in proc.stdout
+    assert json.loads((tmp_path / "metrics.json").read_text())["config"]["epochs"] == 20
+    assert_png(tmp_path / "trajectory.png")
+
+
+def test_console_script_error_is_one_line(tmp_path):
+    proc = _run_script("train", "quadratic", "--decay", "1.5", "--out", tmp_path)
+    assert proc.returncode == 1
+    expected = "rmsjax: error: `decay` must be in [0, 1), got 1.5 (option --decay)"
+    assert proc.stderr.strip() == expected
