@@ -1,7 +1,7 @@
 """rmsjax: RMSprop for JAX as a pure optax transformation, with framework parity and sweeps."""
 
 from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop
-from rmsjax._src.sweep import SweepResult, grid, sweep
+from rmsjax._src.sweep import Grid, SweepResult, grid, sweep
 from rmsjax._src.transform import (
     ScaleByCenteredRmsState,
     ScaleByRmsState,
@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ScaleByCenteredRmsState",
+    "Grid",
     "ScaleByRmsState",
     "SweepResult",
     "grid",

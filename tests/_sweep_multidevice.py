@@ -1,0 +1,49 @@
+"""Run by tests/test_sweep.py with 4 simulated CPU devices: saves sweep results to an npz."""
+
+import os
+import sys
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _sweep_helpers  # noqa: E402
+
+import rmsjax  # noqa: E402
+from rmsjax._src import sweep as sweep_module  # noqa: E402
+
+DEVICES_USED = []
+_fetch = sweep_module._fetch
+
+
+def _recording_fetch(array):
+    DEVICES_USED.append(len(array.sharding.device_set))
+    return _fetch(array)
+
+
+sweep_module._fetch = _recording_fetch
+
+
+def main(path):
+    assert jax.device_count() == 4, jax.devices()
+    space = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1, 0.3, 1.0], decay=[0.9, 0.99])
+    arrays = {}
+    for label, chunk_size in (("auto", "auto"), ("three", 3)):
+        result = rmsjax.sweep(
+            _sweep_helpers.logistic,
+            space,
+            key=jax.random.key(7),
+            seeds=2,
+            chunk_size=chunk_size,
+            progress=False,
+        )
+        for name, value in result.metrics.items():
+            arrays[f"{label}/{name}"] = value
+        arrays[f"{label}/chunk_sizes"] = np.asarray(sorted(result.chunk_sizes.values()))
+    arrays["devices_used"] = np.asarray(DEVICES_USED)
+    np.savez(path, **arrays)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

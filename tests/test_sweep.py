@@ -1,0 +1,498 @@
+"""Tests for rmsjax.sweep / rmsjax.grid / rmsjax.SweepResult (issue 4)."""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+import _sweep_helpers as helpers
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rmsjax
+from rmsjax._src import sweep as sweep_module
+
+KEY = jax.random.key(0)
+SPACE = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1, 0.5, 1.0], decay=[0.9, 0.99])
+
+
+def counting(fn):
+    """Wraps ``fn`` so that ``wrapper.traces`` counts how often it is traced (called)."""
+
+    def wrapper(hparams, key):
+        wrapper.traces += 1
+        return fn(hparams, key)
+
+    wrapper.traces = 0
+    return wrapper
+
+
+def run(fn=helpers.quadratic, space=SPACE, **kwargs):
+    kwargs.setdefault("key", KEY)
+    kwargs.setdefault("progress", False)
+    return rmsjax.sweep(fn, space, **kwargs)
+
+
+@functools.cache
+def quadratic_reference():
+    """The quadratic over SPACE, 2 seeds, one chunk (shared by several tests)."""
+    fn = counting(helpers.quadratic)
+    result = run(fn, seeds=2, chunk_size=None)
+    assert fn.traces == 1
+    return result
+
+
+@functools.cache
+def diverging_result():
+    space = rmsjax.grid(learning_rate=[0.001, 0.01, 5.0, 0.05], decay=[0.9, 0.99], tag=["a"])
+    return run(helpers.sgd_quadratic, space, seeds=2)
+
+
+def loop_reference(fn, space, key, seeds):
+    """A plain per-(configuration, seed) loop with the documented key derivation."""
+    steps = {}  # one jitted function per combination of static values
+    out = {}
+    for c, config in enumerate(space):
+        static = {k: config[k] for k in space.static_axes}
+        hparams = {k: jnp.asarray(config[k]) for k in space.dynamic_axes}  # float32 / int32
+        step = steps.setdefault(
+            tuple(static.items()), jax.jit(lambda h, k, static=static: fn({**h, **static}, k))
+        )
+        for s in range(seeds):
+            metrics = step(hparams, jax.random.fold_in(jax.random.fold_in(key, c), s))
+            for name, value in metrics.items():
+                out.setdefault(name, []).append(np.asarray(value))
+    n = len(space)
+    return {k: np.stack(v).reshape(n, seeds, *v[0].shape) for k, v in out.items()}
+
+
+# ------------------------------------------------------------------------------------------
+# grid
+
+
+def test_grid_order_and_ids():
+    space = rmsjax.grid(a=[1.0, 2.0, 3.0], b=[10, 20], c=["x"])
+    assert len(space) == 6
+    assert space.shape == (3, 2, 1)
+    assert list(space) == [
+        {"a": a, "b": b, "c": "x"} for a in (1.0, 2.0, 3.0) for b in (10, 20)
+    ]  # itertools.product order: the last axis varies fastest
+    assert space[3] == {"a": 2.0, "b": 20, "c": "x"}
+    assert space.static_axes == ("c",) and space.dynamic_axes == ("a", "b")
+    assert rmsjax.grid(a=np.array([0.5, 1.5]))[1] == {"a": 1.5}
+    assert "grid(a=[1.0, 2.0, 3.0]" in repr(space)
+    assert list(rmsjax.grid()) == [{}]  # no axes: one configuration (a sweep over seeds only)
+    mixed = rmsjax.grid(momentum=[None, 0.9])  # None makes the axis static
+    assert mixed.static_axes == ("momentum",) and mixed[1] == {"momentum": 0.9}
+
+
+@pytest.mark.parametrize(
+    "axes, error, match",
+    [
+        ({"learning_rate": []}, ValueError, "`learning_rate` is empty"),
+        ({"learning_rate": 0.1}, TypeError, "`learning_rate` must be a sequence"),
+        ({"learning_rate": "0.1"}, TypeError, "`learning_rate` must be a sequence"),
+        ({"opt": [object()]}, TypeError, "`opt` holds"),
+    ],
+)
+def test_grid_rejects_bad_axes(axes, error, match):
+    with pytest.raises(error, match=match):
+        rmsjax.grid(**axes)
+
+
+# ------------------------------------------------------------------------------------------
+# Tracing, correctness, chunking
+
+
+def test_matches_per_configuration_loop():
+    fn = counting(helpers.logistic)
+    result = run(fn, seeds=2, chunk_size=None)
+    assert fn.traces == 1
+    expected = loop_reference(helpers.logistic, SPACE, KEY, seeds=2)
+    assert set(result.metrics) == {"loss", "accuracy", "curve"}
+    for name, value in expected.items():
+        assert result.metrics[name].shape == value.shape
+        assert result.metrics[name].dtype == value.dtype
+        # float32; vmap may batch the matmuls differently from the unbatched loop (another
+        # summation order), so allow float32 rounding accumulated over 20 steps.
+        np.testing.assert_allclose(result.metrics[name], value, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("chunk_size", ["auto", 1, 3])
+def test_one_trace_and_identical_results_for_any_chunk_size(chunk_size):
+    # Elementwise training (the quadratic): bitwise identical to chunk_size=None.
+    reference = quadratic_reference()
+    fn = counting(helpers.quadratic)
+    result = run(fn, seeds=2, chunk_size=chunk_size)
+    assert fn.traces == 1  # whatever the chunking and padding (3 -> 4 chunks, the last padded)
+    for name, value in reference.metrics.items():
+        np.testing.assert_array_equal(result.metrics[name], value)
+    assert result.chunk_sizes == {0: len(SPACE) if chunk_size == "auto" else chunk_size}
+    assert reference.chunk_sizes == {0: len(SPACE)}
+
+
+def test_seeds_differ_and_do_not_depend_on_seed_count():
+    two = quadratic_reference().metrics["loss"]
+    three = run(seeds=3, chunk_size=None).metrics["loss"]
+    np.testing.assert_array_equal(two, three[:, :2])
+    assert not np.array_equal(three[:, 0], three[:, 1])
+
+
+def test_raw_prng_key_and_int_axis():
+    def fn(hparams, key):
+        assert key.dtype == jnp.uint32  # a raw key in, raw keys to train_fn
+        assert hparams["steps"].dtype == jnp.int32
+        return {"value": jax.random.uniform(key) + hparams["steps"]}
+
+    result = run(fn, rmsjax.grid(steps=[1, 2]), key=jax.random.PRNGKey(3))
+    expected = [
+        jax.random.uniform(jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(3), c), 0)) + s
+        for c, s in enumerate([1, 2])
+    ]
+    np.testing.assert_allclose(result.metrics["value"][:, 0], expected, rtol=0)
+
+
+def test_auto_chunk_on_cpu_follows_the_size_of_one_run():
+    def big(hparams, key):  # one run makes a 360 KB array: more than 256 KiB, so one per chunk
+        x = jnp.full((300, 300), hparams["learning_rate"]) + jax.random.uniform(key)
+        return {"loss": jnp.sum(x * x)}
+
+    assert run(big, chunk_size="auto").chunk_sizes == {0: 1}
+    assert run(big, chunk_size=None).chunk_sizes == {0: len(SPACE)}
+    # Tiny runs (the quadratic) all go in one chunk: see the chunk-size test above.
+
+
+def test_auto_chunk_shrinks_to_the_memory_budget(monkeypatch):
+    reference = quadratic_reference()
+    compiled = []
+    original = sweep_module._program_bytes
+
+    def spy(program):
+        compiled.append(program)
+        return original(program)
+
+    monkeypatch.setattr(sweep_module, "_program_bytes", spy)
+    monkeypatch.setattr(sweep_module, "_memory_budget", lambda device: 1)  # nothing fits
+    fn = counting(helpers.quadratic)
+    result = run(fn, seeds=2, chunk_size="auto")
+    assert fn.traces == 1
+    assert len(compiled) == 1  # the widest program was measured (then recompiled narrower)
+    assert result.chunk_sizes == {0: 1}  # one configuration per device
+    np.testing.assert_array_equal(result.metrics["loss"], reference.metrics["loss"])
+
+
+# ------------------------------------------------------------------------------------------
+# Static axes
+
+
+def test_static_axes_one_trace_per_combination_and_match_loop():
+    space = rmsjax.grid(learning_rate=[0.01, 0.1], centered=[False, True], decay=[0.9])
+    seen = []
+
+    def fn(hparams, key):
+        seen.append(hparams["centered"])
+        assert isinstance(hparams["centered"], bool)  # a Python value, not traced
+        return helpers.quadratic(hparams, key)
+
+    result = run(fn, space, seeds=2, chunk_size=1)
+    assert seen == [False, True]  # one trace per static combination
+    expected = loop_reference(helpers.quadratic, space, KEY, seeds=2)
+    for name, value in expected.items():
+        np.testing.assert_allclose(result.metrics[name], value, rtol=1e-5, atol=1e-7)
+    assert not np.array_equal(result.metrics["loss"][0], result.metrics["loss"][1])
+    assert set(result.chunk_sizes) == {0, 1}  # keyed by each combination's first id
+
+
+def test_static_combinations_must_agree_on_metrics():
+    def fn(hparams, key):
+        out = {"loss": jnp.float32(0.0)}
+        if hparams["centered"]:
+            out["extra"] = jnp.float32(1.0)
+        return out
+
+    with pytest.raises(ValueError, match="same names and shapes"):
+        run(fn, rmsjax.grid(centered=[False, True]))
+
+
+# ------------------------------------------------------------------------------------------
+# Divergence
+
+
+def test_diverging_configuration_is_isolated_and_never_best():
+    result = diverging_result()
+    space = result.space
+    expected = loop_reference(helpers.sgd_quadratic, space, KEY, seeds=2)
+    finite = [0, 1, 2, 3, 6, 7]
+    for name in ("loss", "curve"):
+        np.testing.assert_allclose(result.metrics[name][finite], expected[name][finite], rtol=1e-6)
+    assert np.isfinite(result.metrics["loss"][finite]).all()
+    assert not np.isfinite(result.metrics["loss"][4:6]).any()
+    assert result.diverged.any(axis=1).tolist() == [False] * 4 + [True] * 2 + [False] * 2
+    assert result.best("loss")["learning_rate"] == 0.05
+    # Its loss is inf or NaN: never the max either.
+    assert result.best("loss", mode="max")["learning_rate"] == 0.001
+    assert result.best("accuracy", mode="max")["learning_rate"] == 0.05
+    frame = result.to_pandas()
+    assert frame["diverged"].tolist() == [False] * 8 + [True] * 4 + [False] * 4
+    assert "diverged configurations: 2" in repr(result)
+
+
+def test_best_when_everything_diverged():
+    result = run(helpers.sgd_quadratic, rmsjax.grid(learning_rate=[3.0, 5.0]))
+    with pytest.raises(ValueError, match="every configuration diverged"):
+        result.best("loss")
+
+
+# ------------------------------------------------------------------------------------------
+# Result helpers
+
+
+def test_to_pandas_rows_and_columns():
+    result = quadratic_reference()
+    frame = result.to_pandas()
+    assert list(frame.columns) == ["learning_rate", "decay", "seed", "loss", "diverged"]
+    assert len(frame) == len(SPACE) * 2
+    assert frame["seed"].tolist() == [0, 1] * len(SPACE)
+    assert frame["learning_rate"].tolist() == [c["learning_rate"] for c in SPACE for _ in "ab"]
+    assert frame["decay"].tolist() == [c["decay"] for c in SPACE for _ in "ab"]
+    np.testing.assert_array_equal(frame["loss"], result.metrics["loss"].ravel())
+    assert frame["decay"].dtype == np.float64
+
+
+def test_best_and_errors():
+    result = quadratic_reference()
+    mean = result.metrics["loss"].mean(axis=1)
+    assert result.best("loss") == SPACE[int(np.argmin(mean))]
+    assert result.best("loss", mode="max") == SPACE[int(np.argmax(mean))]
+    with pytest.raises(ValueError, match="`mode` must be 'min' or 'max', got 'median'"):
+        result.best("loss", mode="median")
+    with pytest.raises(ValueError, match="unknown metric 'acc'"):
+        result.best("acc")
+    with pytest.raises(ValueError, match="scalar metric"):
+        result.best("curve")
+    assert result.configs == list(SPACE)
+    assert repr(result).startswith("SweepResult(10 configurations x 2 seeds")
+
+
+def test_plot_writes_png(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = diverging_result()
+    for metric, kwargs in [
+        ("curve", {}),
+        ("loss", {}),
+        ("loss", {"x": "decay", "y": "learning_rate"}),
+        ("loss", {"x": "learning_rate", "y": "tag"}),
+    ]:
+        path = tmp_path / f"{metric}_{len(kwargs)}_{kwargs.get('y')}.png"
+        fig = result.plot(metric, path=path, **kwargs)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        plt.close(fig)
+    with pytest.raises(ValueError, match="`x` must be one of the axes"):
+        result.plot("loss", x="momentum")
+
+
+# ------------------------------------------------------------------------------------------
+# Bad input
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"seeds": 0}, ValueError, "`seeds` must be an int >= 1, got 0"),
+        ({"seeds": True}, ValueError, "`seeds`"),
+        ({"chunk_size": 0}, ValueError, "`chunk_size` must be a positive int, None or 'auto'"),
+        ({"chunk_size": "big"}, ValueError, "got 'big'"),
+        ({"chunk_size": 1.5}, ValueError, "got 1.5"),
+        ({"devices": []}, ValueError, "`devices` must be a non-empty sequence"),
+        ({"key": 0}, TypeError, "`key` must be a PRNG key"),
+        ({"key": jax.random.split(KEY)}, ValueError, "a single PRNG key"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        run(**kwargs)
+
+
+def test_bad_train_fn_and_space():
+    with pytest.raises(TypeError, match="train_fn must return a dict"):
+        run(lambda h, k: h["learning_rate"] * 2)
+    with pytest.raises(TypeError, match="metric 'loss' must be an array"):
+        run(lambda h, k: {"loss": [1.0]})
+    with pytest.raises(ValueError, match="empty dict"):
+        run(lambda h, k: {})
+    with pytest.raises(TypeError, match="`space` must come from rmsjax.grid"):
+        run(space=[0.1, 0.2])
+    with pytest.raises(TypeError, match="`train_fn` must be callable"):
+        run(fn=None)
+    # A plain dict of axes is accepted and passed to grid.
+    assert run(space={"learning_rate": [0.1], "decay": [0.9]}).metrics["loss"].shape == (1, 1)
+
+
+# ------------------------------------------------------------------------------------------
+# out_dir: saving, resuming, manifests
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def executed_learning_rates(fn):
+    """Wraps ``fn`` so that ``wrapper.executed`` lists the learning rates actually run."""
+
+    def record(lr):
+        wrapper.executed.extend(np.ravel(lr).tolist())
+
+    def wrapper(hparams, key):
+        jax.debug.callback(record, hparams["learning_rate"])
+        return fn(hparams, key)
+
+    wrapper.executed = []
+    return wrapper
+
+
+def test_out_dir_files_and_manifest(tmp_path, capsys):
+    result = run(seeds=2, chunk_size=4, out_dir=tmp_path, progress=True)
+    assert "10/10" in capsys.readouterr().err  # the tqdm bar, over configurations
+    files = sorted(os.listdir(tmp_path))
+    assert files == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "manifest.json"]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["space"] == [[n, list(v)] for n, v in SPACE.axes.items()]
+    assert manifest["seeds"] == 2
+    assert manifest["key"]["data"] == np.asarray(jax.random.key_data(KEY)).tolist()
+    assert manifest["metrics"] == {
+        "loss": {"shape": [], "dtype": "float32"},
+        "curve": {"shape": [helpers.STEPS], "dtype": "float32"},
+    }
+    assert manifest["chunk_sizes"] == {"0": 4}
+    assert "rmsjax_version" in manifest
+    with np.load(tmp_path / "chunk_00002.npz", allow_pickle=False) as chunk:
+        np.testing.assert_array_equal(chunk["config_ids"], [8, 9])
+        np.testing.assert_array_equal(chunk["metric_0"], result.metrics["loss"][8:])
+
+
+def test_interrupted_sweep_resumes_without_recomputing(tmp_path, monkeypatch):
+    reference = quadratic_reference()
+
+    def crash_after_two(chunk_index):
+        if chunk_index == 1:
+            raise Interrupt
+
+    monkeypatch.setattr(sweep_module, "_after_chunk", crash_after_two)
+    with pytest.raises(Interrupt):
+        run(helpers.quadratic, seeds=2, chunk_size=3, out_dir=tmp_path)
+    monkeypatch.undo()
+    assert len([f for f in os.listdir(tmp_path) if f.startswith("chunk_")]) == 2
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+    # Resume with another chunk size: only configurations 6..9 run.
+    inner = executed_learning_rates(helpers.quadratic)
+    fn = counting(inner)
+    mtimes = {f: os.stat(tmp_path / f).st_mtime_ns for f in os.listdir(tmp_path)}
+    result = run(fn, seeds=2, chunk_size=2, out_dir=tmp_path)
+    jax.effects_barrier()
+    assert fn.traces == 1
+    remaining = {np.float32(c["learning_rate"]).item() for c in list(SPACE)[6:]}
+    assert set(inner.executed) == remaining
+    for name, value in reference.metrics.items():
+        np.testing.assert_array_equal(result.metrics[name], value)
+    for f in ("chunk_00000.npz", "chunk_00001.npz"):  # finished chunks are never rewritten
+        assert os.stat(tmp_path / f).st_mtime_ns == mtimes[f]
+
+    # Everything finished: nothing is traced or run.
+    inner = executed_learning_rates(helpers.quadratic)
+    fn = counting(inner)
+    again = run(fn, seeds=2, chunk_size="auto", out_dir=tmp_path)
+    jax.effects_barrier()
+    assert fn.traces == 0 and inner.executed == []
+    for name, value in reference.metrics.items():
+        np.testing.assert_array_equal(again.metrics[name], value)
+
+
+@pytest.fixture(scope="module")
+def partial_out_dir(tmp_path_factory):
+    """An out_dir of the quadratic sweep (2 seeds, chunks of 4) stopped after its first chunk."""
+    path = tmp_path_factory.mktemp("partial")
+
+    def stop(chunk_index):
+        raise Interrupt
+
+    original, sweep_module._after_chunk = sweep_module._after_chunk, stop
+    try:
+        with pytest.raises(Interrupt):
+            run(seeds=2, chunk_size=4, out_dir=path)
+    finally:
+        sweep_module._after_chunk = original
+    return path
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"seeds": 3}, "seeds"),
+        ({"key": jax.random.key(1)}, "key"),
+        ({"space": rmsjax.grid(learning_rate=[1e-3, 1e-2], decay=[0.9, 0.99])}, "space"),
+        ({"space": rmsjax.grid(decay=[0.9, 0.99], learning_rate=[1e-3, 1e-2])}, "space"),
+        ({"fn": helpers.logistic}, "metrics"),  # another train_fn: its metrics differ
+    ],
+)
+def test_mismatched_manifest_is_rejected(partial_out_dir, change, field):
+    before = sorted(os.listdir(partial_out_dir))
+    kwargs = {"seeds": 2, **change}
+    with pytest.raises(ValueError, match=f"different sweep: its manifest has {field}="):
+        run(out_dir=partial_out_dir, **kwargs)
+    assert sorted(os.listdir(partial_out_dir)) == before
+
+
+# ------------------------------------------------------------------------------------------
+# Devices
+
+
+@pytest.fixture(scope="module", autouse=True)
+def four_device_process(tmp_path_factory):
+    """Starts tests/_sweep_multidevice.py (4 simulated CPU devices) when this module starts, so
+    it runs alongside the other tests; test_four_simulated_devices_match_one collects it."""
+    out = tmp_path_factory.mktemp("four") / "four.npz"
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    env["JAX_PLATFORMS"] = "cpu"
+    script = os.path.join(os.path.dirname(__file__), "_sweep_multidevice.py")
+    proc = subprocess.Popen(
+        [sys.executable, script, str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    yield proc, out
+    if proc.poll() is None:  # the collecting test did not run (e.g. deselected)
+        proc.kill()
+        proc.communicate()
+
+
+def test_four_simulated_devices_match_one(four_device_process):
+    proc, out = four_device_process
+    try:
+        _, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
+    space = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1, 0.3, 1.0], decay=[0.9, 0.99])
+    one = run(helpers.logistic, space, key=jax.random.key(7), seeds=2, chunk_size=None)
+    with np.load(out, allow_pickle=False) as four:
+        for label in ("auto", "three"):
+            for name, value in one.metrics.items():
+                # Same float32 rounding allowance as for other chunkings (matmul kernels may
+                # differ with the per-device batch width).
+                np.testing.assert_allclose(
+                    four[f"{label}/{name}"], value, rtol=2e-6, atol=1e-7, err_msg=label
+                )
+        # 10 configurations: padded to 12 (auto), or chunks of 3 rounded up to 4.
+        np.testing.assert_array_equal(four["auto/chunk_sizes"], [12])
+        np.testing.assert_array_equal(four["three/chunk_sizes"], [4])
+        assert set(four["devices_used"].tolist()) == {4}  # outputs were sharded over 4 devices
