@@ -13,3 +13,5 @@ def test_readme_python_blocks_run():
     for block in blocks:  # later blocks may use names from earlier ones, as a reader would
         exec(compile(block, str(README), "exec"), namespace)
     assert float(namespace["loss"](namespace["params"])) < 0.5  # it starts at 1.0
+    # The sweep example's printed claim.
+    assert namespace["result"].best("final_loss") == {"learning_rate": 0.1, "decay": 0.99}
