@@ -274,6 +274,12 @@ def _make_optimizer(preset: str, hparams: Mapping[str, Any]):
     return getattr(rmsjax, _PRESETS[preset].function)(**_preset_kwargs(preset, hparams))
 
 
+def _schedule_note(task) -> str:
+    if task.schedule == "constant":
+        return ""
+    return f" (learning rate on the task's {task.schedule} schedule)"
+
+
 def _describe(preset: str, hparams: Mapping[str, Any]) -> str:
     kwargs = _preset_kwargs(preset, hparams)
     if "nu_dtype" in kwargs:
@@ -467,23 +473,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     given = {k: v[0] for k, v in _given_hparams(args, many=False).items()}
     _check_preset(args.preset, given)
     hparams = _resolve(task, args.preset, given)
-    optimizer = _build_checked(args.preset, hparams)
+    _build_checked(args.preset, hparams)  # concrete values: checked, errors name the option
     out = _out_dir(args, "train")
     data = _load_data(task, args.data_dir)
 
-    description = _describe(args.preset, hparams)
+    description = _describe(args.preset, hparams) + _schedule_note(task)
     epochs = task.epochs if args.epochs is None else args.epochs
     unit = ("step" if task.kind == "objective" else "epoch") + ("" if epochs == 1 else "s")
     batch = "" if task.kind == "objective" else f", batch {args.batch_size or task.batch_size}"
     print(f"rmsjax train {task.name}: {description}, {epochs} {unit}{batch}, seed {args.seed}")
     print(f"data: {_source(task, data)}")
+    preset = args.preset
+    steps = task.total_steps(data, args.epochs, args.batch_size)
     result = task.train(
         hparams,
         data=data,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
-        optimizer=optimizer,
+        # The task's learning-rate schedule (e.g. cosine for reviews) applies to every preset.
+        optimizer_factory=task.default_optimizer_factory(
+            steps, base=lambda hp: _make_optimizer(preset, hp)
+        ),
         progress=not args.no_progress,
     )
     metrics = dict(result.metrics)
@@ -598,7 +609,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         data,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        optimizer_factory=lambda hp: _make_optimizer(preset, hp),
+        optimizer_factory=task.default_optimizer_factory(
+            task.total_steps(data, args.epochs, args.batch_size),
+            base=lambda hp: _make_optimizer(preset, hp),
+        ),
     )
     varying = [n for n, v in space.axes.items() if len(v) > 1]
     fixed = {n: v[0] for n, v in space.axes.items() if len(v) == 1}
@@ -778,16 +792,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if lr < 0:
             raise ValueError(f"{flag} must be >= 0, got {lr:g}")
 
-    runs: list[tuple[str, Any, str]] = [("sgd", optax.sgd(sgd_lr), f"optax.sgd({sgd_lr:g})")]
+    out = _out_dir(args, "compare")
+    data = _load_data(task, args.data_dir)
+    # Every optimizer gets the task's learning-rate schedule (constant for most tasks).
+    steps = task.total_steps(data, args.epochs, args.batch_size)
+    note = _schedule_note(task)
+    sgd = optax.sgd(task.learning_rate_schedule(sgd_lr, steps))
+    runs: list[tuple[str, Any, str]] = [("sgd", sgd, f"optax.sgd({sgd_lr:g}){note}")]
     for preset in _PRESETS:
         hparams = _resolve(task, preset, given)
         _, dropped = _supported(preset, given)
         for name in dropped:
             print(f"note: {preset} ignores --{_BY_NAME[name].flag} (not an option of its preset)")
-        runs.append((preset, _build_checked(preset, hparams), _describe(preset, hparams)))
-    runs.append(("adam", optax.adam(adam_lr), f"optax.adam({adam_lr:g})"))
-    out = _out_dir(args, "compare")
-    data = _load_data(task, args.data_dir)
+        _build_checked(preset, hparams)
+        factory = task.default_optimizer_factory(
+            steps, base=lambda hp, preset=preset: _make_optimizer(preset, hp)
+        )
+        runs.append((preset, factory(hparams), _describe(preset, hparams) + note))
+    adam = optax.adam(task.learning_rate_schedule(adam_lr, steps))
+    runs.append(("adam", adam, f"optax.adam({adam_lr:g}){note}"))
 
     epochs = task.epochs if args.epochs is None else args.epochs
     unit = ("step" if task.kind == "objective" else "epoch") + ("" if epochs == 1 else "s")

@@ -58,6 +58,11 @@ Hparams = Mapping[str, Any]
 OptimizerFactory = Callable[[Hparams], optax.GradientTransformation]
 
 
+# Evaluation runs in chunks of this many examples, so a large held-out or training set (IMDB's
+# 25,000 reviews of 600 tokens) never materialises all its activations at once.
+EVAL_BATCH_SIZE = 1000
+
+
 @dataclasses.dataclass
 class TrainResult:
     """One trained configuration.
@@ -175,12 +180,20 @@ class Task:
                 hidden_size=m["hidden_size"],
                 num_classes=data.num_classes,
                 cell=m["cell"],
+                pooling=m["pooling"],
+                bidirectional=bool(m.get("bidirectional", False)),
             )
 
         def apply_rnn(params, tokens, key=None):
-            rate = m.get("dropout", 0.0) if key is not None else 0.0
+            train = key is not None  # dropout and word dropout only when training
             return rnn.apply(
-                params, tokens, cell=m["cell"], pooling=m["pooling"], dropout=rate, key=key
+                params,
+                tokens,
+                cell=m["cell"],
+                pooling=m["pooling"],
+                dropout=m.get("dropout", 0.0) if train else 0.0,
+                word_dropout=m.get("word_dropout", 0.0) if train else 0.0,
+                key=key,
             )
 
         return init_rnn, apply_rnn
@@ -188,12 +201,13 @@ class Task:
     def loss_and_metrics(self, apply_fn: Callable) -> tuple[Callable, Callable]:
         """``(loss_fn(params, (x, y)) -> scalar, metrics_fn(params, (x, y)) -> per-example)``.
 
-        With ``model["dropout"]``, ``loss_fn`` takes a third argument, a PRNG key."""
+        With ``model["dropout"]`` or ``model["word_dropout"]``, ``loss_fn`` takes a third
+        argument, a PRNG key."""
         binary = bool(self.model.get("binary", False))
         loss = sigmoid_binary_cross_entropy if binary else softmax_cross_entropy
         hits = binary_correct if binary else correct
 
-        if self.model.get("dropout"):
+        if self._needs_key():
 
             def loss_fn(params, batch, key):
                 x, y = batch
@@ -214,19 +228,40 @@ class Task:
 
     # -- training -----------------------------------------------------------------------------
 
-    def default_optimizer_factory(self, total_steps: int) -> OptimizerFactory:
-        """``rmsjax.rmsprop(**hparams)``, with ``learning_rate`` on this task's schedule over
-        ``total_steps`` steps (see :attr:`schedule`)."""
-        base = training.rmsprop_factory()
+    def default_optimizer_factory(
+        self, total_steps: int, base: OptimizerFactory | None = None
+    ) -> OptimizerFactory:
+        """``base(hparams)`` (default ``rmsjax.rmsprop(**hparams)``), with ``learning_rate`` on
+        this task's schedule over ``total_steps`` steps (see :attr:`schedule`)."""
+        base = training.rmsprop_factory() if base is None else base
         if self.schedule == "constant":
             return base
 
         def factory(hparams: Hparams) -> optax.GradientTransformation:
             hp = dict(hparams)
-            hp["learning_rate"] = optax.cosine_decay_schedule(hp["learning_rate"], total_steps)
+            hp["learning_rate"] = self.learning_rate_schedule(hp["learning_rate"], total_steps)
             return base(hp)
 
         return factory
+
+    def learning_rate_schedule(self, peak: Any, total_steps: int) -> Any:
+        """``peak`` on this task's schedule over ``total_steps`` steps (``peak`` if constant)."""
+        if self.schedule == "constant":
+            return peak
+        return optax.cosine_decay_schedule(peak, total_steps)
+
+    def total_steps(
+        self, data: Any, epochs: int | None = None, batch_size: int | None = None
+    ) -> int:
+        """Optimizer steps of a run: ``epochs`` for 2-D tasks, else epochs x batches per epoch."""
+        epochs = self.epochs if epochs is None else epochs
+        if self.kind == "objective":
+            return epochs
+        batch_size = self.batch_size if batch_size is None else batch_size
+        return epochs * (data.num_train // batch_size)
+
+    def _needs_key(self) -> bool:
+        return bool(self.model.get("dropout") or self.model.get("word_dropout"))
 
     def _check_data(self, data: Any) -> Any:
         expected = data_lib.Problem if self.kind == "objective" else data_lib.Dataset
@@ -290,7 +325,7 @@ class Task:
 
             return objective_train_fn
         batch_size = self.batch_size if batch_size is None else batch_size
-        steps = epochs * (data.num_train // batch_size)
+        steps = self.total_steps(data, epochs, batch_size)
         factory = optimizer_factory or self.default_optimizer_factory(steps)
         init_fn, apply_fn = self.model_fns(data)
         loss_fn, metrics_fn = self.loss_and_metrics(apply_fn)
@@ -303,7 +338,8 @@ class Task:
             batch_size=batch_size,
             eval_data=data.test,
             metrics_fn=metrics_fn,
-            loss_takes_key=bool(self.model.get("dropout")),
+            eval_batch_size=EVAL_BATCH_SIZE,
+            loss_takes_key=self._needs_key(),
         )
 
     def train(
@@ -348,7 +384,7 @@ class Task:
         if data is None:
             data = self.load(data_dir)
         data = self._check_data(data)
-        steps = epochs if self.kind == "objective" else epochs * (data.num_train // batch_size)
+        steps = self.total_steps(data, epochs, batch_size)
         if optimizer is not None:
             opt, opt_desc = optimizer, "user-supplied optax transformation"
         elif optimizer_factory is not None:
@@ -386,13 +422,14 @@ class Task:
             eval_data=data.test,
             metrics_fn=metrics_fn,
             eval_every=eval_every,
+            eval_batch_size=EVAL_BATCH_SIZE,
             progress=progress,
-            loss_takes_key=bool(self.model.get("dropout")),
+            loss_takes_key=self._needs_key(),
         )
         history = fitted.history
-        train_metrics = jax.jit(lambda p, d: training.evaluate(p, d, metrics_fn))(
-            fitted.params, tuple(jnp.asarray(a) for a in data.train)
-        )
+        train_metrics = jax.jit(
+            lambda p, d: training.evaluate(p, d, metrics_fn, batch_size=EVAL_BATCH_SIZE)
+        )(fitted.params, tuple(jnp.asarray(a) for a in data.train))
         metrics = {
             "final_loss": history.train_loss[-1] if history.train_loss else float("nan"),
             "test_accuracy": history.eval["accuracy"][-1] if history.eval else float("nan"),
@@ -487,18 +524,28 @@ TASKS: dict[str, Task] = {
         ),
         Task(
             name="reviews",
-            description="movie-review sentiment, GRU over the last 600 tokens, masked mean pooling",
+            description=(
+                "movie-review sentiment, GRU over the last 600 tokens, masked mean pooling, "
+                "word dropout 0.5"
+            ),
             kind="classification",
-            defaults={"learning_rate": 3e-3, "decay": 0.9},
+            # Chosen by experiment on the default split (seed 0; 1,600 train / 400 held out),
+            # trained with seeds 0, 1, 2, 3: held-out accuracy 0.8375, 0.825, 0.8125, 0.7975
+            # (target 0.80; bench/accuracy.py). eps 1e-4 (not 1e-8) damps the large normalised
+            # steps RMSprop gives rarely-seen word embeddings; word dropout 0.5 skips half the
+            # words of each training review (lr 1e-2 then fits). Without them (lr 3e-3, eps
+            # 1e-8): 0.7975 / 0.775 (seeds 0 / 1).
+            defaults={"learning_rate": 1e-2, "decay": 0.9, "eps": 1e-4},
             epochs=10,
             batch_size=32,
-            sweep_space={"learning_rate": (1e-3, 3e-3), "decay": (0.9, 0.99)},
+            sweep_space={"learning_rate": (3e-3, 1e-2), "decay": (0.9, 0.99)},
             model={
                 "type": "rnn",
                 "cell": "gru",
                 "pooling": "mean",
                 "embed_dim": 32,
                 "hidden_size": 32,
+                "word_dropout": 0.5,
             },
             data_options={"max_len": 600, "vocab_size": 20000, "keep": "last", "seed": 0},
             needs_data_dir=True,

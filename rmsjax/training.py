@@ -239,7 +239,8 @@ class History:
       compile_seconds: compiling the epoch function.
       train_seconds: running the epochs (evaluation excluded).
       epoch_seconds: the time of each epoch (the first may include one-time start-up costs).
-      examples_per_second: examples trained per second of ``train_seconds``.
+      examples_per_second: examples trained per second, over the epochs after the first when
+        there are several (the first carries one-time start-up costs).
     """
 
     train_loss: list[float] = dataclasses.field(default_factory=list)
@@ -354,15 +355,18 @@ def fit(
                 history.eval_epochs.append(epoch + 1)
                 for name, value in metrics.items():
                     history.eval.setdefault(name, []).append(float(value))
-                    postfix[name] = f"{float(value):.4g}"
+                    postfix[f"eval_{name}"] = f"{float(value):.4g}"
             if bar is not None:
                 bar.set_postfix(postfix)
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    if history.train_seconds > 0:
-        history.examples_per_second = epochs * steps_examples / history.train_seconds
+    # Throughput leaves out the first epoch when there are others: it carries one-time costs
+    # (buffer allocation, thread-pool start-up) that would understate a short run's speed.
+    timed = history.epoch_seconds[1:] if len(history.epoch_seconds) > 1 else history.epoch_seconds
+    if sum(timed) > 0:
+        history.examples_per_second = len(timed) * steps_examples / sum(timed)
     history.wall_seconds = time.perf_counter() - wall_start
     return FitResult(state.params, state.opt_state, history)
 

@@ -279,3 +279,24 @@ def test_no_data_dir_without_tfds_is_a_clear_error(monkeypatch):
         D.load_mnist()
     with pytest.raises(FileNotFoundError, match="no `data_dir` given and tensorflow-datasets"):
         D.load_reviews()
+
+
+def test_reviews_min_count_counts_the_training_split_only(tmp_path):
+    make_corpus(tmp_path / "txt_sentoken")
+    base = D.load_reviews(tmp_path, num_train=16, max_len=6)
+    ds = D.load_reviews(tmp_path, num_train=16, max_len=6, min_count=2)
+    # Each review's own word (posword<i>/negword<i>) occurs once: min_count 2 drops them all.
+    assert set(ds.info["vocab"]) == {"<pad>", "<unk>", "this", "film", "is", "great", "awful"}
+    assert ds.info["min_count"] == 2 and base.info["min_count"] == 1
+    assert (ds.x_train[:, 4] == 1).all() and (base.x_train[:, 4] > 1).all()
+    # A word frequent in the held-out reviews only is not counted.
+    folder = tmp_path / "txt_sentoken"
+    perm = np.random.default_rng(0).permutation(20)
+    order = [("neg", i) for i in range(10)] + [("pos", i) for i in range(10)]
+    held_out = [order[j] for j in perm[16:]]
+    assert len(held_out) == 4
+    for label, i in held_out:
+        path = folder / label / f"cv{i:03d}.txt"
+        path.write_text(path.read_text() + " heldoutword heldoutword heldoutword\n")
+    again = D.load_reviews(tmp_path, num_train=16, max_len=8, min_count=2)
+    assert "heldoutword" not in again.info["vocab"]

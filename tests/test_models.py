@@ -141,9 +141,7 @@ def test_padding_gets_no_gradient(cell):
     tokens = jnp.array([[3, 7, 2, 0, 0], [4, 0, 0, 0, 0]])
 
     def loss(params):
-        return jnp.mean(
-            softmax_cross_entropy(apply(params, tokens, cell=cell), jnp.array([0, 2]))
-        )
+        return jnp.mean(softmax_cross_entropy(apply(params, tokens, cell=cell), jnp.array([0, 2])))
 
     g = jax.jit(jax.grad(loss))(p)
     assert not g["embed"][rnn.PAD_ID].any()
@@ -167,9 +165,7 @@ def test_rnn_gradients_match_finite_differences(cell, pooling):
 def test_unroll_gives_the_same_result():
     p = _rnn_params("gru")
     tokens = jax.random.randint(jax.random.key(3), (3, 11), 0, 20)
-    np.testing.assert_allclose(
-        apply(p, tokens, unroll=4), apply(p, tokens), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(apply(p, tokens, unroll=4), apply(p, tokens), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("cell", ["elman", "gru"])
@@ -199,7 +195,16 @@ def test_rnn_errors():
     with pytest.raises(ValueError, match="does not match parameters"):
         apply(p, jnp.ones((1, 3), jnp.int32), cell="gru")
     with pytest.raises(ValueError, match="`pooling` must be one of"):
-        apply(p, jnp.ones((1, 3), jnp.int32), cell="elman", pooling="max")
+        apply(p, jnp.ones((1, 3), jnp.int32), cell="elman", pooling="median")
+    with pytest.raises(ValueError, match="`pooling` must be one of"):
+        rnn.init(
+            jax.random.key(0),
+            vocab_size=3,
+            embed_dim=2,
+            hidden_size=2,
+            num_classes=2,
+            pooling="sum",
+        )
     with pytest.raises(ValueError, match=r"`tokens` must be \[batch, time\]"):
         apply(p, jnp.ones((3,), jnp.int32), cell="elman")
     with pytest.raises(ValueError, match="`hidden_size` must be a positive integer"):
@@ -249,3 +254,81 @@ def test_embedding_dropout():
     assert dropped.shape == base.shape and not np.allclose(dropped, base)
     with pytest.raises(ValueError, match="`dropout`=0.5 needs a PRNG `key`"):
         rnn.apply(p, tokens, dropout=0.5)
+
+
+@pytest.mark.parametrize("cell", ["elman", "gru"])
+@pytest.mark.parametrize("pooling", ["max", "mean_max"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_new_poolings_and_bidirectional_ignore_padding(cell, pooling, bidirectional):
+    p = rnn.init(
+        jax.random.key(0),
+        vocab_size=20,
+        embed_dim=5,
+        hidden_size=6,
+        num_classes=3,
+        cell=cell,
+        pooling=pooling,
+        bidirectional=bidirectional,
+    )
+    features = 6 * (2 if pooling == "mean_max" else 1) * (2 if bidirectional else 1)
+    assert p["head"]["w"].shape == (features, 3)
+    assert ("cell_bwd" in p) == bidirectional
+    ref = apply(p, jnp.array([[3, 7, 2, 9, 4]]), cell=cell, pooling=pooling)
+    for padded in ([[3, 7, 2, 9, 4, 0, 0, 0]], [[0, 0, 3, 7, 2, 9, 4]], [[3, 7, 0, 0, 2, 9, 4]]):
+        out = apply(p, jnp.array(padded), cell=cell, pooling=pooling)
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+    # An all-padding row gives zero features, so the logits are the head's bias.
+    empty = apply(p, jnp.zeros((1, 4), jnp.int32), cell=cell, pooling=pooling)
+    np.testing.assert_allclose(empty, p["head"]["b"][None], atol=1e-6)
+
+
+def test_max_pooling_is_the_max_of_the_states():
+    p = rnn.init(
+        jax.random.key(0),
+        vocab_size=20,
+        embed_dim=5,
+        hidden_size=6,
+        num_classes=2,
+        cell="gru",
+        pooling="max",
+    )
+    tokens = jnp.array([[3, 7, 2, 0]])
+    states = [rnn.encode(p, tokens[:, : t + 1])[0] for t in range(3)]
+    top = jnp.max(jnp.stack(states), axis=0)
+    expected = top @ p["head"]["w"] + p["head"]["b"]
+    np.testing.assert_allclose(apply(p, tokens, pooling="max"), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bidirectional_backward_cell_reads_the_reversed_sequence():
+    p = rnn.init(
+        jax.random.key(0),
+        vocab_size=20,
+        embed_dim=5,
+        hidden_size=6,
+        num_classes=2,
+        pooling="last",
+        bidirectional=True,
+    )
+    tokens = jnp.array([[3, 7, 2, 0, 0]])
+    fwd_last, _ = rnn.encode(p, tokens)
+    bwd_last, _ = rnn.encode({**p, "cell": p["cell_bwd"]}, jnp.array([[2, 7, 3]]))
+    expected = jnp.concatenate([fwd_last, bwd_last], -1) @ p["head"]["w"] + p["head"]["b"]
+    np.testing.assert_allclose(apply(p, tokens, pooling="last"), expected, rtol=1e-5, atol=1e-6)
+    # The forward parameters are those of the unidirectional model with the same key.
+    uni = rnn.init(jax.random.key(0), vocab_size=20, embed_dim=5, hidden_size=6, num_classes=2)
+    np.testing.assert_array_equal(uni["cell"]["w_rec"], p["cell"]["w_rec"])
+
+
+def test_word_dropout_skips_words_in_training_only():
+    p = _rnn_params("gru")
+    tokens = jnp.array([[3, 7, 2, 5, 9, 4, 0]])
+    np.testing.assert_array_equal(rnn.apply(p, tokens, word_dropout=0.0), apply(p, tokens))
+    with pytest.raises(ValueError, match="`word_dropout`=0.5 needs a PRNG `key`"):
+        rnn.apply(p, tokens, word_dropout=0.5)
+    key = jax.random.key(3)
+    dropped = rnn.apply(p, tokens, word_dropout=0.5, key=key)
+    # Same as evaluating with the dropped words masked out (skipped, like padding).
+    _, k_word = jax.random.split(key)
+    keep = jax.random.bernoulli(k_word, 0.5, tokens.shape) & (tokens != 0)
+    assert 0 < int(keep.sum()) < 6
+    np.testing.assert_allclose(dropped, apply(p, tokens, keep), rtol=1e-5, atol=1e-6)

@@ -1,5 +1,6 @@
 """Tests of rmsjax.tasks: the registry, train(), make_train_fn() and small real-data runs."""
 
+import dataclasses
 import json
 
 import jax
@@ -78,7 +79,10 @@ def test_train_matches_train_fn_and_reports_json():
     text = json.dumps({"metrics": result.metrics, "config": result.config})
     assert '"learning_rate": 0.003' in text
     assert set(result.metrics) >= {
-        "final_loss", "test_accuracy", "examples_per_second", "wall_seconds"
+        "final_loss",
+        "test_accuracy",
+        "examples_per_second",
+        "wall_seconds",
     }
     assert result.source.startswith("scikit-learn load_digits")
 
@@ -137,3 +141,30 @@ def test_reviews_small_under_vmap(shared_data):
     assert curve[1, 1] == pytest.approx(curve[1, 0], abs=0.02)
     assert curve[0, 1] < curve[0, 0] and curve[0, 1] < curve[1, 1]
     assert np.isfinite(np.asarray(out["test_accuracy"])).all()
+
+
+def test_reviews_word_dropout_and_pooling_options(tmp_path):
+    for label in ("pos", "neg"):
+        (tmp_path / label).mkdir()
+        for i in range(10):
+            word = "great" if label == "pos" else "awful"
+            (tmp_path / label / f"cv{i:03d}.txt").write_text(f"a {word} film {label}{i} indeed")
+    base = tasks.get("reviews")
+    task = dataclasses.replace(
+        base,
+        model={**base.model, "word_dropout": 0.5, "pooling": "mean_max", "bidirectional": True},
+        data_options={**base.data_options, "max_len": 8, "min_count": 2},
+    )
+    data = task.load(tmp_path, num_train=16)
+    assert "pos0" not in data.info["vocab"]  # seen once: pruned by min_count
+    init_fn, apply_fn = task.model_fns(data)
+    params = init_fn(jax.random.key(0))
+    assert "cell_bwd" in params
+    loss_fn, metrics_fn = task.loss_and_metrics(apply_fn)
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    # Evaluation is deterministic (no word dropout); training losses depend on the key.
+    np.testing.assert_array_equal(apply_fn(params, x), apply_fn(params, x))
+    l1, l2 = loss_fn(params, (x, y), jax.random.key(1)), loss_fn(params, (x, y), jax.random.key(2))
+    assert np.isfinite(l1) and float(l1) != float(l2)
+    result = task.train(data=data, epochs=1, batch_size=8)
+    assert np.isfinite(result.metrics["test_accuracy"])

@@ -44,9 +44,7 @@ def tokenize(text: str | bytes) -> list[str]:
     return _TOKEN.findall(_TAG.sub(" ", text.lower()))
 
 
-def build_vocab(
-    docs: Iterable[Sequence[str]], max_size: int, *, min_count: int = 1
-) -> list[str]:
+def build_vocab(docs: Iterable[Sequence[str]], max_size: int, *, min_count: int = 1) -> list[str]:
     """The ``max_size`` most frequent tokens of ``docs``, after ``PAD`` (id 0) and ``UNK`` (id 1).
 
     Ties in frequency are broken alphabetically, so the vocabulary is deterministic. Build it
@@ -113,10 +111,12 @@ def read_review_folder(folder: str | os.PathLike) -> tuple[list[str], np.ndarray
     return texts, np.asarray(labels, np.int32)
 
 
-def _make(name, train_texts, y_train, test_texts, y_test, *, max_len, vocab_size, keep, source):
+def _make(
+    name, train_texts, y_train, test_texts, y_test, *, max_len, vocab_size, keep, min_count, source
+):
     train_docs = [tokenize(t) for t in train_texts]
     test_docs = [tokenize(t) for t in test_texts]
-    vocab = build_vocab(train_docs, vocab_size)
+    vocab = build_vocab(train_docs, vocab_size, min_count=min_count)
     return Dataset(
         name,
         encode(train_docs, vocab, max_len, keep=keep),
@@ -129,6 +129,7 @@ def _make(name, train_texts, y_train, test_texts, y_test, *, max_len, vocab_size
             "vocab": vocab,
             "max_len": max_len,
             "keep": keep,
+            "min_count": min_count,
             "train_lengths": np.asarray([len(d) for d in train_docs]),
             "test_lengths": np.asarray([len(d) for d in test_docs]),
         },
@@ -145,6 +146,7 @@ def load_reviews(
     num_train: int = 1600,
     seed: int = 0,
     tfds_data_dir: str | None = None,
+    min_count: int = 1,
 ) -> Dataset:
     """Movie reviews as padded token ids, labels 0 (negative) / 1 (positive).
 
@@ -157,7 +159,8 @@ def load_reviews(
       - ``"auto"`` (default): ``"local"`` when ``data_dir`` is given, else ``"tfds"``.
 
     The vocabulary (``info["vocab"]``, ids 0 = PAD, 1 = UNK) has the ``vocab_size`` most frequent
-    tokens of the training split only; held-out words outside it map to UNK.
+    tokens of the training split only, among those seen at least ``min_count`` times there;
+    held-out words outside it map to UNK.
 
     Args:
       data_dir: the review folder (see above).
@@ -168,11 +171,13 @@ def load_reviews(
       num_train: size of the training split (local source).
       seed: seed of the split's permutation (local source).
       tfds_data_dir: tensorflow-datasets' own cache folder.
+      min_count: a word enters the vocabulary only if it occurs at least this many times in the
+        training split (counted there only).
     """
     check_source(source)
     if source == "auto":
         source = "local" if data_dir is not None else "tfds"
-    common = dict(max_len=max_len, vocab_size=vocab_size, keep=keep)
+    common = dict(max_len=max_len, vocab_size=vocab_size, keep=keep, min_count=min_count)
     if source == "local":
         if data_dir is None:
             raise ValueError("`data_dir` is required with source='local'")
@@ -221,8 +226,6 @@ def load_reviews(
         [int(e["label"]) for e in train],
         [e["text"] for e in test],
         [int(e["label"]) for e in test],
-        source=(
-            f"tensorflow-datasets 'imdb_reviews': {len(train):,} train / {len(test):,} test"
-        ),
+        source=(f"tensorflow-datasets 'imdb_reviews': {len(train):,} train / {len(test):,} test"),
         **common,
     )
