@@ -111,10 +111,17 @@ def triad_stepper(n: int) -> tuple[Callable[[], None], int]:
 
 
 def time_interleaved(fns: dict, iters: int, rounds: int) -> dict[str, float]:
-    """Median over rounds of the mean seconds per call; configurations alternate every round."""
+    """Median over rounds of the mean seconds per call.
+
+    Configurations alternate every round, and the order rotates from round to round, so no
+    configuration always runs right after the same other one (PyTorch's thread pool, for one,
+    keeps cores busy for a moment after its work is done).
+    """
     samples = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    names = list(fns)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = fns[name]
             fn.sync()
             t0 = time.perf_counter()
             for _ in range(iters):
@@ -164,11 +171,15 @@ def main(argv=None) -> None:
             tree = make_tree(n, k)
             fns = {name: jax_stepper(make(), tree) for name, make in libraries.items()}
             fns["triad"] = triad
-            if not args.no_torch:
-                fns["torch foreach"] = torch_stepper(tree, foreach=True)
-                fns["torch loop"] = torch_stepper(tree, foreach=False)
             iters = max(3, min(200, int(2e8 // (20 * n))))
             t = time_interleaved(fns, iters, rounds)
+            if not args.no_torch:  # timed on their own, after the JAX group (see above)
+                torch_fns = {
+                    "torch foreach": torch_stepper(tree, foreach=True),
+                    "torch loop": torch_stepper(tree, foreach=False),
+                }
+                t.update(time_interleaved(torch_fns, iters, rounds))
+                time.sleep(0.5)  # let PyTorch's OpenMP threads stop spinning before JAX runs
             bandwidth = triad_bytes / t["triad"]
             roof = 20 * n / bandwidth
             torch_fe = f"{1e3 * t['torch foreach']:13.3f}" if "torch foreach" in t else " " * 13

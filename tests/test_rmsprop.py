@@ -179,7 +179,9 @@ def test_state_fields_are_found_by_tree_get():
     mu = optax.tree_utils.tree_get(state, "mu")
     assert jax.tree.structure(nu) == jax.tree.structure(params)
     assert jax.tree.structure(mu) == jax.tree.structure(params)
-    assert isinstance(optax.tree_utils.tree_get(state, "count"), jax.Array)
+    assert optax.tree_utils.tree_get(state, "count") is None  # kept only for bias correction
+    with_count = rmsjax.rmsprop(bias_correction=True).init(params)
+    assert int(optax.tree_utils.tree_get(with_count, "count")) == 0
     # After one step nu holds (1 - decay) g^2.
     grads = jax.grad(loss)(params)
     _, state = rmsjax.rmsprop(centered=True).update(
