@@ -163,39 +163,53 @@ def main(argv=None) -> None:
         f"{'bf16-nu ms':>10} {'vs optax':>8} | {'torch foreach':>13} {'torch loop':>10} | "
         f"{'roofline ms':>11} {'rmsjax/roof':>11}"
     )
-    print(header)
-    print("-" * len(header))
-    for n in sizes:
+    configs = [(n, k) for n in sizes for k in leaves]
+    results: dict[tuple[int, int], dict[str, float]] = {}
+    bandwidths: dict[int, float] = {}
+    for n in sizes:  # the JAX libraries first, interleaved with the triad
         triad, triad_bytes = triad_stepper(n)
         for k in leaves:
             tree = make_tree(n, k)
             fns = {name: jax_stepper(make(), tree) for name, make in libraries.items()}
             fns["triad"] = triad
-            iters = max(3, min(200, int(2e8 // (20 * n))))
-            t = time_interleaved(fns, iters, rounds)
-            if not args.no_torch:  # timed on their own, after the JAX group (see above)
-                torch_fns = {
-                    "torch foreach": torch_stepper(tree, foreach=True),
-                    "torch loop": torch_stepper(tree, foreach=False),
-                }
-                t.update(time_interleaved(torch_fns, iters, rounds))
-                time.sleep(0.5)  # let PyTorch's OpenMP threads stop spinning before JAX runs
-            bandwidth = triad_bytes / t["triad"]
-            roof = 20 * n / bandwidth
-            torch_fe = f"{1e3 * t['torch foreach']:13.3f}" if "torch foreach" in t else " " * 13
-            torch_lp = f"{1e3 * t['torch loop']:10.3f}" if "torch loop" in t else " " * 10
-            print(
-                f"{n / (1 << 20):6.3g}M {k:6d} | {1e3 * t['rmsjax']:9.3f} "
-                f"{1e3 * t['optax']:9.3f} {t['rmsjax'] / t['optax']:6.3f} | "
-                f"{1e3 * t['rmsjax bf16 nu']:10.3f} {t['rmsjax bf16 nu'] / t['optax']:8.3f} | "
-                f"{torch_fe} {torch_lp} | {1e3 * roof:11.3f} {roof / t['rmsjax']:11.3f}",
-                flush=True,
-            )
-        print(f"  triad bandwidth at {n / (1 << 20):.3g}M elements: {bandwidth / 1e9:.2f} GB/s")
+            results[n, k] = time_interleaved(fns, iterations(n), rounds)
+            bandwidths[n] = triad_bytes / results[n, k]["triad"]
+            del fns
+    if not args.no_torch:
+        # PyTorch last, on its own: its OpenMP threads keep spinning for a while after it runs,
+        # which would slow whatever JAX configuration came next.
+        for n, k in configs:
+            tree = make_tree(n, k)
+            torch_fns = {
+                "torch foreach": torch_stepper(tree, foreach=True),
+                "torch loop": torch_stepper(tree, foreach=False),
+            }
+            results[n, k].update(time_interleaved(torch_fns, iterations(n), rounds))
+
+    print(header)
+    print("-" * len(header))
+    for n, k in configs:
+        t = results[n, k]
+        roof = 20 * n / bandwidths[n]
+        torch_fe = f"{1e3 * t['torch foreach']:13.3f}" if "torch foreach" in t else " " * 13
+        torch_lp = f"{1e3 * t['torch loop']:10.3f}" if "torch loop" in t else " " * 10
+        print(
+            f"{n / (1 << 20):6.3g}M {k:6d} | {1e3 * t['rmsjax']:9.3f} "
+            f"{1e3 * t['optax']:9.3f} {t['rmsjax'] / t['optax']:6.3f} | "
+            f"{1e3 * t['rmsjax bf16 nu']:10.3f} {t['rmsjax bf16 nu'] / t['optax']:8.3f} | "
+            f"{torch_fe} {torch_lp} | {1e3 * roof:11.3f} {roof / t['rmsjax']:11.3f}"
+        )
+    for n in sizes:
+        print(f"triad bandwidth at {n / (1 << 20):.3g}M elements: {bandwidths[n] / 1e9:.2f} GB/s")
     print(
         "ratio = rmsjax / optax seconds (lower is faster); rmsjax/roof = roofline time / rmsjax "
         "time (1.0 = at the memory bound); bf16 'vs optax' = bf16-nu seconds / optax seconds."
     )
+
+
+def iterations(n: int) -> int:
+    """Calls per timed sample: about 200 MB of traffic, between 3 and 200 calls."""
+    return max(3, min(200, int(2e8 // (20 * n))))
 
 
 if __name__ == "__main__":
