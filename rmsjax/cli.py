@@ -629,6 +629,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print("fixed: " + ", ".join(f"{k}={_fmt(v)}" for k, v in fixed.items()))
     print(f"data: {_source(task, data)}")
 
+    if args.resume:
+        _check_resume_options(
+            out / "chunks",
+            {
+                "task": task.name,
+                "preset": preset,
+                "epochs": epochs,
+                "batch_size": None if task.kind == "objective" else batch_size,
+                "data": _source(task, data),
+            },
+        )
     sweep_start = time.perf_counter()
     result = rmsjax.sweep(
         train_fn,
@@ -771,6 +782,25 @@ def _sweep_plots(out, task, data, result, space, order, rows, metric, mode, vary
             f"{task.name}: best {len(shown)} trajectories",
             saved,
         )
+
+
+def _check_resume_options(folder: Path, options: dict[str, Any]) -> None:
+    """Record the options a sweep's manifest cannot see (it knows the grid, seeds and key, not
+    the task, epochs or data), and refuse to reuse chunks computed under other ones."""
+    path = folder / "cli-options.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        changed = [f"{k}: {saved.get(k)!r} then, {v!r} now" for k, v in options.items()
+                   if saved.get(k) != v]  # fmt: skip
+        if changed:
+            raise UsageError(
+                f"--resume: {folder} holds a sweep run with other options ("
+                + "; ".join(changed)
+                + "); use another --out or delete that folder"
+            )
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(options, indent=1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1109,7 +1139,7 @@ examples:
         "--resume",
         action="store_true",
         help="keep finished chunks in OUT/chunks and reuse them when the same "
-        "sweep is run again (use only with the same options)",
+        "sweep is run again; other options in the same OUT are an error",
     )
     sweep.set_defaults(func=cmd_sweep)
 

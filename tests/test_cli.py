@@ -245,6 +245,12 @@ def test_sweep_resume_reuses_finished_chunks(tmp_path, capsys):
     assert list((tmp_path / "chunks").glob("*.npz"))
     assert run(argv, capsys)[0] == 0
     assert (tmp_path / "results.csv").read_text() == first
+    # Chunks trained for 10 steps are never reused for a 20-step sweep: one clear line instead.
+    argv[3] = 20
+    code, _, err = run(argv, capsys)
+    assert code != 0
+    assert "--resume" in err and "epochs: 10 then, 20 now" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_sweep_digits_default_is_the_main_job(tmp_path, capsys):
