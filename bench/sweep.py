@@ -24,13 +24,12 @@ times ``rmsjax.sweep`` on 1 and on 64 configurations (target on a GPU: 64 in <= 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import _machine  # bench/_machine.py (the script's folder is on sys.path)
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,23 +43,6 @@ BATCH = 128
 NUM_TRAIN = 8000
 SIZES = (784, 128, 10)
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / ".." / "shared" / "data" / "mnist"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    dev = jax.devices()[0]
-    return (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores ({cpu}); "
-        f"JAX {jax.__version__} on {jax.device_count()} x {dev.platform} ({dev.device_kind})"
-    )
 
 
 def load_batches(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
@@ -204,7 +186,7 @@ def main(argv=None):
 
     xs, ys = load_batches(args.data_dir)
     params0 = jax.block_until_ready(mlp.init(jax.random.key(0), SIZES))
-    print(f"machine: {machine()}")
+    print(f"machine: {_machine.describe()}")
     # Warm up JAX itself (backend start-up, tiny helper programs) outside every timing.
     jax.block_until_ready(jax.jit(lambda x: x + 1)(jnp.ones(3)))
     if args.gpu_scaling:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
+import _machine  # bench/_machine.py (the script's folder is on sys.path)
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -261,10 +261,7 @@ def main():
 
     import torch
 
-    print(
-        f"machine: {platform.platform()}, {os.cpu_count()} CPU cores, "
-        f"{platform.processor() or platform.machine()}"
-    )
+    print(f"machine: {_machine.describe()}")
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
         f"({os.cpu_count()} threads), numpy {np.__version__}"

@@ -14,35 +14,17 @@ hits all of them alike) and the median round is reported.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 
+import _machine  # bench/_machine.py (the script's folder is on sys.path)
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 import rmsjax
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    dev = jax.devices()[0]
-    return (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}; "
-        f"JAX {jax.__version__} on {dev.platform} ({dev.device_kind}), optax {optax.__version__}"
-    )
 
 
 def make_tree(n_params: int, n_leaves: int, seed: int = 0) -> dict:
@@ -151,7 +133,7 @@ def main(argv=None) -> None:
     if args.quick:
         sizes, leaves, rounds = [1 << 14], [1, 10], 2
 
-    print(f"machine: {machine()}")
+    print(f"machine: {_machine.describe()}, optax {optax.__version__}")
     lr = 1e-3
     libraries = {
         "rmsjax": lambda: rmsjax.rmsprop(lr, decay=0.9, eps=1e-8),

@@ -11,6 +11,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 def run_bench(name: str, argv: list[str], monkeypatch) -> None:
     monkeypatch.setattr(sys, "argv", [name, *argv])
+    monkeypatch.syspath_prepend(str(BENCH))  # as `python bench/NAME` would: for bench/_machine.py
     runpy.run_path(str(BENCH / name), run_name="__main__")
 
 
@@ -22,3 +23,14 @@ def test_update_bench_runs(monkeypatch, capsys):
     assert "triad bandwidth" in out
     rows = [line for line in out.splitlines() if "|" in line and line.strip()[0].isdigit()]
     assert len(rows) == 2  # --quick: one size, two leaf counts
+
+
+def test_sweep_bench_runs(monkeypatch, capsys, shared_data):
+    run_bench(
+        "sweep.py",
+        ["--data-dir", str(shared_data / "mnist"), "--configs", "2", "--epochs", "1",
+         "--repeats", "1"],
+        monkeypatch,
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert "(d) rmsjax.sweep" in out and "(d)/(a)" in out
