@@ -453,3 +453,14 @@ def test_property_matches_float64_reference_on_random_pytrees(
             np.testing.assert_allclose(updates[k], u, rtol=1e-4, atol=1e-5 * scale + 1e-7)
         params = {k: (v + np.asarray(updates[k])).astype(np.float32) for k, v in params.items()}
     assert jax.tree.structure(updates) == jax.tree.structure(params)
+
+
+def test_empty_and_fully_masked_trees():
+    """Trees with no leaves (an empty dict, or everything masked out) pass straight through."""
+    tx = rmsjax.rmsprop(0.1, momentum=0.9, centered=True)
+    updates, _ = tx.update({}, tx.init({}), {})
+    assert updates == {}
+    masked = optax.masked(tx, {"a": False})
+    params = {"a": jnp.ones(2)}
+    updates, _ = masked.update(params, masked.init(params), params)
+    np.testing.assert_array_equal(updates["a"], params["a"])

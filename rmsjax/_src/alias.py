@@ -159,7 +159,10 @@ def torch_rmsprop(
       Array([-0.1, -0.1, -0.1], dtype=float32)
 
     References:
-      PyTorch documentation of ``torch.optim.RMSprop``; Hinton (2012), lecture 6e.
+      PyTorch documentation and source of ``torch.optim.RMSprop``.
+      Hinton, Srivastava, Swersky, *Neural Networks for Machine Learning*, lecture 6e (2012);
+      Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (2013),
+      for ``centered=True``.
     """
     validation.check_bool("maximize", maximize)
     _check_common(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
@@ -203,6 +206,9 @@ def keras_rmsprop(
 
     References:
       Keras 3 source, ``keras/src/optimizers/rmsprop.py`` and ``base_optimizer.py``.
+      Hinton, Srivastava, Swersky, *Neural Networks for Machine Learning*, lecture 6e (2012);
+      Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (2013),
+      for ``centered=True``.
     """
     _check_common(
         learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon,
@@ -250,6 +256,9 @@ def tf1_rmsprop(
     References:
       TensorFlow, ``tensorflow/core/kernels/training_ops.cc`` (``ApplyRMSProp``,
       ``ApplyCenteredRMSProp``) and ``tensorflow/python/training/rmsprop.py``.
+      Hinton, Srivastava, Swersky, *Neural Networks for Machine Learning*, lecture 6e (2012);
+      Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (2013),
+      for ``centered=True``.
     """
     _check_common(learning_rate=learning_rate, decay=decay, momentum=momentum, epsilon=epsilon)
     return optax.chain(

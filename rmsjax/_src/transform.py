@@ -83,6 +83,13 @@ def _store(x: jax.Array, dtype: Any) -> jax.Array:
     return x.astype(dtype)
 
 
+def _map_unzip(n: int, fn: Callable[..., tuple], tree: Any, *rest: Any) -> tuple:
+    """``jax.tree.map(fn, tree, *rest)`` for an ``fn`` returning ``n``-tuples: ``n`` trees."""
+    treedef = jax.tree.structure(tree)
+    leaves = treedef.flatten_up_to(jax.tree.map(fn, tree, *rest))
+    return tuple(treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n))
+
+
 def _abs_sq(x: jax.Array) -> jax.Array:
     if jnp.iscomplexobj(x):
         return jnp.real(x) ** 2 + jnp.imag(x) ** 2
@@ -222,16 +229,9 @@ def scale_by_rms(
             return out
 
         if centered:
-            res = jax.tree.map(leaf, updates, state.nu, state.mu)
-        else:
-            res = jax.tree.map(leaf, updates, state.nu)
-        treedef = jax.tree.structure(updates)
-        parts = treedef.flatten_up_to(res)
-        new_updates = treedef.unflatten([p[0] for p in parts])
-        nu = treedef.unflatten([p[1] for p in parts])
-        if centered:
-            mu = treedef.unflatten([p[2] for p in parts])
+            new_updates, nu, mu = _map_unzip(3, leaf, updates, state.nu, state.mu)
             return new_updates, ScaleByCenteredRmsState(count=count, mu=mu, nu=nu)
+        new_updates, nu = _map_unzip(2, leaf, updates, state.nu)
         return new_updates, ScaleByRmsState(count=count, nu=nu)
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -304,13 +304,8 @@ def trace(momentum: ArrayLike, nesterov: bool = False) -> optax.GradientTransfor
             out = gc + beta * m_new if nesterov else m_new
             return out.astype(g.dtype), m_new.astype(m.dtype)
 
-        res = jax.tree.map(leaf, updates, state.trace)
-        treedef = jax.tree.structure(updates)
-        parts = treedef.flatten_up_to(res)
-        return (
-            treedef.unflatten([p[0] for p in parts]),
-            TraceState(trace=treedef.unflatten([p[1] for p in parts])),
-        )
+        new_updates, trace = _map_unzip(2, leaf, updates, state.trace)
+        return new_updates, TraceState(trace=trace)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
