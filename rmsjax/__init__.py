@@ -2,6 +2,7 @@
 
 from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop
 from rmsjax._src.sweep import Grid, SweepResult, grid, sweep
+from rmsjax._src.trainer import Trainer
 from rmsjax._src.transform import (
     ScaleByCenteredRmsState,
     ScaleByRmsState,
@@ -15,6 +16,7 @@ __all__ = [
     "Grid",
     "ScaleByRmsState",
     "SweepResult",
+    "Trainer",
     "grid",
     "keras_rmsprop",
     "rmsprop",
