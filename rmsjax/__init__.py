@@ -1,7 +1,9 @@
 """rmsjax: RMSprop for JAX as a pure optax transformation, with framework parity and sweeps."""
 
 from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop
-from rmsjax._src.sweep import Grid, SweepResult, grid, sweep
+from rmsjax._src.results import SweepResult
+from rmsjax._src.spaces import Grid, grid
+from rmsjax._src.sweep import sweep
 from rmsjax._src.trainer import Trainer
 from rmsjax._src.transform import (
     ScaleByCenteredRmsState,
