@@ -19,10 +19,12 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rmsjax._src import program
+from rmsjax._src import program, staged
 from rmsjax._src.results import SweepResult
-from rmsjax._src.spaces import Grid, grid
+from rmsjax._src.spaces import Configs, Grid, grid
+from rmsjax._src.staged import Halving
 from rmsjax._src.store import Store
+from rmsjax._src.trainer import Trainer
 
 __all__ = ["Grid", "SweepResult", "grid", "sweep"]
 
@@ -37,6 +39,8 @@ def sweep(
     devices: Sequence[jax.Device] | None = None,
     out_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    budget: int | None = None,
+    halving: Halving | None = None,
 ) -> SweepResult:
     """Trains every configuration of a grid, for several seeds, in one compiled program.
 
@@ -78,6 +82,20 @@ def sweep(
     raises ``ValueError``. An interruption (Ctrl-C, a crash) loses at most the chunk in flight.
     ``train_fn`` itself is not recorded: changing it and reusing an ``out_dir`` is on the caller.
 
+    Staged training: with an `rmsjax.Trainer` in place of ``train_fn``, every configuration is
+    trained ``budget`` units (default 9) in a fixed number of vmapped slots (``chunk_size`` of
+    them; ``"auto"`` as above, capped at ``len(space) / eta`` with halving), one unit at a time:
+    ``init`` is traced and compiled once (it starts configurations in the slots that are free)
+    and ``advance`` once, per static combination. The metrics are those after the last unit
+    trained, plus ``<name>_curve`` ``(budget,)`` of each scalar metric per unit (NaN after a
+    configuration stopped). With ``halving=rmsjax.halving(metric, ...)``, configurations that
+    fall behind at a rung stop early and free their slot for the next one (see `halving`). The
+    result has ``budget`` (units trained) and ``pruned`` per configuration; `SweepResult.best`
+    only considers configurations trained the full budget. With ``out_dir`` every configuration
+    is saved as it finishes (completed or pruned); a rerun trains only the others (with halving,
+    the rung scores of the finished ones are replayed from their curves first). Unit ``u`` of
+    run ``(c, s)`` gets the key ``fold_in(fold_in(fold_in(key, c), s), u)``.
+
     Args:
       train_fn: ``train_fn(hparams, key) -> dict[str, array]``, a pure function of a dict of
         hyperparameters (traced scalars for numeric axes, Python values for static ones) and a PRNG
@@ -90,6 +108,8 @@ def sweep(
       devices: devices to shard configurations over; default all of ``jax.devices()``.
       out_dir: directory for resumable results, or None to keep them in memory only.
       progress: show a tqdm progress bar over configurations, updated per chunk, with ETA.
+      budget: with a `Trainer`: units to train each configuration (default 9).
+      halving: with a `Trainer`: `rmsjax.halving(...)` to stop configurations early.
 
     Returns:
       A `SweepResult`: ``.metrics[name]`` is shaped ``(len(space), seeds, *metric_shape)``.
@@ -112,6 +132,18 @@ def sweep(
       >>> result.best("loss")
       {'learning_rate': 0.1, 'decay': 0.9}
     """
+    if isinstance(train_fn, Trainer):
+        space, seeds = _check_arguments(train_fn.init, space, seeds, chunk_size)
+        return staged.sweep_trainer(
+            train_fn, space, key=key, budget=9 if budget is None else budget, seeds=seeds,
+            chunk_size=chunk_size, devices=devices, out_dir=out_dir, progress=progress,
+            halving_rule=halving,
+        )  # fmt: skip
+    if budget is not None or halving is not None:
+        raise ValueError(
+            "`budget` and `halving` need training in units: pass an rmsjax.Trainer (e.g. from "
+            "rmsjax.training.make_trainer) instead of a train_fn"
+        )
     space, seeds = _check_arguments(train_fn, space, seeds, chunk_size)
     run_key = program.split_key(key)
     devices = program.check_devices(devices)
@@ -133,8 +165,11 @@ def _check_arguments(train_fn, space, seeds, chunk_size) -> tuple[Grid, int]:
         raise TypeError(f"`train_fn` must be callable, got {train_fn!r}")
     if isinstance(space, Mapping):
         space = grid(**space)
-    if not isinstance(space, Grid):
-        raise TypeError(f"`space` must come from rmsjax.grid(...), got {type(space).__name__}")
+    if not isinstance(space, (Grid, Configs)):
+        raise TypeError(
+            f"`space` must come from rmsjax.grid(...) or rmsjax.sample(...), got "
+            f"{type(space).__name__}"
+        )
     if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
     positive_int = (
