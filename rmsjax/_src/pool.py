@@ -43,7 +43,7 @@ class TracedTrainer:
 
 
 def _user_error(fn: str, error: Exception) -> Exception:
-    return type(error)(
+    return TypeError(
         f"Trainer.{fn} failed while being traced: numeric hyperparameters are traced scalars "
         f"(one compilation serves every value), so `{fn}` must not use them in a Python `if`, "
         f"`float()` or a shape; make such a hyperparameter static with a bool/str value. {error}"

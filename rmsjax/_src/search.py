@@ -104,7 +104,8 @@ def optuna_search(
     makes it closer to random search), at least one per device.
 
     Resuming: with ``out_dir`` every told trial's metrics are saved as it is told; a rerun with
-    the same arguments trains only the trials still missing out of ``n_trials``. Give the study
+    the same arguments trains only the trials still missing out of ``n_trials`` (a larger
+    ``n_trials`` extends the search). Give the study
     a persistent storage (``optuna.create_study(storage=..., load_if_exists=True)``) so that it
     remembers the told trials too; trials in flight at an interruption stay RUNNING there.
 
@@ -146,7 +147,7 @@ def optuna_search(
     args = _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna)
     n_trials, dists, budget, width, seeds = args
     run_key, devices = program.split_key(key), program.check_devices(devices)
-    store = _open_store(out_dir, study, n_trials, dists, seeds, run_key, budget, metric)
+    store = _open_store(out_dir, study, dists, seeds, run_key, budget, metric)
     record = staged.StagedRecord(n_trials, seeds, budget)
     record.load(store)
     ids = [int(i) for i in np.flatnonzero(~record.done)]
@@ -206,7 +207,7 @@ def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna
     return int(n_trials), dists, staged.check_budget(budget), staged.check_width(width), int(seeds)
 
 
-def _open_store(out_dir, study, n_trials, dists, seeds, run_key, budget, metric) -> Store | None:
+def _open_store(out_dir, study, dists, seeds, run_key, budget, metric) -> Store | None:
     if out_dir is None:
         return None
     header = {
@@ -214,7 +215,6 @@ def _open_store(out_dir, study, n_trials, dists, seeds, run_key, budget, metric)
         "study": study.study_name,
         "direction": study.direction.name,
         "space": {name: d.to_json() for name, d in dists.items()},
-        "n_trials": n_trials,
         "seeds": seeds,
         "key": staged.key_header(run_key),
         "budget": budget,
