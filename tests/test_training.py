@@ -217,8 +217,13 @@ def test_make_trainer_errors():
                               optimizer_factory=training.rmsprop_factory(), batch_size=16,
                               eval_data=(x, y))  # fmt: skip
     with pytest.raises(ValueError, match="`batch_size`=200 exceeds"):
-        training.make_trainer(init_fn=init_fn, loss_fn=loss_fn, train_data=(x, y),
-                              optimizer_factory=training.rmsprop_factory(), batch_size=200)  # fmt: skip
+        training.make_trainer(
+            init_fn=init_fn,
+            loss_fn=loss_fn,
+            train_data=(x, y),
+            optimizer_factory=training.rmsprop_factory(),
+            batch_size=200,
+        )
 
 
 def test_train_fn_matches_fit():
