@@ -17,9 +17,9 @@ Every way trains the same model with the same epoch code (`rmsjax.training.train
 reports wall time *with* compilation, the compile time within it (JAX's monitoring events:
 tracing, lowering, XLA compilation, in seconds of each thread: rmsjax compiles its two programs
 side by side, so its compile time can exceed its share of the wall time), epochs trained and
-the best held-out accuracy (mean over seeds of a configuration trained the full budget). No persistent compilation cache; each run
-builds fresh closures after ``jax.clear_caches()``, so nothing compiled is shared between the
-runs compared. Rounds are interleaved in ABBA order; the table shows medians of ``--rounds``
+the best held-out accuracy (mean over seeds of a configuration trained the full budget). No
+persistent compilation cache; each run builds fresh closures after ``jax.clear_caches()``, so
+nothing compiled is shared between the runs compared. Rounds are interleaved in ABBA order; the table shows medians of ``--rounds``
 and the spread (max - min) / median of each way across rounds, the A/A noise beside a ratio.
 
     python bench/search.py                     # both tasks, 3 rounds (several minutes)
