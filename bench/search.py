@@ -19,8 +19,9 @@ tracing, lowering, XLA compilation, in seconds of each thread: rmsjax compiles i
 side by side, so its compile time can exceed its share of the wall time), epochs trained and
 the best held-out accuracy (mean over seeds of a configuration trained the full budget). No
 persistent compilation cache; each run builds fresh closures after ``jax.clear_caches()``, so
-nothing compiled is shared between the runs compared. Rounds are interleaved in ABBA order; the table shows medians of ``--rounds``
-and the spread (max - min) / median of each way across rounds, the A/A noise beside a ratio.
+nothing compiled is shared between the runs compared. Rounds are interleaved in ABBA order; the
+table shows medians of ``--rounds`` and the spread (max - min) / median of each way across
+rounds, the A/A noise beside a ratio.
 
     python bench/search.py                     # both tasks, 3 rounds (several minutes)
     python bench/search.py --tasks digits      # digits only
