@@ -154,6 +154,8 @@ def test_plot_and_repr(tmp_path):
 def test_errors():
     with pytest.raises(ValueError, match="`budget` must be an int >= 1"):
         rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=0, progress=False)
+    with pytest.raises(ValueError, match="`chunk_size` must be a positive int, None or 'auto'"):
+        rmsjax.sweep(TRAINER, SPACE, key=KEY, chunk_size=0, progress=False)
     with pytest.raises(ValueError, match="need training in units"):
         rmsjax.sweep(lambda hp, key: {"a": 0.0}, SPACE, key=KEY, budget=3, progress=False)
     with pytest.raises(ValueError, match="halving metric 'nope'"):

@@ -83,7 +83,7 @@ def optuna_search(
     key: jax.Array,
     budget: int,
     metric: str,
-    width: int | str = "auto",
+    width: int | str | None = "auto",
     seeds: int = 1,
     devices: Sequence[jax.Device] | None = None,
     out_dir: str | os.PathLike | None = None,
@@ -120,7 +120,7 @@ def optuna_search(
         configuration ``i`` does.
       budget: units (epochs) a trial trains unless pruned.
       metric: the scalar metric of ``Trainer.advance`` that is reported and optimized.
-      width: slots (trials trained together), or ``"auto"``.
+      width: slots (trials trained together), ``None`` (all ``n_trials`` at once) or ``"auto"``.
       seeds: seeds per trial (the mean is reported).
       devices: devices to shard the slots over; default all of ``jax.devices()``.
       out_dir: directory to save told trials in, or None.
@@ -204,7 +204,8 @@ def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna
         raise TypeError(f"`metric` must be a metric name, got {metric!r}")
     if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
-    return int(n_trials), dists, staged.check_budget(budget), staged.check_width(width), int(seeds)
+    width = staged.check_width(width, "width")
+    return int(n_trials), dists, staged.check_budget(budget), width, int(seeds)
 
 
 def _open_store(out_dir, study, dists, seeds, run_key, budget, metric) -> Store | None:
@@ -224,6 +225,8 @@ def _open_store(out_dir, study, dists, seeds, run_key, budget, metric) -> Store 
 
 
 def _width(width, record, n_todo: int, devices: list, run_bytes: int) -> int:
+    if width is None:
+        return program.round_up(n_todo, len(devices))
     if width != "auto":
         return program.round_up(int(width), len(devices))
     if 0 in record.widths:  # resumed: keep the recorded width

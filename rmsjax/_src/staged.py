@@ -258,11 +258,12 @@ def check_budget(budget) -> int:
     return int(budget)
 
 
-def check_width(width) -> int | str:
+def check_width(width, name: str) -> int | str | None:
+    """Slots: a positive int, ``"auto"`` or ``None`` (one slot per configuration)."""
     ok = isinstance(width, numbers.Integral) and not isinstance(width, bool) and width >= 1
     if not (ok or width == "auto" or width is None):
-        raise ValueError(f"the number of slots must be a positive int or 'auto', got {width!r}")
-    return "auto" if width is None else width
+        raise ValueError(f"`{name}` must be a positive int, None or 'auto', got {width!r}")
+    return width
 
 
 def dynamic_dtypes(space, names=None) -> dict[str, np.dtype]:
@@ -349,7 +350,7 @@ def replay_rungs(record: StagedRecord, rule: Halving, budget: int) -> dict[int, 
 def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, out_dir, progress,
                   halving_rule: Halving | None) -> StagedResult:  # fmt: skip
     """`rmsjax.sweep` for a `Trainer` (see its docstring)."""
-    budget, width = check_budget(budget), check_width(chunk_size)
+    budget, width = check_budget(budget), check_width(chunk_size, "chunk_size")
     if halving_rule is not None and not isinstance(halving_rule, Halving):
         raise TypeError(f"`halving` must come from rmsjax.halving(...), got {halving_rule!r}")
     run_key, devices = program.split_key(key), program.check_devices(devices)
@@ -418,7 +419,9 @@ def _check_halving_metric(rule: Halving | None, traced: TracedTrainer) -> None:
 
 
 def _width(width, n: int, devices, traced, seeds, rule) -> int:
-    """The slots of a group of ``n`` configurations: as given, or `auto_width`."""
+    """The slots of a group of ``n`` configurations: as given, all (None), or `auto_width`."""
+    if width is None:
+        return program.round_up(n, len(devices))
     if width != "auto":
         return program.round_up(int(width), len(devices))
     cap = None if rule is None else math.ceil(n / rule.eta)
