@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -136,10 +137,12 @@ def sweep(
     context = _Context(train_fn, space, seeds, run_key, devices, chunk_size, store)
     groups = [_trace_group(context, static, ids) for static, ids in _groups(space).items()]
     state = _State.start(context, groups)
-    with _progress_bar(int((~state.done).sum()), progress) as bar:
+    with _progress_bar(int((~state.done).sum()), progress and jax.process_index() == 0) as bar:
         for group in groups:
             if not state.done[group.ids].all():
                 _run_group(context, state, group, bar)
+    if store is not None and jax.process_count() > 1:  # process 0 has written every chunk
+        multihost_utils.sync_global_devices("rmsjax.sweep: out_dir written")
     widths = {**(store.widths if store is not None else {}), **state.widths}
     return SweepResult(
         space=space,
@@ -299,6 +302,13 @@ class _State:
         state = cls(spec, results, np.zeros(n, dtype=bool))
         for ids, arrays in context.store.load() if context.store is not None else []:
             state.record(ids, arrays)
+        if context.store is not None and jax.process_count() > 1:
+            multihost_utils.assert_equal(
+                state.done,
+                f"processes found different finished configurations in out_dir "
+                f"{context.store.path!r}: with several processes it must be a directory every "
+                "process sees (a shared file system)",
+            )
         return state
 
     def record(self, ids: np.ndarray, arrays: list[np.ndarray]) -> None:
