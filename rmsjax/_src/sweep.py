@@ -76,11 +76,13 @@ def sweep(
 
     Devices: the chunk is sharded over a 1-D `jax.sharding.Mesh` of ``devices`` (default
     ``jax.devices()``: every GPU of the machine, or of every process of a multi-host job). For
-    multi-host, start the same script on every host after
-    ``jax.distributed.initialize()`` (e.g. under SLURM, ``srun python script.py``; see JAX's
-    multi-process guide); every process passes the same arguments, gets the full result (it is
-    gathered with `jax.experimental.multihost_utils.process_allgather`), and only process 0 writes
-    ``out_dir``, which must then be on a file system every process sees.
+    multi-host, start the same script on every host after ``jax.distributed.initialize()`` (e.g.
+    under SLURM, ``srun python script.py``; see JAX's multi-process guide); every process passes
+    the same arguments and gets the full result (gathered with
+    `jax.experimental.multihost_utils.process_allgather`). Only process 0 writes ``out_dir``,
+    which must be a directory every process sees: processes that find different finished
+    configurations there raise ``AssertionError``, and none returns before process 0 has written.
+    The progress bar shows on process 0 only.
 
     Resuming: with ``out_dir``, a ``manifest.json`` (space, seeds, key, ``metadata``, metric names
     and shapes, chunk widths, a fingerprint of each traced program, versions) and one
