@@ -66,7 +66,9 @@ def unshared_out_dir_mode(out_dir: str) -> dict[str, np.ndarray]:
     return {"error": np.asarray("")}
 
 
-# MODE -> function(out_dir) -> arrays to compare with a one-process run of the same sweep.
+# MODE -> function(out_dir) -> named arrays. The test runs it in two processes and in its own
+# (one device) and compares every array (`*chunk_sizes` apart, which depend on the device count):
+# add a mode here to test another kind of sweep across processes.
 MODES = {"grid": grid_mode}
 # MODE -> function(out_dir) -> {"error": the message the sweep raised}.
 ERROR_MODES = {"unshared_out_dir": unshared_out_dir_mode}
