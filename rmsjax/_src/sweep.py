@@ -56,7 +56,7 @@ def sweep(
     Chunking (``chunk_size``): configurations run in chunks of that many, the last padded (with
     copies of real configurations whose results are dropped) so one compilation serves all; chunk
     sizes are rounded up to a multiple of the number of devices. ``None`` runs each static
-    combination in one chunk. ``"auto"`` takes, on GPU/TPU, every remaining configuration of the
+    combination in one chunk. ``"auto"`` takes, on GPU/TPU, every configuration of the
     combination; on a CPU, where a wide `vmap` pays only for small models, as many configurations
     per device as keep ``seeds`` x (the largest intermediate array of one run, read from the
     jaxpr) within 256 KiB, at least one (tiny models: all of them, removing per-operation
