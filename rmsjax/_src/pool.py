@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
+import hashlib
 import numbers
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +41,21 @@ class TracedTrainer:
     metric_names: list[str]
     metric_avals: list
     largest: int  # bytes of the largest intermediate array of one run
+    text: str  # both programs as text: hyperparameters, static values, jaxprs, metric names
+
+    @property
+    def metric_spec(self) -> dict[str, dict]:
+        pairs = zip(self.metric_names, self.metric_avals, strict=True)
+        return {n: {"shape": list(a.shape), "dtype": np.dtype(a.dtype).name} for n, a in pairs}
+
+    @functools.cached_property
+    def fingerprint(self) -> dict:
+        """Hashes of the programs' text and of each closed-over array's values (see `Store`)."""
+        consts = [*self.init.consts, *self.advance.consts]
+        return {
+            "jaxpr": hashlib.sha256(self.text.encode()).hexdigest(),
+            "consts": [program._digest(c) for c in consts],
+        }
 
     def scalar_metrics(self) -> list[str]:
         return [n for n, a in zip(self.metric_names, self.metric_avals, strict=True) if not a.shape]
@@ -45,9 +63,10 @@ class TracedTrainer:
 
 def _user_error(fn: str, error: Exception) -> Exception:
     return TypeError(
-        f"Trainer.{fn} failed while being traced: numeric hyperparameters are traced scalars "
-        f"(one compilation serves every value), so `{fn}` must not use them in a Python `if`, "
-        f"`float()` or a shape; make such a hyperparameter static with a bool/str value. {error}"
+        f"Trainer.{fn} used a traced value as a Python value (an `if`, int(), float() or NumPy "
+        "call): numeric hyperparameters reach it as traced scalars (one compilation serves every "
+        "value), and so does the key. Use jnp.where or jax.lax.cond, or make the axis static by "
+        f"giving its values as strings, bools or None. JAX said: {str(error).splitlines()[0]}"
     )
 
 
@@ -69,7 +88,7 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
         init_jaxpr, carry_shape = jax.make_jaxpr(tree_of_init, return_shape=True)(
             hp_avals, key_aval
         )
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as e:
+    except program._TRACED_ERRORS as e:
         raise _user_error("init", e) from e
     carry_avals, carry_tree = jax.tree_util.tree_flatten(carry_shape)
 
@@ -92,7 +111,7 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
         advance_jaxpr, (_, metric_shapes) = jax.make_jaxpr(advance_flat, return_shape=True)(
             carry_avals, hp_avals, key_aval
         )
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as e:
+    except program._TRACED_ERRORS as e:
         raise _user_error("advance", e) from e
     if not names:
         raise ValueError("Trainer.advance returned no metrics; return at least one")
@@ -100,15 +119,20 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
     largest = max(
         program._largest_array(init_jaxpr.jaxpr), program._largest_array(advance_jaxpr.jaxpr)
     )
-    return TracedTrainer(
-        init_jaxpr,
-        advance_jaxpr,
-        carry_tree,
-        list(carry_avals),
-        names,
-        [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in metric_shapes],
-        largest,
+    text = "\n".join(
+        [
+            f"dynamic hyperparameters: {[(n, np.dtype(d).name) for n, d in dynamic.items()]}",
+            f"static hyperparameters: {static!r}",
+            f"metrics: {names}",
+            "init:",
+            re.sub(r" at 0x[0-9a-fA-FX]+", "", str(init_jaxpr.jaxpr)),  # no memory addresses
+            "advance:",
+            re.sub(r" at 0x[0-9a-fA-FX]+", "", str(advance_jaxpr.jaxpr)),
+        ]
     )
+    metric_avals = [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in metric_shapes]
+    return TracedTrainer(init_jaxpr, advance_jaxpr, carry_tree, list(carry_avals), names,
+                         metric_avals, largest, text)  # fmt: skip
 
 
 def _check_metrics(metrics: Mapping) -> None:

@@ -110,6 +110,7 @@ def optuna_search(
     remembers the told trials too; trials in flight at an interruption stay RUNNING there.
 
     Static axes (bool, str or None choices) are not supported here: run one search per value.
+    It runs in one process (on all its local devices); multi-host jobs use `rmsjax.sweep`.
 
     Args:
       trainer: an `rmsjax.Trainer`.
@@ -161,11 +162,9 @@ def optuna_search(
             )
         extra = {"_trial": np.int64, **{f"_hp_{n}": np.float64 for n in dists}}
         spec = record.set_spec(traced, extra)
-        w = _width(width, record, len(ids), devices, traced.largest * seeds)
-        record.widths[0] = w
-        if store is not None:
-            store.set_metrics(spec, record.widths)
-        pool = Pool(traced, dtypes, run_key, seeds, w, devices)
+        record.widths[0] = _width(width, record, len(ids), devices, traced.largest * seeds)
+        record.begin_group(store, 0, run_key, traced, spec)
+        pool = Pool(traced, dtypes, run_key, seeds, record.widths[0], devices)
         optuna_dists = {name: d.to_optuna() for name, d in dists.items()}
         scheduler = OptunaScheduler(study, optuna_dists, ids, metric, budget)
         with staged.progress_bar(len(ids), progress, "optuna_search") as bar:
@@ -179,7 +178,7 @@ def optuna_search(
 
             staged.run_pool(pool, scheduler, record, budget, finish)
     columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
-    return record.result(Configs(columns or {n: [] for n in dists}))
+    return record.result(Configs(columns or {n: [] for n in dists}), store, {})
 
 
 def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna):
@@ -187,6 +186,11 @@ def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna
         raise TypeError(f"`trainer` must be an rmsjax.Trainer, got {trainer!r}")
     if not isinstance(study, optuna.Study):
         raise TypeError(f"`study` must be an optuna.Study, got {study!r}")
+    if jax.process_count() > 1:
+        raise ValueError(
+            "optuna_search runs in one process (every process would ask its own trials); for "
+            "multi-host search use rmsjax.sweep with halving"
+        )
     if len(study.directions) != 1:
         raise ValueError("optuna_search needs a study with one objective (one direction)")
     if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:

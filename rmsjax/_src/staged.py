@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from rmsjax._src import program
 from rmsjax._src.pool import Pool, TracedTrainer, auto_width, trace_trainer
@@ -193,24 +194,40 @@ class StagedRecord:
 
     def load(self, store: Store | None) -> None:
         """The configurations ``store`` holds, finished in an earlier run."""
-        if store is None or store.manifest is None or "metrics" not in store.manifest:
+        if store is None or store.metrics is None:
             return
-        self.spec = store.manifest["metrics"]
+        self.spec = store.metrics
         self.extra = [k for k in self.spec if k.startswith("_") and k not in ("_units", "_pruned")]
         self.arrays = {k: _empty(s, self.n, self.seeds) for k, s in self.spec.items()}
-        self.widths = {int(k): v for k, v in store.manifest.get("chunk_sizes", {}).items()}
+        self.widths = store.widths
         for ids, arrays in store.load():
             keep = ids < self.n
             for array, name in zip(arrays, self.spec, strict=True):
                 self.arrays[name][ids[keep]] = array[keep]
             self.done[ids[keep]] = True
+        if jax.process_count() > 1:
+            multihost_utils.assert_equal(
+                self.done, f"processes found different finished configurations in out_dir "
+                f"{store.path!r}: it must be a directory every process sees")  # fmt: skip
 
-    def result(self, space) -> StagedResult:
+    def begin_group(self, store: Store | None, first_id: int, key, traced, spec) -> None:
+        """Checks ``traced`` against the program that filled ``store``, then records it."""
+        if store is None:
+            return
+        kind = "typed_key" if key.typed else "raw_key"
+        store.check_program(first_id, kind, spec, traced.fingerprint, traced.text)
+        width = self.widths[first_id]
+        store.begin_group(first_id, width, kind, spec, traced.fingerprint, traced.text)
+
+    def result(self, space, store: Store | None, metadata: dict) -> StagedResult:
+        if store is not None and jax.process_count() > 1:  # process 0 has written everything
+            multihost_utils.sync_global_devices("rmsjax staged sweep: out_dir written")
         hidden = {"_units", "_pruned", *self.extra}
         metrics = {k: v for k, v in self.arrays.items() if k not in hidden}
         units = self.arrays.get("_units", np.zeros((self.n, self.seeds), np.int32))
         pruned = self.arrays.get("_pruned", np.zeros((self.n, self.seeds), bool))
-        return StagedResult(space, self.seeds, metrics, dict(self.widths), units[:, 0].copy(),
+        widths = dict(sorted(self.widths.items()))
+        return StagedResult(space, self.seeds, metrics, widths, metadata, units[:, 0].copy(),
                             pruned[:, 0].copy(), self.budget)  # fmt: skip
 
 
@@ -235,9 +252,18 @@ class StagedResult(SweepResult):
     pruned: np.ndarray = None  # bool (n_configs,)
     max_budget: int = 0
 
-    def _scores(self, metric: str, mode: str) -> np.ndarray:
-        scores = super()._scores(metric, mode)
-        return np.where(self.budget >= self.max_budget, scores, np.nan)
+    def _eligible(self) -> np.ndarray:
+        return self.budget >= self.max_budget
+
+    def best(self, metric: str, mode: str = "min") -> dict[str, Any]:
+        """As `SweepResult.best`, among configurations trained the full ``max_budget``."""
+        first = self.rank(metric, mode)[0]
+        if not self._eligible()[first] or np.isnan(self._scores(metric, mode)[first]):
+            raise ValueError(
+                f"no configuration was trained the full budget ({self.max_budget} units) with a "
+                f"finite {metric!r}; there is no best one"
+            )
+        return self.space[first]
 
     def to_pandas(self):
         frame = super().to_pandas()
@@ -348,52 +374,71 @@ def replay_rungs(record: StagedRecord, rule: Halving, budget: int) -> dict[int, 
 
 
 def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, out_dir, progress,
-                  halving_rule: Halving | None) -> StagedResult:  # fmt: skip
+                  halving_rule: Halving | None, metadata: dict) -> StagedResult:  # fmt: skip
     """`rmsjax.sweep` for a `Trainer` (see its docstring)."""
     budget, width = check_budget(budget), check_width(chunk_size, "chunk_size")
     if halving_rule is not None and not isinstance(halving_rule, Halving):
         raise TypeError(f"`halving` must come from rmsjax.halving(...), got {halving_rule!r}")
-    run_key, devices = program.split_key(key), program.check_devices(devices)
-    store = _open_store(out_dir, space, seeds, run_key, budget, halving_rule)
+    run = _Run(trainer, space, seeds, program.split_key(key), program.check_devices(devices),
+               budget, width, halving_rule)  # fmt: skip
+    store = _open_store(out_dir, space, seeds, run.key, budget, halving_rule, metadata)
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
     seen = replay_rungs(record, halving_rule, budget) if halving_rule else {}
     groups = _groups(space)
     todo = {g: [i for i in ids if not record.done[i]] for g, ids in groups.items()}
-    with progress_bar(sum(map(len, todo.values())), progress, "sweep") as bar:
+    total = sum(map(len, todo.values()))
+    with progress_bar(total, progress and jax.process_index() == 0, "sweep") as bar:
         for static_values, ids in groups.items():
-            if not todo[static_values]:
-                continue
-            static = dict(zip(space.static_axes, static_values, strict=True))
-            traced = trace_trainer(trainer, static, dynamic_dtypes(space), run_key.aval)
-            _check_halving_metric(halving_rule, traced)
-            spec = record.set_spec(traced)
-            if ids[0] not in record.widths:  # a resumed sweep keeps its widths
-                record.widths[ids[0]] = _width(
-                    width, len(ids), devices, traced, seeds, halving_rule
-                )
-            if store is not None:
-                store.set_metrics(spec, record.widths)
-            pool = Pool(traced, space.dynamic_axes, run_key, seeds, record.widths[ids[0]], devices)
-            if halving_rule is None:
-                scheduler = Queue(todo[static_values], space)
-            else:
-                scheduler = Asha(todo[static_values], space, halving_rule, budget, seen)
-
-            def finish(config_id, units, pruned):
-                record.finish(config_id, units, pruned, store)
-                if bar is not None:
-                    bar.update(1)
-
-            run_pool(pool, scheduler, record, budget, finish)
-    return record.result(space)
+            if todo[static_values]:
+                run.group(static_values, ids, todo[static_values], record, store, seen, bar)
+    return record.result(space, store, metadata)
 
 
-def _open_store(out_dir, space, seeds, run_key, budget, rule) -> Store | None:
+@dataclasses.dataclass
+class _Run:
+    """What every static combination of one staged sweep shares."""
+
+    trainer: Any
+    space: Any
+    seeds: int
+    key: program.RunKey
+    devices: list
+    budget: int
+    width: int | str | None
+    rule: Halving | None
+
+    def group(self, static_values, ids, todo, record: StagedRecord, store, seen, bar) -> None:
+        """Traces, compiles and runs the unfinished configurations of one static combination."""
+        static = dict(zip(self.space.static_axes, static_values, strict=True))
+        traced = trace_trainer(self.trainer, static, dynamic_dtypes(self.space), self.key.aval)
+        _check_halving_metric(self.rule, traced)
+        spec = record.set_spec(traced)
+        if ids[0] not in record.widths:  # a resumed sweep keeps its widths
+            record.widths[ids[0]] = _width(self.width, len(ids), self.devices, traced,
+                                           self.seeds, self.rule)  # fmt: skip
+        record.begin_group(store, ids[0], self.key, traced, spec)
+        width = record.widths[ids[0]]
+        pool = Pool(traced, self.space.dynamic_axes, self.key, self.seeds, width, self.devices)
+        if self.rule is None:
+            scheduler = Queue(todo, self.space)
+        else:
+            scheduler = Asha(todo, self.space, self.rule, self.budget, seen)
+
+        def finish(config_id, units, pruned):
+            record.finish(config_id, units, pruned, store)
+            if bar is not None:
+                bar.update(1)
+
+        run_pool(pool, scheduler, record, self.budget, finish)
+
+
+def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store | None:
     if out_dir is None:
         return None
     header = {
         "space": space.to_json(),
+        "metadata": metadata,
         "seeds": seeds,
         "key": key_header(run_key),
         "budget": budget,
