@@ -75,6 +75,11 @@ def test_two_processes_agree_with_one(tmp_path, mode):
         files = sorted(os.listdir(tmp_path / "store"))
         assert files[:3] == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz"]
         assert "chunk_00003.npz" not in files  # the reload ran nothing, wrote nothing
+    if mode == "halving":
+        np.testing.assert_array_equal(first["run/budget"], one["run/budget"])  # same decisions
+        assert 0 < (first["run/budget"] < 4).sum() < 10  # some pruned, some trained in full
+        # one file per configuration as it finished; the reload ran nothing, wrote nothing
+        assert len(list((tmp_path / "halving").glob("chunk_*.npz"))) == 10
 
 
 def test_out_dir_must_be_shared_by_the_processes(tmp_path):
