@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -166,6 +167,14 @@ def test_errors():
         rmsjax.halving("loss", mode="up")
     with pytest.raises(ValueError, match="`min_budget` must be an int >= 1, got 0"):
         rmsjax.halving("loss", min_budget=0)
+
+    def retyped(carry, hparams, key):
+        (x, state), metrics = helpers.advance(carry, hparams, key)
+        return (x.astype(jnp.int32), state), metrics
+
+    with pytest.raises(TypeError, match="carry of the structure, shapes and dtypes init returns"):
+        rmsjax.sweep(rmsjax.Trainer(helpers.init, retyped), SPACE, key=KEY, budget=2,
+                     progress=False)  # fmt: skip
 
     def branchy(carry, hparams, key):
         if hparams["learning_rate"] > 0.1:  # a Python `if` on a traced hyperparameter

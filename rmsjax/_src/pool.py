@@ -77,36 +77,15 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
     def hparams(values):
         return {**dict(zip(dynamic, values, strict=True)), **static}
 
-    def init_flat(hp, key):
-        return jax.tree_util.tree_leaves(trainer.init(hparams(hp), key))
-
-    def tree_of_init(hp, key):
-        return trainer.init(hparams(hp), key)
-
-    names: list[str] = []
     try:
-        init_jaxpr, carry_shape = jax.make_jaxpr(tree_of_init, return_shape=True)(
-            hp_avals, key_aval
-        )
+        init_jaxpr, carry_shape = jax.make_jaxpr(
+            lambda hp, key: trainer.init(hparams(hp), key), return_shape=True
+        )(hp_avals, key_aval)
     except program._TRACED_ERRORS as e:
         raise _user_error("init", e) from e
     carry_avals, carry_tree = jax.tree_util.tree_flatten(carry_shape)
-
-    def advance_flat(carry_leaves, hp, key):
-        carry = jax.tree_util.tree_unflatten(carry_tree, carry_leaves)
-        out = trainer.advance(carry, hparams(hp), key)
-        if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Mapping)):
-            raise TypeError("Trainer.advance must return (carry, metrics) with metrics a dict")
-        new_carry, metrics = out
-        if jax.tree_util.tree_structure(new_carry) != carry_tree:
-            raise TypeError(
-                "Trainer.advance must return a carry of the structure init returns: "
-                f"{carry_tree} vs {jax.tree_util.tree_structure(new_carry)}"
-            )
-        _check_metrics(metrics)
-        names.extend(metrics)
-        return jax.tree_util.tree_leaves(new_carry), [jnp.asarray(metrics[n]) for n in metrics]
-
+    names: list[str] = []
+    advance_flat = _flat_advance(trainer, hparams, carry_tree, carry_avals, names)
     try:
         advance_jaxpr, (_, metric_shapes) = jax.make_jaxpr(advance_flat, return_shape=True)(
             carry_avals, hp_avals, key_aval
@@ -115,10 +94,7 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
         raise _user_error("advance", e) from e
     if not names:
         raise ValueError("Trainer.advance returned no metrics; return at least one")
-    del init_flat
-    largest = max(
-        program._largest_array(init_jaxpr.jaxpr), program._largest_array(advance_jaxpr.jaxpr)
-    )
+    largest = max(map(program._largest_array, (init_jaxpr.jaxpr, advance_jaxpr.jaxpr)))
     text = "\n".join(
         [
             f"dynamic hyperparameters: {[(n, np.dtype(d).name) for n, d in dynamic.items()]}",
@@ -133,6 +109,30 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
     metric_avals = [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in metric_shapes]
     return TracedTrainer(init_jaxpr, advance_jaxpr, carry_tree, list(carry_avals), names,
                          metric_avals, largest, text)  # fmt: skip
+
+
+def _flat_advance(trainer, hparams, carry_tree, carry_avals, names: list[str]):
+    """``advance`` on flat carry leaves; checks that the carry keeps its structure and types."""
+
+    def advance_flat(carry_leaves, hp, key):
+        carry = jax.tree_util.tree_unflatten(carry_tree, carry_leaves)
+        out = trainer.advance(carry, hparams(hp), key)
+        if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Mapping)):
+            raise TypeError("Trainer.advance must return (carry, metrics) with metrics a dict")
+        new_carry, metrics = out
+        leaves, tree = jax.tree_util.tree_flatten(new_carry)
+        types = [(jnp.shape(x), jnp.result_type(x)) for x in leaves]
+        if tree != carry_tree or types != [(a.shape, a.dtype) for a in carry_avals]:
+            raise TypeError(
+                "Trainer.advance must return a carry of the structure, shapes and dtypes init "
+                f"returns: init gives {carry_tree} with {[(a.shape, a.dtype) for a in carry_avals]}"
+                f", advance {tree} with {types}"
+            )
+        _check_metrics(metrics)
+        names.extend(metrics)
+        return leaves, [jnp.asarray(metrics[n]) for n in metrics]
+
+    return advance_flat
 
 
 def _check_metrics(metrics: Mapping) -> None:
