@@ -133,8 +133,16 @@ def test_out_dir_resumes_only_what_did_not_finish(tmp_path):
         for name, value in whole.metrics.items():
             np.testing.assert_array_equal(result.metrics[name], value)
     TRACES.clear()
-    again = rmsjax.sweep(TRAINER, SPACE, out_dir=tmp_path, **kwargs)  # all finished: no tracing
-    assert not TRACES and (again.budget == whole.budget).all()
+    again = rmsjax.sweep(TRAINER, SPACE, out_dir=tmp_path, **kwargs)  # all finished: nothing run,
+    assert TRACES == {"init": 1, "advance": 1}  # but traced, to refuse a changed trainer
+    assert (again.budget == whole.budget).all()
+
+    def faster(carry, hparams, key):
+        return helpers.advance(carry, {**hparams, "learning_rate": 2 * hparams["learning_rate"]},
+                               key)  # fmt: skip
+
+    with pytest.raises(ValueError, match="differs from the recorded one"):
+        rmsjax.sweep(rmsjax.Trainer(helpers.init, faster), SPACE, out_dir=tmp_path, **kwargs)
     with pytest.raises(ValueError, match="different sweep"):
         rmsjax.sweep(TRAINER, SPACE, out_dir=tmp_path, **{**kwargs, "budget": 9})
 

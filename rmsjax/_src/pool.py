@@ -41,7 +41,14 @@ class TracedTrainer:
     metric_names: list[str]
     metric_avals: list
     largest: int  # bytes of the largest intermediate array of one run
-    text: str  # both programs as text: hyperparameters, static values, jaxprs, metric names
+    header: str  # hyperparameter names and dtypes, static values, metric names
+
+    @functools.cached_property
+    def text(self) -> str:
+        """Both programs as text (for `Store`'s fingerprints), without memory addresses."""
+        init, advance = (re.sub(r" at 0x[0-9a-fA-FX]+", "", str(j.jaxpr)) for j in
+                         (self.init, self.advance))  # fmt: skip
+        return f"{self.header}\ninit:\n{init}\nadvance:\n{advance}"
 
     @property
     def metric_spec(self) -> dict[str, dict]:
@@ -95,20 +102,16 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
     if not names:
         raise ValueError("Trainer.advance returned no metrics; return at least one")
     largest = max(map(program._largest_array, (init_jaxpr.jaxpr, advance_jaxpr.jaxpr)))
-    text = "\n".join(
+    header = "\n".join(
         [
             f"dynamic hyperparameters: {[(n, np.dtype(d).name) for n, d in dynamic.items()]}",
             f"static hyperparameters: {static!r}",
             f"metrics: {names}",
-            "init:",
-            re.sub(r" at 0x[0-9a-fA-FX]+", "", str(init_jaxpr.jaxpr)),  # no memory addresses
-            "advance:",
-            re.sub(r" at 0x[0-9a-fA-FX]+", "", str(advance_jaxpr.jaxpr)),
         ]
     )
     metric_avals = [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in metric_shapes]
     return TracedTrainer(init_jaxpr, advance_jaxpr, carry_tree, list(carry_avals), names,
-                         metric_avals, largest, text)  # fmt: skip
+                         metric_avals, largest, header)  # fmt: skip
 
 
 def _flat_advance(trainer, hparams, carry_tree, carry_avals, names: list[str]):

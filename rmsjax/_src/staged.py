@@ -211,7 +211,7 @@ class StagedRecord:
                 f"{store.path!r}: it must be a directory every process sees")  # fmt: skip
 
     def begin_group(self, store: Store | None, first_id: int, key, traced, spec) -> None:
-        """Checks ``traced`` against the program that filled ``store``, then records it."""
+        """Checks ``traced`` against the program that filled ``store``, then records it there."""
         if store is None:
             return
         kind = "typed_key" if key.typed else "raw_key"
@@ -389,9 +389,8 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
     todo = {g: [i for i in ids if not record.done[i]] for g, ids in groups.items()}
     total = sum(map(len, todo.values()))
     with progress_bar(total, progress and jax.process_index() == 0, "sweep") as bar:
-        for static_values, ids in groups.items():
-            if todo[static_values]:
-                run.group(static_values, ids, todo[static_values], record, store, seen, bar)
+        for static_values, ids in groups.items():  # traced even when finished: checked
+            run.group(static_values, ids, todo[static_values], record, store, seen, bar)
     return record.result(space, store, metadata)
 
 
@@ -414,6 +413,11 @@ class _Run:
         traced = trace_trainer(self.trainer, static, dynamic_dtypes(self.space), self.key.aval)
         _check_halving_metric(self.rule, traced)
         spec = record.set_spec(traced)
+        if store is not None:
+            kind = "typed_key" if self.key.typed else "raw_key"
+            store.check_program(ids[0], kind, spec, traced.fingerprint, traced.text)
+        if not todo:
+            return
         if ids[0] not in record.widths:  # a resumed sweep keeps its widths
             record.widths[ids[0]] = _width(self.width, len(ids), self.devices, traced,
                                            self.seeds, self.rule)  # fmt: skip
