@@ -92,8 +92,9 @@ def test_train_2d_task_writes_metrics_and_plots(tmp_path, capsys):
     assert code == 0, err
     assert "final_loss" in out and str(tmp_path) in out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    for key in ("final_loss", "distance_to_minimum", "examples_per_second", "wall_seconds"):
+    for key in ("final_loss", "distance_to_minimum", "steps_per_second", "wall_seconds"):
         assert isinstance(metrics[key], float), key
+    assert "examples_per_second" not in metrics  # a 2-D function has no examples
     assert metrics["config"]["hparams"] == tasks.get("rosenbrock").defaults
     assert metrics["config"]["epochs"] == 50
     assert metrics["config"]["preset"] == "rmsjax"
@@ -210,7 +211,8 @@ def test_sweep_ranks_writes_csv_and_plots(tmp_path, capsys):
         "decay": ranking[0]["decay"],
     }
     assert metrics["final_loss"] == pytest.approx(finals[0])
-    assert {"examples_per_second", "wall_seconds", "source", "config"} <= set(metrics)
+    assert {"steps_per_second", "wall_seconds", "source", "config"} <= set(metrics)
+    assert "examples_per_second" not in metrics and metrics["loaded_configurations"] == 0
     for name in ("loss_curves.png", "heatmap.png", "trajectories.png"):
         assert_png(tmp_path / name)
 
@@ -306,7 +308,7 @@ def test_compare_2d_task(tmp_path, capsys):
         (["train", "quadratic", "--preset", "torch", "--nesterov"], 2, "has no --nesterov"),
         (["train", "quadratic", "--preset", "tf1", "--alpha", "0.9"], 2, "unrecognized"),
         (["train", "mnist", "--data-dir", "/no/such/folder"], 1, "is not a directory"),
-        (["compare", "quadratic", "--sgd-lr", "-1"], 1, "--sgd-lr must be >= 0"),
+        (["compare", "quadratic", "--sgd-lr", "-1"], 1, "`sgd_learning_rate` must be >= 0"),
         ([], 2, "required"),
     ],
 )

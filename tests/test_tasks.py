@@ -90,8 +90,10 @@ def test_train_matches_train_fn_and_reports_json():
 def test_wrong_data_is_a_clear_error():
     with pytest.raises(TypeError, match="task 'digits' needs data of type Dataset"):
         tasks.get("digits").make_train_fn(data=tasks.get("rosenbrock").load())
-    with pytest.raises(ValueError, match="not numeric arguments of rmsjax.rmsprop"):
+    with pytest.raises(ValueError, match=r"\['lr'\] are not arguments of the 'rmsjax' preset"):
         tasks.get("quadratic").train({"lr": 0.1})
+    with pytest.raises(ValueError, match=r"\['nesterov'\] are not arguments of the 'torch'"):
+        tasks.get("quadratic").train({"nesterov": True}, preset="torch")
 
 
 def test_runs_under_rmsjax_sweep():
