@@ -1,20 +1,34 @@
-"""rmsjax: RMSprop for JAX as a pure optax transformation, with framework parity and sweeps."""
+"""rmsjax: RMSprop for JAX as a pure optax transformation, with framework parity and sweeps.
+
+The optimizers, ``sweep`` and ``Trainer`` are imported with the package. The modules
+``rmsjax.models``, ``rmsjax.training``, ``rmsjax.data`` and ``rmsjax.tasks`` load on first use
+(``rmsjax.models.mlp`` works after a plain ``import rmsjax``), so importing the optimizer stays
+light.
+"""
+
+import importlib
 
 from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop
 from rmsjax._src.sweep import Grid, SweepResult, grid, sweep
 from rmsjax._src.trainer import Trainer
 from rmsjax._src.transform import (
     ScaleByCenteredRmsState,
+    ScaleByCenteredRmsWithCountState,
     ScaleByRmsState,
+    ScaleByRmsWithCountState,
     scale_by_rms,
 )
+from rmsjax._src.validation import HyperparameterError
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ScaleByCenteredRmsState",
     "Grid",
+    "HyperparameterError",
+    "ScaleByCenteredRmsState",
+    "ScaleByCenteredRmsWithCountState",
     "ScaleByRmsState",
+    "ScaleByRmsWithCountState",
     "SweepResult",
     "Trainer",
     "grid",
@@ -25,3 +39,15 @@ __all__ = [
     "tf1_rmsprop",
     "torch_rmsprop",
 ]
+
+_LAZY_MODULES = ("data", "models", "tasks", "training")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"rmsjax.{name}")  # also sets it as an attribute here
+    raise AttributeError(f"module 'rmsjax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY_MODULES])
