@@ -9,7 +9,9 @@ light.
 import importlib
 
 from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop
-from rmsjax._src.sweep import Grid, SweepResult, grid, sweep
+from rmsjax._src.results import SweepResult
+from rmsjax._src.spaces import Grid, grid
+from rmsjax._src.sweep import sweep
 from rmsjax._src.trainer import Trainer
 from rmsjax._src.transform import (
     ScaleByCenteredRmsState,

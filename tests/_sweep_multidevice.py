@@ -11,18 +11,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _sweep_helpers  # noqa: E402
 
 import rmsjax  # noqa: E402
-from rmsjax._src import sweep as sweep_module  # noqa: E402
 
 DEVICES_USED = []
-_fetch = sweep_module._fetch
 
 
-def _recording_fetch(array):
-    DEVICES_USED.append(len(array.sharding.device_set))
-    return _fetch(array)
-
-
-sweep_module._fetch = _recording_fetch
+def logistic(hparams, key):
+    """The logistic helper, recording how many devices its configurations are sharded over."""
+    jax.debug.inspect_array_sharding(
+        hparams["learning_rate"], callback=lambda s: DEVICES_USED.append(len(s.device_set))
+    )
+    return _sweep_helpers.logistic(hparams, key)
 
 
 def main(path):
@@ -31,7 +29,7 @@ def main(path):
     arrays = {}
     for label, chunk_size in (("auto", "auto"), ("three", 3)):
         result = rmsjax.sweep(
-            _sweep_helpers.logistic,
+            logistic,
             space,
             key=jax.random.key(7),
             seeds=2,

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import _sweep_helpers as helpers
 import jax
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import rmsjax
-from rmsjax._src import sweep as sweep_module
+from rmsjax._src.program import choose_chunk
 
 KEY = jax.random.key(0)
 SPACE = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1, 0.5, 1.0], decay=[0.9, 0.99])
@@ -165,23 +166,49 @@ def test_auto_chunk_on_cpu_follows_the_size_of_one_run():
     # Tiny runs (the quadratic) all go in one chunk: see the chunk-size test above.
 
 
-def test_auto_chunk_shrinks_to_the_memory_budget(monkeypatch):
-    reference = quadratic_reference()
+class _Measured:
+    """Stands for a compiled program whose memory analysis reports ``nbytes``."""
+
+    def __init__(self, nbytes):
+        self.nbytes = nbytes
+
+    def memory_analysis(self):
+        return types.SimpleNamespace(
+            argument_size_in_bytes=self.nbytes,
+            output_size_in_bytes=0,
+            temp_size_in_bytes=0,
+            alias_size_in_bytes=0,
+        )
+
+
+@pytest.mark.parametrize(
+    "budget, widths",
+    [
+        (None, [10]),  # a quarter of this machine's RAM: 10 tiny runs fit
+        (10_000, [10]),  # exactly fits
+        (4_500, [10, 4]),  # measured at 10 (1000 B each over 500 B of constants), shrunk to 4
+        (1, [10, 1]),  # nothing fits: one configuration per device
+    ],
+)
+def test_auto_chunk_shrinks_to_the_memory_budget(budget, widths):
     compiled = []
-    original = sweep_module._program_bytes
 
-    def spy(program):
-        compiled.append(program)
-        return original(program)
+    def compile_for(width):
+        compiled.append(width)
+        return _Measured(500 + 950 * width)  # memory linear in the width, 500 B shared
 
-    monkeypatch.setattr(sweep_module, "_program_bytes", spy)
-    monkeypatch.setattr(sweep_module, "_memory_budget", lambda device: 1)  # nothing fits
-    fn = counting(helpers.quadratic)
-    result = run(fn, seeds=2, chunk_size="auto")
-    assert fn.traces == 1
-    assert len(compiled) == 1  # the widest program was measured (then recompiled narrower)
-    assert result.chunk_sizes == {0: 1}  # one configuration per device
-    np.testing.assert_array_equal(result.metrics["loss"], reference.metrics["loss"])
+    width, program = choose_chunk(
+        compile_for, "auto", 10, jax.devices()[:1], run_bytes=8, const_bytes=500, budget=budget
+    )
+    assert compiled == widths
+    assert width == widths[-1] and program.nbytes == 500 + 950 * width
+
+
+def test_chunk_plan_rounds_to_devices():
+    cpus = [jax.devices()[0]] * 4  # the plan only counts devices
+    assert choose_chunk(lambda w: w, 3, 10, cpus, run_bytes=8, const_bytes=0)[0] == 4
+    assert choose_chunk(lambda w: w, None, 10, cpus, run_bytes=8, const_bytes=0)[0] == 12
+    assert choose_chunk(lambda w: w, 50, 10, cpus, run_bytes=8, const_bytes=0)[0] == 12
 
 
 # ------------------------------------------------------------------------------------------
@@ -338,8 +365,22 @@ def test_bad_train_fn_and_space():
 # out_dir: saving, resuming, manifests
 
 
-class Interrupt(KeyboardInterrupt):
+class Interrupt(Exception):
     pass
+
+
+def crashing_from(learning_rate, fn=helpers.quadratic):
+    """``fn``, failing while it runs (as a crash would) any learning rate >= ``learning_rate``."""
+
+    def check(lr):
+        if lr >= np.float32(learning_rate):
+            raise Interrupt(f"learning rate {lr}")
+
+    def wrapper(hparams, key):
+        jax.debug.callback(check, hparams["learning_rate"])
+        return fn(hparams, key)
+
+    return wrapper
 
 
 def executed_learning_rates(fn):
@@ -376,17 +417,10 @@ def test_out_dir_files_and_manifest(tmp_path, capsys):
         np.testing.assert_array_equal(chunk["metric_0"], result.metrics["loss"][8:])
 
 
-def test_interrupted_sweep_resumes_without_recomputing(tmp_path, monkeypatch):
+def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
     reference = quadratic_reference()
-
-    def crash_after_two(chunk_index):
-        if chunk_index == 1:
-            raise Interrupt
-
-    monkeypatch.setattr(sweep_module, "_after_chunk", crash_after_two)
-    with pytest.raises(Interrupt):
-        run(helpers.quadratic, seeds=2, chunk_size=3, out_dir=tmp_path)
-    monkeypatch.undo()
+    with pytest.raises(jax.errors.JaxRuntimeError, match="Interrupt"):  # in the third chunk
+        run(crashing_from(0.5), seeds=2, chunk_size=3, out_dir=tmp_path)
     assert len([f for f in os.listdir(tmp_path) if f.startswith("chunk_")]) == 2
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
@@ -418,16 +452,8 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path, monkeypatch):
 def partial_out_dir(tmp_path_factory):
     """An out_dir of the quadratic sweep (2 seeds, chunks of 4) stopped after its first chunk."""
     path = tmp_path_factory.mktemp("partial")
-
-    def stop(chunk_index):
-        raise Interrupt
-
-    original, sweep_module._after_chunk = sweep_module._after_chunk, stop
-    try:
-        with pytest.raises(Interrupt):
-            run(seeds=2, chunk_size=4, out_dir=path)
-    finally:
-        sweep_module._after_chunk = original
+    with pytest.raises(jax.errors.JaxRuntimeError, match="Interrupt"):
+        run(crashing_from(SPACE[4]["learning_rate"]), seeds=2, chunk_size=4, out_dir=path)
     return path
 
 
