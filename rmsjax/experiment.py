@@ -184,13 +184,12 @@ class Report:
 def _check_hparams(preset: Preset, hparams: Mapping[str, Any]) -> None:
     """Build the optimizer from concrete values, so the library checks each of them; an error
     names the argument as ``hparams`` does (``decay``, not torch's ``alpha``)."""
+    from rmsjax import HyperparameterError
+
     try:
         preset.build(hparams)
-    except ValueError as err:
-        argument = getattr(err, "argument", None)
-        if argument is not None:
-            err.argument = preset.hparam_name(argument)
-        raise
+    except HyperparameterError as err:
+        raise type(err)(preset.hparam_name(err.argument), err.value, str(err)) from err
 
 
 def _check_nonnegative(name: str, value: float) -> None:
