@@ -391,3 +391,106 @@ def test_console_script_error_is_one_line(tmp_path):
     assert proc.returncode == 1
     expected = "rmsjax: error: `decay` must be in [0, 1), got 1.5 (option --decay)"
     assert proc.stderr.strip() == expected
+
+
+# --------------------------------------------------------------------------------------------
+# A first hour without surprises.
+
+
+def test_missing_matplotlib_is_reported_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    code, out, err = run(["sweep", "quadratic", "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert "pip install 'rmsjax[examples]'" in err
+    assert out == "" and list(tmp_path.iterdir()) == []  # nothing trained, nothing half-saved
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "compare"])
+def test_unwritable_out_is_found_before_training(command, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, out, err = run([command, "quadratic", "--out", blocker / "sub"], capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert out == ""  # the plan line is printed only once the folder is known to be writable
+
+
+def test_offline_tfds_fails_fast_and_leaves_nothing(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    pytest.importorskip("tensorflow_datasets")
+    try:
+        socket.create_connection(("storage.googleapis.com", 443), timeout=3).close()
+        pytest.skip("online: this test checks the offline behaviour")
+    except OSError:
+        pass
+    monkeypatch.delenv("RMSJAX_DATA_DIR", raising=False)
+    cache = tmp_path / "tfds"
+    monkeypatch.setenv("TFDS_DATA_DIR", str(cache))
+    start = time.perf_counter()
+    proc = _run_script("train", "mnist", "--out", tmp_path / "out", "--no-progress")
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 1, proc.stderr
+    assert "tensorflow-datasets could not load 'mnist'" in proc.stderr
+    assert "--data-dir DIR" in proc.stderr
+    # The bound: tfds's own retries took 3.5 minutes; the check gives up in seconds
+    # (process start-up and imports included, on a loaded machine).
+    assert seconds < 10
+    assert not cache.exists()
+
+
+def test_resumed_sweep_counts_only_computed_work(tmp_path, capsys):
+    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2, "--resume"]
+    argv += ["--out", tmp_path, "--no-progress"]
+    assert run(argv, capsys)[0] == 0
+    chunks = sorted((tmp_path / "chunks").glob("chunk_*.npz"))
+    assert len(chunks) == 5  # 10 configurations of the default grid, 2 per chunk
+    for chunk in chunks[:2]:
+        chunk.unlink()
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "resumed: 6 of 10 configurations loaded" in out and "4 computed now" in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["loaded_configurations"] == 6
+    steps = metrics["steps_per_second"] * metrics["sweep_seconds"]
+    assert steps == pytest.approx(4 * 10)  # 4 configurations x 10 steps, not 10 x 10
+
+
+def test_old_resume_folder_gets_a_clear_message(tmp_path, capsys):
+    (tmp_path / "chunks").mkdir()
+    (tmp_path / "chunks" / "cli-options.json").write_text("{}")
+    argv = ["sweep", "quadratic", "--resume", "--out", tmp_path, "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert "older rmsjax" in err and "cli-options.json" in err
+
+
+def test_sweep_momentum_none_against_momentum(tmp_path, capsys):
+    argv = ["sweep", "quadratic", "--lr", 0.1, "--decay", 0.9, "--momentum", "none,0.9"]
+    code, out, err = run(argv + ["--epochs", 20, "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0, err
+    with open(tmp_path / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["momentum"] for r in rows] == ["", "0.9"]  # None, as pandas wrote it
+    direct = tasks.get("quadratic").train(epochs=20, optimizer=rmsjax.rmsprop(0.1, decay=0.9))
+    assert float(rows[0]["final_loss"]) == pytest.approx(direct.metrics["final_loss"], rel=1e-5)
+    code, _, err = run(["train", "quadratic", "--momentum", "none", "--out", tmp_path], capsys)
+    assert code == 0, err
+
+
+def test_compare_2d_has_no_examples_per_second(tmp_path, capsys):
+    code, out, err = run(["compare", "quadratic", "--epochs", 10, "--out", tmp_path], capsys)
+    assert code == 0, err
+    assert "examples_per_second" not in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert all("examples_per_second" not in r for r in metrics["results"].values())
+
+
+@pytest.mark.parametrize("argv", [[], ["train"], ["sweep"], ["compare"]])
+def test_help_speaks_the_users_words(argv, capsys):
+    _, out, _ = run([*argv, "--help"], capsys)
+    assert "seed's" not in out
+    assert "Rosenbrock's banana-shaped valley" in out
