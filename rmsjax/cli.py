@@ -1,10 +1,4 @@
-"""The ``rmsjax`` command: train, sweep and compare RMSprop on six small tasks.
-
-::
-
-    rmsjax train TASK [options]     train one configuration, report metrics, save plots
-    rmsjax sweep TASK [options]     train a grid in parallel with rmsjax.sweep, rank it, save plots
-    rmsjax compare TASK [options]   SGD, RMSprop (each preset) and Adam side by side
+"""The ``rmsjax`` command (``rmsjax train|sweep|compare TASK [options]``).
 
 This module only turns flags into a config of :mod:`rmsjax.experiment`, runs it and hands the
 report to :mod:`rmsjax.report`. Errors in what the user typed or in their data (a bad value, a
@@ -33,28 +27,15 @@ from typing import Any
 import numpy as np
 
 from rmsjax import experiment, report, tasks
-from rmsjax.experiment import HPARAMS, NU_DTYPES, PRESETS
+from rmsjax.experiment import DESCRIPTIONS, HPARAMS, NU_DTYPES, PRESETS
 
 __all__ = ["main", "parse_values"]
 
 PROG = "rmsjax"
 
-# The flag of each argument of rmsjax.rmsprop (and of the baselines), and its help in user words.
+# The flag of each argument of rmsjax.rmsprop, and of the baselines.
 FLAGS = {name: "--" + name.replace("_", "-") for name in HPARAMS}
 FLAGS.update(learning_rate="--lr", sgd_learning_rate="--sgd-lr", adam_learning_rate="--adam-lr")
-_HELP = {
-    "learning_rate": "learning rate (default: the task's)",
-    "decay": "how slowly the average of squared gradients forgets (0.9: about 10 steps)",
-    "eps": "small number added to the denominator, so tiny gradients do not explode",
-    "eps_in_sqrt": "add eps inside the square root (as optax, Keras and TF1 do)",
-    "initial_scale": "starting value of the average of squared gradients (TF1 starts at 1)",
-    "centered": "divide by the gradients' standard deviation instead of their RMS",
-    "momentum": "momentum, e.g. 0.9; none (the default) keeps no momentum buffer",
-    "nesterov": "Nesterov momentum (needs --momentum)",
-    "weight_decay": "weight decay (L2 penalty) coefficient",
-    "bias_correction": "correct the average's bias toward its start, as Adam does",
-    "nu_dtype": f"number format of the average of squared gradients ({', '.join(NU_DTYPES)})",
-}
 
 
 class UsageError(Exception):
@@ -257,14 +238,15 @@ def _add_common(parser: argparse.ArgumentParser, *, many: bool, preset: bool) ->
             "conventions apply; options a preset lacks are an error",
         )  # fmt: skip
     for name, kind in HPARAMS.items():
+        flag, help_ = FLAGS[name], DESCRIPTIONS[name]
         if kind == "bool" and not many:
-            group.add_argument(FLAGS[name], dest=name, action="store_true", help=_HELP[name])
+            group.add_argument(flag, dest=name, action="store_true", help=help_)
         elif kind == "bool":
-            group.add_argument(FLAGS[name], dest=name, nargs="?", const=True, metavar="BOOL",
-                               help=_HELP[name] + "; give false,true to try both")  # fmt: skip
+            group.add_argument(flag, dest=name, nargs="?", const=True, metavar="BOOL",
+                               help=help_ + "; give false,true to try both")  # fmt: skip
         else:
             metavar = "DTYPE" if kind == "dtype" else "LIST" if many else "X"
-            group.add_argument(FLAGS[name], dest=name, metavar=metavar, help=_HELP[name])
+            group.add_argument(flag, dest=name, metavar=metavar, help=help_)
     run = parser.add_argument_group("training and output")
     run.add_argument("--epochs", type=_number(1), metavar="N",
                      help="epochs (steps for the 2-D tasks); default: the task's")  # fmt: skip
@@ -281,41 +263,41 @@ def _add_common(parser: argparse.ArgumentParser, *, many: bool, preset: bool) ->
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-_EXAMPLES = {
-    "train": """
+_COMMANDS = {  # summary, description, examples
+    "train": (
+        "train one configuration, report metrics, save plots",
+        "Train one configuration of RMSprop on TASK; print and save its metrics (metrics.json) "
+        "and plots (loss.png; trajectory.png for the 2-D tasks).",
+        """
   rmsjax train digits
   rmsjax train digits --lr 3e-3 --decay 0.99 --momentum 0.9 --out runs/mine
   rmsjax train xor --preset torch --lr 0.01 --momentum 0.9
   rmsjax train rosenbrock --epochs 2000 --centered
   rmsjax train reviews --data-dir ../shared/data""",
-    "sweep": """
+    ),
+    "sweep": (
+        "train a grid in parallel with rmsjax.sweep, rank it, save plots",
+        "Train every configuration of a grid at once (rmsjax.sweep: one compiled, vmapped "
+        "program), print a ranked table and the best configuration, and save results.csv, "
+        "metrics.json and plots (loss_curves.png, a heatmap; trajectories.png for the 2-D "
+        "tasks). Options not given take the task's default grid (learning rate x decay).",
+        """
   rmsjax sweep digits
   rmsjax sweep digits --lr 1e-4:1e-2:8 --decay 0.9,0.99 --seeds 3 --top 5
   rmsjax sweep xor --momentum none,0.5,0.9 --centered false,true
   rmsjax sweep rosenbrock --metric distance_to_minimum --preset tf1
   rmsjax sweep mnist --data-dir ../shared/data --epochs 3 --chunk-size 4 --resume""",
-    "compare": """
+    ),
+    "compare": (
+        "SGD, RMSprop (each preset) and Adam side by side on the same task",
+        "Train TASK with SGD, each RMSprop preset (rmsjax, torch, keras, tf1) and Adam from the "
+        "same initialisation and data order; print a table and save metrics.json and plots. The "
+        "RMSprop options apply to every preset that has them.",
+        """
   rmsjax compare rosenbrock
   rmsjax compare digits --epochs 10 --sgd-lr 0.05""",
+    ),
 }
-_ABOUT = {
-    "train": "Train one configuration of RMSprop on TASK; print and save its metrics "
-    "(metrics.json) and plots (loss.png; trajectory.png for the 2-D tasks).",
-    "sweep": "Train every configuration of a grid at once (rmsjax.sweep: one compiled, vmapped "
-    "program), print a ranked table and the best configuration, and save results.csv, "
-    "metrics.json and plots (loss_curves.png, a heatmap; trajectories.png for the 2-D tasks). "
-    "Options not given take the task's default grid (learning rate x decay).",
-    "compare": "Train TASK with SGD, each RMSprop preset (rmsjax, torch, keras, tf1) and Adam "
-    "from the same initialisation and data order; print a table and save metrics.json and plots. "
-    "The RMSprop options apply to every preset that has them.",
-}
-_SUMMARY = {
-    "train": "train one configuration, report metrics, save plots",
-    "sweep": "train a grid in parallel with rmsjax.sweep, rank it, save plots",
-    "compare": "SGD, RMSprop (each preset) and Adam side by side on the same task",
-}
-
-
 _OPTIONS = [  # (command, group, flag, help, argparse keywords)
     ("sweep", "sweep", "--seeds", "seeds per configuration (default 1); ranking uses their mean",
      {"type": _number(1), "metavar": "N", "default": 1}),
@@ -362,19 +344,16 @@ Set RMSJAX_DEBUG=1 to see full tracebacks instead of one-line errors.""",
     parser.add_argument("--version", action="version", version=f"rmsjax {rmsjax.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    rates = ", ".join(f"{n} {tasks.get(n).sgd_learning_rate:g}" for n in tasks.names())
+    sgd = f"SGD's default learning rate depends on the task ({rates}); Adam's is the task's "
+    sgd += "RMSprop learning rate (or --lr).\n\n"
     commands = {}
     for name, func in (("train", cmd_train), ("sweep", cmd_sweep), ("compare", cmd_compare)):
-        epilog = f"{_task_help()}\n\nexamples:{_EXAMPLES[name]}"
-        if name == "compare":
-            rates = ", ".join(f"{n} {tasks.get(n).sgd_learning_rate:g}" for n in tasks.names())
-            epilog = (
-                f"{_task_help()}\n\nSGD's default learning rate depends on the task ({rates}); "
-                f"Adam's is the task's RMSprop learning rate (or --lr).\n\n"
-                f"examples:{_EXAMPLES[name]}"
-            )
+        summary, about, examples = _COMMANDS[name]
+        epilog = f"{_task_help()}\n\n{sgd if name == 'compare' else ''}examples:{examples}"
         commands[name] = sub.add_parser(
-            name, formatter_class=fmt, help=_SUMMARY[name], epilog=epilog,
-            description=textwrap.fill(_ABOUT[name], width=88),
+            name, formatter_class=fmt, help=summary, epilog=epilog,
+            description=textwrap.fill(about, width=88),
         )  # fmt: skip
         _add_common(commands[name], many=name == "sweep", preset=name != "compare")
         commands[name].set_defaults(func=func)
@@ -389,15 +368,11 @@ def _join_negative_values(argv: Sequence[str]) -> list[str]:
     (and the library then says why the value is wrong)."""
     flags = {FLAGS[n] for n, k in HPARAMS.items() if k == "float"} | {"--sgd-lr", "--adam-lr"}
     out: list[str] = []
-    i = 0
-    while i < len(argv):
-        token, nxt = argv[i], argv[i + 1] if i + 1 < len(argv) else ""
-        if token in flags and re.match(r"-[0-9.]", nxt):
-            out.append(f"{token}={nxt}")
-            i += 2
+    for token in argv:
+        if out and out[-1] in flags and re.match(r"-[0-9.]", token):
+            out[-1] += f"={token}"
         else:
             out.append(token)
-            i += 1
     return out
 
 

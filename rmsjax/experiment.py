@@ -33,9 +33,18 @@ from typing import Any
 import numpy as np
 
 from rmsjax import tasks
-from rmsjax._src.presets import HPARAMS, NU_DTYPES, PRESETS, Preset, format_value, get_preset
+from rmsjax._src.presets import (
+    DESCRIPTIONS,
+    HPARAMS,
+    NU_DTYPES,
+    PRESETS,
+    Preset,
+    format_value,
+    get_preset,
+)
 
 __all__ = [
+    "DESCRIPTIONS",
     "HPARAMS",
     "NU_DTYPES",
     "PRESETS",
@@ -171,10 +180,6 @@ class Report:
     problem: Any
     sweep: Any
     json: dict[str, Any]
-
-    @property
-    def budget_unit(self) -> str:
-        return tasks.get(self.task).budget_unit
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import optax
 
 from rmsjax._src import alias
 
-__all__ = ["HPARAMS", "PRESETS", "Preset", "get_preset"]
+__all__ = ["DESCRIPTIONS", "HPARAMS", "NU_DTYPES", "PRESETS", "Preset", "get_preset"]
 
 
 def _kinds() -> dict[str, str]:
@@ -48,6 +48,23 @@ HPARAMS: dict[str, str] = _kinds()
 """Argument of :func:`rmsjax.rmsprop` -> ``"float"``, ``"bool"`` or ``"dtype"``."""
 
 NU_DTYPES = ("float32", "bfloat16", "float16")
+
+DESCRIPTIONS: dict[str, str] = {
+    "learning_rate": "learning rate (default: the task's)",
+    "decay": "how slowly the average of squared gradients forgets (0.9: about 10 steps)",
+    "eps": "small number added to the denominator, so tiny gradients do not explode",
+    "eps_in_sqrt": "add eps inside the square root (as optax, Keras and TF1 do)",
+    "initial_scale": "starting value of the average of squared gradients (TF1 starts at 1)",
+    "centered": "divide by the gradients' standard deviation instead of their RMS",
+    "momentum": "momentum, e.g. 0.9; none (the default) keeps no momentum buffer",
+    "nesterov": "Nesterov momentum (needs momentum)",
+    "weight_decay": "weight decay (L2 penalty) coefficient",
+    "bias_correction": "correct the average's bias toward its start, as Adam does",
+    "nu_dtype": f"number format of the average of squared gradients ({', '.join(NU_DTYPES)})",
+}
+"""Each argument of :data:`HPARAMS` in a user's words (the command line's help)."""
+if set(DESCRIPTIONS) != set(HPARAMS):  # a new argument of rmsprop needs its words here
+    raise AssertionError(f"describe {sorted(set(HPARAMS) ^ set(DESCRIPTIONS))}")
 
 
 def format_value(value: Any) -> str:
