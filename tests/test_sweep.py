@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -369,39 +370,37 @@ class Interrupt(Exception):
     pass
 
 
-def crashing_from(learning_rate, fn=helpers.quadratic):
-    """``fn``, failing while it runs (as a crash would) any learning rate >= ``learning_rate``."""
+class Monitored:
+    """``fn`` run under a debug callback that records the learning rates actually executed and
+    fails (as a crash would) on any learning rate >= ``crash_from`` or after ``crash_after``
+    runs; ``traces`` counts traces. Changing either does not change the traced program."""
 
-    def check(lr):
-        if lr >= np.float32(learning_rate):
-            raise Interrupt(f"learning rate {lr}")
+    def __init__(self, fn=helpers.quadratic, crash_from=np.inf, crash_after=np.inf):
+        self.fn, self.crash_from, self.crash_after = fn, crash_from, crash_after
+        self.executed, self.traces = [], 0
 
-    def wrapper(hparams, key):
-        jax.debug.callback(check, hparams["learning_rate"])
-        return fn(hparams, key)
+    def _check(self, lr):
+        self.executed.append(float(lr))
+        if lr >= np.float32(self.crash_from) or len(self.executed) > self.crash_after:
+            raise Interrupt(f"learning rate {lr}, run {len(self.executed)}")
 
-    return wrapper
-
-
-def executed_learning_rates(fn):
-    """Wraps ``fn`` so that ``wrapper.executed`` lists the learning rates actually run."""
-
-    def record(lr):
-        wrapper.executed.extend(np.ravel(lr).tolist())
-
-    def wrapper(hparams, key):
-        jax.debug.callback(record, hparams["learning_rate"])
-        return fn(hparams, key)
-
-    wrapper.executed = []
-    return wrapper
+    def __call__(self, hparams, key):
+        self.traces += 1
+        jax.debug.callback(self._check, hparams["learning_rate"])
+        return self.fn(hparams, key)
 
 
 def test_out_dir_files_and_manifest(tmp_path, capsys):
     result = run(seeds=2, chunk_size=4, out_dir=tmp_path, progress=True)
     assert "10/10" in capsys.readouterr().err  # the tqdm bar, over configurations
     files = sorted(os.listdir(tmp_path))
-    assert files == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz", "manifest.json"]
+    assert files == [
+        "chunk_00000.npz",
+        "chunk_00001.npz",
+        "chunk_00002.npz",
+        "manifest.json",
+        "program_0_typed_key.txt",  # the jaxpr, to say what changed if train_fn changes
+    ]
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["space"] == [[n, list(v)] for n, v in SPACE.axes.items()]
     assert manifest["seeds"] == 2
@@ -411,6 +410,9 @@ def test_out_dir_files_and_manifest(tmp_path, capsys):
         "curve": {"shape": [helpers.STEPS], "dtype": "float32"},
     }
     assert manifest["chunk_sizes"] == {"0": 4}
+    assert manifest["metadata"] == {}
+    fingerprint = manifest["programs"]["0"]["typed_key"]
+    assert len(fingerprint["jaxpr"]) == 64 and len(fingerprint["consts"]) == 1  # `a` of quadratic
     assert "rmsjax_version" in manifest
     with np.load(tmp_path / "chunk_00002.npz", allow_pickle=False) as chunk:
         np.testing.assert_array_equal(chunk["config_ids"], [8, 9])
@@ -419,33 +421,34 @@ def test_out_dir_files_and_manifest(tmp_path, capsys):
 
 def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
     reference = quadratic_reference()
-    with pytest.raises(jax.errors.JaxRuntimeError, match="Interrupt"):  # in the third chunk
-        run(crashing_from(0.5), seeds=2, chunk_size=3, out_dir=tmp_path)
+    fn = Monitored(crash_from=0.5)  # fails in the third chunk (configurations 6, 7, 8)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="Interrupt"):
+        run(fn, seeds=2, chunk_size=3, out_dir=tmp_path)
     assert len([f for f in os.listdir(tmp_path) if f.startswith("chunk_")]) == 2
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
-    # Resume with another chunk size: only configurations 6..9 run.
-    inner = executed_learning_rates(helpers.quadratic)
-    fn = counting(inner)
+    # Resume (asking for another chunk size: the recorded one is kept): only 6..9 run.
+    fn.crash_from, fn.executed, fn.traces = np.inf, [], 0
     mtimes = {f: os.stat(tmp_path / f).st_mtime_ns for f in os.listdir(tmp_path)}
     result = run(fn, seeds=2, chunk_size=2, out_dir=tmp_path)
     jax.effects_barrier()
     assert fn.traces == 1
     remaining = {np.float32(c["learning_rate"]).item() for c in list(SPACE)[6:]}
-    assert set(inner.executed) == remaining
+    assert set(fn.executed) == remaining
     for name, value in reference.metrics.items():
         np.testing.assert_array_equal(result.metrics[name], value)
     for f in ("chunk_00000.npz", "chunk_00001.npz"):  # finished chunks are never rewritten
         assert os.stat(tmp_path / f).st_mtime_ns == mtimes[f]
+    assert result.chunk_sizes == {0: 3}
 
-    # Everything finished: nothing is traced or run.
-    inner = executed_learning_rates(helpers.quadratic)
-    fn = counting(inner)
+    # Everything finished: train_fn is traced (to check it) but nothing runs.
+    fn.executed, fn.traces = [], 0
     again = run(fn, seeds=2, chunk_size="auto", out_dir=tmp_path)
     jax.effects_barrier()
-    assert fn.traces == 0 and inner.executed == []
+    assert fn.traces == 1 and fn.executed == []
     for name, value in reference.metrics.items():
         np.testing.assert_array_equal(again.metrics[name], value)
+    assert again.chunk_sizes == {0: 3}  # the recorded widths, not {}
 
 
 @pytest.fixture(scope="module")
@@ -453,7 +456,7 @@ def partial_out_dir(tmp_path_factory):
     """An out_dir of the quadratic sweep (2 seeds, chunks of 4) stopped after its first chunk."""
     path = tmp_path_factory.mktemp("partial")
     with pytest.raises(jax.errors.JaxRuntimeError, match="Interrupt"):
-        run(crashing_from(SPACE[4]["learning_rate"]), seeds=2, chunk_size=4, out_dir=path)
+        run(Monitored(crash_from=SPACE[4]["learning_rate"]), seeds=2, chunk_size=4, out_dir=path)
     return path
 
 
@@ -522,3 +525,216 @@ def test_four_simulated_devices_match_one(four_device_process):
         np.testing.assert_array_equal(four["auto/chunk_sizes"], [12])
         np.testing.assert_array_equal(four["three/chunk_sizes"], [4])
         assert set(four["devices_used"].tolist()) == {4}  # outputs were sharded over 4 devices
+
+
+def test_resumed_sweep_equals_an_uninterrupted_one_bit_for_bit(tmp_path):
+    # Logistic regression batches its matmuls, so on this CPU chunks of 1 and of 10 round
+    # differently; two static combinations of 10 configurations each.
+    space = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1, 0.5, 1.0], decay=[0.9, 0.99])
+    space = rmsjax.grid(**space.axes, centered=[False, True])
+    fn = Monitored(helpers.logistic)
+    uninterrupted = run(fn, space, seeds=2, chunk_size=None)
+    fn.crash_after, fn.executed = 2 * 10, []  # fails in the second combination
+    with pytest.raises(jax.errors.JaxRuntimeError, match="Interrupt"):
+        run(fn, space, seeds=2, chunk_size=None, out_dir=tmp_path)
+    fn.crash_after = np.inf
+    resumed = run(fn, space, seeds=2, chunk_size=1, out_dir=tmp_path)  # widths come from disk
+    assert resumed.chunk_sizes == uninterrupted.chunk_sizes == {0: 10, 1: 10}
+    for name, value in uninterrupted.metrics.items():
+        np.testing.assert_array_equal(resumed.metrics[name], value, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def finished_out_dir(tmp_path_factory):
+    """A finished out_dir of the quadratic sweep (1 seed, one chunk)."""
+    path = tmp_path_factory.mktemp("finished")
+    run(out_dir=path, metadata={"data": "v1", "epochs": 3})
+    return path
+
+
+def quadratic_with(a=(1.0, 2.0, 3.0), scale=2.0):
+    """The quadratic helper with other constants: same metrics, another program."""
+
+    def fn(hparams, key):
+        x0 = jax.random.normal(key, (3,))
+        opt = rmsjax.rmsprop(hparams["learning_rate"], decay=hparams["decay"])
+        coef = jnp.asarray(a)
+
+        def step(carry, _):
+            x, state = carry
+            updates, state = opt.update(scale * coef * x, state)
+            return (x + updates, state), jnp.sum(coef * x**2)
+
+        (x, _), curve = jax.lax.scan(step, (x0, opt.init(x0)), length=helpers.STEPS)
+        return {"loss": jnp.sum(coef * x**2), "curve": curve}
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    "fn, match",
+    [
+        # Other metric names: refused before anything old is returned.
+        (lambda h, k: {"final": helpers.quadratic(h, k)["loss"]}, "its manifest has metrics="),
+        (quadratic_with(), None),  # the same program: accepted
+        (quadratic_with(a=(1.0, 2.0, 4.0)), r"closes over \(constants \[0\] of 1\) changed"),
+        (quadratic_with(scale=3.0), r"jaxpr differs; first changed lines:\n-.* 2\.0.*\n\+.* 3\.0"),
+    ],
+)
+def test_changed_train_fn_is_refused(finished_out_dir, fn, match):
+    metadata = {"data": "v1", "epochs": 3}
+    before = (finished_out_dir / "manifest.json").read_text()
+    if match is None:
+        np.testing.assert_array_equal(
+            run(fn, out_dir=finished_out_dir, metadata=metadata).metrics["loss"],
+            run(helpers.quadratic).metrics["loss"],
+        )
+        return
+    with pytest.raises(ValueError, match=match):
+        run(fn, out_dir=finished_out_dir, metadata=metadata)
+    assert (finished_out_dir / "manifest.json").read_text() == before
+
+
+def test_metadata_is_recorded_checked_and_returned(finished_out_dir):
+    manifest = json.loads((finished_out_dir / "manifest.json").read_text())
+    assert manifest["metadata"] == {"data": "v1", "epochs": 3}
+    result = run(out_dir=finished_out_dir, metadata={"epochs": 3, "data": "v1"})
+    assert result.metadata == {"data": "v1", "epochs": 3}
+    with pytest.raises(ValueError, match=r"other metadata: keys \['data'\] differ"):
+        run(out_dir=finished_out_dir, metadata={"data": "v2", "epochs": 3})
+    with pytest.raises(ValueError, match=r"keys \['data', 'epochs'\] differ"):
+        run(out_dir=finished_out_dir)  # none given
+    assert run(metadata={"shape": (2, 3)}).metadata == {"shape": [2, 3]}  # as JSON reads back
+    assert run().metadata == {}
+    with pytest.raises(TypeError, match="`metadata` must be JSON-serialisable"):
+        run(metadata={"fn": print})
+    with pytest.raises(TypeError, match="`metadata` must be a dict with str keys"):
+        run(metadata={1: "a"})
+
+
+def test_prng_key_and_typed_key_share_an_out_dir(partial_out_dir_copy):
+    path = partial_out_dir_copy
+    raw = run(seeds=2, key=jax.random.PRNGKey(0), out_dir=path)  # KEY is jax.random.key(0)
+    for name, value in quadratic_reference().metrics.items():
+        np.testing.assert_array_equal(raw.metrics[name], value)
+    assert sorted(json.loads((path / "manifest.json").read_text())["programs"]["0"]) == [
+        "raw_key",
+        "typed_key",
+    ]
+    with pytest.raises(ValueError, match="its manifest has key="):
+        run(seeds=2, key=jax.random.PRNGKey(1), out_dir=path)
+
+
+@pytest.fixture
+def partial_out_dir_copy(partial_out_dir, tmp_path):
+    shutil.copytree(partial_out_dir, tmp_path / "copy")
+    return tmp_path / "copy"
+
+
+def test_out_dir_errors(tmp_path):
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(ValueError, match="`out_dir` .*file.* is a file, not a directory"):
+        run(out_dir=file)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text("{")
+    with pytest.raises(ValueError, match="cannot read the sweep manifest .*bad/manifest.json"):
+        run(out_dir=tmp_path / "bad")
+    (tmp_path / "bad" / "manifest.json").write_text("[]")
+    with pytest.raises(ValueError, match="manifest .*bad/manifest.json.* is not one rmsjax"):
+        run(out_dir=tmp_path / "bad")
+
+
+def test_python_branch_on_a_traced_hyperparameter():
+    def train_fn(hparams, key):
+        if hparams["learning_rate"] > 0.1:
+            return {"loss": jnp.float32(1.0)}
+        return {"loss": jnp.float32(0.0)}
+
+    with pytest.raises(TypeError, match=r"train_fn `.*train_fn` used a traced value") as info:
+        run(train_fn)
+    assert "['learning_rate', 'decay'] reach train_fn as traced" in str(info.value)
+    assert "static" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "axes, error, match",
+    [
+        (
+            {"learning_rate": [0.1, 0.2, 0.1]},
+            ValueError,
+            "`learning_rate` holds 0.1 more than once",
+        ),
+        ({"steps": [1, 1.0]}, ValueError, "`steps` holds 1.0 more than once"),
+        ({"opt": ["adam", "sgd", "adam"]}, ValueError, "`opt` holds 'adam' more than once"),
+    ],
+)
+def test_grid_rejects_duplicate_values(axes, error, match):
+    with pytest.raises(error, match=match):
+        rmsjax.grid(**axes)
+    assert len(rmsjax.grid(flag=[True, 1])) == 2  # a bool is not the number 1
+
+
+def test_grid_class_rejects_bad_axes():
+    with pytest.raises(TypeError, match="Grid\\(axes\\): `axes` must be a dict .* got list"):
+        rmsjax.Grid([])
+    with pytest.raises(TypeError, match="`lr` must be a sequence"):
+        rmsjax.Grid({"lr": 0.1})
+    assert rmsjax.Grid({"lr": np.array([0.1, 0.2])}) == rmsjax.grid(lr=[0.1, 0.2])
+
+
+def test_rank_orders_best_first_with_diverged_last_and_stable_ties():
+    result = rmsjax.SweepResult(
+        space=rmsjax.grid(lr=[0.1, 0.2, 0.3, 0.4, 0.5]),
+        seeds=2,
+        metrics={
+            "loss": np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0], [np.nan, 0.0], [0.5, -0.5]]),
+            "curve": np.zeros((5, 2, 3)),
+        },
+    )
+    assert result.rank("loss") == [1, 4, 0, 2, 3]  # 4 ties 1 on the mean; 3 has a NaN seed
+    assert result.rank("loss", mode="max") == [0, 2, 1, 4, 3]
+    assert result.best("loss") == {"lr": 0.2} and result.best("loss", "max") == {"lr": 0.1}
+    with pytest.raises(ValueError, match="unknown metric 'acc'; this sweep has"):
+        result.rank("acc")
+    with pytest.raises(ValueError, match="metric 'curve' has shape \\(3,\\) per run; rank\\(\\)"):
+        result.rank("curve")
+    with pytest.raises(ValueError, match="`mode` must be 'min' or 'max'"):
+        result.rank("loss", mode="best")
+    diverging = diverging_result()
+    order = diverging.rank("loss")
+    assert order[-2:] == [4, 5] and diverging.space[order[0]] == diverging.best("loss")
+
+
+def test_repr_counts_and_plot_errors():
+    result = run(space=rmsjax.grid(learning_rate=[0.1], decay=[0.9]))
+    assert repr(result).startswith("SweepResult(1 configuration x 1 seed;")
+    pytest.importorskip("matplotlib")
+    with pytest.raises(ValueError, match="`x` and `y` must be different axes, got 'decay'"):
+        quadratic_reference().plot("loss", x="decay", y="decay")
+
+
+def test_curve_plot_of_many_configurations_is_coloured_by_an_axis():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    space = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1, 0.5], decay=[0.5, 0.9, 0.99, 0.999])
+    result = run(space=space)
+    fig = result.plot("curve")
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 16
+    assert ax.get_lines()[5].get_label() == "learning_rate=0.01, decay=0.9"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [
+        "learning_rate=0.001",
+        "learning_rate=0.01",
+        "learning_rate=0.1",
+        "learning_rate=0.5",
+    ]
+    colours = {line.get_color() for line in ax.get_lines()[:4]}
+    assert len(colours) == 1 and ax.get_lines()[4].get_color() not in colours
+    plt.close(fig)
+    few = quadratic_reference().plot("curve")  # 10 curves: one legend entry each
+    assert len(few.axes[0].get_legend().get_texts()) == 10
+    plt.close(few)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import math
 import numbers
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -95,31 +97,53 @@ class Traced:
     out_avals: list[jax.ShapeDtypeStruct]
     key_used: bool  # False when train_fn ignores its key: then no keys are derived
     largest: int  # bytes of the largest intermediate array of one run (see choose_chunk)
+    text: str  # the program as text: hyperparameter names, static values, jaxpr, metric names
+
+    @property
+    def metric_spec(self) -> dict[str, dict]:
+        """Metric name -> {"shape": list, "dtype": str}, as the manifest records it."""
+        return {
+            name: {"shape": list(a.shape), "dtype": np.dtype(a.dtype).name}
+            for name, a in zip(self.out_names, self.out_avals, strict=True)
+        }
+
+    @functools.cached_property
+    def fingerprint(self) -> dict:
+        """Hashes of the program text and of each closed-over array's values."""
+        return {
+            "jaxpr": hashlib.sha256(self.text.encode()).hexdigest(),
+            "consts": [_digest(c) for c in self.consts],
+        }
+
+
+_TRACED_ERRORS = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
 
 
 def trace(train_fn, static: dict, dynamic: dict[str, np.dtype], key_aval) -> Traced:
     """Traces ``train_fn`` once into a jaxpr on abstract dynamic hyperparameters and key."""
     names: list[str] = []
 
-    def flat_fn(hp_values, key):
+    def train_fn_on_values(hp_values, key):
         hparams = {**dict(zip(dynamic, hp_values, strict=True)), **static}
         out = train_fn(hparams, key)
-        if not isinstance(out, Mapping):
-            raise TypeError(
-                f"train_fn must return a dict of metric name -> array, got {type(out).__name__}"
-            )
-        for name, value in out.items():
-            if not isinstance(name, str):
-                raise TypeError(f"train_fn must return a dict with str keys, got key {name!r}")
-            if not isinstance(value, (jax.Array, np.ndarray, numbers.Number)):
-                raise TypeError(
-                    f"train_fn's metric {name!r} must be an array, got {type(value).__name__}"
-                )
-        names.extend(out)
+        names.extend(_check_metrics(out))
         return [jnp.asarray(out[n]) for n in out]
 
     hp_avals = [jax.ShapeDtypeStruct((), dt) for dt in dynamic.values()]
-    closed, shapes = jax.make_jaxpr(flat_fn, return_shape=True)(hp_avals, key_aval)
+    try:
+        closed, shapes = jax.make_jaxpr(train_fn_on_values, return_shape=True)(hp_avals, key_aval)
+    except _TRACED_ERRORS as e:
+        raise TypeError(
+            f"train_fn {_name(train_fn)} used a traced value as a Python value (an `if`, int(), "
+            f"float() or NumPy call): the hyperparameters {list(dynamic)} reach train_fn as traced "
+            "scalars (batched with vmap), and so does the key. Use jnp.where or jax.lax.cond, or "
+            "make the axis static by giving its values as strings, bools or None. JAX said: "
+            f"{str(e).splitlines()[0]}"
+        ) from e
     if not names:
         raise ValueError("train_fn returned an empty dict; return at least one metric")
     avals = [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in shapes]
@@ -128,7 +152,46 @@ def trace(train_fn, static: dict, dynamic: dict[str, np.dtype], key_aval) -> Tra
     key_used = any(key_var is v for eqn in jaxpr.eqns for v in eqn.invars) or any(
         key_var is v for v in jaxpr.outvars
     )
-    return Traced(jaxpr, list(closed.consts), names, avals, key_used, _largest_array(jaxpr))
+    text = "\n".join(
+        [
+            f"dynamic hyperparameters: {[(n, np.dtype(d).name) for n, d in dynamic.items()]}",
+            f"static hyperparameters: {static!r}",
+            f"metrics: {names}",
+            re.sub(r" at 0x[0-9a-fA-FX]+", "", str(jaxpr)),  # no memory addresses
+        ]
+    )
+    return Traced(jaxpr, list(closed.consts), names, avals, key_used, _largest_array(jaxpr), text)
+
+
+def _check_metrics(out) -> list[str]:
+    if not isinstance(out, Mapping):
+        raise TypeError(
+            f"train_fn must return a dict of metric name -> array, got {type(out).__name__}"
+        )
+    for name, value in out.items():
+        if not isinstance(name, str):
+            raise TypeError(f"train_fn must return a dict with str keys, got key {name!r}")
+        if not isinstance(value, (jax.Array, np.ndarray, numbers.Number)):
+            raise TypeError(
+                f"train_fn's metric {name!r} must be an array, got {type(value).__name__}"
+            )
+    return list(out)
+
+
+def _name(fn) -> str:
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    module = getattr(fn, "__module__", None)
+    return f"`{module}.{name}`" if module else f"`{name}`"
+
+
+def _digest(const) -> str:
+    """A hash of one closed-over array's shape, dtype and values (its shape alone if remote)."""
+    if isinstance(const, jax.Array) and jnp.issubdtype(const.dtype, jax.dtypes.prng_key):
+        const = jax.random.key_data(const)
+    h = hashlib.sha256(f"{np.shape(const)} {np.result_type(const)}".encode())
+    if not isinstance(const, jax.Array) or const.is_fully_addressable:
+        h.update(np.ascontiguousarray(np.asarray(const)).tobytes())
+    return h.hexdigest()[:16]
 
 
 def _largest_array(jaxpr) -> int:

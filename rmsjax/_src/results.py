@@ -21,14 +21,16 @@ class SweepResult:
       seeds: number of seeds per configuration.
       metrics: dict mapping each metric name to a NumPy array shaped
         ``(n_configs, seeds, *metric_shape)``, configurations in id order.
-      chunk_sizes: the chunk size used for each static combination, by the first configuration id
-        of that combination (informational).
+      chunk_sizes: the chunk width each static combination ran with, by the first configuration
+        id of that combination (for a resumed sweep, the widths recorded in ``out_dir``).
+      metadata: the ``metadata`` passed to `sweep` (as JSON reads it back), ``{}`` if none.
     """
 
     space: Grid
     seeds: int
     metrics: dict[str, np.ndarray]
     chunk_sizes: dict[int, int] = dataclasses.field(default_factory=dict)
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def configs(self) -> list[dict[str, Any]]:
@@ -77,24 +79,58 @@ class SweepResult:
         return pd.DataFrame(columns)
 
     def _scores(self, metric: str, mode: str) -> np.ndarray:
+        """Mean of ``metric`` over seeds per configuration; NaN where any seed diverged."""
         if mode not in ("min", "max"):
             raise ValueError(f"`mode` must be 'min' or 'max', got {mode!r}")
         if metric not in self.metrics:
             raise ValueError(f"unknown metric {metric!r}; this sweep has {sorted(self.metrics)}")
         if self.metrics[metric].ndim != 2:
             raise ValueError(
-                f"metric {metric!r} has shape {self.metrics[metric].shape[2:]} per run; best() and "
-                "heatmaps need a scalar metric"
+                f"metric {metric!r} has shape {self.metrics[metric].shape[2:]} per run; rank(), "
+                f"best() and heatmaps need a scalar metric, one of {list(self.scalar_metrics)}"
             )
-        values = self.metrics[metric].astype(np.float64)
-        scores = values.mean(axis=1)
+        scores = self.metrics[metric].astype(np.float64).mean(axis=1)
         bad = self.diverged.any(axis=1) | ~np.isfinite(scores)
         return np.where(bad, np.nan, scores)
+
+    def _eligible(self) -> np.ndarray:
+        """Bool ``(n_configs,)``: configurations `best` may pick (those trained in full)."""
+        return np.ones(len(self.space), dtype=bool)
+
+    def rank(self, metric: str, mode: str = "min") -> list[int]:
+        """Configuration ids (rows of `metrics`), best first, by the mean of ``metric`` over seeds.
+
+        Configurations that diverged for any seed (see `diverged`) come last; ties keep id
+        order.
+
+        Args:
+          metric: name of a scalar metric.
+          mode: ``"min"`` (default) or ``"max"``.
+
+        Returns:
+          Every configuration id once, as a list of ints.
+
+        Raises:
+          ValueError: unknown metric or mode, or a non-scalar metric.
+
+        Example:
+          >>> import numpy as np, rmsjax
+          >>> result = rmsjax.SweepResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2, 0.3]), seeds=1,
+          ...     metrics={"loss": np.array([[0.5], [np.nan], [0.2]])})
+          >>> result.rank("loss"), result.rank("loss", mode="max")
+          ([2, 0, 1], [0, 2, 1])
+        """
+        scores = self._scores(metric, mode)
+        # Tiers: eligible and finite, then finite but not eligible, then diverged.
+        tier = np.where(np.isnan(scores), 2, np.where(self._eligible(), 0, 1))
+        value = np.nan_to_num(-scores if mode == "max" else scores, nan=0.0)
+        return [int(i) for i in np.lexsort((value, tier))]
 
     def best(self, metric: str, mode: str = "min") -> dict[str, Any]:
         """The hyperparameters of the best configuration by the mean of ``metric`` over seeds.
 
-        A configuration that diverged for any seed (see `diverged`) is never chosen.
+        The first of `rank`; a configuration that diverged for any seed is never chosen.
 
         Args:
           metric: name of a scalar metric.
@@ -106,14 +142,13 @@ class SweepResult:
         Raises:
           ValueError: unknown metric or mode, a non-scalar metric, or every configuration diverged.
         """
-        scores = self._scores(metric, mode)
-        if np.all(np.isnan(scores)):
+        first = self.rank(metric, mode)[0]
+        if np.isnan(self._scores(metric, mode)[first]):
             raise ValueError(
                 f"every configuration diverged (metric {metric!r} is NaN or inf for some seed "
                 "of each); there is no best one"
             )
-        index = int(np.nanargmin(scores) if mode == "min" else np.nanargmax(scores))
-        return self.space[index]
+        return self.space[first]
 
     def plot(
         self,
@@ -128,11 +163,14 @@ class SweepResult:
         """Plots ``metric``: curves per configuration, or a heatmap over two hyperparameter axes.
 
         An array metric of one dimension (e.g. a loss curve) is drawn as one line per
-        configuration (mean over seeds, diverged configurations dashed). A scalar metric is drawn
-        as a heatmap of its mean over seeds with axis ``x`` across and ``y`` up (default: the
-        first two axes with more than one value), the other axes reduced by ``mode`` (their best
-        value); with a single varying axis it is a line against that axis. Diverged cells are
-        blank.
+        configuration (mean over seeds, diverged configurations dashed), each labelled with its
+        hyperparameters; up to 10 configurations get a legend, more are coloured by the varying
+        axis with the most values (a legend of its values, or a colour bar beyond 12).
+
+        A scalar metric is drawn as a heatmap of its mean over seeds with axis ``x`` across and
+        ``y`` up (default: the first two axes with more than one value), the other axes reduced by
+        ``mode`` (their best value); with a single varying axis it is a line against that axis.
+        Diverged cells are blank.
 
         Args:
           metric: the metric to draw.
@@ -159,15 +197,7 @@ class SweepResult:
             fig = ax.figure
         values = self.metrics[metric]
         if values.ndim == 3:
-            diverged = self.diverged.any(axis=1)
-            curves = values.astype(np.float64).mean(axis=1)
-            for i, config in enumerate(self.space):
-                label = ", ".join(f"{k}={v}" for k, v in config.items()) or f"config {i}"
-                ax.plot(curves[i], linestyle="--" if diverged[i] else "-", label=label)
-            ax.set_xlabel("step")
-            ax.set_ylabel(metric)
-            if len(self.space) <= 12:
-                ax.legend(fontsize="small")
+            self._plot_curves(ax, fig, metric)
         elif values.ndim == 2:
             self._plot_scalar(ax, fig, metric, x, y, mode)
         else:
@@ -180,6 +210,35 @@ class SweepResult:
             fig.savefig(path)
         return fig
 
+    def _plot_curves(self, ax, fig, metric):
+        import matplotlib as mpl
+
+        diverged = self.diverged.any(axis=1)
+        curves = self.metrics[metric].astype(np.float64).mean(axis=1)
+        n = len(self.space)
+        by = max(self.space.names, key=lambda a: len(self.space.axes[a]), default=None)
+        values = self.space.axes[by] if by is not None and n > _LEGEND_LINES else ()
+        cmap = mpl.colormaps["viridis"]
+        shade = {v: cmap(i / max(1, len(values) - 1)) for i, v in enumerate(values)}
+        for i, config in enumerate(self.space):
+            label = ", ".join(f"{k}={v}" for k, v in config.items()) or f"config {i}"
+            style = {"color": shade[config[by]]} if values else {}
+            ax.plot(curves[i], linestyle="--" if diverged[i] else "-", label=label, **style)
+        ax.set_xlabel("step")
+        ax.set_ylabel(metric)
+        if not values:
+            ax.legend(fontsize="small")
+        elif len(values) <= _LEGEND_VALUES:
+            handles = [mpl.lines.Line2D([], [], color=shade[v]) for v in values]
+            ax.legend(handles, [f"{by}={v}" for v in values], fontsize="small", title=by)
+        else:
+            norm = mpl.colors.Normalize(0, len(values) - 1)
+            bar = fig.colorbar(mpl.cm.ScalarMappable(norm, cmap), ax=ax, label=by)
+            ticks = np.linspace(0, len(values) - 1, min(len(values), 6)).round().astype(int)
+            bar.set_ticks(ticks, labels=[str(values[t]) for t in ticks])
+        if values:
+            ax.set_title(f"{n} configurations, coloured by {by}", fontsize="small")
+
     def _plot_scalar(self, ax, fig, metric, x, y, mode):
         scores = self._scores(metric, mode).reshape(self.space.shape)
         names = list(self.space.names)
@@ -187,6 +246,8 @@ class SweepResult:
         for arg, value in (("x", x), ("y", y)):
             if value is not None and value not in names:
                 raise ValueError(f"`{arg}` must be one of the axes {names}, got {value!r}")
+        if x is not None and x == y:
+            raise ValueError(f"`x` and `y` must be different axes, got {x!r} for both")
         if x is None:
             x = next((n for n in varying if n != y), None)
         if y is None:
@@ -221,9 +282,20 @@ class SweepResult:
         metrics = ", ".join(f"{n}{tuple(v.shape[2:])}" for n, v in self.metrics.items())
         n_div = int(self.diverged.any(axis=1).sum())
         return (
-            f"SweepResult({len(self.space)} configurations x {self.seeds} seeds; axes: {axes}; "
-            f"metrics: {metrics}; diverged configurations: {n_div})"
+            f"SweepResult({_count(len(self.space), 'configuration')} x "
+            f"{_count(self.seeds, 'seed')}; axes: {axes}; metrics: {metrics}; "
+            f"diverged configurations: {n_div})"
         )
+
+
+# Curves with a legend of one entry each; above, lines are coloured by one axis.
+_LEGEND_LINES = 10
+# Values of that axis listed in a legend; above, a colour bar.
+_LEGEND_VALUES = 12
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @contextlib.contextmanager

@@ -54,7 +54,12 @@ class Grid:
     """
 
     def __init__(self, axes: Mapping[str, Sequence[Any]]):
-        self.axes = {name: tuple(values) for name, values in axes.items()}
+        if not isinstance(axes, Mapping):
+            raise TypeError(
+                f"Grid(axes): `axes` must be a dict of axis name -> values, got "
+                f"{type(axes).__name__}: {axes!r}; e.g. rmsjax.grid(learning_rate=[0.01, 0.1])"
+            )
+        self.axes = {name: tuple(values) for name, values in _check_axes(axes).items()}
         self.static_axes = tuple(
             n for n, v in self.axes.items() if any(isinstance(x, STATIC_TYPES) for x in v)
         )
@@ -122,7 +127,7 @@ def grid(**axes: Sequence[Any]) -> Grid:
       A `Grid`; ``len(grid)`` is the number of configurations, ``grid[i]`` the ``i``-th as a dict.
 
     Raises:
-      ValueError: an axis is empty.
+      ValueError: an axis is empty or holds a value twice.
       TypeError: an axis is not a sequence, or holds a value that is neither a real number nor a
         bool, str or None.
 
@@ -132,8 +137,15 @@ def grid(**axes: Sequence[Any]) -> Grid:
       >>> len(space), space[1]
       (4, {'learning_rate': 0.01, 'centered': True})
     """
+    return Grid(axes)
+
+
+def _check_axes(axes: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Each axis as a list of plain Python values; raises for a bad or duplicated value."""
     normalized = {}
     for name, values in axes.items():
+        if not isinstance(name, str):
+            raise TypeError(f"grid axis names must be str, got {name!r}")
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(
             values, (Sequence, np.ndarray, jax.Array)
         ):
@@ -145,4 +157,16 @@ def grid(**axes: Sequence[Any]) -> Grid:
         if len(values) == 0:
             raise ValueError(f"grid axis `{name}` is empty; give it at least one value")
         normalized[name] = [python_value(name, v) for v in values]
-    return Grid(normalized)
+        _reject_duplicates(name, normalized[name])
+    return normalized
+
+
+def _reject_duplicates(name: str, values: list[Any]) -> None:
+    seen = set()
+    for value in values:
+        identity = (isinstance(value, bool), value)  # True and 1 differ; 1 and 1.0 do not
+        if identity in seen:
+            raise ValueError(
+                f"grid axis `{name}` holds {value!r} more than once; give each value once"
+            )
+        seen.add(identity)

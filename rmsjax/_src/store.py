@@ -1,13 +1,17 @@
 """The ``out_dir`` of a sweep: a manifest plus one file per finished chunk.
 
-``manifest.json`` records what identifies the sweep (space, seeds, key, metric names and shapes)
-and the chunk widths used; ``chunk_XXXXX.npz`` holds the metrics of one finished chunk with its
-configuration ids. Every file is written to a temporary name and renamed, so an interruption
-never leaves a half-written file, and a finished chunk is never rewritten.
+``manifest.json`` records what identifies the sweep (space, seeds, key, metadata), the metric
+names and shapes, and for every static combination (by its first configuration id) the chunk
+width it runs with and the fingerprint of its traced program; ``program_<id>_<key kind>.txt``
+holds that program's text (to say what changed when a fingerprint differs);
+``chunk_XXXXX.npz`` holds the metrics of one finished chunk with its configuration ids. Every
+file is written to a temporary name and renamed, so an interruption never leaves a half-written
+file, and a finished chunk is never rewritten.
 """
 
 from __future__ import annotations
 
+import difflib
 import glob
 import json
 import os
@@ -19,6 +23,7 @@ import numpy as np
 
 _MANIFEST = "manifest.json"
 _FORMAT = 1
+_FIX = "Use a new out_dir (or delete this one) to run this sweep."
 
 
 def _version() -> str:
@@ -30,58 +35,155 @@ def _version() -> str:
         return "unknown"
 
 
+def _json(value):
+    """``value`` as it reads back from JSON (tuples become lists, int keys strings)."""
+    return json.loads(json.dumps(value))
+
+
 class Store:
-    """The out_dir: a manifest plus one npz per finished chunk, written atomically."""
+    """The out_dir: a manifest plus one npz per finished chunk, written atomically.
+
+    Only the ``writer`` (process 0 of a multi-process job) writes; every process reads.
+    """
 
     def __init__(self, path, header: dict, writer: bool):
         self.path = os.fspath(path)
-        self.header = header
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise ValueError(
+                f"`out_dir` {self.path!r} is a file, not a directory; pass a directory (it is "
+                "created if missing)"
+            )
+        self.header = _json(header)
         self.writer = writer
-        self.manifest: dict | None = None
-        manifest_path = os.path.join(self.path, _MANIFEST)
-        if os.path.exists(manifest_path):
-            with open(manifest_path) as f:
-                self.manifest = json.load(f)
-            self.compare(self.header)
+        self.manifest: dict | None = self._read_manifest()
+        if self.manifest is not None:
+            self._compare_header()
         elif writer:
             os.makedirs(self.path, exist_ok=True)
 
-    def compare(self, mine: dict) -> None:
-        assert self.manifest is not None
-        for field, value in mine.items():
-            theirs = self.manifest.get(field)
-            if json.loads(json.dumps(value)) != theirs:
-                raise ValueError(
-                    f"out_dir {self.path!r} holds a different sweep: its manifest has "
-                    f"{field}={theirs!r}, this call has {field}={value!r}. Use a new out_dir (or "
-                    "delete this one) to run this sweep."
-                )
+    def _read_manifest(self) -> dict | None:
+        path = os.path.join(self.path, _MANIFEST)
+        if not os.path.exists(path):
+            return None
+        try:
+            with open(path, encoding="utf-8") as f:
+                manifest = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(
+                f"cannot read the sweep manifest {path!r}: {e}. It is damaged or not written by "
+                f"rmsjax.sweep. {_FIX}"
+            ) from e
+        if not isinstance(manifest, dict) or "space" not in manifest:
+            raise ValueError(
+                f"the sweep manifest {path!r} is not one rmsjax.sweep writes (no `space`). {_FIX}"
+            )
+        return manifest
 
-    def set_metrics(self, metrics: dict, chunk_sizes: dict) -> None:
-        """Checks (or records) the metric names/shapes; writes the manifest on first use."""
-        if self.manifest is not None and "metrics" in self.manifest:
-            self.compare({"metrics": metrics})
+    def _compare_header(self) -> None:
+        for field, mine in self.header.items():
+            theirs = self.manifest.get(field, {} if field == "metadata" else None)
+            if field == "key":  # a raw PRNGKey and a typed key with the same data are one key
+                mine = {k: mine[k] for k in ("impl", "data")}
+                theirs = {k: theirs.get(k) for k in ("impl", "data")} if theirs else theirs
+            if field == "metadata" and mine != theirs:
+                keys = sorted(k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k))
+                raise ValueError(
+                    f"out_dir {self.path!r} holds a sweep with other metadata: keys {keys} "
+                    f"differ (its manifest has { {k: theirs.get(k) for k in keys} }, this call "
+                    f"has { {k: mine.get(k) for k in keys} }). {_FIX}"
+                )
+            self._require_equal(field, mine, theirs)
+
+    def _require_equal(self, field: str, mine, theirs) -> None:
+        if _json(mine) != theirs:
+            raise ValueError(
+                f"out_dir {self.path!r} holds a different sweep: its manifest has "
+                f"{field}={theirs!r}, this call has {field}={mine!r}. {_FIX}"
+            )
+
+    @property
+    def metrics(self) -> dict | None:
+        """Metric name -> {"shape", "dtype"} recorded by an earlier call, or None."""
+        return None if self.manifest is None else self.manifest.get("metrics")
+
+    @property
+    def widths(self) -> dict[int, int]:
+        """The chunk width of every static combination started so far, by its first id."""
+        sizes = {} if self.manifest is None else self.manifest.get("chunk_sizes", {})
+        return {int(k): int(v) for k, v in sizes.items()}
+
+    def check_program(self, first_id: int, kind: str, metrics: dict, fingerprint: dict, text):
+        """Refuses a traced program that differs from the one that filled this out_dir.
+
+        ``metrics`` (names, shapes, dtypes) must match the manifest's; ``fingerprint`` must match
+        the one recorded for this static combination with the same ``kind`` of key (a raw and a
+        typed key trace differently, so each kind is compared with its own record).
+        """
+        if self.metrics is not None:
+            self._require_equal("metrics", metrics, self.metrics)
+        programs = {} if self.manifest is None else self.manifest.get("programs", {})
+        theirs = programs.get(str(first_id), {}).get(kind)
+        if theirs is None or theirs == fingerprint:
+            return
+        what = self._diff(first_id, kind, fingerprint, theirs, text)
+        raise ValueError(
+            f"out_dir {self.path!r} holds results of another train_fn: the program traced for "
+            f"configuration {first_id} differs from the recorded one: {what}. {_FIX}"
+        )
+
+    def _diff(self, first_id: int, kind: str, mine: dict, theirs: dict, text: str) -> str:
+        if mine["jaxpr"] == theirs.get("jaxpr"):
+            changed = [
+                i
+                for i, (a, b) in enumerate(zip(mine["consts"], theirs["consts"], strict=True))
+                if a != b
+            ]
+            return (
+                f"the values of the arrays it closes over (constants {changed} of "
+                f"{len(mine['consts'])}) changed"
+            )
+        recorded = self.manifest.get("jax_version")
+        where = "" if recorded == jax.__version__ else f" (recorded with jax {recorded})"
+        try:
+            with open(os.path.join(self.path, _program_file(first_id, kind))) as f:
+                old = f.read()
+        except OSError:
+            return f"its jaxpr differs{where}"
+        lines = [
+            line
+            for line in difflib.unified_diff(old.splitlines(), text.splitlines(), lineterm="", n=0)
+            if line[:1] in "+-" and line[:3] not in ("+++", "---")
+        ]
+        return f"its jaxpr differs{where}; first changed lines:\n" + "\n".join(lines[:6])
+
+    def begin_group(
+        self, first_id: int, width: int, kind: str, metrics: dict, fingerprint: dict, text: str
+    ) -> None:
+        """Records a static combination about to run: its width, metrics and program."""
         record = {
             "format": _FORMAT,
             **self.header,
             "metrics": metrics,
-            "chunk_sizes": {str(k): v for k, v in chunk_sizes.items()},
+            "chunk_sizes": {str(k): v for k, v in {**self.widths, first_id: width}.items()},
+            "programs": dict(self.manifest.get("programs", {})) if self.manifest else {},
             "rmsjax_version": _version(),
             "jax_version": jax.__version__,
         }
-        if self.manifest is not None:
-            sizes = dict(self.manifest.get("chunk_sizes", {}))
-            sizes.update(record["chunk_sizes"])
-            record["chunk_sizes"] = sizes
+        entry = dict(record["programs"].get(str(first_id), {}))
+        if kind not in entry:
+            entry[kind] = fingerprint
+            record["programs"][str(first_id)] = entry
+            if self.writer:
+                self._atomic_write(_program_file(first_id, kind), lambda f: f.write(text.encode()))
         self.manifest = record
         if self.writer:
             self._atomic_write(_MANIFEST, lambda f: f.write(json.dumps(record, indent=1).encode()))
 
     def load(self) -> list[tuple[np.ndarray, list[np.ndarray]]]:
         """The finished chunks: (config ids, metric arrays in manifest order) each."""
-        if self.manifest is None or "metrics" not in self.manifest:
+        if self.metrics is None:
             return []
-        names = list(self.manifest["metrics"])
+        names = list(self.metrics)
         chunks = []
         for file in sorted(glob.glob(os.path.join(self.path, "chunk_*.npz"))):
             try:
@@ -113,3 +215,7 @@ class Store:
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
+
+
+def _program_file(first_id: int, kind: str) -> str:
+    return f"program_{first_id}_{kind}.txt"

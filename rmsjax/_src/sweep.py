@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import numbers
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -16,6 +17,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -37,6 +39,7 @@ def sweep(
     devices: Sequence[jax.Device] | None = None,
     out_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    metadata: Mapping[str, Any] | None = None,
 ) -> SweepResult:
     """Trains every configuration of a grid, for several seeds, in one compiled program.
 
@@ -47,7 +50,8 @@ def sweep(
     independent, and `SweepResult.best` never picks it.
 
     Keys: run ``(c, s)`` (configuration id ``c``, seed index ``s``) gets
-    ``fold_in(fold_in(key, c), s)``, so results do not depend on chunking or devices.
+    ``fold_in(fold_in(key, c), s)``, whatever the chunking or devices. ``jax.random.key(0)`` and
+    ``jax.random.PRNGKey(0)`` are the same key (``train_fn`` gets keys of the kind passed).
 
     Chunking (``chunk_size``): configurations run in chunks of that many, the last padded (with
     copies of real configurations whose results are dropped) so one compilation serves all; chunk
@@ -62,6 +66,14 @@ def sweep(
     shrinks the chunk in proportion and compiles again. With
     ``out_dir`` set, pass an integer ``chunk_size`` to save progress more often.
 
+    Chunking and rounding: every run computes the same operations with the same key whatever the
+    chunk, but XLA may pick other kernels for another batch width (a batched matmul sums in
+    another order), so results can differ in the last bits between chunk sizes or device counts;
+    training that amplifies rounding (a chaotic, barely stable configuration) can end visibly
+    elsewhere. Elementwise training is bitwise identical. For the same reason a resumed sweep
+    reuses the chunk width recorded in ``out_dir`` for each static combination (ignoring
+    ``chunk_size`` there), so on the same devices it equals an uninterrupted run bit for bit.
+
     Devices: the chunk is sharded over a 1-D `jax.sharding.Mesh` of ``devices`` (default
     ``jax.devices()``: every GPU of the machine, or of every process of a multi-host job). For
     multi-host, start the same script on every host after
@@ -70,13 +82,16 @@ def sweep(
     gathered with `jax.experimental.multihost_utils.process_allgather`), and only process 0 writes
     ``out_dir``, which must then be on a file system every process sees.
 
-    Resuming: with ``out_dir``, a ``manifest.json`` (space, seeds, key, metric names and shapes,
-    chunk sizes, versions) and one ``chunk_XXXXX.npz`` per finished chunk (written to a temporary
-    file, then renamed) are saved there. Calling `sweep` again with the same space, seeds and key
-    loads the finished configurations and computes only the rest (in chunks of the new chunk size;
-    ``train_fn`` is not traced for static combinations already finished). A manifest that differs
-    raises ``ValueError``. An interruption (Ctrl-C, a crash) loses at most the chunk in flight.
-    ``train_fn`` itself is not recorded: changing it and reusing an ``out_dir`` is on the caller.
+    Resuming: with ``out_dir``, a ``manifest.json`` (space, seeds, key, ``metadata``, metric names
+    and shapes, chunk widths, a fingerprint of each traced program, versions) and one
+    ``chunk_XXXXX.npz`` per finished chunk (written to a temporary file, then renamed) are saved
+    there. Calling `sweep` again with the same space, seeds, key and metadata loads the finished
+    configurations and computes only the rest. ``train_fn`` is traced again for every static
+    combination (cheap: nothing is compiled for a finished one) and refused, with ``ValueError``
+    saying what differs, when its metrics or its program differ from the recorded ones: the
+    fingerprint hashes the jaxpr (hyperparameter names, static values, every operation and
+    literal) and the values of the arrays it closes over. A manifest that differs raises
+    ``ValueError`` too. An interruption (Ctrl-C, a crash) loses at most the chunk in flight.
 
     Args:
       train_fn: ``train_fn(hparams, key) -> dict[str, array]``, a pure function of a dict of
@@ -90,6 +105,9 @@ def sweep(
       devices: devices to shard configurations over; default all of ``jax.devices()``.
       out_dir: directory for resumable results, or None to keep them in memory only.
       progress: show a tqdm progress bar over configurations, updated per chunk, with ETA.
+      metadata: JSON-serialisable data about the sweep (data version, task options, ...),
+        recorded in ``out_dir``'s manifest (a rerun with other metadata is refused, naming the
+        keys that differ) and returned as `SweepResult.metadata`.
 
     Returns:
       A `SweepResult`: ``.metrics[name]`` is shaped ``(len(space), seeds, *metric_shape)``.
@@ -112,23 +130,30 @@ def sweep(
       >>> result.best("loss")
       {'learning_rate': 0.1, 'decay': 0.9}
     """
-    space, seeds = _check_arguments(train_fn, space, seeds, chunk_size)
+    space, seeds, metadata = _check_arguments(train_fn, space, seeds, chunk_size, metadata)
     run_key = program.split_key(key)
     devices = program.check_devices(devices)
-    store = _open_store(out_dir, space, seeds, run_key)
-    state = _State.start(space, seeds, store)
-    todo = {g: [i for i in ids if not state.done[i]] for g, ids in _groups(space).items()}
-    todo = {g: ids for g, ids in todo.items() if ids}
-    context = _Context(train_fn, space, seeds, run_key, devices, chunk_size)
-    with _progress_bar(sum(map(len, todo.values())), progress) as bar:
-        for static_values, ids in todo.items():
-            static = dict(zip(space.static_axes, static_values, strict=True))
-            _run_group(context, state, static, ids, bar)
-    assert state.metric_spec is not None or len(space) == 0
-    return SweepResult(space=space, seeds=seeds, metrics=state.results, chunk_sizes=state.widths)
+    store = _open_store(out_dir, space, seeds, run_key, metadata)
+    context = _Context(train_fn, space, seeds, run_key, devices, chunk_size, store)
+    groups = [_trace_group(context, static, ids) for static, ids in _groups(space).items()]
+    state = _State.start(context, groups)
+    with _progress_bar(int((~state.done).sum()), progress and jax.process_index() == 0) as bar:
+        for group in groups:
+            if not state.done[group.ids].all():
+                _run_group(context, state, group, bar)
+    if store is not None and jax.process_count() > 1:  # process 0 has written every chunk
+        multihost_utils.sync_global_devices("rmsjax.sweep: out_dir written")
+    widths = {**(store.widths if store is not None else {}), **state.widths}
+    return SweepResult(
+        space=space,
+        seeds=seeds,
+        metrics=state.results,
+        chunk_sizes=dict(sorted(widths.items())),
+        metadata=metadata,
+    )
 
 
-def _check_arguments(train_fn, space, seeds, chunk_size) -> tuple[Grid, int]:
+def _check_arguments(train_fn, space, seeds, chunk_size, metadata) -> tuple[Grid, int, dict]:
     if not callable(train_fn):
         raise TypeError(f"`train_fn` must be callable, got {train_fn!r}")
     if isinstance(space, Mapping):
@@ -142,10 +167,23 @@ def _check_arguments(train_fn, space, seeds, chunk_size) -> tuple[Grid, int]:
     ) and chunk_size >= 1
     if not (chunk_size is None or chunk_size == "auto" or positive_int):
         raise ValueError(f"`chunk_size` must be a positive int, None or 'auto', got {chunk_size!r}")
-    return space, int(seeds)
+    return space, int(seeds), _check_metadata(metadata)
 
 
-def _open_store(out_dir, space: Grid, seeds: int, run_key: program.RunKey) -> Store | None:
+def _check_metadata(metadata) -> dict[str, Any]:
+    """``metadata`` as it reads back from the manifest (JSON types), or {} for None."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        raise TypeError(f"`metadata` must be a dict with str keys, got {metadata!r}")
+    try:
+        text = json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"`metadata` must be JSON-serialisable: {e}; got {metadata!r}") from e
+    return json.loads(text)
+
+
+def _open_store(out_dir, space: Grid, seeds: int, run_key: program.RunKey, metadata: dict):
     if out_dir is None:
         return None
     header = {
@@ -156,6 +194,7 @@ def _open_store(out_dir, space: Grid, seeds: int, run_key: program.RunKey) -> St
             "data": run_key.data.ravel().tolist(),
             "typed": run_key.typed,
         },
+        "metadata": metadata,
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
 
@@ -202,6 +241,7 @@ class _Context:
     key: program.RunKey
     devices: list
     chunk_size: int | str | None
+    store: Store | None
 
     def __post_init__(self):
         mesh = Mesh(np.asarray(self.devices), (program.AXIS,))
@@ -211,29 +251,64 @@ class _Context:
         self.columns = {
             name: np.asarray(self.space.column(name), dtype=dt) for name, dt in self.dtypes.items()
         }
+        self.key_kind = "typed_key" if self.key.typed else "raw_key"
+
+
+@dataclasses.dataclass
+class _Group:
+    """The configurations of one combination of static values, and their traced program."""
+
+    static: dict[str, Any]
+    ids: np.ndarray  # int32, in id order
+    traced: program.Traced
+
+
+def _trace_group(context: _Context, static_values: tuple, ids: list[int]) -> _Group:
+    """Traces ``train_fn`` for one static combination and checks it against ``out_dir``."""
+    static = dict(zip(context.space.static_axes, static_values, strict=True))
+    traced = program.trace(context.train_fn, static, context.dtypes, context.key.aval)
+    group = _Group(static, np.asarray(ids, dtype=np.int32), traced)
+    if context.store is not None:
+        context.store.check_program(
+            ids[0], context.key_kind, traced.metric_spec, traced.fingerprint, traced.text
+        )
+    return group
 
 
 @dataclasses.dataclass
 class _State:
     """The metrics gathered so far (loaded from ``out_dir`` or computed), and what is done."""
 
-    store: Store | None
+    metric_spec: dict[str, dict]  # name -> {"shape", "dtype"}
     results: dict[str, np.ndarray]
     done: np.ndarray  # bool (n_configs,)
-    metric_spec: dict[str, dict] | None  # name -> {"shape", "dtype"}
-    spec_from_manifest: bool
     widths: dict[int, int] = dataclasses.field(default_factory=dict)  # first id -> chunk width
 
     @classmethod
-    def start(cls, space: Grid, seeds: int, store: Store | None) -> _State:
-        n = len(space)
-        state = cls(store, {}, np.zeros(n, dtype=bool), None, False)
-        if store is None or store.manifest is None or "metrics" not in store.manifest:
-            return state
-        state.metric_spec, state.spec_from_manifest = store.manifest["metrics"], True
-        state.results = _empty_results(state.metric_spec, n, seeds)
-        for ids, arrays in store.load():
+    def start(cls, context: _Context, groups: list[_Group]) -> _State:
+        """Checks that the groups agree on their metrics, then loads the finished chunks."""
+        spec = groups[0].traced.metric_spec
+        for group in groups[1:]:
+            if group.traced.metric_spec != spec:
+                raise ValueError(
+                    f"train_fn returns metrics {group.traced.metric_spec} for static values "
+                    f"{group.static}, but {spec} for {groups[0].static}; every configuration "
+                    "must return the same names and shapes"
+                )
+        n, seeds = len(context.space), context.seeds
+        results = {
+            name: np.zeros((n, seeds, *s["shape"]), dtype=s["dtype"]) for name, s in spec.items()
+        }
+        state = cls(spec, results, np.zeros(n, dtype=bool))
+        for ids, arrays in context.store.load() if context.store is not None else []:
             state.record(ids, arrays)
+        if context.store is not None and jax.process_count() > 1:
+            multihost_utils.assert_equal(
+                state.done,
+                f"processes found different finished configurations in out_dir "
+                f"{context.store.path!r}: with several processes it must be a directory every "
+                "process sees (a shared file system)",
+            )
         return state
 
     def record(self, ids: np.ndarray, arrays: list[np.ndarray]) -> None:
@@ -242,20 +317,36 @@ class _State:
         self.done[ids] = True
 
 
-def _empty_results(spec: dict[str, dict], n: int, seeds: int) -> dict[str, np.ndarray]:
-    return {name: np.zeros((n, seeds, *s["shape"]), dtype=s["dtype"]) for name, s in spec.items()}
-
-
-def _run_group(context: _Context, state: _State, static: dict, ids: list[int], bar) -> None:
-    """Traces, compiles and runs the unfinished configurations ``ids`` of one static combination."""
-    traced = program.trace(context.train_fn, static, context.dtypes, context.key.aval)
-    _check_metrics(context, state, traced, static)
+def _run_group(context: _Context, state: _State, group: _Group, bar) -> None:
+    """Compiles and runs the unfinished configurations of one static combination."""
+    traced, first = group.traced, int(group.ids[0])
     run = jax.jit(
         program.batched(traced, context.key.impl, context.key.typed),
         in_shardings=(context.replicated, context.sharded, context.sharded),
         out_shardings=context.sharded,
     )
     consts = [program.put(c, context.replicated) for c in traced.consts]
+    width, compiled = _compile(context, group, run, consts)
+    state.widths[first] = width
+    if context.store is not None:
+        context.store.begin_group(
+            first, width, context.key_kind, state.metric_spec, traced.fingerprint, traced.text
+        )
+    for start in range(0, len(group.ids), width):  # the chunks of an uninterrupted run
+        chunk = group.ids[start : start + width]
+        real = chunk[~state.done[chunk]]
+        if len(real) == 0:
+            continue
+        arrays = _run_chunk(context, traced, compiled, consts, real, width)
+        state.record(real, arrays)
+        if context.store is not None:
+            context.store.save(real, arrays)
+        if bar is not None:
+            bar.update(len(real))
+
+
+def _compile(context: _Context, group: _Group, run, consts) -> tuple[int, Any]:
+    """The chunk width (the recorded one when resuming) and the program compiled for it."""
 
     def compile_for(width):
         hp = [
@@ -268,44 +359,18 @@ def _run_group(context: _Context, state: _State, static: dict, ids: list[int], b
         )
         return run.lower(consts, hp, keys).compile()
 
-    width, compiled = program.choose_chunk(
+    recorded = context.store.widths.get(int(group.ids[0])) if context.store else None
+    if recorded is not None:
+        width = program.round_up(recorded, len(context.devices))
+        return width, compile_for(width)
+    return program.choose_chunk(
         compile_for,
         context.chunk_size,
-        len(ids),
+        len(group.ids),
         context.devices,
-        run_bytes=traced.largest * context.seeds,
-        const_bytes=sum(int(getattr(c, "nbytes", 0)) for c in traced.consts),
+        run_bytes=group.traced.largest * context.seeds,
+        const_bytes=sum(int(getattr(c, "nbytes", 0)) for c in group.traced.consts),
     )
-    state.widths[ids[0]] = width
-    if state.store is not None:
-        state.store.set_metrics(state.metric_spec, state.widths)
-    for start in range(0, len(ids), width):
-        real = np.asarray(ids[start : start + width], dtype=np.int32)
-        arrays = _run_chunk(context, traced, compiled, consts, real, width)
-        state.record(real, arrays)
-        if state.store is not None:
-            state.store.save(real, arrays)
-        if bar is not None:
-            bar.update(len(real))
-
-
-def _check_metrics(context: _Context, state: _State, traced: program.Traced, static: dict):
-    """Every static combination (and the manifest) must agree on metric names and shapes."""
-    spec = {
-        name: {"shape": list(a.shape), "dtype": np.dtype(a.dtype).name}
-        for name, a in zip(traced.out_names, traced.out_avals, strict=True)
-    }
-    if state.metric_spec is None:
-        state.metric_spec = spec
-        state.results = _empty_results(spec, len(context.space), context.seeds)
-    elif spec != state.metric_spec:
-        if state.spec_from_manifest:
-            state.store.compare({"metrics": spec})
-        raise ValueError(
-            f"train_fn returns metrics {spec} for static values {static}, but "
-            f"{state.metric_spec} for other configurations; every configuration must return the "
-            "same names and shapes"
-        )
 
 
 def _run_chunk(context: _Context, traced, compiled, consts, real: np.ndarray, width: int):

@@ -1,0 +1,95 @@
+"""Two processes on this host sweep over the four devices of both, as a multi-host job would.
+
+tests/_sweep_multihost.py is one process (two simulated CPU devices, gloo collectives,
+coordinator on localhost); both must return what one process with one device returns.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+
+import _sweep_helpers as helpers
+import _sweep_multihost as worker
+import jax
+import numpy as np
+import pytest
+
+import rmsjax
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def run_two_processes(mode: str, out_dir) -> list[dict[str, np.ndarray]]:
+    """Runs MODE in two processes; returns what each saved."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    script = os.path.join(os.path.dirname(__file__), "_sweep_multihost.py")
+    port = str(_free_port())
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, mode, port, str(i), str(out_dir)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(worker.NUM_PROCESSES)
+    ]
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=120)[0])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    for i, proc in enumerate(procs):
+        assert proc.returncode == 0, f"process {i}:\n{outputs[i][-3000:]}"
+    arrays = []
+    for i in range(worker.NUM_PROCESSES):
+        with np.load(out_dir / f"process_{i}.npz", allow_pickle=False) as data:
+            arrays.append(dict(data))
+    return arrays
+
+
+@pytest.mark.parametrize("mode", sorted(worker.MODES))
+def test_two_processes_agree_with_one(tmp_path, mode):
+    first, second = run_two_processes(mode, tmp_path)
+    assert first.keys() == second.keys()
+    for name in first:  # every process gets the whole result
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+    one = rmsjax.sweep(
+        helpers.logistic,
+        worker.SPACE,
+        key=jax.random.key(worker.KEY),
+        seeds=worker.SEEDS,
+        chunk_size=None,
+        progress=False,
+    )
+    labels = {name.split("/")[0] for name in first}
+    for label in labels:
+        for name, value in one.metrics.items():
+            # float32 rounding of matmuls batched at another width (see test_sweep.py).
+            np.testing.assert_allclose(
+                first[f"{label}/{name}"], value, rtol=2e-6, atol=1e-7, err_msg=label
+            )
+    if mode == "grid":
+        # 10 configurations over 4 devices: chunks of 3 round up to 4; one chunk pads to 12.
+        np.testing.assert_array_equal(first["chunks/chunk_sizes"], [4])
+        np.testing.assert_array_equal(first["one/chunk_sizes"], [12])
+        np.testing.assert_array_equal(first["reloaded/chunk_sizes"], [4])
+        files = sorted(os.listdir(tmp_path / "store"))
+        assert files[:3] == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz"]
+        assert "chunk_00003.npz" not in files  # the reload ran nothing, wrote nothing
+
+
+def test_out_dir_must_be_shared_by_the_processes(tmp_path):
+    first, second = run_two_processes("unshared_out_dir", tmp_path)
+    for result in (first, second):
+        assert "must be a directory every process sees" in str(result["error"])
