@@ -370,12 +370,10 @@ def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
         if n in result.metrics
     }
     diverged = result.diverged.any(axis=1)
-    scores = np.where(diverged, np.nan, means[metric])
-    key = np.where(np.isnan(scores), np.inf, -scores if mode == "max" else scores)
     rows = []
-    for rank, i in enumerate(np.argsort(key, kind="stable"), start=1):
-        row: dict[str, Any] = {"rank": rank, "config": int(i)}
-        row.update({n: result.space[int(i)][n] for n in varying})
+    for rank, i in enumerate(result.rank(metric, mode), start=1):
+        row: dict[str, Any] = {"rank": rank, "config": i}
+        row.update({n: result.space[i][n] for n in varying})
         row.update({n: float(m[i]) for n, m in means.items()})
         if result.seeds > 1:
             row[f"{metric}_std"] = float(result.metrics[metric][i].astype(np.float64).std())
@@ -446,7 +444,7 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
         chunk_size=config.chunk_size,
         out_dir=resume,
         progress=progress,
-        **({"metadata": metadata} if resume is not None else {}),
+        metadata=metadata,
     )
     seconds = time.perf_counter() - start
     report = _sweep_report(config, task, preset, data, result, seconds, loaded, source)

@@ -251,7 +251,11 @@ def test_sweep_resume_reuses_finished_chunks(tmp_path, capsys):
     argv[3] = 20
     code, _, err = run(argv, capsys)
     assert code != 0
-    assert "--resume" in err and "epochs: 10 then, 20 now" in err
+    # The options live in the sweep's own manifest (its metadata), which names what differs.
+    assert "other metadata" in err and "{'epochs': 10}" in err and "{'epochs': 20}" in err
+    manifest = json.loads((tmp_path / "chunks" / "manifest.json").read_text())
+    assert manifest["metadata"]["task"] == "quadratic" and manifest["metadata"]["epochs"] == 10
+    assert not (tmp_path / "chunks" / "cli-options.json").exists()  # no second options file
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
