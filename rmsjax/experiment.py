@@ -455,7 +455,7 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
 def _sweep_report(config, task, preset, data, result, seconds, loaded, source) -> Report:
     space = result.space
     metric, mode = config.metric, config.mode
-    varying = [n for n, v in space.axes.items() if len(v) > 1]
+    varying = [n for n, v in space.axes.items() if len(set(map(repr, v))) > 1]
     rows = _rows(result, task, metric, mode, varying)
     best_id = rows[0]["config"]
     best = space[best_id]
