@@ -382,22 +382,47 @@ def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
     return rows
 
 
-def _throughput(task, data, config, computed_runs: int, seconds: float) -> dict[str, float]:
-    per_run = task.examples_per_run(data, config.epochs, config.batch_size)
-    if per_run is None:  # a 2-D function: steps, not examples
-        return {"steps_per_second": computed_runs * config.epochs / seconds if seconds else 0.0}
-    return {"examples_per_second": computed_runs * per_run / seconds if seconds else 0.0}
+def _throughput(task, data, config, result, loaded: set[int], seconds: float) -> dict:
+    """Work per second over what this run computed (configurations loaded from a resume folder
+    excluded; a configuration stopped early by halving counts the units it trained)."""
+    units = getattr(result, "budget", None)  # a staged sweep: units each configuration trained
+    units = np.full(len(result.space), config.epochs) if units is None else np.asarray(units)
+    computed = [i for i in range(len(result.space)) if i not in loaded]
+    work = int(units[computed].sum()) * result.seeds
+    per_unit = task.examples_per_run(data, 1, config.batch_size)
+    if per_unit is None:  # a 2-D function: steps, not examples
+        return {"steps_per_second": work / seconds if seconds else 0.0}
+    return {"examples_per_second": work * per_unit / seconds if seconds else 0.0}
 
 
-def _loaded_configs(resume_dir) -> int:
+def _loaded_configs(resume_dir) -> set[int]:
     """Configurations already finished in ``resume_dir`` (read from its ``chunk_*.npz``)."""
-    if resume_dir is None:
-        return 0
-    ids = set()
-    for file in Path(resume_dir).glob("chunk_*.npz"):
+    ids: set[int] = set()
+    for file in [] if resume_dir is None else Path(resume_dir).glob("chunk_*.npz"):
         with np.load(file, allow_pickle=False) as chunk:
             ids.update(chunk["config_ids"].tolist())
-    return len(ids)
+    return ids
+
+
+def _search(config: SweepConfig, task, preset, data, resume, metadata, progress):
+    """Run ``config``'s search and return its `SweepResult`."""
+    import jax
+
+    import rmsjax
+
+    train_fn = task.make_train_fn(
+        data, epochs=config.epochs, batch_size=config.batch_size, preset=preset
+    )
+    return rmsjax.sweep(
+        train_fn,
+        rmsjax.grid(**config.space),
+        key=jax.random.key(config.seed),
+        seeds=config.seeds,
+        chunk_size=config.chunk_size,
+        out_dir=resume,
+        progress=progress,
+        metadata=metadata,
+    )
 
 
 def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) -> Report:
@@ -407,20 +432,12 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
     grid, seeds, seed, and the task, preset, epochs, batch size and data recorded in the sweep's
     manifest) runs again; throughput then counts only the configurations computed now.
     """
-    import jax
-
-    import rmsjax
-
     wall_start = time.perf_counter()
     config = resolve(config)
     task = tasks.get(config.task)
     preset = get_preset(config.preset)
     data = load_data(config) if data is None else data
     source = task.describe_data(data)
-    space = rmsjax.grid(**config.space)
-    train_fn = task.make_train_fn(
-        data, epochs=config.epochs, batch_size=config.batch_size, preset=preset
-    )
     metadata = {
         "task": task.name,
         "preset": preset.name,
@@ -436,16 +453,7 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
         )
     loaded = _loaded_configs(resume)
     start = time.perf_counter()
-    result = rmsjax.sweep(
-        train_fn,
-        space,
-        key=jax.random.key(config.seed),
-        seeds=config.seeds,
-        chunk_size=config.chunk_size,
-        out_dir=resume,
-        progress=progress,
-        metadata=metadata,
-    )
+    result = _search(config, task, preset, data, resume, metadata, progress)
     seconds = time.perf_counter() - start
     report = _sweep_report(config, task, preset, data, result, seconds, loaded, source)
     report.metrics["wall_seconds"] = report.json["wall_seconds"] = time.perf_counter() - wall_start
@@ -460,11 +468,11 @@ def _sweep_report(config, task, preset, data, result, seconds, loaded, source) -
     best_id = rows[0]["config"]
     best = space[best_id]
     best_metrics = {n: rows[0][n] for n in task.scalar_metrics if n in rows[0]}
-    computed = len(space) - loaded
+    computed = len(space) - len(loaded)
     totals = {
-        **_throughput(task, data, config, computed * config.seeds, seconds),
+        **_throughput(task, data, config, result, loaded, seconds),
         "sweep_seconds": seconds,
-        "loaded_configurations": loaded,
+        "loaded_configurations": len(loaded),
     }
     n_div = sum(r["diverged"] for r in rows)
     notes = []
@@ -472,8 +480,8 @@ def _sweep_report(config, task, preset, data, result, seconds, loaded, source) -
         notes.append(f"diverged: {n_div} of {len(space)} configurations (NaN or inf; ranked last)")
     if loaded:
         notes.append(
-            f"resumed: {loaded} of {len(space)} configurations loaded from {config.resume_dir}, "
-            f"{computed} computed now (throughput counts only those)"
+            f"resumed: {len(loaded)} of {len(space)} configurations loaded from "
+            f"{config.resume_dir}, {computed} computed now (throughput counts only those)"
         )
     notes.append(f"best: {_label(best, list(best))}")
     notes.append(f"  {preset.describe(best)}")
