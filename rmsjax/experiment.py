@@ -549,13 +549,10 @@ def _compare_runs(config: CompareConfig, task, steps: int) -> list[tuple[str, An
     def schedule(lr):  # every optimizer gets the task's schedule (constant for most tasks)
         return task.learning_rate_schedule(lr, steps)
 
-    note = (
-        ""
-        if task.schedule == "constant"
-        else f" (learning rate on the task's {task.schedule} schedule)"
-    )  # noqa: E501
-    runs = [("sgd", optax.sgd(schedule(config.sgd_learning_rate)),
-             f"optax.sgd({config.sgd_learning_rate:g}){note}", [])]  # fmt: skip
+    note = f" (learning rate on the task's {task.schedule} schedule)"
+    note = "" if task.schedule == "constant" else note
+    sgd = optax.sgd(schedule(config.sgd_learning_rate))
+    runs = [("sgd", sgd, f"optax.sgd({config.sgd_learning_rate:g}){note}", [])]
     for preset in PRESETS.values():
         hparams = preset.supported(config.hparams)
         optimizer = task.default_optimizer_factory(steps, preset)(hparams)
