@@ -473,6 +473,7 @@ def _sweep_report(config, task, preset, data, result, seconds, loaded, source) -
         **_throughput(task, data, config, result, loaded, seconds),
         "sweep_seconds": seconds,
         "loaded_configurations": len(loaded),
+        "wall_seconds": seconds,  # run_sweep sets the whole call's
     }
     n_div = sum(r["diverged"] for r in rows)
     notes = []
