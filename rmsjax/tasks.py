@@ -17,7 +17,8 @@
   ``examples_per_second`` or, for 2-D tasks, ``steps_per_second``, ``wall_seconds``...), the
   configuration, the data source and, for 2-D tasks, the trajectory.
 - ``task.make_train_fn(data, ...)``: the pure ``train_fn(hparams, key) -> dict`` for
-  ``rmsjax.sweep``.
+  ``rmsjax.sweep``; ``task.make_trainer(data, ...)``: the same training one epoch at a time, an
+  ``rmsjax.Trainer`` for staged sweeps (``halving``, ``optuna_search``).
 
 The defaults are the settings that reach the project's targets (measured by
 ``bench/accuracy.py``): MNIST 784-128-10 >= 0.95 test accuracy in 20 epochs on the offline split,
@@ -428,6 +429,48 @@ class Task:
             train_data=data.train,
             optimizer_factory=factory,
             epochs=epochs,
+            batch_size=batch_size,
+            eval_data=data.test,
+            metrics_fn=metrics_fn,
+            eval_batch_size=EVAL_BATCH_SIZE,
+            loss_takes_key=self._needs_key(),
+        )
+
+    def make_trainer(
+        self,
+        data: Any = None,
+        *,
+        budget: int | None = None,
+        batch_size: int | None = None,
+        optimizer_factory: OptimizerFactory | None = None,
+        data_dir: PathLike | None = None,
+    ):
+        """An ``rmsjax.Trainer`` (one unit = one epoch) for staged sweeps of a classifier.
+
+        As :meth:`make_train_fn` without a fixed number of epochs: ``budget`` (default
+        :attr:`epochs`) only sets the length of a learning-rate schedule (see :attr:`schedule`).
+        Each unit returns ``loss`` and ``test_accuracy``, ``test_loss`` on the held-out data.
+
+        >>> import jax
+        >>> from rmsjax import tasks
+        >>> trainer = tasks.get("digits").make_trainer()
+        >>> hp = {"learning_rate": 1e-3, "decay": 0.9}
+        >>> carry = trainer.init(hp, jax.random.key(0))
+        >>> sorted(trainer.advance(carry, hp, jax.random.key(0))[1])
+        ['loss', 'test_accuracy', 'test_loss']
+        """
+        if self.kind != "classification":
+            raise ValueError(f"task {self.name!r} has no epochs to stage (it is a 2-D objective)")
+        data = self._check_data(self.load(data_dir) if data is None else data)
+        batch_size = self.batch_size if batch_size is None else batch_size
+        steps = self.total_steps(data, budget, batch_size)
+        init_fn, apply_fn = self.model_fns(data)
+        loss_fn, metrics_fn = self.loss_and_metrics(apply_fn)
+        return training.make_trainer(
+            init_fn=init_fn,
+            loss_fn=loss_fn,
+            train_data=data.train,
+            optimizer_factory=optimizer_factory or self.default_optimizer_factory(steps),
             batch_size=batch_size,
             eval_data=data.test,
             metrics_fn=metrics_fn,

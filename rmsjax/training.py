@@ -48,6 +48,7 @@ __all__ = [
     "fit",
     "make_epoch_fn",
     "make_train_fn",
+    "make_trainer",
     "minimize",
     "rmsprop_factory",
     "shuffled_batches",
@@ -447,6 +448,85 @@ def make_train_fn(
         return out
 
     return train_fn
+
+
+class TrainerCarry(NamedTuple):
+    """The carry of :func:`make_trainer`: training state, shuffle key and units done."""
+
+    state: TrainState
+    shuffle_key: jax.Array  # the shuffle key of make_train_fn
+    unit: jax.Array  # int32 scalar: epochs trained so far
+
+
+def make_trainer(
+    *,
+    init_fn: Callable[[jax.Array], PyTree],
+    loss_fn: LossFn,
+    train_data: PyTree,
+    optimizer_factory: OptimizerFactory,
+    batch_size: int,
+    eval_data: PyTree | None = None,
+    metrics_fn: MetricsFn | None = None,
+    eval_batch_size: int | None = None,
+    loss_takes_key: bool = False,
+):
+    """:func:`make_train_fn` cut into epochs: an ``rmsjax.Trainer`` for staged sweeps.
+
+    Takes :func:`make_train_fn`'s arguments without ``epochs``. ``init(hparams, key)`` splits
+    ``key`` as ``train_fn`` does and keeps the shuffle key in the carry, so unit ``u`` shuffles
+    exactly as ``train_fn``'s epoch ``u``; training ``E`` units gives ``train_fn`` with
+    ``epochs=E`` (the key ``advance`` receives is not used). Each unit returns ``"loss"`` (the
+    mean training loss of the epoch) and ``"test_<name>"`` for each metric of ``metrics_fn`` on
+    ``eval_data`` after the epoch.
+
+    >>> import jax, jax.numpy as jnp, optax
+    >>> from rmsjax.training import make_trainer
+    >>> x = jnp.linspace(-1, 1, 32)
+    >>> trainer = make_trainer(
+    ...     init_fn=lambda key: jnp.zeros(()),
+    ...     loss_fn=lambda w, b: jnp.mean((w * b[0] - b[1]) ** 2),
+    ...     train_data=(x, 2 * x),
+    ...     optimizer_factory=lambda h: optax.sgd(h["learning_rate"]),
+    ...     batch_size=8)
+    >>> hp, key = {"learning_rate": 0.5}, jax.random.key(0)
+    >>> carry = trainer.init(hp, key)
+    >>> carry, metrics = trainer.advance(carry, hp, key)
+    >>> sorted(metrics), int(carry.unit)
+    (['loss'], 1)
+    """
+    from rmsjax._src.trainer import Trainer  # rmsjax imports this module: import late
+
+    if (eval_data is None) != (metrics_fn is None):
+        raise ValueError("`eval_data` and `metrics_fn` must be given together")
+    _check_batch_size(batch_size, _num_examples(train_data))
+    train_data = jax.tree_util.tree_map(jnp.asarray, train_data)
+    if eval_data is not None:
+        eval_data = jax.tree_util.tree_map(jnp.asarray, eval_data)
+
+    def init(hparams, key):
+        init_key, shuffle_key = jax.random.split(key)
+        params = init_fn(init_key)
+        state = TrainState(params, optimizer_factory(hparams).init(params))
+        return TrainerCarry(state, shuffle_key, jnp.zeros((), jnp.int32))
+
+    def advance(carry, hparams, key):
+        del key  # the shuffle key lives in the carry, as in make_train_fn
+        state, losses = train_epoch(
+            carry.state,
+            train_data,
+            jax.random.fold_in(carry.shuffle_key, carry.unit),
+            loss_fn=loss_fn,
+            optimizer=optimizer_factory(hparams),
+            batch_size=batch_size,
+            loss_takes_key=loss_takes_key,
+        )
+        metrics = {"loss": jnp.mean(losses)}
+        if eval_data is not None:
+            values = evaluate(state.params, eval_data, metrics_fn, batch_size=eval_batch_size)
+            metrics.update({f"test_{k}": v for k, v in values.items()})
+        return TrainerCarry(state, carry.shuffle_key, carry.unit + 1), metrics
+
+    return Trainer(init, advance)
 
 
 def minimize(

@@ -51,6 +51,32 @@ def grid_mode(out_dir: str) -> dict[str, np.ndarray]:
     return arrays
 
 
+def halving_mode(out_dir: str) -> dict[str, np.ndarray]:
+    """A staged sweep with asynchronous successive halving: 4 slots over all four devices (one
+    each), every configuration saved as it finishes; then reloaded."""
+    import _staged_helpers
+
+    space = rmsjax.sample(10, seed=4, learning_rate=rmsjax.loguniform(1e-3, 0.3), decay=[0.9, 0.99])
+    arrays = {}
+    store = os.path.join(out_dir, "halving")
+    for label in ("run", "reloaded"):
+        result = rmsjax.sweep(
+            _staged_helpers.TRAINER,
+            space,
+            key=jax.random.key(KEY),
+            seeds=SEEDS,
+            budget=4,
+            chunk_size=4,
+            halving=rmsjax.halving("score", eta=2),
+            out_dir=store,
+            progress=False,
+        )
+        arrays[f"{label}/budget"] = result.budget
+        for name, value in result.metrics.items():
+            arrays[f"{label}/{name}"] = value
+    return arrays
+
+
 def unshared_out_dir_mode(out_dir: str) -> dict[str, np.ndarray]:
     """Each process passes its own directory (as on disks that are not shared): only process 0
     writes, so on the rerun the processes disagree on what is finished and must say so."""
@@ -66,8 +92,10 @@ def unshared_out_dir_mode(out_dir: str) -> dict[str, np.ndarray]:
     return {"error": np.asarray("")}
 
 
-# MODE -> function(out_dir) -> arrays to compare with a one-process run of the same sweep.
-MODES = {"grid": grid_mode}
+# MODE -> function(out_dir) -> named arrays. The test runs it in two processes and in its own
+# (one device) and compares every array (`*chunk_sizes` apart, which depend on the device count):
+# add a mode here to test another kind of sweep across processes.
+MODES = {"grid": grid_mode, "halving": halving_mode}
 # MODE -> function(out_dir) -> {"error": the message the sweep raised}.
 ERROR_MODES = {"unshared_out_dir": unshared_out_dir_mode}
 

@@ -34,3 +34,16 @@ def test_sweep_bench_runs(monkeypatch, capsys, shared_data):
     )  # fmt: skip
     out = capsys.readouterr().out
     assert "(d) rmsjax.sweep" in out and "(d)/(a)" in out
+
+
+def test_search_bench_runs(monkeypatch, capsys, tmp_path):
+    pytest.importorskip("optuna")
+    # digits at smoke-test size; MNIST is skipped with a message (no data in tmp_path)
+    run_bench("search.py", ["--small", "--tasks", "digits,mnist", "--data-dir", str(tmp_path)],
+              monkeypatch)  # fmt: skip
+    out = capsys.readouterr().out
+    assert "MNIST skipped" in out
+    for way in ("(1) rmsjax.sweep, full", "(2) rmsjax.sweep, halving",
+                "(3) rmsjax.optuna_search", "(4) Optuna alone"):  # fmt: skip
+        assert way in out
+    assert "digits: (2)/(4) = " in out and "digits: (3)/(4) = " in out

@@ -9,13 +9,9 @@ import socket
 import subprocess
 import sys
 
-import _sweep_helpers as helpers
 import _sweep_multihost as worker
-import jax
 import numpy as np
 import pytest
-
-import rmsjax
 
 
 def _free_port() -> int:
@@ -64,21 +60,13 @@ def test_two_processes_agree_with_one(tmp_path, mode):
     assert first.keys() == second.keys()
     for name in first:  # every process gets the whole result
         np.testing.assert_array_equal(first[name], second[name], err_msg=name)
-    one = rmsjax.sweep(
-        helpers.logistic,
-        worker.SPACE,
-        key=jax.random.key(worker.KEY),
-        seeds=worker.SEEDS,
-        chunk_size=None,
-        progress=False,
-    )
-    labels = {name.split("/")[0] for name in first}
-    for label in labels:
-        for name, value in one.metrics.items():
+    (tmp_path / "single").mkdir()
+    one = worker.MODES[mode](str(tmp_path / "single"))  # this process: one device
+    assert one.keys() == first.keys()
+    for name, value in one.items():
+        if not name.endswith("chunk_sizes"):
             # float32 rounding of matmuls batched at another width (see test_sweep.py).
-            np.testing.assert_allclose(
-                first[f"{label}/{name}"], value, rtol=2e-6, atol=1e-7, err_msg=label
-            )
+            np.testing.assert_allclose(first[name], value, rtol=2e-6, atol=1e-7, err_msg=name)
     if mode == "grid":
         # 10 configurations over 4 devices: chunks of 3 round up to 4; one chunk pads to 12.
         np.testing.assert_array_equal(first["chunks/chunk_sizes"], [4])
@@ -87,6 +75,11 @@ def test_two_processes_agree_with_one(tmp_path, mode):
         files = sorted(os.listdir(tmp_path / "store"))
         assert files[:3] == ["chunk_00000.npz", "chunk_00001.npz", "chunk_00002.npz"]
         assert "chunk_00003.npz" not in files  # the reload ran nothing, wrote nothing
+    if mode == "halving":
+        np.testing.assert_array_equal(first["run/budget"], one["run/budget"])  # same decisions
+        assert 0 < (first["run/budget"] < 4).sum() < 10  # some pruned, some trained in full
+        # one file per configuration as it finished; the reload ran nothing, wrote nothing
+        assert len(list((tmp_path / "halving").glob("chunk_*.npz"))) == 10
 
 
 def test_out_dir_must_be_shared_by_the_processes(tmp_path):

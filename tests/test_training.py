@@ -175,6 +175,57 @@ def test_train_fn_vmaps_over_hparams_like_a_loop():
     assert batched["final_loss"][1] < batched["final_loss"][0]
 
 
+def make_blob_trainer():
+    x, y = blobs()
+    return training.make_trainer(
+        init_fn=init_fn,
+        loss_fn=loss_fn,
+        train_data=(x, y),
+        optimizer_factory=training.rmsprop_factory(),
+        batch_size=16,
+        eval_data=(x, y),
+        metrics_fn=metrics_fn,
+    )
+
+
+@pytest.mark.parametrize("typed_key", [True, False])
+def test_trainer_units_equal_train_fn_epochs_bit_for_bit(typed_key):
+    # Unit u shuffles as train_fn's epoch u: E units of the Trainer are train_fn(epochs=E),
+    # equal in every bit, whether run one configuration at a time or swept (same width).
+    trainer, train_fn = make_blob_trainer(), make_blob_train_fn(epochs=3)
+    key = jax.random.key(2) if typed_key else jax.random.PRNGKey(2)
+    hp = {"learning_rate": jnp.float32(1e-2), "decay": jnp.float32(0.9)}
+    out = jax.jit(train_fn)(hp, key)
+    carry, advance, curve = jax.jit(trainer.init)(hp, key), jax.jit(trainer.advance), []
+    for _ in range(3):
+        carry, metrics = advance(carry, hp, key)
+        curve.append(metrics["loss"])
+    np.testing.assert_array_equal(np.asarray(curve), out["loss_curve"])
+    np.testing.assert_array_equal(metrics["test_accuracy"], out["test_accuracy"])
+    space = rmsjax.grid(learning_rate=[1e-3, 1e-2, 3e-2], decay=[0.9])
+    swept = rmsjax.sweep(train_fn, space, key=key, chunk_size=3, progress=False)
+    staged = rmsjax.sweep(trainer, space, key=key, budget=3, chunk_size=3, progress=False)
+    np.testing.assert_array_equal(staged.metrics["loss_curve"], swept.metrics["loss_curve"])
+    np.testing.assert_array_equal(staged.metrics["test_accuracy"], swept.metrics["test_accuracy"])
+    assert staged.metrics["loss_curve"].dtype == np.float64  # float32 values, exactly widened
+
+
+def test_make_trainer_errors():
+    x, y = blobs()
+    with pytest.raises(ValueError, match="must be given together"):
+        training.make_trainer(init_fn=init_fn, loss_fn=loss_fn, train_data=(x, y),
+                              optimizer_factory=training.rmsprop_factory(), batch_size=16,
+                              eval_data=(x, y))  # fmt: skip
+    with pytest.raises(ValueError, match="`batch_size`=200 exceeds"):
+        training.make_trainer(
+            init_fn=init_fn,
+            loss_fn=loss_fn,
+            train_data=(x, y),
+            optimizer_factory=training.rmsprop_factory(),
+            batch_size=200,
+        )
+
+
 def test_train_fn_matches_fit():
     # Same key, same hyperparameters: the pure train_fn and fit train the same model.
     epochs = 4

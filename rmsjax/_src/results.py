@@ -198,6 +198,8 @@ class SweepResult:
         values = self.metrics[metric]
         if values.ndim == 3:
             self._plot_curves(ax, fig, metric)
+        elif values.ndim == 2 and not isinstance(self.space, Grid):
+            self._plot_points(ax, metric, x, mode)
         elif values.ndim == 2:
             self._plot_scalar(ax, fig, metric, x, y, mode)
         else:
@@ -276,6 +278,19 @@ class SweepResult:
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         fig.colorbar(image, ax=ax, label=f"{metric} ({mode} over other axes)")
+
+    def _plot_points(self, ax, metric, x, mode):
+        """A sampled space: one point per configuration against ``x`` (log axis if loguniform)."""
+        names = list(self.space.names)
+        x = names[0] if x is None else x
+        if x not in names:
+            raise ValueError(f"`x` must be one of the axes {names}, got {x!r}")
+        xs = [v if isinstance(v, (int, float)) else str(v) for v in self.space.column(x)]
+        ax.scatter(xs, self._scores(metric, mode))
+        if type(getattr(self.space, "distributions", {}).get(x)).__name__ == "LogUniform":
+            ax.set_xscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(f"{metric} (mean over seeds)")
 
     def __repr__(self) -> str:
         axes = ", ".join(f"{n}[{len(v)}]" for n, v in self.space.axes.items()) or "none"

@@ -1,4 +1,5 @@
-"""Search spaces for `sweep`: `grid`, the cartesian product of hyperparameter values.
+"""Search spaces for `sweep`: `grid`, the cartesian product of hyperparameter values, and
+`sample`, configurations drawn from distributions (`uniform`, `loguniform`, `choice`).
 
 A space is an ordered list of configurations (dicts of hyperparameter values) with stable ids.
 Numeric axes are *dynamic* (batched with `jax.vmap`); axes holding a bool, str or None are
@@ -7,9 +8,11 @@ Numeric axes are *dynamic* (batched with `jax.vmap`); axes holding a bool, str o
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -170,3 +173,286 @@ def _reject_duplicates(name: str, values: list[Any]) -> None:
                 f"grid axis `{name}` holds {value!r} more than once; give each value once"
             )
         seen.add(identity)
+
+
+# Sampled spaces.
+
+_METHODS = ("random", "sobol")
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite real number, got {value!r}")
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    """Real values spread evenly over ``[low, high)``; built by `uniform`."""
+
+    low: float
+    high: float
+
+    def __post_init__(self):
+        low, high = _real("low", self.low), _real("high", self.high)
+        if low >= high:
+            raise ValueError(f"uniform: `low` must be < `high`, got low={low!r}, high={high!r}")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    static = False
+
+    def from_unit(self, u: np.ndarray) -> list:
+        return [float(v) for v in self.low + u * (self.high - self.low)]
+
+    def to_json(self) -> dict:
+        return {"uniform": [self.low, self.high]}
+
+    def to_optuna(self):
+        import optuna
+
+        return optuna.distributions.FloatDistribution(self.low, self.high)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogUniform(Uniform):
+    """Positive values whose logarithm is uniform over ``[log low, log high)``; see `loguniform`."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.low <= 0:
+            raise ValueError(f"loguniform: `low` must be > 0, got {self.low!r}")
+
+    def from_unit(self, u: np.ndarray) -> list:
+        lo, hi = math.log(self.low), math.log(self.high)
+        return [float(min(max(v, self.low), self.high)) for v in np.exp(lo + u * (hi - lo))]
+
+    def to_json(self) -> dict:
+        return {"loguniform": [self.low, self.high]}
+
+    def to_optuna(self):
+        import optuna
+
+        return optuna.distributions.FloatDistribution(self.low, self.high, log=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """One of ``values``, each equally likely; built by `choice` (or a list given to `sample`)."""
+
+    values: tuple
+
+    def __post_init__(self):
+        values = self.values
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(
+            values, (Sequence, np.ndarray)
+        ):
+            raise TypeError(f"choice: `values` must be a sequence, got {values!r}")
+        if len(values) == 0:
+            raise ValueError("choice: `values` is empty; give at least one value")
+        values = tuple(python_value("choice", v) for v in values)
+        if len({(isinstance(v, bool), v) for v in values}) != len(values):  # True is not 1
+            raise ValueError(f"choice: `values` holds duplicates: {list(values)!r}")
+        object.__setattr__(self, "values", values)
+
+    @property
+    def static(self) -> bool:
+        return any(isinstance(v, STATIC_TYPES) for v in self.values)
+
+    def from_unit(self, u: np.ndarray) -> list:
+        k = len(self.values)
+        return [self.values[min(int(v * k), k - 1)] for v in u]
+
+    def to_json(self) -> dict:
+        return {"choice": list(self.values)}
+
+    def to_optuna(self):
+        import optuna
+
+        return optuna.distributions.CategoricalDistribution(self.values)
+
+
+Distribution = Uniform | LogUniform | Choice
+
+
+def uniform(low: float, high: float) -> Uniform:
+    """A hyperparameter drawn uniformly from ``[low, high)``, for `sample` and `optuna_search`.
+
+    >>> import rmsjax
+    >>> rmsjax.uniform(0.5, 0.999)
+    Uniform(low=0.5, high=0.999)
+    """
+    return Uniform(low, high)
+
+
+def loguniform(low: float, high: float) -> LogUniform:
+    """A positive hyperparameter whose logarithm is uniform (learning rates, ``eps``).
+
+    >>> import rmsjax
+    >>> rmsjax.loguniform(1e-5, 1e-1)
+    LogUniform(low=1e-05, high=0.1)
+    """
+    return LogUniform(low, high)
+
+
+def choice(values: Sequence[Any]) -> Choice:
+    """A hyperparameter drawn from ``values``; bool, str or None values make it static.
+
+    >>> import rmsjax
+    >>> rmsjax.choice([False, True]).static
+    True
+    """
+    return Choice(values)
+
+
+def distribution(name: str, value: Any) -> Distribution:
+    if isinstance(value, (Uniform, Choice)):
+        return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return Choice(tuple(value))
+    raise TypeError(
+        f"sample axis `{name}` must be rmsjax.uniform, loguniform, choice or a list of values, "
+        f"got {value!r}"
+    )
+
+
+def _unit_cube(n: int, dims: int, seed: int, method: str) -> np.ndarray:
+    """``(n, dims)`` points in [0, 1); row ``i`` depends only on (seed, method, dims, i)."""
+    if method == "random":
+        return np.random.default_rng(seed).random((n, dims))
+    from scipy.stats import qmc
+
+    with (
+        warnings.catch_warnings()
+    ):  # scipy asks for powers of 2; any prefix is still low-discrepancy
+        warnings.filterwarnings("ignore", "The balance properties", UserWarning)
+        return qmc.Sobol(dims, scramble=True, seed=seed).random(n)
+
+
+class Configs:
+    """An explicit list of configurations with a `Grid`'s interface (ids are list positions).
+
+    `sample` builds its subclass `Sample`; `optuna_search` returns its trials as one.
+
+    Attributes:
+      axes: axis name -> the tuple of its values, one per configuration.
+      static_axes: names of axes with a bool, str or None value (one compilation per value).
+      dynamic_axes: the numeric axes, batched with `jax.vmap`.
+    """
+
+    def __init__(self, axes: Mapping[str, Sequence[Any]], static_axes: Sequence[str] = ()):
+        self.axes = {name: tuple(values) for name, values in axes.items()}
+        sizes = {len(v) for v in self.axes.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"every axis needs one value per configuration, got sizes {sizes}")
+        self.n = sizes.pop() if sizes else 0
+        static = set(static_axes) | {
+            n for n, v in self.axes.items() if any(isinstance(x, STATIC_TYPES) for x in v)
+        }
+        self.static_axes = tuple(n for n in self.axes if n in static)
+        self.dynamic_axes = tuple(n for n in self.axes if n not in static)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.n,)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, config_id: int) -> dict[str, Any]:
+        n = self.n
+        if not isinstance(config_id, numbers.Integral) or not -n <= config_id < n:
+            raise IndexError(f"configuration id must be an int in [0, {n}), got {config_id!r}")
+        return {name: values[int(config_id)] for name, values in self.axes.items()}
+
+    def __iter__(self):
+        return (self[i] for i in range(self.n))
+
+    def column(self, name: str) -> list[Any]:
+        """The value of axis ``name`` for every configuration, in id order."""
+        return list(self.axes[name])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"configs": {name: list(values) for name, values in self.axes.items()}}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Configs) and self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Configs({self.n} configurations of {list(self.axes)})"
+
+
+class Sample(Configs):
+    """``n`` configurations drawn from distributions, built by `sample`; a `Grid`'s interface.
+
+    Configuration ``i`` is the ``i``-th draw and ``i`` its stable id (the first ``k`` draws do
+    not depend on ``n``). ``distributions`` maps each axis name to its distribution.
+    """
+
+    def __init__(self, n: int, seed: int, method: str, distributions: Mapping[str, Distribution]):
+        self.seed, self.method = seed, method
+        self.distributions = dict(distributions)
+        cube = _unit_cube(n, len(self.distributions), seed, method)
+        columns = {
+            name: dist.from_unit(cube[:, j])
+            for j, (name, dist) in enumerate(self.distributions.items())
+        }
+        super().__init__(columns, [n for n, d in self.distributions.items() if d.static])
+
+    def to_json(self) -> dict[str, Any]:
+        dists = {name: d.to_json() for name, d in self.distributions.items()}
+        return {"sample": {"n": self.n, "seed": self.seed, "method": self.method, "axes": dists}}
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={d!r}" for n, d in self.distributions.items())
+        return f"sample({self.n}, seed={self.seed}, method={self.method!r}, {inner})"
+
+
+def sample(n: int, *, seed: int = 0, method: str = "random", **axes: Any) -> Sample:
+    """``n`` configurations drawn at random (or quasi-random) from distributions, for `sweep`.
+
+    Each axis is `uniform`, `loguniform`, `choice` or a list of values (a `choice`). As in
+    `grid`, an axis with a bool, str or None value is static (one compilation per value), the
+    others are batched with `jax.vmap`. ``method="random"`` draws independent uniform numbers
+    (NumPy's ``default_rng(seed)``); ``"sobol"`` a scrambled Sobol sequence
+    (``scipy.stats.qmc.Sobol``), which covers the space more evenly than random points (best at
+    powers of 2). The draws are deterministic in ``seed``, and configuration ``i`` does not
+    depend on ``n``, so an interrupted sweep of a sample resumes like one of a grid.
+
+    Args:
+      n: number of configurations, at least 1.
+      seed: seeds the draws.
+      method: ``"random"`` or ``"sobol"``.
+      **axes: axis name -> distribution or list of values.
+
+    Returns:
+      A `Sample`, usable wherever a `Grid` is.
+
+    Raises:
+      ValueError: ``n`` < 1, an unknown method, no axes, or a bad distribution.
+
+    Example:
+      >>> import rmsjax
+      >>> space = rmsjax.sample(4, seed=0, learning_rate=rmsjax.loguniform(1e-4, 1e-1),
+      ...                       decay=[0.9, 0.99])
+      >>> len(space), sorted(space[0])
+      (4, ['decay', 'learning_rate'])
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"sample: `n` must be an int >= 1, got {n!r}")
+    if method not in _METHODS:
+        raise ValueError(f"sample: `method` must be one of {_METHODS}, got {method!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"sample: `seed` must be an int >= 0, got {seed!r}")
+    if not axes:
+        raise ValueError(
+            "sample: give at least one axis, e.g. learning_rate=rmsjax.loguniform(...)"
+        )
+    dists = {name: distribution(name, value) for name, value in axes.items()}
+    return Sample(int(n), int(seed), method, dists)

@@ -21,10 +21,12 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rmsjax._src import program
+from rmsjax._src import program, staged
 from rmsjax._src.results import SweepResult
-from rmsjax._src.spaces import Grid, grid
+from rmsjax._src.spaces import Configs, Grid, grid
+from rmsjax._src.staged import Halving
 from rmsjax._src.store import Store
+from rmsjax._src.trainer import Trainer
 
 __all__ = ["Grid", "SweepResult", "grid", "sweep"]
 
@@ -40,6 +42,8 @@ def sweep(
     out_dir: str | os.PathLike | None = None,
     progress: bool = True,
     metadata: Mapping[str, Any] | None = None,
+    budget: int | None = None,
+    halving: Halving | None = None,
 ) -> SweepResult:
     """Trains every configuration of a grid, for several seeds, in one compiled program.
 
@@ -56,7 +60,7 @@ def sweep(
     Chunking (``chunk_size``): configurations run in chunks of that many, the last padded (with
     copies of real configurations whose results are dropped) so one compilation serves all; chunk
     sizes are rounded up to a multiple of the number of devices. ``None`` runs each static
-    combination in one chunk. ``"auto"`` takes, on GPU/TPU, every remaining configuration of the
+    combination in one chunk. ``"auto"`` takes, on GPU/TPU, every configuration of the
     combination; on a CPU, where a wide `vmap` pays only for small models, as many configurations
     per device as keep ``seeds`` x (the largest intermediate array of one run, read from the
     jaxpr) within 256 KiB, at least one (tiny models: all of them, removing per-operation
@@ -76,11 +80,13 @@ def sweep(
 
     Devices: the chunk is sharded over a 1-D `jax.sharding.Mesh` of ``devices`` (default
     ``jax.devices()``: every GPU of the machine, or of every process of a multi-host job). For
-    multi-host, start the same script on every host after
-    ``jax.distributed.initialize()`` (e.g. under SLURM, ``srun python script.py``; see JAX's
-    multi-process guide); every process passes the same arguments, gets the full result (it is
-    gathered with `jax.experimental.multihost_utils.process_allgather`), and only process 0 writes
-    ``out_dir``, which must then be on a file system every process sees.
+    multi-host, start the same script on every host after ``jax.distributed.initialize()`` (e.g.
+    under SLURM, ``srun python script.py``; see JAX's multi-process guide); every process passes
+    the same arguments and gets the full result (gathered with
+    `jax.experimental.multihost_utils.process_allgather`). Only process 0 writes ``out_dir``,
+    which must be a directory every process sees: processes that find different finished
+    configurations there raise ``AssertionError``, and none returns before process 0 has written.
+    The progress bar shows on process 0 only.
 
     Resuming: with ``out_dir``, a ``manifest.json`` (space, seeds, key, ``metadata``, metric names
     and shapes, chunk widths, a fingerprint of each traced program, versions) and one
@@ -92,6 +98,20 @@ def sweep(
     fingerprint hashes the jaxpr (hyperparameter names, static values, every operation and
     literal) and the values of the arrays it closes over. A manifest that differs raises
     ``ValueError`` too. An interruption (Ctrl-C, a crash) loses at most the chunk in flight.
+
+    Staged training: with an `rmsjax.Trainer` in place of ``train_fn``, every configuration is
+    trained ``budget`` units (default 9) in a fixed number of vmapped slots (``chunk_size`` of
+    them; ``"auto"`` as above, capped at ``len(space) / eta`` with halving), one unit at a time:
+    ``init`` is traced and compiled once (it starts configurations in the slots that are free)
+    and ``advance`` once, per static combination. The metrics are those after the last unit
+    trained, plus ``<name>_curve`` ``(budget,)`` of each scalar metric per unit (NaN after a
+    configuration stopped). With ``halving=rmsjax.halving(metric, ...)``, configurations that
+    fall behind at a rung stop early and free their slot for the next one (see `halving`). The
+    result has ``budget`` (units trained) and ``pruned`` per configuration; `SweepResult.best`
+    only considers configurations trained the full budget. With ``out_dir`` every configuration
+    is saved as it finishes (completed or pruned); a rerun trains only the others (with halving,
+    the rung scores of the finished ones are replayed from their curves first). Unit ``u`` of
+    run ``(c, s)`` gets the key ``fold_in(fold_in(fold_in(key, c), s), u)``.
 
     Args:
       train_fn: ``train_fn(hparams, key) -> dict[str, array]``, a pure function of a dict of
@@ -108,6 +128,8 @@ def sweep(
       metadata: JSON-serialisable data about the sweep (data version, task options, ...),
         recorded in ``out_dir``'s manifest (a rerun with other metadata is refused, naming the
         keys that differ) and returned as `SweepResult.metadata`.
+      budget: with a `Trainer`: units to train each configuration (default 9).
+      halving: with a `Trainer`: `rmsjax.halving(...)` to stop configurations early.
 
     Returns:
       A `SweepResult`: ``.metrics[name]`` is shaped ``(len(space), seeds, *metric_shape)``.
@@ -130,6 +152,18 @@ def sweep(
       >>> result.best("loss")
       {'learning_rate': 0.1, 'decay': 0.9}
     """
+    if isinstance(train_fn, Trainer):
+        space, seeds, metadata = _check_arguments(train_fn.init, space, seeds, chunk_size, metadata)
+        return staged.sweep_trainer(
+            train_fn, space, key=key, budget=9 if budget is None else budget, seeds=seeds,
+            chunk_size=chunk_size, devices=devices, out_dir=out_dir, progress=progress,
+            halving_rule=halving, metadata=metadata,
+        )  # fmt: skip
+    if budget is not None or halving is not None:
+        raise ValueError(
+            "`budget` and `halving` need training in units: pass an rmsjax.Trainer (e.g. from "
+            "rmsjax.training.make_trainer) instead of a train_fn"
+        )
     space, seeds, metadata = _check_arguments(train_fn, space, seeds, chunk_size, metadata)
     run_key = program.split_key(key)
     devices = program.check_devices(devices)
@@ -158,8 +192,11 @@ def _check_arguments(train_fn, space, seeds, chunk_size, metadata) -> tuple[Grid
         raise TypeError(f"`train_fn` must be callable, got {train_fn!r}")
     if isinstance(space, Mapping):
         space = grid(**space)
-    if not isinstance(space, Grid):
-        raise TypeError(f"`space` must come from rmsjax.grid(...), got {type(space).__name__}")
+    if not isinstance(space, (Grid, Configs)):
+        raise TypeError(
+            f"`space` must come from rmsjax.grid(...) or rmsjax.sample(...), got "
+            f"{type(space).__name__}"
+        )
     if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
         raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
     positive_int = (

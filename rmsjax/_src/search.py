@@ -1,0 +1,238 @@
+"""`optuna_search`: Optuna decides which trials to run and when to prune; rmsjax trains them.
+
+Optuna's sampler asks for each trial's hyperparameters (``study.ask``), its pruner judges every
+unit's report (``trial.report``, ``trial.should_prune``) and ``study.tell`` records each trial;
+rmsjax trains ``width`` trials at once in one vmapped, compiled `pool.Pool`, refilling a slot
+as soon as its trial is told.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from rmsjax._src import program, staged
+from rmsjax._src.pool import Pool, auto_width, trace_trainer
+from rmsjax._src.spaces import Configs, distribution
+from rmsjax._src.store import Store
+from rmsjax._src.trainer import Trainer
+
+_INSTALL = "optuna_search needs Optuna: pip install 'rmsjax[optuna]'"
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError as e:
+        raise ImportError(_INSTALL) from e
+    return optuna
+
+
+class OptunaScheduler:
+    """Asks Optuna for a trial per free slot, reports every unit, tells finished trials."""
+
+    def __init__(self, study, distributions: dict, ids: list[int], metric: str, budget: int):
+        self.study, self.distributions = study, distributions
+        self.ids, self.metric, self.budget = collections.deque(ids), metric, budget
+        self.sign = 1.0 if study.direction.name == "MAXIMIZE" else -1.0
+        self.trials: dict[int, Any] = {}
+        self.told: dict[int, tuple[int, dict]] = {}  # config id -> (trial number, params)
+
+    def next(self) -> tuple[int, dict] | None:
+        if not self.ids:
+            return None
+        trial = self.study.ask(self.distributions)
+        config_id = self.ids.popleft()
+        self.trials[config_id] = trial
+        return config_id, dict(trial.params)
+
+    def value(self, metrics: dict) -> float:
+        return float(np.mean(np.asarray(metrics[self.metric], np.float64)))
+
+    def stop(self, config_id: int, unit: int, metrics: dict) -> bool:
+        trial = self.trials[config_id]
+        trial.report(self.value(metrics), unit)
+        return trial.should_prune()
+
+    def finished(self, config_id: int, unit: int, metrics: dict, pruned: bool) -> None:
+        optuna = _optuna()
+        trial, value = self.trials.pop(config_id), self.value(metrics)
+        self.told[config_id] = (trial.number, dict(trial.params))
+        if pruned:
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif not math.isfinite(value):
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            trial.report(value, unit)
+            self.study.tell(trial, value)
+
+
+def optuna_search(
+    trainer: Trainer,
+    study,
+    *,
+    n_trials: int,
+    space: Mapping[str, Any],
+    key: jax.Array,
+    budget: int,
+    metric: str,
+    width: int | str | None = "auto",
+    seeds: int = 1,
+    devices: Sequence[jax.Device] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> staged.StagedResult:
+    """Optuna's sampler and pruner drive, rmsjax trains: ``width`` trials in one vmapped program.
+
+    Every free slot asks ``study.ask(space)`` (``space`` translated to Optuna distributions), so
+    the study's sampler (TPE, CMA-ES, random...) picks the hyperparameters. All slots advance
+    one unit at a time; after each unit every trial reports the mean over seeds of ``metric``
+    (``trial.report(value, unit)``) and the study's pruner decides (``trial.should_prune()``).
+    Pruned and finished trials are told (``study.tell``: PRUNED, the final value, or FAIL for a
+    non-finite one) and their slots refilled. ``init`` and ``advance`` are traced and compiled
+    once each, whatever the number of trials. Optuna's ``direction`` sets what is better.
+
+    ``width="auto"``: as many slots as `rmsjax.sweep`'s ``chunk_size="auto"`` would batch, at
+    most ``n_trials // 10`` (a sampler learns only from trials already told, so a wider pool
+    makes it closer to random search), at least one per device.
+
+    Resuming: with ``out_dir`` every told trial's metrics are saved as it is told; a rerun with
+    the same arguments trains only the trials still missing out of ``n_trials`` (a larger
+    ``n_trials`` extends the search). Give the study
+    a persistent storage (``optuna.create_study(storage=..., load_if_exists=True)``) so that it
+    remembers the told trials too; trials in flight at an interruption stay RUNNING there.
+
+    Static axes (bool, str or None choices) are not supported here: run one search per value.
+    It runs in one process (on all its local devices); multi-host jobs use `rmsjax.sweep`.
+
+    Args:
+      trainer: an `rmsjax.Trainer`.
+      study: an ``optuna.Study`` with one objective.
+      n_trials: trials to run (with ``out_dir``: including those finished before).
+      space: axis name -> `rmsjax.uniform`, `loguniform`, `choice` or a list of numbers.
+      key: a PRNG key; trial ``i`` (in ask order) trains with ``fold_in(key, i)`` as a sweep's
+        configuration ``i`` does.
+      budget: units (epochs) a trial trains unless pruned.
+      metric: the scalar metric of ``Trainer.advance`` that is reported and optimized.
+      width: slots (trials trained together), ``None`` (all ``n_trials`` at once) or ``"auto"``.
+      seeds: seeds per trial (the mean is reported).
+      devices: devices to shard the slots over; default all of ``jax.devices()``.
+      out_dir: directory to save told trials in, or None.
+      progress: a tqdm progress bar over trials.
+
+    Returns:
+      A `SweepResult` over the trials (configuration ``i`` is the ``i``-th trial asked), with
+      ``budget`` and ``pruned`` per trial; ``best`` considers trials trained the full budget.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, optuna, rmsjax
+      >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+      >>> trainer = rmsjax.Trainer(
+      ...     init=lambda hp, key: jnp.float32(5.0),
+      ...     advance=lambda x, hp, key: (x * (1 - hp["lr"]), {"x": x * (1 - hp["lr"])}))
+      >>> study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+      >>> result = rmsjax.optuna_search(
+      ...     trainer, study, n_trials=8, space={"lr": rmsjax.uniform(0.0, 0.5)},
+      ...     key=jax.random.key(0), budget=3, metric="x", progress=False)
+      >>> len(study.trials), result.metrics["x_curve"].shape
+      (8, (8, 1, 3))
+    """
+    optuna = _optuna()
+    args = _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna)
+    n_trials, dists, budget, width, seeds = args
+    run_key, devices = program.split_key(key), program.check_devices(devices)
+    store = _open_store(out_dir, study, dists, seeds, run_key, budget, metric)
+    record = staged.StagedRecord(n_trials, seeds, budget)
+    record.load(store)
+    ids = [int(i) for i in np.flatnonzero(~record.done)]
+    if ids:
+        dtypes = staged.dtypes_of(dists)
+        traced = trace_trainer(trainer, {}, dtypes, run_key.aval)
+        if metric not in traced.scalar_metrics():
+            raise ValueError(
+                f"`metric` {metric!r} is not a scalar metric of Trainer.advance, which returns "
+                f"{traced.metric_names}"
+            )
+        extra = {"_trial": np.int64, **{f"_hp_{n}": np.float64 for n in dists}}
+        spec = record.set_spec(traced, extra)
+        record.widths[0] = _width(width, record, len(ids), devices, traced.largest * seeds)
+        record.begin_group(store, 0, run_key, traced, spec)
+        pool = Pool(traced, dtypes, run_key, seeds, record.widths[0], devices)
+        optuna_dists = {name: d.to_optuna() for name, d in dists.items()}
+        scheduler = OptunaScheduler(study, optuna_dists, ids, metric, budget)
+        with staged.progress_bar(len(ids), progress, "optuna_search") as bar:
+
+            def finish(config_id, units, pruned):
+                number, params = scheduler.told.pop(config_id)
+                hp = {f"_hp_{n}": v for n, v in params.items()}
+                record.finish(config_id, units, pruned, store, _trial=number, **hp)
+                if bar is not None:
+                    bar.update(1)
+
+            staged.run_pool(pool, scheduler, record, budget, finish)
+    columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
+    return record.result(Configs(columns or {n: [] for n in dists}), store, {})
+
+
+def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna):
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"`trainer` must be an rmsjax.Trainer, got {trainer!r}")
+    if not isinstance(study, optuna.Study):
+        raise TypeError(f"`study` must be an optuna.Study, got {study!r}")
+    if jax.process_count() > 1:
+        raise ValueError(
+            "optuna_search runs in one process (every process would ask its own trials); for "
+            "multi-host search use rmsjax.sweep with halving"
+        )
+    if len(study.directions) != 1:
+        raise ValueError("optuna_search needs a study with one objective (one direction)")
+    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
+        raise ValueError(f"`n_trials` must be an int >= 1, got {n_trials!r}")
+    if not isinstance(space, Mapping) or not space:
+        raise ValueError(f"`space` must be a non-empty dict of axis -> distribution, got {space!r}")
+    dists = {name: distribution(name, value) for name, value in space.items()}
+    static = [name for name, d in dists.items() if d.static]
+    if static:
+        raise ValueError(
+            f"optuna_search does not support static axes {static} (bool, str or None values); "
+            "run one search per value"
+        )
+    if not isinstance(metric, str):
+        raise TypeError(f"`metric` must be a metric name, got {metric!r}")
+    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
+        raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
+    width = staged.check_width(width, "width")
+    return int(n_trials), dists, staged.check_budget(budget), width, int(seeds)
+
+
+def _open_store(out_dir, study, dists, seeds, run_key, budget, metric) -> Store | None:
+    if out_dir is None:
+        return None
+    header = {
+        "search": "optuna",
+        "study": study.study_name,
+        "direction": study.direction.name,
+        "space": {name: d.to_json() for name, d in dists.items()},
+        "seeds": seeds,
+        "key": staged.key_header(run_key),
+        "budget": budget,
+        "metric": metric,
+    }
+    return Store(out_dir, header, writer=jax.process_index() == 0)
+
+
+def _width(width, record, n_todo: int, devices: list, run_bytes: int) -> int:
+    if width is None:
+        return program.round_up(n_todo, len(devices))
+    if width != "auto":
+        return program.round_up(int(width), len(devices))
+    if 0 in record.widths:  # resumed: keep the recorded width
+        return record.widths[0]
+    return auto_width(n_todo, devices, run_bytes, cap=max(1, n_todo // 10))

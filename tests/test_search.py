@@ -1,0 +1,93 @@
+"""`rmsjax.optuna_search`: Optuna's sampler and pruner decide, one vmapped pool trains."""
+
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import rmsjax
+
+optuna = pytest.importorskip("optuna")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _staged_helpers import TRACES, TRAINER  # noqa: E402
+
+KEY = jax.random.key(0)
+SPACE = {"learning_rate": rmsjax.loguniform(1e-3, 0.3), "decay": rmsjax.uniform(0.5, 0.99)}
+
+
+@pytest.fixture(autouse=True)
+def quiet_optuna():
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    yield
+    optuna.logging.set_verbosity(level)
+
+
+def new_study(storage=None, name=None):
+    return optuna.create_study(
+        direction="minimize", storage=storage, study_name=name, load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=4),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+    )  # fmt: skip
+
+
+def search(study, n_trials=14, **kwargs):
+    return rmsjax.optuna_search(
+        TRAINER, study, n_trials=n_trials, space=SPACE, key=KEY, budget=9, metric="loss",
+        width=3, progress=False, **kwargs,
+    )  # fmt: skip
+
+
+def test_optuna_decides_and_every_trial_is_told():
+    study = new_study()
+    TRACES.clear()
+    result = search(study)
+    assert TRACES == {"init": 1, "advance": 1}  # 14 trials, refills, prunings: one trace each
+    trials = study.trials
+    assert len(trials) == 14 and len(result.space) == 14
+    states = [t.state for t in trials]
+    pruned = [s == optuna.trial.TrialState.PRUNED for s in states]
+    assert all(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+               for s in states)  # fmt: skip
+    assert sum(pruned) > 0
+    for config_id, trial in enumerate(trials):  # one study: configuration ids in ask order
+        assert result.space[int(config_id)] == trial.params
+        assert result.pruned[config_id] == pruned[config_id]
+        assert result.budget[config_id] == max(trial.intermediate_values)
+        curve = result.metrics["loss_curve"][config_id, 0]
+        for step, value in trial.intermediate_values.items():
+            assert curve[step - 1] == pytest.approx(value, rel=1e-7)
+        if not pruned[config_id]:
+            assert trial.value == pytest.approx(float(result.metrics["loss"][config_id, 0]))
+    assert result.best("loss") == study.best_trial.params
+    assert result.to_pandas()["pruned"].sum() == sum(pruned)
+
+
+def test_out_dir_and_storage_resume(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    first = search(new_study(storage, "s"), n_trials=6, out_dir=tmp_path / "run")
+    again = search(new_study(storage, "s"), n_trials=6, out_dir=tmp_path / "run")
+    assert len(new_study(storage, "s").trials) == 6  # nothing asked again
+    for name, value in first.metrics.items():
+        np.testing.assert_array_equal(again.metrics[name], value)
+    more = search(new_study(storage, "s"), n_trials=9, out_dir=tmp_path / "run")
+    assert len(new_study(storage, "s").trials) == 9 and len(more.space) == 9
+    assert list(more.space)[:6] == list(first.space)
+
+
+def test_errors():
+    study = new_study()
+    with pytest.raises(ValueError, match="static axes \\['centered'\\]"):
+        rmsjax.optuna_search(TRAINER, study, n_trials=2, space={**SPACE, "centered": [True, False]},
+                             key=KEY, budget=2, metric="loss", progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="`metric` 'acc' is not a scalar metric"):
+        rmsjax.optuna_search(TRAINER, study, n_trials=2, space=SPACE, key=KEY, budget=2,
+                             metric="acc", progress=False)  # fmt: skip
+    with pytest.raises(TypeError, match="`study` must be an optuna.Study"):
+        rmsjax.optuna_search(TRAINER, None, n_trials=2, space=SPACE, key=KEY, budget=2,
+                             metric="loss", progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="`n_trials` must be an int >= 1, got 0"):
+        rmsjax.optuna_search(TRAINER, study, n_trials=0, space=SPACE, key=KEY, budget=2,
+                             metric="loss", progress=False)  # fmt: skip
