@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from rmsjax import experiment, report, tasks
-from rmsjax.experiment import DESCRIPTIONS, HPARAMS, NU_DTYPES, PRESETS
+from rmsjax.experiment import DESCRIPTIONS, HPARAMS, NU_DTYPES, PRESETS, SEARCHES
 
 __all__ = ["main", "parse_values"]
 
@@ -56,12 +56,15 @@ def _float(text: str, flag: str) -> float:
     return value
 
 
-def parse_values(text: str, flag: str, *, allow_none: bool = False) -> list[float | None]:
-    """The numbers in ``text``: one value, a list ``a,b,c`` or a log-spaced range ``lo:hi:n``.
+def parse_values(
+    text: str, flag: str, *, allow_none: bool = False, ranges: bool = False
+) -> list[Any]:
+    """The numbers in ``text``: one value, a list ``a,b,c`` or a log-spaced range ``lo:hi:n``
+    (``n`` >= 2 values from ``lo`` to ``hi``, both positive, rounded to 3 significant digits).
 
-    A range gives ``n`` (at least 2) values from ``lo`` to ``hi`` (both positive, either order),
-    evenly spaced in log scale and rounded to three significant digits. With ``allow_none``, a
-    list may hold ``none`` (e.g. no momentum against momentum).
+    With ``allow_none`` a list may hold ``none`` (no momentum against momentum); with ``ranges``,
+    ``lo:hi`` is ``[rmsjax.loguniform(lo, hi)]`` (``uniform`` for ``lo`` <= 0), for a sampled
+    search.
 
     >>> parse_values("3e-3", "--lr")
     [0.003]
@@ -69,10 +72,18 @@ def parse_values(text: str, flag: str, *, allow_none: bool = False) -> list[floa
     [0.01, 0.00316, 0.001, 0.000316, 0.0001]
     """
     text = text.strip()
+    parts = text.split(":")
+    if len(parts) == 2 and ranges:
+        lo, hi = _float(parts[0], flag), _float(parts[1], flag)
+        if lo >= hi:
+            raise UsageError(f"{flag}: a range LO:HI needs LO < HI, got {text!r}")
+        import rmsjax
+
+        return [rmsjax.loguniform(lo, hi) if lo > 0 else rmsjax.uniform(lo, hi)]
     if ":" in text:
-        parts = text.split(":")
         if len(parts) != 3:
-            raise UsageError(f"{flag}: a range is LO:HI:N (e.g. 1e-4:1e-2:8), got {text!r}")
+            more = " or LO:HI" if ranges else ""
+            raise UsageError(f"{flag}: a range is LO:HI:N (e.g. 1e-4:1e-2:8){more}, got {text!r}")
         lo, hi = _float(parts[0], flag), _float(parts[1], flag)
         try:
             n = int(parts[2])
@@ -92,21 +103,20 @@ def parse_values(text: str, flag: str, *, allow_none: bool = False) -> list[floa
     return [None if allow_none and t.lower() == "none" else _float(t, flag) for t in items]
 
 
-def _parse(name: str, raw: str) -> list[Any]:
+_WORDS = {"true": True, "yes": True, "on": True, "1": True}
+_WORDS.update({"false": False, "no": False, "off": False, "0": False})
+
+
+def _parse(name: str, raw: str, many: bool) -> list[Any]:
     flag, kind = FLAGS[name], HPARAMS[name]
     if kind == "float":
-        return parse_values(raw, flag, allow_none=name == "momentum")
-    values = [t.strip().lower() if kind == "bool" else t.strip() for t in raw.split(",")]
-    if kind == "dtype":
-        for item in values:
-            if item not in NU_DTYPES:
-                raise UsageError(f"{flag}: expected one of {', '.join(NU_DTYPES)}, got {item!r}")
-        return values
-    words = {"true": True, "yes": True, "1": True, "on": True}
-    words.update({"false": False, "no": False, "0": False, "off": False})
-    if any(v not in words for v in values):
-        raise UsageError(f"{flag}: expected true or false (or a list: false,true), got {raw!r}")
-    return [words[v] for v in values]
+        return parse_values(raw, flag, allow_none=name == "momentum", ranges=many)
+    table = _WORDS if kind == "bool" else {d: d for d in NU_DTYPES}
+    values = [t.strip().lower() for t in raw.split(",")]
+    if any(v not in table for v in values):
+        what = "true or false (or a list: false,true)" if kind == "bool" else ", ".join(table)
+        raise UsageError(f"{flag}: expected {what}, got {raw!r}")
+    return [table[v] for v in values]
 
 
 def _given(args: argparse.Namespace, *, many: bool) -> dict[str, Any]:
@@ -116,7 +126,7 @@ def _given(args: argparse.Namespace, *, many: bool) -> dict[str, Any]:
         raw = getattr(args, name, None)
         if raw is None or raw is False:
             continue
-        values = [True] if raw is True else _parse(name, raw)
+        values = [True] if raw is True else _parse(name, raw, many)
         if not many and len(values) != 1:
             raise UsageError(
                 f"{FLAGS[name]} takes one value here, got {raw!r}; lists and ranges are for "
@@ -124,7 +134,8 @@ def _given(args: argparse.Namespace, *, many: bool) -> dict[str, Any]:
             )
         if len(set(values)) != len(values):
             raise UsageError(f"{FLAGS[name]}: repeated values in {raw!r}")
-        out[name] = values if many else values[0]
+        ranged = many and hasattr(values[0], "low")  # LO:HI, a range for a sampled search
+        out[name] = values if many and not ranged else values[0]
     preset = PRESETS[getattr(args, "preset", "rmsjax")]
     unsupported = preset.unsupported(out)
     if unsupported and args.command != "compare":
@@ -176,7 +187,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{args.task}-sweep"
     config = experiment.SweepConfig(
         preset=args.preset, space=space, seeds=args.seeds, chunk_size=args.chunk_size,
-        metric=args.metric, mode=args.mode, **_common(args),
+        metric=args.metric, mode=args.mode, search=args.search, trials=args.trials,
+        halving=args.halving, **_common(args),
         resume_dir=Path(out) / "chunks" if args.resume else None,
     )  # fmt: skip
     return _run(args, config, experiment.run_sweep)
@@ -201,21 +213,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _number(low: int | None = None, *, integer: bool = True, extra: tuple = ()):
-    """An argparse type: an integer >= ``low`` (or a finite float), or one of ``extra``."""
-    what = "a positive integer" if low == 1 else f"an integer >= {low}" if integer else "a number"
-    what += "".join(f", {e!r}" for e in extra)
+def _number(low: int | None = None, *, cast=int, extra: tuple = ()):
+    """An argparse type: a finite number (an integer >= ``low``), or one of ``extra``."""
 
     def parse(text: str):
         if text in extra:
             return None if text == "none" else text
         try:
-            value = int(text) if integer else float(text)
+            value = cast(text)
+            if math.isfinite(value) and (low is None or value >= low):
+                return value
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if (low is not None and value < low) or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
+            pass
+        what = "a number" if cast is float else f"an integer >= {low}"
+        what = "a positive integer" if low == 1 else what
+        raise argparse.ArgumentTypeError(
+            f"expected {what}{''.join(f', {e!r}' for e in extra)}, got {text!r}"
+        )
 
     return parse
 
@@ -228,7 +242,12 @@ def _add_common(parser: argparse.ArgumentParser, *, many: bool, preset: bool) ->
     parser.add_argument("task", metavar="TASK", choices=tasks.names(), help="the task (see below)")
     group = parser.add_argument_group(
         "hyperparameters of rmsjax.rmsprop"
-        + (" (each: a value, a list a,b,c, or a log range LO:HI:N)" if many else "")
+        + (
+            " (each: a value, a list a,b,c, a log range LO:HI:N, or for --search random, sobol "
+            "or optuna a range LO:HI, log-uniform when LO > 0)"
+            if many
+            else ""
+        )
     )
     if preset:
         group.add_argument(
@@ -277,14 +296,16 @@ _COMMANDS = {  # summary, description, examples
     ),
     "sweep": (
         "train a grid in parallel with rmsjax.sweep, rank it, save plots",
-        "Train every configuration of a grid at once (rmsjax.sweep: one compiled, vmapped "
-        "program), print a ranked table and the best configuration, and save results.csv, "
+        "Train every configuration of a grid (or a sample of a space) at once, in one compiled, "
+        "vmapped program; print a ranked table and the best configuration; save results.csv, "
         "metrics.json and plots (loss_curves.png, a heatmap; trajectories.png for the 2-D "
         "tasks). Options not given take the task's default grid (learning rate x decay).",
         """
   rmsjax sweep digits
   rmsjax sweep digits --lr 1e-4:1e-2:8 --decay 0.9,0.99 --seeds 3 --top 5
   rmsjax sweep xor --momentum none,0.5,0.9 --centered false,true
+  rmsjax sweep digits --search sobol --trials 16 --lr 1e-4:1e-1 --decay 0.8:0.999
+  rmsjax sweep digits --search random --trials 27 --halving 3 --epochs 27
   rmsjax sweep rosenbrock --metric distance_to_minimum --preset tf1
   rmsjax sweep mnist --data-dir ../shared/data --epochs 3 --chunk-size 4 --resume""",
     ),
@@ -298,26 +319,33 @@ _COMMANDS = {  # summary, description, examples
   rmsjax compare digits --epochs 10 --sgd-lr 0.05""",
     ),
 }
-_OPTIONS = [  # (command, group, flag, help, argparse keywords)
-    ("sweep", "sweep", "--seeds", "seeds per configuration (default 1); ranking uses their mean",
-     {"type": _number(1), "metavar": "N", "default": 1}),
-    ("sweep", "sweep", "--chunk-size",
-     "configurations per compiled chunk: an integer, auto (default) or none",
-     {"type": _number(1, extra=("auto", "none")), "metavar": "N", "default": "auto"}),
-    ("sweep", "sweep", "--metric", "metric to rank by (default test_accuracy for the "
-     "classifiers, final_loss for the 2-D tasks)", {"metavar": "NAME"}),
-    ("sweep", "sweep", "--mode", "best is min or max (default: max for accuracies, else min)",
-     {"choices": ("min", "max")}),
-    ("sweep", "sweep", "--top", "rows of the ranked table (default 10)",
-     {"type": _number(1), "metavar": "N", "default": 10}),
-    ("sweep", "sweep", "--resume", "keep finished chunks in OUT/chunks and reuse them when the "
-     "same sweep is run again; other options in the same OUT are an error",
-     {"action": "store_true"}),
-    ("compare", "baselines", "--sgd-lr", "SGD's learning rate",
-     {"type": _number(integer=False), "metavar": "X"}),
-    ("compare", "baselines", "--adam-lr", "Adam's learning rate",
-     {"type": _number(integer=False), "metavar": "X"}),
-]  # fmt: skip
+_OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
+    "sweep": [
+        ("--seeds", "seeds per configuration (default 1); ranking uses their mean",
+         {"type": _number(1), "metavar": "N", "default": 1}),
+        ("--search", "how configurations are picked: grid (every one, default); random or "
+         "sobol (--trials drawn from the ranges); optuna (--trials asked of Optuna's TPE "
+         "sampler, pruned by its median pruner)", {"choices": SEARCHES, "default": "grid"}),
+        ("--trials", "configurations a random, sobol or optuna search draws",
+         {"type": _number(1), "metavar": "N"}),
+        ("--halving", "successive halving (classifiers): at each rung keep training only the "
+         "best 1/ETA of the configurations", {"type": _number(2), "metavar": "ETA"}),
+        ("--chunk-size", "configurations per compiled chunk: an integer, auto (default) or none",
+         {"type": _number(1, extra=("auto", "none")), "metavar": "N", "default": "auto"}),
+        ("--metric", "metric to rank by (default test_accuracy for the classifiers, final_loss "
+         "for the 2-D tasks)", {"metavar": "NAME"}),
+        ("--mode", "best is min or max (default: max for accuracies, else min)",
+         {"choices": ("min", "max")}),
+        ("--top", "rows of the ranked table (default 10)",
+         {"type": _number(1), "metavar": "N", "default": 10}),
+        ("--resume", "keep finished chunks in OUT/chunks and reuse them when the same sweep is "
+         "run again; other options in the same OUT are an error", {"action": "store_true"}),
+    ],
+    "compare": [
+        ("--sgd-lr", "SGD's learning rate", {"type": _number(cast=float), "metavar": "X"}),
+        ("--adam-lr", "Adam's learning rate", {"type": _number(cast=float), "metavar": "X"}),
+    ],
+}  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,8 +386,10 @@ Set RMSJAX_DEBUG=1 to see full tracebacks instead of one-line errors.""",
         _add_common(commands[name], many=name == "sweep", preset=name != "compare")
         commands[name].set_defaults(func=func)
 
-    for command, title, flag, help_, kwargs in _OPTIONS:
-        commands[command].add_argument_group(title).add_argument(flag, help=help_, **kwargs)
+    for name, options in _OPTIONS.items():
+        group = commands[name].add_argument_group("sweep" if name == "sweep" else "baselines")
+        for flag, help_, kwargs in options:
+            group.add_argument(flag, help=help_, **kwargs)
     return parser
 
 
@@ -388,20 +418,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = os.environ.get("RMSJAX_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)
-    except UsageError as err:
+    except (UsageError, ValueError, TypeError, OSError, ImportError, RuntimeError) as err:
         if debug:
             raise
-        print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError, OSError, ImportError, RuntimeError) as err:
-        if debug:
-            raise
+        usage = isinstance(err, UsageError)
         message = " ".join(str(err).split()) or type(err).__name__
         argument = getattr(err, "argument", None)  # rmsjax.HyperparameterError names it
-        if argument in FLAGS:
-            message += f" (option {FLAGS[argument]})"
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return 1
+        message += f" (option {FLAGS[argument]})" if argument in FLAGS else ""
+        print(f"{PROG}{f' {args.command}' if usage else ''}: error: {message}", file=sys.stderr)
+        return 2 if usage else 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

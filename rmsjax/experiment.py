@@ -62,8 +62,10 @@ __all__ = [
     "run_train",
 ]
 
-SEARCHES = ("grid",)
-"""The values of :attr:`SweepConfig.search` this version runs."""
+SEARCHES = ("grid", "random", "sobol", "optuna")
+"""How a sweep picks configurations: every one of a grid, ``trials`` drawn at random or from a
+Sobol sequence (:func:`rmsjax.sample`), or ``trials`` asked of an Optuna study
+(:func:`rmsjax.optuna_search`, which needs ``optuna``)."""
 
 
 @dataclasses.dataclass
@@ -96,16 +98,21 @@ class SweepConfig:
 
     Attributes:
       task, preset, epochs, batch_size, seed, data_dir: as in :class:`TrainConfig`.
-      space: axis name -> values; the task's default grid (``task.sweep_space`` and its other
-        defaults as one-value axes) fills the axes not given.
+      space: axis name -> a list of values, or (for sampled searches) a range
+        (:func:`rmsjax.uniform`, :func:`rmsjax.loguniform`); the task's default grid
+        (``task.sweep_space`` and its other defaults as one-value axes) fills the axes not given
+        (a sampled search draws the learning rate log-uniformly over the grid's range).
       seeds: seeds per configuration; ranking uses their mean.
       chunk_size: configurations per compiled chunk (an int, ``"auto"`` or None).
       metric, mode: what ranks the configurations (None: ``task.default_metric``; ``"max"`` for
         accuracies, else ``"min"``).
       resume_dir: a folder for finished chunks, reused when the same sweep runs again.
-      search: how configurations are chosen; ``"grid"`` (every one) is what this version runs.
+      search: one of :data:`SEARCHES`: ``"grid"`` (default), ``"random"``, ``"sobol"`` or
+        ``"optuna"`` (Optuna's TPE sampler and median pruner, seeded with ``seed``).
       trials: configurations a sampled search draws (None for a grid).
-      halving: successive halving's ``eta`` (None: every configuration runs its full budget).
+      halving: successive halving's ``eta``, an int >= 2 (:func:`rmsjax.halving`; classifiers
+        only): configurations behind at a rung stop early. None: every configuration trains all
+        its epochs.
     """
 
     task: str
@@ -250,23 +257,59 @@ def resolve(config):
     raise TypeError(f"resolve() takes a TrainConfig, SweepConfig or CompareConfig, got {config!r}")
 
 
-def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> SweepConfig:
+def _is_range(values: Any) -> bool:
     import rmsjax
 
-    if config.search not in SEARCHES:
-        raise ValueError(f"`search` must be one of {list(SEARCHES)}, got {config.search!r}")
-    if config.seeds < 1:
-        raise ValueError(f"`seeds` must be at least 1, got {config.seeds!r}")
-    preset = get_preset(config.preset)
+    return isinstance(values, rmsjax.Uniform)  # LogUniform included
+
+
+def _sweep_space(config: SweepConfig, task: tasks.Task, preset: Preset) -> dict[str, Any]:
+    import rmsjax
+
     unknown = preset.unsupported(config.space)
     if unknown:
         raise ValueError(
             f"space axes {unknown} are not arguments of the {preset.name!r} preset; it takes "
             f"{list(preset.arguments)}"
         )
-    space = {**_default_space(task, preset), **{k: list(v) for k, v in config.space.items()}}
-    for hparams in rmsjax.grid(**space):
+    defaults = _default_space(task, preset)
+    if config.search != "grid":  # draw the learning rate over the default grid's range
+        rates = defaults["learning_rate"]
+        defaults["learning_rate"] = rmsjax.loguniform(min(rates), max(rates))
+    given = {k: v if _is_range(v) else list(v) for k, v in config.space.items()}
+    space = {**defaults, **given}
+    ranges = [k for k, v in space.items() if _is_range(v)]
+    if ranges and config.search == "grid":
+        raise ValueError(
+            f"space axes {ranges} are ranges, which a grid cannot list; give values, or search "
+            "'random', 'sobol' or 'optuna'"
+        )
+    ends = {k: [v.low, v.high] if _is_range(v) else v for k, v in space.items()}
+    for hparams in rmsjax.grid(**ends):  # a range is checked at both ends
         _check_hparams(preset, hparams)
+    return space
+
+
+def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> SweepConfig:
+    if config.search not in SEARCHES:
+        raise ValueError(f"`search` must be one of {list(SEARCHES)}, got {config.search!r}")
+    if config.seeds < 1:
+        raise ValueError(f"`seeds` must be at least 1, got {config.seeds!r}")
+    sampled = config.search != "grid"
+    if sampled and (config.trials is None or config.trials < 1):
+        raise ValueError(f"search {config.search!r} needs `trials` >= 1, got {config.trials!r}")
+    if not sampled and config.trials is not None:
+        raise ValueError("`trials` is for the sampled searches (random, sobol, optuna), not a grid")
+    if config.halving is not None:
+        if task.kind != "classification":
+            raise ValueError(f"`halving` needs epochs to stop at; task {task.name!r} has none")
+        if config.search == "optuna":
+            raise ValueError("`halving` is for grid, random and sobol; optuna prunes by itself")
+        if isinstance(config.halving, bool) or config.halving != int(config.halving):
+            raise ValueError(f"`halving` (eta) must be an int >= 2, got {config.halving!r}")
+        if config.halving < 2:
+            raise ValueError(f"`halving` (eta) must be an int >= 2, got {config.halving!r}")
+    space = _sweep_space(config, task, get_preset(config.preset))
     metric = config.metric or task.default_metric
     if metric not in task.scalar_metrics:
         raise ValueError(
@@ -378,6 +421,8 @@ def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
         if result.seeds > 1:
             row[f"{metric}_std"] = float(result.metrics[metric][i].astype(np.float64).std())
         row["diverged"] = bool(diverged[i])
+        if getattr(result, "pruned", None) is not None:  # a staged search
+            row["epochs"], row["pruned"] = int(result.budget[i]), bool(result.pruned[i])
         rows.append(row)
     return rows
 
@@ -410,19 +455,53 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
 
     import rmsjax
 
-    train_fn = task.make_train_fn(
-        data, epochs=config.epochs, batch_size=config.batch_size, preset=preset
-    )
+    key = jax.random.key(config.seed)
+    common = {"seeds": config.seeds, "out_dir": resume, "progress": progress}
+    # Staged training reports the epoch's training loss as "loss" (final_loss of a train_fn).
+    unit_metric = "loss" if config.metric == "final_loss" else config.metric
+    if config.halving is None and config.search != "optuna":
+        fn = task.make_train_fn(
+            data, epochs=config.epochs, batch_size=config.batch_size, preset=preset
+        )
+        staged = {}
+    else:
+        fn = task.make_trainer(
+            data, budget=config.epochs, batch_size=config.batch_size, preset=preset
+        )
+        staged = {"budget": config.epochs}
+    if config.search == "optuna":
+        study = _optuna_study(config, resume)
+        return rmsjax.optuna_search(
+            fn, study, n_trials=config.trials, space=config.space, key=key, budget=config.epochs,
+            metric=unit_metric, **common,
+        )  # fmt: skip
+    if config.halving is not None:
+        staged["halving"] = rmsjax.halving(unit_metric, config.mode, eta=int(config.halving))
+    if config.search == "grid":
+        space = rmsjax.grid(**config.space)
+    else:
+        space = rmsjax.sample(config.trials, seed=config.seed, method=config.search, **config.space)
     return rmsjax.sweep(
-        train_fn,
-        rmsjax.grid(**config.space),
-        key=jax.random.key(config.seed),
-        seeds=config.seeds,
-        chunk_size=config.chunk_size,
-        out_dir=resume,
-        progress=progress,
-        metadata=metadata,
+        fn, space, key=key, chunk_size=config.chunk_size, metadata=metadata, **common, **staged
     )
+
+
+def _optuna_study(config: SweepConfig, resume: Path | None):
+    """A seeded TPE study (median pruner), kept in ``resume/study.db`` when resuming."""
+    try:
+        import optuna
+    except ImportError:
+        raise ImportError("search 'optuna' needs optuna: pip install optuna") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = None
+    if resume is not None:
+        resume.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{resume / 'study.db'}"
+    return optuna.create_study(
+        direction="maximize" if config.mode == "max" else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=config.seed),
+        storage=storage, study_name="rmsjax", load_if_exists=True,
+    )  # fmt: skip
 
 
 def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) -> Report:
@@ -461,6 +540,8 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
 
 
 def _sweep_report(config, task, preset, data, result, seconds, loaded, source) -> Report:
+    if "loss" in result.metrics and "final_loss" not in result.metrics:  # a staged search
+        result.metrics["final_loss"] = result.metrics["loss"]
     space = result.space
     metric, mode = config.metric, config.mode
     varying = [n for n, v in space.axes.items() if len(set(map(repr, v))) > 1]

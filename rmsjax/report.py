@@ -80,21 +80,34 @@ def plan(config, data) -> list[str]:
         optimizer = task.describe_optimizer(config.hparams, config.preset)
         lines.append(f"{task.name}: {optimizer}, {config.epochs} {unit}{batch}, seed {config.seed}")
     elif isinstance(config, experiment.SweepConfig):
-        varying = [n for n, v in config.space.items() if len(v) > 1]
-        size = math.prod(len(v) for v in config.space.values())
-        shape = " x ".join(f"{len(config.space[n])} {n}" for n in varying) or "1 configuration"
+        varied = {n: v for n, v in config.space.items() if hasattr(v, "low") or len(v) > 1}
+        fixed = {n: v[0] for n, v in config.space.items() if n not in varied}
         function = get_preset(config.preset).function.__name__
+        if config.search == "grid":
+            size = math.prod(len(v) for v in varied.values())
+            shape = " x ".join(f"{len(v)} {n}" for n, v in varied.items()) or "1 configuration"
+            what = f"{size} configurations ({shape})"
+        else:
+            axes = ", ".join(f"{n} {_describe_axis(v)}" for n, v in varied.items())
+            what = f"{config.trials} configurations by {config.search} search over {axes}"
+        halving = "" if config.halving is None else f", successive halving (eta {config.halving})"
         lines.append(
-            f"{task.name}: {size} configurations ({shape}) x {config.seeds} seed(s), "
-            f"rmsjax.{function}, {config.epochs} {unit}{batch}"
+            f"{task.name}: {what} x {config.seeds} seed(s), rmsjax.{function}, "
+            f"{config.epochs} {unit}{batch}{halving}"
         )
-        fixed = {n: v[0] for n, v in config.space.items() if len(v) == 1}
         if fixed:
             lines.append("fixed: " + ", ".join(f"{k}={format_value(v)}" for k, v in fixed.items()))
     else:
         lines.append(f"{task.name}: 6 optimizers, {config.epochs} {unit}, seed {config.seed}")
     lines.append(f"data: {task.describe_data(data)}")
     return lines
+
+
+def _describe_axis(values) -> str:
+    if hasattr(values, "low"):
+        kind = "log-uniform" if type(values).__name__ == "LogUniform" else "uniform"
+        return f"{kind} in [{format_value(values.low)}, {format_value(values.high)})"
+    return "in {" + ", ".join(format_value(v) for v in values) + "}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,20 +181,24 @@ def to_json(value: Any) -> Any:
 
 
 def _write_csv(result, path: Path) -> None:
-    """One row per (configuration, seed): ``config``, the axes, ``seed``, the scalar metrics and
-    ``diverged`` (the columns of ``SweepResult.to_pandas``, without needing pandas)."""
-    n, s = len(result.space), result.seeds
-    names = list(result.space.names)
-    metrics = list(result.scalar_metrics)
+    """One row per (configuration, seed): ``config``, the axes, ``seed``, the scalar metrics,
+    ``diverged`` and, after a staged search, ``budget`` and ``pruned`` (the columns of
+    ``SweepResult.to_pandas``, without needing pandas)."""
+    names, metrics = list(result.space.names), list(result.scalar_metrics)
+    staged = getattr(result, "pruned", None) is not None
     diverged = result.diverged
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["config", *names, "seed", *metrics, "diverged"])
-        for i in range(n):
+        extra = ["budget", "pruned"] if staged else []
+        writer.writerow(["config", *names, "seed", *metrics, "diverged", *extra])
+        for i in range(len(result.space)):
             config = result.space[i]
-            for seed in range(s):
+            extra = [result.budget[i], result.pruned[i]] if staged else []
+            for seed in range(result.seeds):
                 values = [result.metrics[m][i, seed] for m in metrics]
-                writer.writerow([i, *(config[a] for a in names), seed, *values, diverged[i, seed]])
+                writer.writerow(
+                    [i, *(config[a] for a in names), seed, *values, diverged[i, seed], *extra]
+                )
 
 
 def save_report(report, out_dir: str | os.PathLike, *, plots: bool = True) -> list[str]:

@@ -444,11 +444,13 @@ class Task:
         batch_size: int | None = None,
         optimizer_factory: OptimizerFactory | None = None,
         data_dir: PathLike | None = None,
+        preset: str | Preset = "rmsjax",
     ):
         """An ``rmsjax.Trainer`` (one unit = one epoch) for staged sweeps of a classifier.
 
-        As :meth:`make_train_fn` without a fixed number of epochs: ``budget`` (default
-        :attr:`epochs`) only sets the length of a learning-rate schedule (see :attr:`schedule`).
+        As :meth:`make_train_fn` without a fixed number of epochs (``preset`` as there):
+        ``budget`` (default :attr:`epochs`) only sets the length of a learning-rate schedule
+        (see :attr:`schedule`).
         Each unit returns ``loss`` and ``test_accuracy``, ``test_loss`` on the held-out data.
 
         >>> import jax
@@ -470,7 +472,7 @@ class Task:
             init_fn=init_fn,
             loss_fn=loss_fn,
             train_data=data.train,
-            optimizer_factory=optimizer_factory or self.default_optimizer_factory(steps),
+            optimizer_factory=optimizer_factory or self.default_optimizer_factory(steps, preset),
             batch_size=batch_size,
             eval_data=data.test,
             metrics_fn=metrics_fn,

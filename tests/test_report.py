@@ -64,3 +64,20 @@ def test_print_report_sweep(sweep_report):
 def test_to_json_has_no_nan():
     payload = report.to_json({"x": np.array([1.0, np.nan]), "y": np.inf})
     assert json.dumps(payload, allow_nan=False) == '{"x": [1.0, null], "y": null}'
+
+
+@pytest.mark.parametrize("halving", [None, 2])
+def test_results_csv_of_a_sampled_search(halving, tmp_path):
+    import rmsjax
+
+    space = {"learning_rate": rmsjax.loguniform(1e-4, 1e-2), "decay": [0.9, 0.99]}
+    config = experiment.SweepConfig(
+        "xor", search="sobol", trials=4, space=space, epochs=4, halving=halving
+    )
+    result = experiment.run_sweep(config)
+    report.save_report(result, tmp_path, plots=False)
+    frame = result.sweep.to_pandas()
+    frame.insert(0, "config", np.arange(4))
+    assert (tmp_path / "results.csv").read_text() == frame.to_csv(index=False)
+    if halving:
+        assert {"budget", "pruned"} <= set(frame.columns)
