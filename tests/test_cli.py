@@ -498,3 +498,80 @@ def test_help_speaks_the_users_words(argv, capsys):
     _, out, _ = run([*argv, "--help"], capsys)
     assert "seed's" not in out
     assert "Rosenbrock's banana-shaped valley" in out
+
+
+# --------------------------------------------------------------------------------------------
+# Sampled searches and successive halving (rmsjax.sample, rmsjax.halving, rmsjax.optuna_search).
+
+
+def _rows(path):
+    with open(path / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_sweep_random_search_draws_from_the_default_range(tmp_path, capsys):
+    argv = ["sweep", "xor", "--search", "random", "--trials", 5, "--epochs", 3]
+    code, out, err = run(argv + ["--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0, err
+    assert "5 configurations by random search over learning_rate log-uniform" in out
+    rates = [float(r["learning_rate"]) for r in _rows(tmp_path)]
+    low, high = min(tasks.get("xor").sweep_space["learning_rate"]), 0.1
+    assert len(set(rates)) == 5 and all(low <= r <= high for r in rates)
+    assert json.loads((tmp_path / "metrics.json").read_text())["config"]["grid"]["sample"]
+
+
+def test_sweep_sobol_search_over_ranges(tmp_path, capsys):
+    argv = ["sweep", "xor", "--search", "sobol", "--trials", 4, "--lr", "1e-3:1e-1"]
+    argv += ["--decay", "0.8:0.99", "--epochs", 3, "--out", tmp_path, "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    rows = _rows(tmp_path)
+    assert len(rows) == 4
+    assert all(1e-3 <= float(r["learning_rate"]) <= 0.1 for r in rows)
+    assert all(0.8 <= float(r["decay"]) <= 0.99 for r in rows)
+
+
+def test_sweep_halving_stops_configurations_early(tmp_path, capsys):
+    argv = ["sweep", "digits", "--search", "random", "--trials", 9, "--halving", 3]
+    code, out, err = run(argv + ["--epochs", 9, "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0, err
+    assert "successive halving (eta 3)" in out
+    rows = _rows(tmp_path)
+    pruned = [r for r in rows if r["pruned"] == "True"]
+    assert pruned and all(int(r["budget"]) < 9 for r in pruned)
+    assert all(int(r["budget"]) == 9 for r in rows if r["pruned"] == "False")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    best = metrics["ranking"][0]
+    assert best["epochs"] == 9 and not best["pruned"]  # only full runs can be best
+
+
+def test_sweep_optuna_search_resumes(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    argv = ["sweep", "xor", "--search", "optuna", "--trials", 4, "--epochs", 3, "--resume"]
+    argv += ["--out", tmp_path, "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    first = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(first["ranking"]) == 4 and first["loaded_configurations"] == 0
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    again = json.loads((tmp_path / "metrics.json").read_text())
+    assert again["loaded_configurations"] == 4 and again["best"] == first["best"]
+
+
+@pytest.mark.parametrize(
+    "argv, code, match",
+    [
+        (["sweep", "xor", "--lr", "1e-3:1e-1"], 1, "are ranges, which a grid cannot list"),
+        (["sweep", "xor", "--search", "random"], 1, "needs `trials` >= 1"),
+        (["sweep", "quadratic", "--halving", 3], 1, "`halving` needs epochs"),
+        (["sweep", "xor", "--halving", 1], 2, "expected an integer >= 2"),
+        (["sweep", "xor", "--lr", "0.1:0.01", "--search", "random"], 2, "needs LO < HI"),
+        (["train", "xor", "--lr", "1e-3:1e-1"], 2, "a range is LO:HI:N"),
+    ],
+)
+def test_search_errors_are_one_line(argv, code, match, tmp_path, capsys):
+    got, _, err = run([*argv, "--out", tmp_path], capsys)
+    assert got == code, err
+    assert_one_line_error(err)
+    assert match in err
