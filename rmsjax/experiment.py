@@ -305,10 +305,9 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
             raise ValueError(f"`halving` needs epochs to stop at; task {task.name!r} has none")
         if config.search == "optuna":
             raise ValueError("`halving` is for grid, random and sobol; optuna prunes by itself")
-        if isinstance(config.halving, bool) or config.halving != int(config.halving):
-            raise ValueError(f"`halving` (eta) must be an int >= 2, got {config.halving!r}")
-        if config.halving < 2:
-            raise ValueError(f"`halving` (eta) must be an int >= 2, got {config.halving!r}")
+        eta = config.halving
+        if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
+            raise ValueError(f"`halving` (eta) must be an int >= 2, got {eta!r}")
     space = _sweep_space(config, task, get_preset(config.preset))
     metric = config.metric or task.default_metric
     if metric not in task.scalar_metrics:

@@ -176,3 +176,25 @@ def test_configs_are_plain_dataclasses():
         assert dataclasses.is_dataclass(cls)
     fields = {f.name for f in dataclasses.fields(SweepConfig)}
     assert {"search", "trials", "halving", "seeds", "space", "resume_dir"} <= fields
+
+
+def test_resolve_a_sampled_search():
+    config = experiment.resolve(SweepConfig("digits", search="sobol", trials=8))
+    assert config.space["learning_rate"] == rmsjax.loguniform(1e-4, 1e-2)  # the grid's range
+    assert config.space["decay"] == [0.9, 0.99]
+    assert experiment.resolve(config) == config
+    # A range is checked at both of its ends, before anything is trained.
+    bad = SweepConfig(
+        "digits", search="random", trials=4, space={"decay": rmsjax.uniform(0.5, 1.5)}
+    )
+    with pytest.raises(rmsjax.HyperparameterError, match="`decay` must be in") as info:
+        experiment.resolve(bad)
+    assert info.value.argument == "decay"
+    for config, match in [
+        (SweepConfig("digits", search="random"), "needs `trials`"),
+        (SweepConfig("digits", trials=3), "`trials` is for the sampled searches"),
+        (SweepConfig("digits", halving=1), "int >= 2"),
+        (SweepConfig("digits", search="optuna", trials=3, halving=3), "optuna prunes by itself"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            experiment.resolve(config)
