@@ -490,7 +490,7 @@ def _optuna_study(config: SweepConfig, resume: Path | None):
     try:
         import optuna
     except ImportError:
-        raise ImportError("search 'optuna' needs optuna: pip install optuna") from None
+        raise ImportError("search 'optuna' needs optuna: pip install 'rmsjax[optuna]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = None
     if resume is not None:
