@@ -23,6 +23,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
 import time
@@ -295,6 +296,8 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
         raise ValueError(f"`search` must be one of {list(SEARCHES)}, got {config.search!r}")
     if config.seeds < 1:
         raise ValueError(f"`seeds` must be at least 1, got {config.seeds!r}")
+    if config.search == "optuna" and importlib.util.find_spec("optuna") is None:
+        raise ImportError("search 'optuna' needs optuna: pip install 'rmsjax[optuna]'")
     sampled = config.search != "grid"
     if sampled and (config.trials is None or config.trials < 1):
         raise ValueError(f"search {config.search!r} needs `trials` >= 1, got {config.trials!r}")
@@ -487,10 +490,8 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
 
 def _optuna_study(config: SweepConfig, resume: Path | None):
     """A seeded TPE study (median pruner), kept in ``resume/study.db`` when resuming."""
-    try:
-        import optuna
-    except ImportError:
-        raise ImportError("search 'optuna' needs optuna: pip install 'rmsjax[optuna]'") from None
+    import optuna  # resolve() checked that it is installed
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = None
     if resume is not None:
