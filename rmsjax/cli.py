@@ -15,6 +15,7 @@ the full traceback instead.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import re
@@ -85,12 +86,9 @@ def parse_values(
             more = " or LO:HI" if ranges else ""
             raise UsageError(f"{flag}: a range is LO:HI:N (e.g. 1e-4:1e-2:8){more}, got {text!r}")
         lo, hi = _float(parts[0], flag), _float(parts[1], flag)
-        try:
-            n = int(parts[2])
-        except ValueError:
-            raise UsageError(f"{flag}: N in LO:HI:N must be an integer, got {parts[2]!r}") from None
+        n = int(parts[2]) if parts[2].strip().isdigit() else 0
         if n < 2:
-            raise UsageError(f"{flag}: N in LO:HI:N must be at least 2, got {n}")
+            raise UsageError(f"{flag}: N in LO:HI:N must be an integer, at least 2; got {text!r}")
         if lo <= 0 or hi <= 0:
             raise UsageError(
                 f"{flag}: a log-spaced range needs positive ends, got {text!r} "
@@ -165,40 +163,31 @@ def _run(args, config, run) -> int:
     return 0
 
 
-def _common(args) -> dict[str, Any]:
-    fields = ("epochs", "batch_size", "seed", "data_dir")
-    return {"task": args.task, **{f: getattr(args, f) for f in fields}}
+def _config(cls, args: argparse.Namespace, **given: Any):
+    """``cls`` (a config of rmsjax.experiment) from the options named as its fields."""
+    fields = {f.name for f in dataclasses.fields(cls)} - set(given)
+    args.data_dir = args.data_dir or os.environ.get("RMSJAX_DATA_DIR")
+    return cls(**{k: v for k, v in vars(args).items() if k in fields}, **given)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    hparams = _given(args, many=False)
-    config = experiment.TrainConfig(preset=args.preset, hparams=hparams, **_common(args))
+    config = _config(experiment.TrainConfig, args, hparams=_given(args, many=False))
     return _run(args, config, experiment.run_train)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    space = _given(args, many=True)
-    task = tasks.get(args.task)
-    if args.metric is not None and args.metric not in task.scalar_metrics:
-        raise UsageError(
-            f"--metric {args.metric!r} is not a metric of task {task.name!r}; choose from "
-            f"{', '.join(task.scalar_metrics)}"
-        )
-    out = args.out or Path("runs") / f"{args.task}-sweep"
-    config = experiment.SweepConfig(
-        preset=args.preset, space=space, seeds=args.seeds, chunk_size=args.chunk_size,
-        metric=args.metric, mode=args.mode, search=args.search, trials=args.trials,
-        halving=args.halving, **_common(args),
-        resume_dir=Path(out) / "chunks" if args.resume else None,
-    )  # fmt: skip
+    metrics = tasks.get(args.task).scalar_metrics
+    if args.metric is not None and args.metric not in metrics:
+        raise UsageError(f"--metric {args.metric!r} is not a metric of task {args.task!r}; "
+                         f"choose from {', '.join(metrics)}")  # fmt: skip
+    resume = Path(args.out or Path("runs") / f"{args.task}-sweep") / "chunks"
+    resume = resume if args.resume else None
+    config = _config(experiment.SweepConfig, args, space=_given(args, many=True), resume_dir=resume)
     return _run(args, config, experiment.run_sweep)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    config = experiment.CompareConfig(
-        hparams=_given(args, many=False), sgd_learning_rate=args.sgd_lr,
-        adam_learning_rate=args.adam_lr, **_common(args),
-    )  # fmt: skip
+    config = _config(experiment.CompareConfig, args, hparams=_given(args, many=False))
     return _run(args, config, experiment.run_compare)
 
 
@@ -240,15 +229,9 @@ def _task_help() -> str:
 
 def _add_common(parser: argparse.ArgumentParser, *, many: bool, preset: bool) -> None:
     parser.add_argument("task", metavar="TASK", choices=tasks.names(), help="the task (see below)")
-    group = parser.add_argument_group(
-        "hyperparameters of rmsjax.rmsprop"
-        + (
-            " (each: a value, a list a,b,c, a log range LO:HI:N, or for --search random, sobol "
-            "or optuna a range LO:HI, log-uniform when LO > 0)"
-            if many
-            else ""
-        )
-    )
+    values = " (each: a value, a list a,b,c, a log range LO:HI:N, or for a sampled --search a "
+    group = parser.add_argument_group("hyperparameters of rmsjax.rmsprop" + (
+        values + "range LO:HI, log-uniform when LO > 0)" if many else ""))  # fmt: skip
     if preset:
         group.add_argument(
             "--preset", choices=list(PRESETS), default="rmsjax",
@@ -258,40 +241,36 @@ def _add_common(parser: argparse.ArgumentParser, *, many: bool, preset: bool) ->
         )  # fmt: skip
     for name, kind in HPARAMS.items():
         flag, help_ = FLAGS[name], DESCRIPTIONS[name]
-        if kind == "bool" and not many:
-            group.add_argument(flag, dest=name, action="store_true", help=help_)
-        elif kind == "bool":
-            group.add_argument(flag, dest=name, nargs="?", const=True, metavar="BOOL",
-                               help=help_ + "; give false,true to try both")  # fmt: skip
+        if kind == "bool":  # --centered alone means true; a sweep takes false,true
+            help_ += "; give false,true to try both" if many else ""
+            group.add_argument(flag, dest=name, nargs="?", const=True, metavar="BOOL", help=help_)
         else:
             metavar = "DTYPE" if kind == "dtype" else "LIST" if many else "X"
             group.add_argument(flag, dest=name, metavar=metavar, help=help_)
     run = parser.add_argument_group("training and output")
-    run.add_argument("--epochs", type=_number(1), metavar="N",
-                     help="epochs (steps for the 2-D tasks); default: the task's")  # fmt: skip
-    run.add_argument("--batch-size", type=_number(1), metavar="N",
-                     help="batch size; default: the task's")  # fmt: skip
-    run.add_argument("--seed", type=_number(0), metavar="N", default=0,
-                     help="seed of initialisation and shuffling (default 0)")  # fmt: skip
-    run.add_argument(
-        "--data-dir", metavar="DIR", default=os.environ.get("RMSJAX_DATA_DIR"),
-        help="folder with the data of mnist (IDX files) or reviews (pos/ and neg/); default "
-        "$RMSJAX_DATA_DIR, else downloaded by tensorflow-datasets",
-    )  # fmt: skip
-    run.add_argument("--out", metavar="DIR", help="output folder (default runs/TASK-COMMAND)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    for flag, help_, kwargs in _RUN_OPTIONS:
+        run.add_argument(flag, help=help_, **kwargs)
 
 
+_RUN_OPTIONS = [  # (flag, help, argparse keywords) of every command
+    ("--epochs", "epochs (steps for the 2-D tasks); default: the task's",
+     {"type": _number(1), "metavar": "N"}),
+    ("--batch-size", "batch size; default: the task's", {"type": _number(1), "metavar": "N"}),
+    ("--seed", "seed of initialisation and shuffling (default 0)",
+     {"type": _number(0), "metavar": "N", "default": 0}),
+    ("--data-dir", "folder with the data of mnist (IDX files) or reviews (pos/ and neg/); "
+     "default $RMSJAX_DATA_DIR, else downloaded by tensorflow-datasets", {"metavar": "DIR"}),
+    ("--out", "output folder (default runs/TASK-COMMAND)", {"metavar": "DIR"}),
+    ("--no-progress", "no progress bars", {"action": "store_true"}),
+]  # fmt: skip
 _COMMANDS = {  # summary, description, examples
     "train": (
         "train one configuration, report metrics, save plots",
         "Train one configuration of RMSprop on TASK; print and save its metrics (metrics.json) "
         "and plots (loss.png; trajectory.png for the 2-D tasks).",
         """
-  rmsjax train digits
   rmsjax train digits --lr 3e-3 --decay 0.99 --momentum 0.9 --out runs/mine
   rmsjax train xor --preset torch --lr 0.01 --momentum 0.9
-  rmsjax train rosenbrock --epochs 2000 --centered
   rmsjax train reviews --data-dir ../shared/data""",
     ),
     "sweep": (
@@ -301,12 +280,10 @@ _COMMANDS = {  # summary, description, examples
         "metrics.json and plots (loss_curves.png, a heatmap; trajectories.png for the 2-D "
         "tasks). Options not given take the task's default grid (learning rate x decay).",
         """
-  rmsjax sweep digits
   rmsjax sweep digits --lr 1e-4:1e-2:8 --decay 0.9,0.99 --seeds 3 --top 5
   rmsjax sweep xor --momentum none,0.5,0.9 --centered false,true
   rmsjax sweep digits --search sobol --trials 16 --lr 1e-4:1e-1 --decay 0.8:0.999
   rmsjax sweep digits --search random --trials 27 --halving 3 --epochs 27
-  rmsjax sweep rosenbrock --metric distance_to_minimum --preset tf1
   rmsjax sweep mnist --data-dir ../shared/data --epochs 3 --chunk-size 4 --resume""",
     ),
     "compare": (
@@ -342,8 +319,10 @@ _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
          "run again; other options in the same OUT are an error", {"action": "store_true"}),
     ],
     "compare": [
-        ("--sgd-lr", "SGD's learning rate", {"type": _number(cast=float), "metavar": "X"}),
-        ("--adam-lr", "Adam's learning rate", {"type": _number(cast=float), "metavar": "X"}),
+        ("--sgd-lr", "SGD's learning rate",
+         {"type": _number(cast=float), "metavar": "X", "dest": "sgd_learning_rate"}),
+        ("--adam-lr", "Adam's learning rate",
+         {"type": _number(cast=float), "metavar": "X", "dest": "adam_learning_rate"}),
     ],
 }  # fmt: skip
 
@@ -362,8 +341,6 @@ def build_parser() -> argparse.ArgumentParser:
 examples:
   rmsjax sweep digits                       the main job: offline, ranked table and plots
   rmsjax train rosenbrock --lr 0.01         one run, with its trajectory on a contour
-  rmsjax train mnist --data-dir ../shared/data --epochs 20
-  rmsjax sweep xor --lr 1e-3:1e-1:8 --decay 0.9,0.99 --seeds 3
   rmsjax compare rosenbrock                 SGD, the four RMSprop presets and Adam
 
 Every command writes metrics.json and PNG plots to --out DIR (default runs/TASK-COMMAND/).
