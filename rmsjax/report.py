@@ -98,7 +98,8 @@ def plan(config, data) -> list[str]:
         if fixed:
             lines.append("fixed: " + ", ".join(f"{k}={format_value(v)}" for k, v in fixed.items()))
     else:
-        lines.append(f"{task.name}: 6 optimizers, {config.epochs} {unit}, seed {config.seed}")
+        runs = len(experiment.PRESETS) + 2  # SGD, every preset, Adam
+        lines.append(f"{task.name}: {runs} optimizers, {config.epochs} {unit}, seed {config.seed}")
     lines.append(f"data: {task.describe_data(data)}")
     return lines
 
