@@ -539,6 +539,26 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
     return report
 
 
+def _sweep_config_json(config: SweepConfig, task, preset: Preset, result) -> dict[str, Any]:
+    return {
+        "task": task.name,
+        "preset": preset.name,
+        "optimizer": preset.function.__name__,
+        "grid": result.space.to_json(),
+        "search": config.search,
+        "trials": config.trials,
+        "halving": config.halving,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "seeds": config.seeds,
+        "chunk_size": config.chunk_size,
+        "chunk_sizes_used": result.chunk_sizes,
+        "model": dict(task.model),
+        "data": dict(task.data_options),
+    }
+
+
 def _sweep_report(config, task, preset, data, result, seconds, loaded, source) -> Report:
     if "loss" in result.metrics and "final_loss" not in result.metrics:  # a staged search
         result.metrics["final_loss"] = result.metrics["loss"]
@@ -565,8 +585,7 @@ def _sweep_report(config, task, preset, data, result, seconds, loaded, source) -
             f"resumed: {len(loaded)} of {len(space)} configurations loaded from "
             f"{config.resume_dir}, {computed} computed now (throughput counts only those)"
         )
-    notes.append(f"best: {_label(best, list(best))}")
-    notes.append(f"  {preset.describe(best)}")
+    notes += [f"best: {_label(best, list(best))}", f"  {preset.describe(best)}"]
     curves = result.metrics["loss_curve"].astype(np.float64).mean(axis=1)
     labels = [_label(space[i], varying) for i in range(len(space))]
     shown = [labels[r["config"]] for r in rows[: min(6, len(rows))]]
@@ -587,20 +606,7 @@ def _sweep_report(config, task, preset, data, result, seconds, loaded, source) -
         "seeds": config.seeds,
         "diverged_configurations": n_div,
         "source": source,
-        "config": {
-            "task": task.name,
-            "preset": preset.name,
-            "optimizer": preset.function.__name__,
-            "grid": space.to_json(),
-            "epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "seed": config.seed,
-            "seeds": config.seeds,
-            "chunk_size": config.chunk_size,
-            "chunk_sizes_used": result.chunk_sizes,
-            "model": dict(task.model),
-            "data": dict(task.data_options),
-        },
+        "config": _sweep_config_json(config, task, preset, result),
         "ranking": rows,
     }
     return Report(
@@ -670,6 +676,10 @@ def run_compare(config: CompareConfig, data: Any = None, *, progress: bool = Fal
             optimizer=optimizer,
             progress=progress,
         )
+    return _compare_report(task, data, runs, results)
+
+
+def _compare_report(task, data, runs, results) -> Report:
     columns = ["final_loss"] + (
         ["test_accuracy", "test_loss", "examples_per_second"]
         if task.kind == "classification"
