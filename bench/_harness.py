@@ -11,8 +11,8 @@ Three sources of bias, each measured on the 2-core CI machine, and what this mod
   space), which cancels an effect that favours the first (or last) built.
 - **Noise that is left.** Each benchmark times one program against a copy of itself (an A/A
   pair) by the same protocol. Its deviation from 1 is the resolution of the run:
-  :class:`Spread` prints it beside each ratio, and a ratio (or a target) is judged only where it
-  lies outside it.
+  :class:`Spread` prints it beside each ratio, and a ratio is called different from 1, or from
+  a target, only where it lies farther from it than that.
 """
 
 from __future__ import annotations
@@ -102,12 +102,14 @@ class Spread:
         """True when ``value`` (a ratio or a target) lies outside the A/A band."""
         return abs(math.log(value)) > math.log(self.bound)
 
-    def judge(self, value: float, target: float | None = None) -> str:
-        """A word for ``value``: faster/slower/same, and against ``target`` (a ratio upper bound)
-        only where the target itself lies outside the A/A band."""
+    def judge(self, value: float, target: float | None = None, label: str | None = None) -> str:
+        """A word for ``value`` (a time ratio): faster/slower/same as 1, and meets/misses
+        ``target`` (an upper bound, shown as ``label``) only where ``value`` is farther from it
+        than the spread."""
         word = ("faster" if value < 1 else "slower") if self.resolves(value) else "same"
         if target is None:
             return word
-        if not self.resolves(target):
-            return f"{word}; target <= {target:g} within A/A"
-        return f"{word}; {'meets' if value <= target else 'MISSES'} <= {target:g}"
+        label = label or f"<= {target:g}"
+        if not self.resolves(value / target):
+            return f"{word}; {label}: within A/A"
+        return f"{word}; {'meets' if value <= target else 'MISSES'} {label}"
