@@ -201,6 +201,7 @@ def main(argv=None):
             name: lambda lrs=lrs: way_d(lrs, params0, xs, ys, args.epochs, progress=False)[0]
             for name, lrs in sizes.items()
         }
+        way_d(sizes["1"], params0, xs, ys, 1, progress=False)  # untimed: one-time costs
         samples = _harness.abba(measures, args.repeats)
         spread = _harness.Spread.of([_harness.ratio(samples, "1 again", "1")])
         scaling = _harness.ratio(samples, "64", "1")
@@ -222,6 +223,11 @@ def main(argv=None):
         "(d) rmsjax.sweep, defaults": way_d,
         "(d') rmsjax.sweep again (A/A pair with (d))": way_d,
     }
+    # One untimed call of each way at one learning rate and one epoch first: the process's
+    # one-time costs (lowering rules, thread pools, caches) would otherwise all fall on whichever
+    # way runs first (an A/A pair read 24% apart without this).
+    for fn in ways.values():
+        fn(lrs[:1], params0, xs, ys, 1)
     losses = {}
 
     def measure(name, fn):
