@@ -5,6 +5,8 @@ Three sources of bias, each measured on the 2-core CI machine, and what this mod
 - **Drift** (another process, a frequency change) hits whatever runs at that moment. Every round
   runs the measurements forward and then backward (A B B A, or A B C C B A), so drift that is
   linear within a round hits each one alike; a per-round ratio pairs samples taken together.
+  (In that order some programs run twice in a row; :func:`timer` makes one untimed call before
+  each sample, so none of them starts with warmer caches than the others.)
 - **Build order.** Two copies of one program, timed in one process, differed by 11-22% depending
   on which had its buffers allocated first. :func:`both_build_orders` builds everything twice, in
   one order and then in the reverse, and :func:`geomean_ratio` averages the two ratios (in log
@@ -30,10 +32,13 @@ def timer(fn: Callable[[], None], iters: int, sync: Callable[[], None] | None = 
     """A :data:`Measure`: mean seconds per call of ``fn`` over ``iters`` calls.
 
     ``sync`` waits for asynchronous work (``jax.block_until_ready``) before the clock is read.
+    One untimed call comes first, so every sample starts with the caches as ``fn`` leaves them:
+    in A B B A order, a program that runs right after itself would otherwise start warm.
     """
     sync = sync or (lambda: None)
 
     def measure() -> float:
+        fn()
         sync()
         start = time.perf_counter()
         for _ in range(iters):
