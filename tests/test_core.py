@@ -15,6 +15,23 @@ from rmsjax._src.transform import one_minus_power
 
 RHOS = [0.9, 0.99, 0.999, 0.9999]
 
+# ------------------------------------------------------------------------------------ errors
+
+
+def test_hyperparameter_error_carries_argument_and_value_and_pickles():
+    import pickle
+
+    with pytest.raises(rmsjax.HyperparameterError) as info:
+        rmsjax.torch_rmsprop(alpha=1.5)
+    err = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(err, ValueError)
+    assert (err.argument, err.value, str(err)) == ("alpha", 1.5, str(info.value))
+    with pytest.raises(rmsjax.HyperparameterError) as info:
+        rmsjax.rmsprop(centered="yes")
+    assert isinstance(info.value, TypeError) and info.value.argument == "centered"
+    assert type(pickle.loads(pickle.dumps(info.value))) is type(info.value)
+
+
 # ------------------------------------------------------------------------------ bias correction
 
 
