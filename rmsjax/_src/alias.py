@@ -15,6 +15,9 @@ function           eps         accumulator ν₀   learning rate        weight d
 "Inside momentum" means the buffer accumulates ``lr * g / rms`` and the step is the buffer;
 "outside" means the buffer accumulates ``g / rms`` and the step is ``lr * buffer``. The two agree
 for a constant learning rate and differ when it changes during training.
+
+Complex parameters: ``torch_rmsprop`` treats real and imaginary parts as separate parameters
+(PyTorch's ``view_as_real``); the others keep one second moment of :math:`|g|^2` (optax's rule).
 """
 
 from __future__ import annotations

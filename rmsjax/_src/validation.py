@@ -38,6 +38,9 @@ class HyperparameterError(ValueError):
         self.argument = argument
         self.value = value
 
+    def __reduce__(self):  # so it survives pickling (multiprocessing, saved results)
+        return type(self), (self.argument, self.value, str(self))
+
 
 class HyperparameterTypeError(HyperparameterError, TypeError):
     """A :class:`HyperparameterError` whose value has the wrong type (also a ``TypeError``)."""
