@@ -153,20 +153,37 @@ def optuna_search(
     record.load(store)
     ids = [int(i) for i in np.flatnonzero(~record.done)]
     if ids:
-        dtypes = staged.dtypes_of(dists)
-        traced = trace_trainer(trainer, {}, dtypes, run_key.aval)
-        if metric not in traced.scalar_metrics():
+        scheduler = _Search(trainer, study, dists, metric, budget, width, seeds, run_key, devices)
+        scheduler.run(ids, record, store, progress)
+    columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
+    return record.result(Configs(columns or {n: [] for n in dists}), store, {})
+
+
+class _Search:
+    """One `optuna_search` call's unfinished trials: traced, compiled once, run in a pool."""
+
+    def __init__(self, trainer, study, dists, metric, budget, width, seeds, run_key, devices):
+        self.study, self.dists, self.metric, self.budget = study, dists, metric, budget
+        self.width, self.seeds, self.key, self.devices = width, seeds, run_key, devices
+        self.dtypes = staged.dtypes_of(dists)
+        self.traced = trace_trainer(trainer, {}, self.dtypes, run_key.aval)
+        if metric not in self.traced.scalar_metrics():
             raise ValueError(
                 f"`metric` {metric!r} is not a scalar metric of Trainer.advance, which returns "
-                f"{traced.metric_names}"
+                f"{self.traced.metric_names}"
             )
-        extra = {"_trial": np.int64, **{f"_hp_{n}": np.float64 for n in dists}}
-        spec = record.set_spec(traced, extra)
-        record.widths[0] = _width(width, record, len(ids), devices, traced.largest * seeds)
-        record.begin_group(store, 0, run_key, traced, spec)
-        pool = Pool(traced, dtypes, run_key, seeds, record.widths[0], devices)
-        optuna_dists = {name: d.to_optuna() for name, d in dists.items()}
-        scheduler = OptunaScheduler(study, optuna_dists, ids, metric, budget)
+
+    def run(self, ids: list[int], record, store, progress: bool) -> None:
+        ints = {n: np.issubdtype(dt, np.integer) for n, dt in self.dtypes.items()}
+        extra = {"_trial": np.int64, **{f"_hp_{n}": np.int64 if ints[n] else np.float64
+                                        for n in self.dists}}  # fmt: skip
+        spec = record.set_spec(self.traced, extra)
+        run_bytes = self.traced.largest * self.seeds
+        record.widths[0] = _width(self.width, record, len(ids), self.devices, run_bytes)
+        record.begin_group(store, 0, self.key, self.traced, spec)
+        pool = Pool(self.traced, self.dtypes, self.key, self.seeds, record.widths[0], self.devices)
+        optuna_dists = {name: d.to_optuna() for name, d in self.dists.items()}
+        scheduler = OptunaScheduler(self.study, optuna_dists, ids, self.metric, self.budget)
         with staged.progress_bar(len(ids), progress, "optuna_search") as bar:
 
             def finish(config_id, units, pruned):
@@ -176,9 +193,7 @@ def optuna_search(
                 if bar is not None:
                     bar.update(1)
 
-            staged.run_pool(pool, scheduler, record, budget, finish)
-    columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
-    return record.result(Configs(columns or {n: [] for n in dists}), store, {})
+            staged.run_pool(pool, scheduler, record, self.budget, finish)
 
 
 def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna):
