@@ -4,12 +4,6 @@ This module only turns flags into a config of :mod:`rmsjax.experiment`, runs it 
 report to :mod:`rmsjax.report`. Errors in what the user typed or in their data (a bad value, a
 missing folder) are one line on stderr and a non-zero exit status; set ``RMSJAX_DEBUG=1`` to see
 the full traceback instead.
-
->>> from rmsjax.cli import parse_values
->>> parse_values("1e-4:1e-2:3", "--lr")
-[0.0001, 0.001, 0.01]
->>> parse_values("none,0.9", "--momentum", allow_none=True)
-[None, 0.9]
 """
 
 from __future__ import annotations
@@ -67,10 +61,10 @@ def parse_values(
     ``lo:hi`` is ``[rmsjax.loguniform(lo, hi)]`` (``uniform`` for ``lo`` <= 0), for a sampled
     search.
 
-    >>> parse_values("3e-3", "--lr")
-    [0.003]
     >>> parse_values("1e-2:1e-4:5", "--lr")
     [0.01, 0.00316, 0.001, 0.000316, 0.0001]
+    >>> parse_values("none,0.9", "--momentum", allow_none=True)
+    [None, 0.9]
     """
     text = text.strip()
     parts = text.split(":")
@@ -232,13 +226,10 @@ def _add_common(parser: argparse.ArgumentParser, *, many: bool, preset: bool) ->
     values = " (each: a value, a list a,b,c, a log range LO:HI:N, or for a sampled --search a "
     group = parser.add_argument_group("hyperparameters of rmsjax.rmsprop" + (
         values + "range LO:HI, log-uniform when LO > 0)" if many else ""))  # fmt: skip
-    if preset:
-        group.add_argument(
-            "--preset", choices=list(PRESETS), default="rmsjax",
-            help="which RMSprop: rmsjax (default), torch, keras or tf1. The options below map to "
-            "the preset's own arguments (e.g. --decay is torch's alpha, keras's rho) and its "
-            "conventions apply; options a preset lacks are an error",
-        )  # fmt: skip
+    if preset:  # the flags below map to the preset's own arguments, in its conventions
+        about = "which RMSprop: rmsjax (default), torch, keras or tf1; --decay is then torch's "
+        about += "alpha, keras's rho, and flags a preset lacks are an error"
+        group.add_argument("--preset", choices=list(PRESETS), default="rmsjax", help=about)
     for name, kind in HPARAMS.items():
         flag, help_ = FLAGS[name], DESCRIPTIONS[name]
         if kind == "bool":  # --centered alone means true; a sweep takes false,true
