@@ -68,15 +68,19 @@ def ratio(samples: Mapping[str, Sequence[float]], num: str, den: str) -> float:
 
 
 def both_build_orders(
-    build: Callable[[Sequence[str]], Mapping[str, Measure]], names: Sequence[str], rounds: int
+    build: Callable[[Sequence[str]], Mapping[str, Measure]],
+    names: Sequence[str],
+    rounds: int,
+    pairs: int = 1,
 ) -> list[dict[str, list[float]]]:
-    """:func:`abba` samples twice: things built in the order ``names``, then rebuilt reversed.
+    """:func:`abba` samples per build: built in the order ``names``, then rebuilt reversed.
 
-    ``build(order)`` must construct the measures (allocate buffers, compile) in ``order``.
-    The first set is released before the second is built.
+    ``build(order)`` must construct the measures (allocate buffers, compile) in ``order``; each
+    set is released before the next is built. ``pairs`` > 1 repeats the two builds: where the
+    buffers land in memory varies from build to build too, and more builds average it out.
     """
     out = []
-    for order in (list(names), list(reversed(names))):
+    for order in [list(names), list(reversed(names))] * pairs:
         measures = build(order)
         out.append(abba({name: measures[name] for name in names}, rounds))
         del measures
@@ -84,7 +88,7 @@ def both_build_orders(
 
 
 def geomean_ratio(per_order: Iterable[Mapping[str, Sequence[float]]], num: str, den: str) -> float:
-    """The geometric mean over build orders of :func:`ratio`."""
+    """The geometric mean over builds (both orders) of :func:`ratio`."""
     logs = [math.log(ratio(samples, num, den)) for samples in per_order]
     return math.exp(statistics.fmean(logs))
 

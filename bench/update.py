@@ -8,9 +8,10 @@ same backend.
 
 Timing protocol (bench/_harness.py): at each size, every JAX program is built (buffers allocated,
 compiled) in one order and timed in A B ... B A rounds, then rebuilt in the reverse order and
-timed again; each ratio to optax is the geometric mean over the two build orders of the median
-per-round ratio. optax is also timed against a second copy of itself (A/A), and the column
-"A/A" gives how far that pair read from 1: a ratio inside it is no measurable difference. The
+timed again (``--builds`` such pairs); each ratio to optax is the geometric mean over the
+builds of the median per-round ratio. optax is also timed against a second copy of itself (A/A),
+and "A/A spread" gives how far that pair read from 1 in one build: a ratio inside it is no
+measurable difference. The
 target (no rmsjax setting slower than optax by more than 5%) is judged only where a ratio lies
 farther from 1.05 than the A/A spread.
 
@@ -104,7 +105,10 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke test)")
     ap.add_argument("--sizes", default="1M,16M", help="parameter counts, e.g. 1M,16M")
     ap.add_argument("--leaves", default="1,100,1000", help="leaf counts, e.g. 1,100,1000")
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=4, help="ABBA rounds per build")
+    ap.add_argument(
+        "--builds", type=int, default=2, help="pairs of builds (one in each order) per point"
+    )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     args = ap.parse_args(argv)
 
@@ -117,7 +121,7 @@ def main(argv=None) -> None:
     leaves = [int(x) for x in args.leaves.split(",")]
     rounds = args.rounds
     if args.quick:
-        sizes, leaves, rounds = [1 << 14], [1, 10], 2
+        sizes, leaves, rounds, args.builds = [1 << 14], [1, 10], 2, 1
 
     print(f"machine: {_machine.describe()}, optax {optax.__version__}")
     lr = 1e-3
@@ -143,7 +147,7 @@ def main(argv=None) -> None:
                 measures[name] = _harness.timer(run, iterations(n), sync)
             return measures
 
-        per_order = _harness.both_build_orders(build, [*libraries, "triad"], rounds)
+        per_order = _harness.both_build_orders(build, [*libraries, "triad"], rounds, args.builds)
         spread = _harness.Spread.of(
             _harness.ratio(samples, "optax again", "optax") for samples in per_order
         )
@@ -191,11 +195,11 @@ def main(argv=None) -> None:
     for n in sizes:
         print(f"triad bandwidth at {n / (1 << 20):.3g}M elements: {bandwidths[n] / 1e9:.2f} GB/s")
     print(
-        "rmsjax, bf16-nu = seconds / optax seconds (geometric mean over both build orders; lower "
-        "is faster); A/A = a second optax copy / optax, by the same protocol; A/A spread = the "
-        "farthest from 1 that pair read in one build order; a verdict calls a ratio different "
-        "from 1, or from the 5% target, only beyond that spread. rmsjax/roof = roofline time / "
-        "rmsjax time (1.0 = at the memory bound)."
+        "rmsjax, bf16-nu = seconds / optax seconds (geometric mean over builds in both orders; "
+        "lower is faster); A/A = a second optax copy / optax, by the same protocol; A/A spread = "
+        "the farthest from 1 that pair read in one build; a verdict calls a ratio different from "
+        "1, or from the 5% target, only beyond that spread. rmsjax/roof = roofline time / rmsjax "
+        "time (1.0 = at the memory bound)."
     )
 
 
