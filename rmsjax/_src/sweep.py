@@ -101,9 +101,10 @@ def sweep(
 
     Staged training: with an `rmsjax.Trainer` in place of ``train_fn``, every configuration is
     trained ``budget`` units (default 9) in a fixed number of vmapped slots (``chunk_size`` of
-    them; ``"auto"`` as above, capped at ``len(space) / eta`` with halving), one unit at a time:
-    ``init`` is traced and compiled once (it starts configurations in the slots that are free)
-    and ``advance`` once, per static combination. The metrics are those after the last unit
+    them; ``None``: one per configuration; ``"auto"``: as above, without the memory check, and at
+    most ``len(space) / eta`` with halving), one unit at a time: ``init`` is traced and compiled
+    once (it starts configurations in the slots that are free) and ``advance`` once, per static
+    combination, the two compilations side by side. The metrics are those after the last unit
     trained, plus ``<name>_curve`` ``(budget,)`` of each scalar metric per unit (NaN after a
     configuration stopped). With ``halving=rmsjax.halving(metric, ...)``, configurations that
     fall behind at a rung stop early and free their slot for the next one (see `halving`). The
