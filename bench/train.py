@@ -14,8 +14,14 @@ Both JAX loops use ``rmsjax.rmsprop`` so the comparison isolates the loop. The d
 (../shared/data) when present, else random arrays of the same shapes (throughput does not depend
 on the values). Timings exclude compilation and the first (warm-up) epoch.
 
-    python bench/train.py            # full run (a minute or two on 2 CPU cores)
-    python bench/train.py --quick    # fewer repetitions
+Timing protocol (bench/_harness.py): each round runs the loops forward and then backward
+(ABBA), and rmsjax's loop runs a second time as an A/A pair with itself; ratios are medians over
+rounds of per-round ratios, the A/A spread is printed beside them, and a ratio is judged against
+a target only where it lies farther from it than that spread.
+
+    python bench/train.py                   # full run (a few minutes on 2 CPU cores)
+    python bench/train.py --quick           # fewer repetitions
+    python bench/train.py --quick --examples 256   # smoke test (used by the test suite)
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import statistics
 import time
 from pathlib import Path
 
-import _machine  # bench/_machine.py (the script's folder is on sys.path)
+import _harness  # bench/_harness.py (the script's folder is on sys.path)
+import _machine
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -251,11 +258,16 @@ def bench_torch_rnn(x, y, vocab, cell, model, batch, epochs):
     return timed(run, epochs, nb * batch) * x.shape[1]
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer epochs (noisier)")
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and rounds (noisier)")
     parser.add_argument("--only", choices=["mlp", "rnn"], help="run one half only")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--examples", type=int, help="train on the first N examples only (smoke tests)"
+    )
+    args = parser.parse_args(argv)
+    if args.examples is not None and args.examples < BATCH:
+        parser.error(f"--examples must be at least the batch size, {BATCH}")
     mlp_epochs, rnn_epochs = (2, 1) if args.quick else (3, 2)
     rounds = 1 if args.quick else 5
 
@@ -268,57 +280,84 @@ def main():
     )
 
     if args.only != "rnn":
-        bench_mlp(mlp_epochs, rounds)
+        bench_mlp(mlp_epochs, rounds, args.examples)
     if args.only != "mlp":
-        bench_rnn(rnn_epochs)
+        bench_rnn(rnn_epochs, 1 if args.quick else 2, args.examples)
     print(
         "\nTargets: rmsjax >= 0.95x the optax loop and >= 2.5x PyTorch eager on the MLP; "
         ">= 1x PyTorch on the RNN. Shared machines make timings noisy: rerun to compare."
     )
 
 
-def bench_mlp(mlp_epochs, rounds):
+def pause_after_torch(measure):
+    """PyTorch's OpenMP threads keep spinning for a moment after its work (GOMP_SPINCOUNT):
+    wait that out, so it does not slow whatever is timed next."""
+
+    def run():
+        value = measure()
+        time.sleep(TORCH_SPIN_SECONDS)
+        return value
+
+    return run
+
+
+def report(samples, base, names, spread, targets, unit):
+    """One line per loop: its median throughput and base/loop, judged against the A/A spread."""
+    print(f"{'loop':40s} {unit:>14s} {'rmsjax / this':>14s}  verdict (A/A spread {spread})")
+    for name in names:
+        r = _harness.ratio(samples, base, name)
+        # Throughputs: rmsjax / this > 1 means rmsjax is faster; judge this / rmsjax as a time.
+        target = targets.get(name)
+        verdict = spread.judge(1 / r, 1 / target, f">= {target:g}x") if target else ""
+        print(f"{name:40s} {statistics.median(samples[name]):14,.0f} {r:13.2f}x  {verdict}")
+
+
+def bench_mlp(mlp_epochs, rounds, examples=None):
     x, y, what = mnist_arrays()
+    x, y = x[:examples], y[:examples]
     print(
-        f"\nMLP 784-128-10 ReLU, batch {BATCH}, RMSprop: {what}, {mlp_epochs} timed epochs, "
-        f"median of {rounds} interleaved rounds"
+        f"\nMLP 784-128-10 ReLU, batch {BATCH}, RMSprop: {what}, {len(x)} examples, "
+        f"{mlp_epochs} timed epochs, {rounds} ABBA round(s), medians"
     )
     loops = {
         "rmsjax.training.fit": bench_rmsjax_mlp,
         "hand-written optax lax.scan": bench_optax_mlp,
         "PyTorch eager (torch.optim.RMSprop)": bench_torch_mlp,
         "NumPy loop (manual backprop)": bench_numpy_mlp,
+        "rmsjax.training.fit again (A/A)": bench_rmsjax_mlp,
     }
-    # One loop alone varies by +-20% from run to run on a shared 2-core machine: alternate them
-    # round by round, rotating the order, and report each one's median.
-    samples = {name: [] for name in loops}
-    names = list(loops)
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            samples[name].append(loops[name](x, y, mlp_epochs))
-            if "PyTorch" in name:
-                time.sleep(TORCH_SPIN_SECONDS)
-    rows = {name: statistics.median(v) for name, v in samples.items()}
-    base = rows["rmsjax.training.fit"]
-    print(f"{'loop':40s} {'examples/s':>12s} {'rmsjax / this':>14s}")
-    for name, v in rows.items():
-        print(f"{name:40s} {v:12,.0f} {base / v:14.2f}x")
+    measures = {name: lambda fn=fn: fn(x, y, mlp_epochs) for name, fn in loops.items()}
+    measures = {
+        name: pause_after_torch(m) if "PyTorch" in name else m for name, m in measures.items()
+    }
+    samples = _harness.abba(measures, rounds)
+    base = "rmsjax.training.fit"
+    spread = _harness.Spread.of([_harness.ratio(samples, "rmsjax.training.fit again (A/A)", base)])
+    targets = {"hand-written optax lax.scan": 0.95, "PyTorch eager (torch.optim.RMSprop)": 2.5}
+    report(samples, base, list(loops), spread, targets, "examples/s")
 
 
-def bench_rnn(rnn_epochs):
+def bench_rnn(rnn_epochs, rounds, examples=None):
     task = tasks.get("reviews")
     xr, yr, vocab, what = review_arrays(task)
     model, batch = task.model, task.batch_size
+    xr, yr = xr[:examples], yr[:examples]
     print(
         f"\nreview RNN: vocab {vocab:,}, embed {model['embed_dim']}, hidden "
-        f"{model['hidden_size']}, {xr.shape[1]} tokens, batch {batch}, masked mean: {what}"
+        f"{model['hidden_size']}, {xr.shape[1]} tokens, batch {batch}, masked mean: {what}, "
+        f"{len(xr)} examples, {rounds} ABBA round(s), medians"
     )
-    print(f"{'cell':8s} {'rmsjax tokens/s':>16s} {'torch tokens/s':>16s} {'ratio':>8s}")
     for cell in ("gru", "elman"):
-        j = bench_rmsjax_rnn(xr, yr, vocab, cell, model, batch, rnn_epochs)
-        t = bench_torch_rnn(xr, yr, vocab, cell, model, batch, rnn_epochs)
-        time.sleep(TORCH_SPIN_SECONDS)
-        print(f"{cell:8s} {j:16,.0f} {t:16,.0f} {j / t:7.2f}x")
+        args = (xr, yr, vocab, cell, model, batch, rnn_epochs)
+        measures = {
+            "rmsjax": lambda args=args: bench_rmsjax_rnn(*args),
+            "torch": pause_after_torch(lambda args=args: bench_torch_rnn(*args)),
+            "rmsjax again (A/A)": lambda args=args: bench_rmsjax_rnn(*args),
+        }
+        samples = _harness.abba(measures, rounds)
+        spread = _harness.Spread.of([_harness.ratio(samples, "rmsjax again (A/A)", "rmsjax")])
+        print(f"{cell}:")
+        report(samples, "rmsjax", list(measures), spread, {"torch": 1.0}, "tokens/s")
 
 
 if __name__ == "__main__":

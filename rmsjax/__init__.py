@@ -1,4 +1,13 @@
-"""rmsjax: RMSprop for JAX as a pure optax transformation, with framework parity and sweeps."""
+"""rmsjax: RMSprop for JAX as a pure optax transformation, with framework parity and sweeps.
+
+The optimizers, ``sweep`` and ``Trainer`` are imported with the package. The modules
+``rmsjax.models``, ``rmsjax.training``, ``rmsjax.data``, ``rmsjax.tasks``, ``rmsjax.experiment``
+and ``rmsjax.report`` load on first use
+(``rmsjax.models.mlp`` works after a plain ``import rmsjax``), so importing the optimizer stays
+light.
+"""
+
+import importlib
 
 from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop
 from rmsjax._src.results import SweepResult
@@ -21,9 +30,12 @@ from rmsjax._src.sweep import sweep
 from rmsjax._src.trainer import Trainer
 from rmsjax._src.transform import (
     ScaleByCenteredRmsState,
+    ScaleByCenteredRmsWithCountState,
     ScaleByRmsState,
+    ScaleByRmsWithCountState,
     scale_by_rms,
 )
+from rmsjax._src.validation import HyperparameterError
 
 __version__ = "0.1.0"
 
@@ -32,10 +44,13 @@ __all__ = [
     "Configs",
     "Grid",
     "Halving",
+    "HyperparameterError",
     "LogUniform",
     "Sample",
     "ScaleByCenteredRmsState",
+    "ScaleByCenteredRmsWithCountState",
     "ScaleByRmsState",
+    "ScaleByRmsWithCountState",
     "StagedResult",
     "SweepResult",
     "Trainer",
@@ -54,3 +69,15 @@ __all__ = [
     "torch_rmsprop",
     "uniform",
 ]
+
+_LAZY_MODULES = ("data", "experiment", "models", "report", "tasks", "training")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"rmsjax.{name}")  # also sets it as an attribute here
+    raise AttributeError(f"module 'rmsjax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY_MODULES])

@@ -7,10 +7,15 @@
 - ``task.load(data_dir=None)``: the data (:class:`~rmsjax.data.Dataset`, or the 2-D
   :class:`~rmsjax.data.Problem`); ``.source`` says where it came from.
 - ``task.defaults`` (hyperparameters of ``rmsjax.rmsprop``), ``task.epochs``,
-  ``task.batch_size``, ``task.sweep_space`` (the default grid for a sweep).
-- ``task.train(hparams=None, ...)``: one configuration, returning a :class:`TrainResult` with
-  the history, JSON-ready metrics (``final_loss``, ``test_accuracy``, ``examples_per_second``,
-  ``wall_seconds``...), the configuration, the data source and, for 2-D tasks, the trajectory.
+  ``task.batch_size``, ``task.sweep_space`` (the default grid for a sweep),
+  ``task.sgd_learning_rate`` (the SGD baseline's), ``task.scalar_metrics``,
+  ``task.default_metric`` and ``task.budget_unit`` (``"epoch"``, or ``"step"`` for 2-D tasks).
+- ``task.train(hparams=None, preset="rmsjax", ...)``: one configuration of any RMSprop preset
+  (``"rmsjax"``, ``"torch"``, ``"keras"``, ``"tf1"``; hyperparameters named as
+  ``rmsjax.rmsprop`` names them, static options such as ``centered`` included), returning a
+  :class:`TrainResult` with the history, JSON-ready metrics (``final_loss``, ``test_accuracy``,
+  ``examples_per_second`` or, for 2-D tasks, ``steps_per_second``, ``wall_seconds``...), the
+  configuration, the data source and, for 2-D tasks, the trajectory.
 - ``task.make_train_fn(data, ...)``: the pure ``train_fn(hparams, key) -> dict`` for
   ``rmsjax.sweep``; ``task.make_trainer(data, ...)``: the same training one epoch at a time, an
   ``rmsjax.Trainer`` for staged sweeps (``halving``, ``optuna_search``).
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -43,6 +49,7 @@ import optax
 
 from rmsjax import data as data_lib
 from rmsjax import training
+from rmsjax._src.presets import Preset, get_preset
 from rmsjax.models import (
     binary_correct,
     correct,
@@ -75,7 +82,8 @@ class TrainResult:
         every point of the trajectory, start included).
       metrics: JSON-ready floats: ``final_loss``; for classifiers ``test_accuracy``,
         ``test_loss`` and ``train_accuracy``; for 2-D tasks ``distance_to_minimum``;
-        and ``examples_per_second`` (steps per second for 2-D tasks), ``wall_seconds``.
+        ``examples_per_second`` (for 2-D tasks, which have no examples, ``steps_per_second``),
+        and ``wall_seconds``.
       config: JSON-ready configuration (hyperparameters, epochs, batch size, seed, model, data).
       source: where the data came from (report it with any figure).
       trajectory: ``[steps + 1, 2]`` points for 2-D tasks, else None.
@@ -121,6 +129,10 @@ class Task:
       needs_data_dir: whether loading needs ``data_dir`` offline (tfds is used without one).
       schedule: ``"constant"``, or ``"cosine"``: the default optimizer decays ``learning_rate``
         to zero over the run with ``optax.cosine_decay_schedule`` (``learning_rate`` is the peak).
+      sgd_learning_rate: the learning rate of plain SGD as a baseline (SGD needs far larger steps
+        than RMSprop on the classifiers, and far smaller ones on Rosenbrock).
+      tfds_name: the tensorflow-datasets name its data is downloaded under without a
+        ``data_dir`` (None: the data is embedded or bundled).
     """
 
     name: str
@@ -134,13 +146,54 @@ class Task:
     data_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     needs_data_dir: bool = False
     schedule: str = "constant"
+    sgd_learning_rate: float = 0.1
+    tfds_name: str | None = None
+
+    # -- what a run measures ------------------------------------------------------------------
+
+    @property
+    def scalar_metrics(self) -> tuple[str, ...]:
+        """The scalar metrics ``make_train_fn``'s ``train_fn`` returns (what a sweep ranks by).
+
+        >>> from rmsjax import tasks
+        >>> tasks.get("rosenbrock").scalar_metrics
+        ('final_loss', 'distance_to_minimum')
+        """
+        if self.kind == "classification":
+            return ("final_loss", "test_accuracy", "test_loss")
+        return ("final_loss", "distance_to_minimum")
+
+    @property
+    def default_metric(self) -> str:
+        """The metric a sweep ranks by unless told otherwise."""
+        return "test_accuracy" if self.kind == "classification" else "final_loss"
+
+    @property
+    def budget_unit(self) -> str:
+        """What ``epochs`` counts: ``"epoch"``, or ``"step"`` for the 2-D tasks."""
+        return "step" if self.kind == "objective" else "epoch"
+
+    def examples_per_run(
+        self, data: Any, epochs: int | None = None, batch_size: int | None = None
+    ) -> int | None:
+        """Training examples one run processes (None for the 2-D tasks: they have none)."""
+        if self.kind == "objective":
+            return None
+        batch_size = self.batch_size if batch_size is None else batch_size
+        return self.total_steps(data, epochs, batch_size) * batch_size
 
     # -- data ---------------------------------------------------------------------------------
 
     def load(self, data_dir: PathLike | None = None, **options: Any) -> Any:
         """The task's data: a :class:`~rmsjax.data.Dataset` (or the 2-D
-        :class:`~rmsjax.data.Problem`). ``options`` override :attr:`data_options`."""
+        :class:`~rmsjax.data.Problem`). ``options`` override :attr:`data_options`.
+
+        Without ``data_dir``, mnist and reviews come from tensorflow-datasets; when its copy is
+        not on disk yet and its download server cannot be reached, this raises ``RuntimeError``
+        within seconds (instead of minutes of retries) and writes nothing."""
         opts = {**self.data_options, **options}
+        if data_dir is None and self.tfds_name is not None and data_lib.tfds_installed():
+            _check_tfds_download(self.name, self.tfds_name)
         if self.name in ("quadratic", "rosenbrock"):
             return data_lib.get_problem(self.name)
         if self.name == "xor":
@@ -152,6 +205,21 @@ class Task:
         if self.name == "reviews":
             return data_lib.load_reviews(data_dir, **opts)
         raise AssertionError(self.name)
+
+    def describe_data(self, data: Any) -> str:
+        """Where ``data`` came from, in a sentence to print and record with every figure.
+
+        >>> from rmsjax import tasks
+        >>> task = tasks.get("rosenbrock")
+        >>> task.describe_data(task.load())
+        'embedded 2-D objective rosenbrock: start (-1.5, 2.5), minimum at (1.0, 1.0)'
+        """
+        if hasattr(data, "source"):
+            return data.source
+        return (
+            f"embedded 2-D objective {self.name}: start {tuple(data.start)}, "
+            f"minimum at {tuple(data.minimum)}"
+        )
 
     # -- model --------------------------------------------------------------------------------
 
@@ -230,11 +298,19 @@ class Task:
     # -- training -----------------------------------------------------------------------------
 
     def default_optimizer_factory(
-        self, total_steps: int, base: OptimizerFactory | None = None
+        self, total_steps: int, preset: str | Preset = "rmsjax"
     ) -> OptimizerFactory:
-        """``base(hparams)`` (default ``rmsjax.rmsprop(**hparams)``), with ``learning_rate`` on
-        this task's schedule over ``total_steps`` steps (see :attr:`schedule`)."""
-        base = training.rmsprop_factory() if base is None else base
+        """``factory(hparams)`` building the RMSprop ``preset`` (``"rmsjax"``, ``"torch"``,
+        ``"keras"``, ``"tf1"``) from hyperparameters named as ``rmsjax.rmsprop`` names them, with
+        ``learning_rate`` on this task's schedule over ``total_steps`` steps (see
+        :attr:`schedule`).
+
+        >>> from rmsjax import tasks
+        >>> factory = tasks.get("xor").default_optimizer_factory(100, "torch")
+        >>> type(factory({"learning_rate": 0.01, "decay": 0.9, "centered": True})).__name__
+        'GradientTransformationExtraArgs'
+        """
+        base = get_preset(preset).build
         if self.schedule == "constant":
             return base
 
@@ -250,6 +326,22 @@ class Task:
         if self.schedule == "constant":
             return peak
         return optax.cosine_decay_schedule(peak, total_steps)
+
+    def hparams(self, hparams: Hparams | None = None, preset: str | Preset = "rmsjax") -> dict:
+        """:attr:`defaults` that ``preset`` takes, overridden by ``hparams``.
+
+        >>> from rmsjax import tasks
+        >>> tasks.get("reviews").hparams({"momentum": 0.9}, "tf1")
+        {'learning_rate': 0.01, 'decay': 0.9, 'eps': 0.0001, 'momentum': 0.9}
+        """
+        return _merge(get_preset(preset).supported(self.defaults), hparams)
+
+    def describe_optimizer(self, hparams: Hparams, preset: str | Preset = "rmsjax") -> str:
+        """The optimizer :meth:`train` builds, as text, schedule included."""
+        text = get_preset(preset).describe(hparams)
+        if self.schedule != "constant":
+            text += f" (learning rate on the task's {self.schedule} schedule)"
+        return text
 
     def total_steps(
         self, data: Any, epochs: int | None = None, batch_size: int | None = None
@@ -281,12 +373,13 @@ class Task:
         batch_size: int | None = None,
         optimizer_factory: OptimizerFactory | None = None,
         data_dir: PathLike | None = None,
+        preset: str | Preset = "rmsjax",
     ) -> Callable[[Hparams, jax.Array], dict[str, jax.Array]]:
         """The pure ``train_fn(hparams, key) -> dict[str, jax.Array]`` for ``rmsjax.sweep``.
 
         ``hparams`` is a dict of (possibly traced) scalars; the optimizer is built inside from
-        them by ``optimizer_factory`` (default: :meth:`default_optimizer_factory`,
-        ``rmsjax.rmsprop(**hparams)`` on the task's learning-rate schedule). Keys missing from
+        them by ``optimizer_factory`` (default: :meth:`default_optimizer_factory` of ``preset``,
+        e.g. ``rmsjax.rmsprop(**hparams)``, on the task's learning-rate schedule). Keys missing from
         ``hparams`` are NOT filled from :attr:`defaults` (a sweep should say what it varies);
         merge them yourself with ``{**task.defaults, **hparams}`` if you want them.
 
@@ -309,7 +402,7 @@ class Task:
             data = self.load(data_dir)
         data = self._check_data(data)
         if self.kind == "objective":
-            factory = optimizer_factory or self.default_optimizer_factory(epochs)
+            factory = optimizer_factory or self.default_optimizer_factory(epochs, preset)
             problem = data
             start = jnp.asarray(problem.start, jnp.float32)
             minimum = jnp.asarray(problem.minimum, jnp.float32)
@@ -327,7 +420,7 @@ class Task:
             return objective_train_fn
         batch_size = self.batch_size if batch_size is None else batch_size
         steps = self.total_steps(data, epochs, batch_size)
-        factory = optimizer_factory or self.default_optimizer_factory(steps)
+        factory = optimizer_factory or self.default_optimizer_factory(steps, preset)
         init_fn, apply_fn = self.model_fns(data)
         loss_fn, metrics_fn = self.loss_and_metrics(apply_fn)
         return training.make_train_fn(
@@ -351,11 +444,13 @@ class Task:
         batch_size: int | None = None,
         optimizer_factory: OptimizerFactory | None = None,
         data_dir: PathLike | None = None,
+        preset: str | Preset = "rmsjax",
     ):
         """An ``rmsjax.Trainer`` (one unit = one epoch) for staged sweeps of a classifier.
 
-        As :meth:`make_train_fn` without a fixed number of epochs: ``budget`` (default
-        :attr:`epochs`) only sets the length of a learning-rate schedule (see :attr:`schedule`).
+        As :meth:`make_train_fn` without a fixed number of epochs (``preset`` as there):
+        ``budget`` (default :attr:`epochs`) only sets the length of a learning-rate schedule
+        (see :attr:`schedule`).
         Each unit returns ``loss`` and ``test_accuracy``, ``test_loss`` on the held-out data.
 
         >>> import jax
@@ -377,7 +472,7 @@ class Task:
             init_fn=init_fn,
             loss_fn=loss_fn,
             train_data=data.train,
-            optimizer_factory=optimizer_factory or self.default_optimizer_factory(steps),
+            optimizer_factory=optimizer_factory or self.default_optimizer_factory(steps, preset),
             batch_size=batch_size,
             eval_data=data.test,
             metrics_fn=metrics_fn,
@@ -389,6 +484,7 @@ class Task:
         self,
         hparams: Hparams | None = None,
         *,
+        preset: str | Preset = "rmsjax",
         data: Any = None,
         data_dir: PathLike | None = None,
         epochs: int | None = None,
@@ -402,8 +498,11 @@ class Task:
         """Train one configuration and report it.
 
         Args:
-          hparams: overrides of :attr:`defaults` (e.g. ``{"learning_rate": 3e-3}``), passed to
-            ``rmsjax.rmsprop`` (or to ``optimizer_factory``).
+          hparams: overrides of :attr:`defaults` (e.g. ``{"learning_rate": 3e-3}``, or a static
+            option such as ``{"centered": True}``), named as ``rmsjax.rmsprop`` names them and
+            passed to ``preset`` (or to ``optimizer_factory``).
+          preset: which RMSprop: ``"rmsjax"`` (default), ``"torch"``, ``"keras"`` or ``"tf1"``
+            (see :data:`rmsjax.experiment.PRESETS`); only the defaults it takes are used.
           data: data from :meth:`load` (loaded from ``data_dir`` when None).
           data_dir: folder of local data (MNIST IDX files, review folders).
           epochs, batch_size: override the task's defaults.
@@ -421,7 +520,7 @@ class Task:
         if optimizer is not None and optimizer_factory is not None:
             raise ValueError("give `optimizer` or `optimizer_factory`, not both")
         start_time = time.perf_counter()
-        hp = _merge(self.defaults, hparams)
+        hp = self.hparams(hparams, preset)
         epochs = self.epochs if epochs is None else epochs
         batch_size = self.batch_size if batch_size is None else batch_size
         if data is None:
@@ -433,15 +532,14 @@ class Task:
         elif optimizer_factory is not None:
             opt, opt_desc = optimizer_factory(hp), "optimizer_factory(hparams)"
         else:
-            opt = self.default_optimizer_factory(steps)(hp)
-            opt_desc = "rmsjax.rmsprop(**hparams)"
-            if self.schedule != "constant":
-                opt_desc += f" with a {self.schedule} learning-rate schedule over {steps} steps"
+            opt = self.default_optimizer_factory(steps, preset)(hp)
+            opt_desc = self.describe_optimizer(hp, preset)
         key = jax.random.key(seed)
         config = {
             "task": self.name,
             "hparams": _json_hparams(hp),
             "optimizer": opt_desc,
+            "preset": get_preset(preset).name,
             "epochs": epochs,
             "seed": seed,
             "model": dict(self.model),
@@ -497,16 +595,15 @@ class Task:
             train_loss=values.tolist(),
             compile_seconds=compile_seconds,
             train_seconds=seconds,
-            examples_per_second=steps / seconds if seconds > 0 else 0.0,
         )
         history.wall_seconds = time.perf_counter() - start_time
         metrics = {
             "final_loss": float(values[-1]),
             "distance_to_minimum": float(np.linalg.norm(traj[-1] - np.asarray(problem.minimum))),
-            "examples_per_second": history.examples_per_second,
+            "steps_per_second": steps / seconds if seconds > 0 else 0.0,
             "wall_seconds": history.wall_seconds,
         }
-        source = f"embedded 2-D objective {problem.name}, start {problem.start}"
+        source = self.describe_data(problem)
         return TrainResult(self.name, traj[-1], history, metrics, config, source, traj)
 
 
@@ -517,21 +614,23 @@ TASKS: dict[str, Task] = {
     for t in [
         Task(
             name="quadratic",
-            description="the seed's x^2 (here x^2 + y^2) from (5, 2.5): RMSprop's fixed-step walk",
+            description="the bowl x^2 + y^2 from (5, 2.5), where RMSprop takes fixed-size steps",
             kind="objective",
             defaults={"learning_rate": 0.1, "decay": 0.9},
             epochs=100,
             batch_size=None,
             sweep_space={"learning_rate": (0.01, 0.03, 0.1, 0.3, 1.0), "decay": (0.9, 0.99)},
+            sgd_learning_rate=0.1,
         ),
         Task(
             name="rosenbrock",
-            description="Rosenbrock's banana from the seed's (-1.5, 2.5), minimum at (1, 1)",
+            description="Rosenbrock's banana-shaped valley from (-1.5, 2.5), minimum at (1, 1)",
             kind="objective",
             defaults={"learning_rate": 0.01, "decay": 0.9},
             epochs=1000,
             batch_size=None,
             sweep_space={"learning_rate": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "decay": (0.9, 0.99)},
+            sgd_learning_rate=1e-3,  # the seed's slide 13: gradient descent at 1e-3
         ),
         Task(
             name="xor",
@@ -542,6 +641,7 @@ TASKS: dict[str, Task] = {
             batch_size=4,
             sweep_space={"learning_rate": (1e-3, 3e-3, 1e-2, 3e-2, 1e-1), "decay": (0.9, 0.99)},
             model={"type": "mlp", "hidden": (8,), "activation": "tanh", "binary": True},
+            sgd_learning_rate=0.5,
         ),
         Task(
             name="digits",
@@ -556,7 +656,7 @@ TASKS: dict[str, Task] = {
         ),
         Task(
             name="mnist",
-            description="MNIST, the seed's MLP 784-128-10 ReLU",
+            description="MNIST handwritten digits, MLP 784-128-10 ReLU",
             kind="classification",
             defaults={"learning_rate": 1e-3, "decay": 0.9},
             epochs=20,
@@ -564,6 +664,7 @@ TASKS: dict[str, Task] = {
             sweep_space={"learning_rate": (3e-4, 1e-3, 3e-3), "decay": (0.9, 0.99)},
             model={"type": "mlp", "hidden": (128,), "activation": "relu", "binary": False},
             needs_data_dir=True,
+            tfds_name="mnist",
         ),
         Task(
             name="reviews",
@@ -593,9 +694,42 @@ TASKS: dict[str, Task] = {
             data_options={"max_len": 600, "vocab_size": 20000, "keep": "last", "seed": 0},
             needs_data_dir=True,
             schedule="cosine",
+            tfds_name="imdb_reviews",
         ),
     ]
 }
+
+
+# Where tensorflow-datasets downloads each data set from (its checksums files name these hosts).
+_TFDS_HOSTS = {"mnist": "storage.googleapis.com", "imdb_reviews": "ai.stanford.edu"}
+
+
+def _tfds_prepared(name: str) -> bool:
+    root = os.environ.get("TFDS_DATA_DIR") or os.path.join(
+        os.path.expanduser("~"), "tensorflow_datasets"
+    )
+    folder = os.path.join(root, name)
+    if not os.path.isdir(folder):
+        return False
+    return any(
+        os.path.isfile(os.path.join(folder, version, "dataset_info.json"))
+        for version in os.listdir(folder)
+    )
+
+
+def _check_tfds_download(task: str, name: str, timeout: float = 3.0) -> None:
+    """Fail fast, writing nothing, when ``name`` would have to be downloaded and cannot be."""
+    if _tfds_prepared(name):
+        return
+    host = _TFDS_HOSTS[name]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as err:
+        raise RuntimeError(
+            f"{task}: tensorflow-datasets could not load {name!r} (it is not in its cache and "
+            f"{host} cannot be reached: {type(err).__name__}: {err}); pass `data_dir`, a folder "
+            "holding the files, to use local files"
+        ) from None
 
 
 def names() -> list[str]:

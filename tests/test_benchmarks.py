@@ -11,7 +11,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 def run_bench(name: str, argv: list[str], monkeypatch) -> None:
     monkeypatch.setattr(sys, "argv", [name, *argv])
-    monkeypatch.syspath_prepend(str(BENCH))  # as `python bench/NAME` would: for bench/_machine.py
+    monkeypatch.syspath_prepend(str(BENCH))  # as `python bench/NAME` would: for bench/_harness.py
     runpy.run_path(str(BENCH / name), run_name="__main__")
 
 
@@ -23,6 +23,7 @@ def test_update_bench_runs(monkeypatch, capsys):
     assert "triad bandwidth" in out
     rows = [line for line in out.splitlines() if "|" in line and line.strip()[0].isdigit()]
     assert len(rows) == 2  # --quick: one size, two leaf counts
+    assert all("%" in row for row in rows)  # the A/A spread beside each row's ratios
 
 
 def test_sweep_bench_runs(monkeypatch, capsys, shared_data):
@@ -34,6 +35,7 @@ def test_sweep_bench_runs(monkeypatch, capsys, shared_data):
     )  # fmt: skip
     out = capsys.readouterr().out
     assert "(d) rmsjax.sweep" in out and "(d)/(a)" in out
+    assert "A/A spread" in out
 
 
 def test_search_bench_runs(monkeypatch, capsys, tmp_path):
@@ -47,3 +49,12 @@ def test_search_bench_runs(monkeypatch, capsys, tmp_path):
                 "(3) rmsjax.optuna_search", "(4) Optuna alone"):  # fmt: skip
         assert way in out
     assert "digits: (2)/(4) = " in out and "digits: (3)/(4) = " in out
+
+
+def test_train_bench_runs(monkeypatch, capsys):
+    pytest.importorskip("torch")
+    # The MLP half on 256 examples (the RNN half compiles two recurrent models: too slow here).
+    run_bench("train.py", ["--quick", "--only", "mlp", "--examples", "256"], monkeypatch)
+    out = capsys.readouterr().out
+    assert "machine:" in out and "A/A spread" in out
+    assert "hand-written optax lax.scan" in out and "rmsjax.training.fit again (A/A)" in out

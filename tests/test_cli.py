@@ -92,8 +92,9 @@ def test_train_2d_task_writes_metrics_and_plots(tmp_path, capsys):
     assert code == 0, err
     assert "final_loss" in out and str(tmp_path) in out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    for key in ("final_loss", "distance_to_minimum", "examples_per_second", "wall_seconds"):
+    for key in ("final_loss", "distance_to_minimum", "steps_per_second", "wall_seconds"):
         assert isinstance(metrics[key], float), key
+    assert "examples_per_second" not in metrics  # a 2-D function has no examples
     assert metrics["config"]["hparams"] == tasks.get("rosenbrock").defaults
     assert metrics["config"]["epochs"] == 50
     assert metrics["config"]["preset"] == "rmsjax"
@@ -210,7 +211,8 @@ def test_sweep_ranks_writes_csv_and_plots(tmp_path, capsys):
         "decay": ranking[0]["decay"],
     }
     assert metrics["final_loss"] == pytest.approx(finals[0])
-    assert {"examples_per_second", "wall_seconds", "source", "config"} <= set(metrics)
+    assert {"steps_per_second", "wall_seconds", "source", "config"} <= set(metrics)
+    assert "examples_per_second" not in metrics and metrics["loaded_configurations"] == 0
     for name in ("loss_curves.png", "heatmap.png", "trajectories.png"):
         assert_png(tmp_path / name)
 
@@ -249,7 +251,11 @@ def test_sweep_resume_reuses_finished_chunks(tmp_path, capsys):
     argv[3] = 20
     code, _, err = run(argv, capsys)
     assert code != 0
-    assert "--resume" in err and "epochs: 10 then, 20 now" in err
+    # The options live in the sweep's own manifest (its metadata), which names what differs.
+    assert "other metadata" in err and "{'epochs': 10}" in err and "{'epochs': 20}" in err
+    manifest = json.loads((tmp_path / "chunks" / "manifest.json").read_text())
+    assert manifest["metadata"]["task"] == "quadratic" and manifest["metadata"]["epochs"] == 10
+    assert not (tmp_path / "chunks" / "cli-options.json").exists()  # no second options file
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
@@ -306,7 +312,7 @@ def test_compare_2d_task(tmp_path, capsys):
         (["train", "quadratic", "--preset", "torch", "--nesterov"], 2, "has no --nesterov"),
         (["train", "quadratic", "--preset", "tf1", "--alpha", "0.9"], 2, "unrecognized"),
         (["train", "mnist", "--data-dir", "/no/such/folder"], 1, "is not a directory"),
-        (["compare", "quadratic", "--sgd-lr", "-1"], 1, "--sgd-lr must be >= 0"),
+        (["compare", "quadratic", "--sgd-lr", "-1"], 1, "`sgd_learning_rate` must be >= 0"),
         ([], 2, "required"),
     ],
 )
@@ -389,3 +395,183 @@ def test_console_script_error_is_one_line(tmp_path):
     assert proc.returncode == 1
     expected = "rmsjax: error: `decay` must be in [0, 1), got 1.5 (option --decay)"
     assert proc.stderr.strip() == expected
+
+
+# --------------------------------------------------------------------------------------------
+# A first hour without surprises.
+
+
+def test_missing_matplotlib_is_reported_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    code, out, err = run(["sweep", "quadratic", "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert "pip install 'rmsjax[examples]'" in err
+    assert out == "" and list(tmp_path.iterdir()) == []  # nothing trained, nothing half-saved
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "compare"])
+def test_unwritable_out_is_found_before_training(command, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, out, err = run([command, "quadratic", "--out", blocker / "sub"], capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert out == ""  # the plan line is printed only once the folder is known to be writable
+
+
+def test_offline_tfds_fails_fast_and_leaves_nothing(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    pytest.importorskip("tensorflow_datasets")
+    try:
+        socket.create_connection(("storage.googleapis.com", 443), timeout=3).close()
+        pytest.skip("online: this test checks the offline behaviour")
+    except OSError:
+        pass
+    monkeypatch.delenv("RMSJAX_DATA_DIR", raising=False)
+    cache = tmp_path / "tfds"
+    monkeypatch.setenv("TFDS_DATA_DIR", str(cache))
+    start = time.perf_counter()
+    proc = _run_script("train", "mnist", "--out", tmp_path / "out", "--no-progress")
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 1, proc.stderr
+    assert "tensorflow-datasets could not load 'mnist'" in proc.stderr
+    assert "--data-dir DIR" in proc.stderr
+    # The bound: tfds's own retries took 3.5 minutes; the check gives up in seconds
+    # (process start-up and imports included, on a loaded machine).
+    assert seconds < 10
+    assert not cache.exists()
+
+
+def test_resumed_sweep_counts_only_computed_work(tmp_path, capsys):
+    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2, "--resume"]
+    argv += ["--out", tmp_path, "--no-progress"]
+    assert run(argv, capsys)[0] == 0
+    chunks = sorted((tmp_path / "chunks").glob("chunk_*.npz"))
+    assert len(chunks) == 5  # 10 configurations of the default grid, 2 per chunk
+    for chunk in chunks[:2]:
+        chunk.unlink()
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "resumed: 6 of 10 configurations loaded" in out and "4 computed now" in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["loaded_configurations"] == 6
+    steps = metrics["steps_per_second"] * metrics["sweep_seconds"]
+    assert steps == pytest.approx(4 * 10)  # 4 configurations x 10 steps, not 10 x 10
+
+
+def test_old_resume_folder_gets_a_clear_message(tmp_path, capsys):
+    (tmp_path / "chunks").mkdir()
+    (tmp_path / "chunks" / "cli-options.json").write_text("{}")
+    argv = ["sweep", "quadratic", "--resume", "--out", tmp_path, "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert "older rmsjax" in err and "cli-options.json" in err
+
+
+def test_sweep_momentum_none_against_momentum(tmp_path, capsys):
+    argv = ["sweep", "quadratic", "--lr", 0.1, "--decay", 0.9, "--momentum", "none,0.9"]
+    code, out, err = run(argv + ["--epochs", 20, "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0, err
+    with open(tmp_path / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["momentum"] for r in rows] == ["", "0.9"]  # None, as pandas wrote it
+    direct = tasks.get("quadratic").train(epochs=20, optimizer=rmsjax.rmsprop(0.1, decay=0.9))
+    assert float(rows[0]["final_loss"]) == pytest.approx(direct.metrics["final_loss"], rel=1e-5)
+    code, _, err = run(["train", "quadratic", "--momentum", "none", "--out", tmp_path], capsys)
+    assert code == 0, err
+
+
+def test_compare_2d_has_no_examples_per_second(tmp_path, capsys):
+    code, out, err = run(["compare", "quadratic", "--epochs", 10, "--out", tmp_path], capsys)
+    assert code == 0, err
+    assert "examples_per_second" not in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert all("examples_per_second" not in r for r in metrics["results"].values())
+
+
+@pytest.mark.parametrize("argv", [[], ["train"], ["sweep"], ["compare"]])
+def test_help_speaks_the_users_words(argv, capsys):
+    _, out, _ = run([*argv, "--help"], capsys)
+    assert "seed's" not in out
+    assert "Rosenbrock's banana-shaped valley" in out
+
+
+# --------------------------------------------------------------------------------------------
+# Sampled searches and successive halving (rmsjax.sample, rmsjax.halving, rmsjax.optuna_search).
+
+
+def _rows(path):
+    with open(path / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_sweep_random_search_draws_from_the_default_range(tmp_path, capsys):
+    argv = ["sweep", "xor", "--search", "random", "--trials", 5, "--epochs", 3]
+    code, out, err = run(argv + ["--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0, err
+    assert "5 configurations by random search over learning_rate log-uniform" in out
+    rates = [float(r["learning_rate"]) for r in _rows(tmp_path)]
+    low, high = min(tasks.get("xor").sweep_space["learning_rate"]), 0.1
+    assert len(set(rates)) == 5 and all(low <= r <= high for r in rates)
+    assert json.loads((tmp_path / "metrics.json").read_text())["config"]["grid"]["sample"]
+
+
+def test_sweep_sobol_search_over_ranges(tmp_path, capsys):
+    argv = ["sweep", "xor", "--search", "sobol", "--trials", 4, "--lr", "1e-3:1e-1"]
+    argv += ["--decay", "0.8:0.99", "--epochs", 3, "--out", tmp_path, "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    rows = _rows(tmp_path)
+    assert len(rows) == 4
+    assert all(1e-3 <= float(r["learning_rate"]) <= 0.1 for r in rows)
+    assert all(0.8 <= float(r["decay"]) <= 0.99 for r in rows)
+
+
+def test_sweep_halving_stops_configurations_early(tmp_path, capsys):
+    argv = ["sweep", "digits", "--search", "random", "--trials", 9, "--halving", 3]
+    code, out, err = run(argv + ["--epochs", 9, "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0, err
+    assert "successive halving (eta 3)" in out
+    rows = _rows(tmp_path)
+    pruned = [r for r in rows if r["pruned"] == "True"]
+    assert pruned and all(int(r["budget"]) < 9 for r in pruned)
+    assert all(int(r["budget"]) == 9 for r in rows if r["pruned"] == "False")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    best = metrics["ranking"][0]
+    assert best["epochs"] == 9 and not best["pruned"]  # only full runs can be best
+
+
+def test_sweep_optuna_search_resumes(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    argv = ["sweep", "xor", "--search", "optuna", "--trials", 4, "--epochs", 3, "--resume"]
+    argv += ["--out", tmp_path, "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    first = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(first["ranking"]) == 4 and first["loaded_configurations"] == 0
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    again = json.loads((tmp_path / "metrics.json").read_text())
+    assert again["loaded_configurations"] == 4 and again["best"] == first["best"]
+
+
+@pytest.mark.parametrize(
+    "argv, code, match",
+    [
+        (["sweep", "xor", "--lr", "1e-3:1e-1"], 1, "are ranges, which a grid cannot list"),
+        (["sweep", "xor", "--search", "random"], 1, "needs `trials` >= 1"),
+        (["sweep", "quadratic", "--halving", 3], 1, "`halving` needs epochs"),
+        (["sweep", "xor", "--halving", 1], 2, "expected an integer >= 2"),
+        (["sweep", "xor", "--lr", "0.1:0.01", "--search", "random"], 2, "needs LO < HI"),
+        (["train", "xor", "--lr", "1e-3:1e-1"], 2, "a range is LO:HI:N"),
+    ],
+)
+def test_search_errors_are_one_line(argv, code, match, tmp_path, capsys):
+    got, _, err = run([*argv, "--out", tmp_path], capsys)
+    assert got == code, err
+    assert_one_line_error(err)
+    assert match in err

@@ -117,15 +117,48 @@ OPTAX_CASES = [
 ]
 
 
+def run_float64_rmsprop(
+    lr, decay, eps, momentum, nesterov, centered, initial_scale, bias_correction
+) -> list[dict]:
+    """optax.rmsprop's rule (eps inside the root) in float64 NumPy: the exact trajectory."""
+    params = {k: v.astype(np.float64) for k, v in INIT.items()}
+    nu = {k: np.full_like(v, initial_scale) for k, v in params.items()}
+    mu = {k: np.zeros_like(v) for k, v in params.items()}
+    m = {k: np.zeros_like(v) for k, v in params.items()}
+    rho = np.float64(np.float32(decay))  # the float32 hyperparameter both libraries see
+    out = []
+    for t in range(STEPS):
+        g = grad_np({k: v.astype(np.float32) for k, v in params.items()}, t)
+        for k in SHAPES:
+            gk = g[k].astype(np.float64)
+            nu[k] = rho * nu[k] + (1 - rho) * gk**2
+            mu[k] = rho * mu[k] + (1 - rho) * gk
+            c = -np.expm1((t + 1) * np.log1p(rho - 1)) if bias_correction else 1.0
+            var = nu[k] / c - ((mu[k] / c) ** 2 if centered else 0.0)
+            u = -lr * gk / np.sqrt(var + eps)
+            if momentum is not None:
+                m[k] = momentum * m[k] + u
+                u = u + momentum * m[k] if nesterov else m[k]
+            params[k] = params[k] + u
+        out.append({k: v.copy() for k, v in params.items()})
+    return out  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "opts", OPTAX_CASES, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items())
 )
 def test_matches_optax_rmsprop(opts):
-    # Centered with bias correction: after one step the bias-corrected variance is exactly
-    # g^2 - g^2 = 0, so the first update is g / sqrt(rounding error + eps) and depends on how each
-    # library rounds (optax can even take the root of a tiny negative number). A larger eps makes
-    # that first step well defined, so the comparison tests the rule and not the rounding.
-    fragile = opts["centered"] and opts["bias_correction"]
+    # Centered, with bias correction, from a zero accumulator: after one step the corrected
+    # variance is exactly g^2 - g^2 = 0, and over the next steps it stays a small difference of
+    # nearly equal numbers (a few correlated gradients), so float32 rounding, magnified, is all
+    # that decides the step. Measured against the exact (float64) trajectory at eps = 1e-6:
+    # rmsjax 0.80, optax 0.84 of the trajectory's scale; at eps = 0.1: rmsjax 3.6e-5 to 1.3e-4,
+    # optax 5.4e-5 to 1.9e-4. No float32 implementation can meet TOL there, and which rounding
+    # optax happens to make (its `1 - rho**t` is off by several ulps, ours by under one) is not
+    # a property to match. So that case is held to the exact rule instead: rmsjax must be at
+    # least as close to it as optax is. From a nonzero accumulator the variance is well
+    # conditioned and the case is held to TOL against optax like every other.
+    fragile = opts["centered"] and opts["bias_correction"] and opts["initial_scale"] == 0
     eps = 0.1 if fragile else 1e-6
     ours = run_optax(rmsjax.rmsprop(0.02, decay=0.95, eps=eps, eps_in_sqrt=True, **opts))
     theirs = run_optax(optax.rmsprop(0.02, decay=0.95, eps=eps, eps_in_sqrt=True, **opts))
@@ -133,17 +166,18 @@ def test_matches_optax_rmsprop(opts):
     if not fragile:
         assert_trajectories_close(ours, theirs)
         return
-    # Even so, the early bias-corrected variance is a difference of nearly equal numbers, which
-    # magnifies each ulp of rounding: here optax disagrees with itself when given the same
-    # hyperparameters as float32 arrays instead of Python floats. Require that we agree with
-    # optax at least as well as optax agrees with itself (and never worse than 100 * TOL).
-    theirs_f32 = run_optax(
-        optax.rmsprop(
-            jnp.float32(0.02), jnp.float32(0.95), jnp.float32(eps), eps_in_sqrt=True, **opts
-        )
-    )
-    own_spread = max_error(theirs_f32, theirs)
-    assert max_error(ours, theirs) <= min(max(TOL, 2 * own_spread), 100 * TOL)
+    exact = run_float64_rmsprop(0.02, 0.95, eps, **opts)
+    assert max_error(ours, exact) <= max_error(theirs, exact)
+    assert max_error(ours, exact) < 20 * TOL  # measured: at most 1.3e-4 (see above)
+
+
+def test_centered_bias_correction_from_nonzero_accumulator_is_exact_to_tol():
+    """Where the case is well conditioned, both libraries are within TOL of the exact rule."""
+    opts = dict(momentum=0.9, nesterov=True, centered=True, initial_scale=0.5,
+                bias_correction=True)  # fmt: skip
+    exact = run_float64_rmsprop(0.02, 0.95, 1e-6, **opts)
+    ours = run_optax(rmsjax.rmsprop(0.02, decay=0.95, eps=1e-6, eps_in_sqrt=True, **opts))
+    assert max_error(ours, exact) < TOL  # measured: 3.1e-7
 
 
 def test_optax_parity_is_not_vacuous():
@@ -216,6 +250,86 @@ def test_matches_torch_with_lr_changing_every_step_and_momentum(centered):
     inside = run_optax(rmsjax.rmsprop(lr_jax, decay=0.99, momentum=0.9, centered=centered))
     with pytest.raises(AssertionError):
         assert_trajectories_close(inside, theirs)
+
+
+# Complex parameters: PyTorch's RMSprop views each complex tensor as real and imaginary parts
+# (torch.view_as_real), one second moment per part. The same quadratic, in complex64.
+_crng = np.random.default_rng(1)
+INIT_C = {k: (v + 1j * _crng.normal(size=v.shape)).astype(np.complex64) for k, v in INIT.items()}
+TARGET_C = {
+    k: (v + 1j * _crng.normal(size=v.shape)).astype(np.complex64) for k, v in TARGET.items()
+}
+NOISE_C = {
+    k: (v + 0.1j * _crng.normal(size=v.shape)).astype(np.complex64) for k, v in NOISE.items()
+}
+
+
+def grad_complex(params: dict, t: int) -> dict:
+    return {
+        k: (CURV[k] * (np.asarray(params[k], np.complex64) - TARGET_C[k]) + NOISE_C[k][t]).astype(
+            np.complex64
+        )
+        for k in SHAPES
+    }
+
+
+def run_complex(step, params) -> list[dict]:
+    out = []
+    for t in range(STEPS):
+        params = step(params, grad_complex(params, t))
+        out.append({k: np.asarray(v).copy() for k, v in params.items()})
+    return out
+
+
+def torch_complex(foreach, **kwargs) -> list[dict]:
+    tensors = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in INIT_C.items()}
+    opt = torch.optim.RMSprop(list(tensors.values()), lr=0.01, foreach=foreach, **kwargs)
+
+    def step(params, grads):
+        for k, p in tensors.items():
+            p.grad = torch.from_numpy(grads[k])
+        opt.step()
+        return {k: p.detach().numpy() for k, p in tensors.items()}
+
+    return run_complex(step, INIT_C)
+
+
+def rmsjax_complex(tx) -> list[dict]:
+    state = [tx.init({k: jnp.asarray(v) for k, v in INIT_C.items()})]
+    update = jax.jit(tx.update)
+
+    def step(params, grads):
+        params = {k: jnp.asarray(v) for k, v in params.items()}
+        updates, state[0] = update({k: jnp.asarray(v) for k, v in grads.items()}, state[0], params)
+        return optax.apply_updates(params, updates)
+
+    return run_complex(step, INIT_C)
+
+
+def complex_error(ours, theirs) -> float:
+    """Largest |difference| of complex trajectories, in units of the reference's scale."""
+    pairs = zip(ours, theirs, strict=True)
+    diff = max(float(np.max(np.abs(a[k] - b[k]))) for a, b in pairs for k in SHAPES)
+    return diff / max(float(np.max(np.abs(p[k]))) for p in theirs for k in SHAPES)
+
+
+@pytest.mark.parametrize("foreach", [False, True], ids=["for-loop", "foreach"])
+@pytest.mark.parametrize(
+    "kwargs", TORCH_CASES, ids=lambda o: "-".join(map(str, o.items())) or "defaults"
+)
+def test_complex_parameters_match_torch(kwargs, foreach):
+    theirs = torch_complex(foreach, **kwargs)
+    ours = rmsjax_complex(rmsjax.torch_rmsprop(lr=0.01, **kwargs))
+    assert all(v.dtype == np.complex64 for v in ours[-1].values())
+    # The same float32 arithmetic on each part as the real case, so the same tolerance.
+    assert complex_error(ours, theirs) < TOL
+
+
+def test_complex_parity_is_not_vacuous():
+    """optax's |g|^2 convention (rmsjax.rmsprop) is far from PyTorch's on complex numbers."""
+    theirs = torch_complex(False, momentum=0.9)
+    optax_convention = rmsjax_complex(rmsjax.rmsprop(0.01, decay=0.99, momentum=0.9))
+    assert complex_error(optax_convention, theirs) > 100 * TOL
 
 
 # ---------------------------------------------------------------------------------------- Keras

@@ -1,6 +1,8 @@
 """Behaviour of the optimizers: traced hyperparameters, dtypes, state, composition and errors."""
 
 import functools
+import inspect
+import math
 
 import hypothesis.extra.numpy as hnp
 import jax
@@ -349,11 +351,61 @@ BAD = [
 
 @pytest.mark.parametrize("factory,kwargs,name,shown", BAD)
 def test_bad_values_raise_naming_argument_and_value(factory, kwargs, name, shown):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(rmsjax.HyperparameterError) as info:
         factory(**kwargs)
     message = str(info.value)
     assert f"`{name}`" in message
     assert shown in message
+    assert info.value.argument == name
+
+
+# Every argument of every public factory, with the values it accepts that a generic bad value
+# might hit: None where None means "leave this out"; the presets' required arguments.
+NONE_ALLOWED = {
+    rmsjax.rmsprop: {"momentum", "nu_dtype"},
+    rmsjax.keras_rmsprop: {"weight_decay"},
+    rmsjax.scale_by_rms: {"nu_dtype"},
+}
+REQUIRED = {rmsjax.tf1_rmsprop: dict(learning_rate=0.1)}
+FACTORIES = [
+    rmsjax.rmsprop,
+    rmsjax.torch_rmsprop,
+    rmsjax.keras_rmsprop,
+    rmsjax.tf1_rmsprop,
+    rmsjax.scale_by_rms,
+]
+ARGUMENT_CASES = [
+    (factory, name, bad)
+    for factory in FACTORIES
+    for name in inspect.signature(factory).parameters
+    for bad in ("x", math.nan, None)
+    if not (bad is None and name in NONE_ALLOWED.get(factory, ()))
+]
+
+
+@pytest.mark.parametrize(
+    "factory,name,bad", ARGUMENT_CASES, ids=lambda x: getattr(x, "__name__", repr(x))
+)
+def test_every_error_names_the_callers_own_argument(factory, name, bad):
+    """Each argument of each preset, given a bad value, is named as the caller wrote it."""
+    with pytest.raises(rmsjax.HyperparameterError) as info:
+        factory(**{**REQUIRED.get(factory, {}), name: bad})
+    assert isinstance(info.value, ValueError)  # so `except ValueError` keeps working
+    assert info.value.argument == name
+    assert f"`{name}`" in str(info.value)
+    assert info.value.value is bad
+
+
+def test_argument_table_covers_the_issue_examples():
+    # torch_rmsprop(lr=None) used to name `learning_rate`, keras_rmsprop(rho=None) `decay`.
+    assert (rmsjax.torch_rmsprop, "lr", None) in ARGUMENT_CASES
+    assert (rmsjax.keras_rmsprop, "rho", None) in ARGUMENT_CASES
+    with pytest.raises(rmsjax.HyperparameterError, match="`lr`") as info:
+        rmsjax.torch_rmsprop(lr=None)
+    assert "learning_rate" not in str(info.value)
+    with pytest.raises(rmsjax.HyperparameterError, match="`rho`") as info:
+        rmsjax.keras_rmsprop(rho=None)
+    assert "decay" not in str(info.value)
 
 
 def test_preset_messages_use_the_preset_names():

@@ -90,8 +90,10 @@ def test_train_matches_train_fn_and_reports_json():
 def test_wrong_data_is_a_clear_error():
     with pytest.raises(TypeError, match="task 'digits' needs data of type Dataset"):
         tasks.get("digits").make_train_fn(data=tasks.get("rosenbrock").load())
-    with pytest.raises(ValueError, match="not numeric arguments of rmsjax.rmsprop"):
+    with pytest.raises(ValueError, match=r"\['lr'\] are not arguments of the 'rmsjax' preset"):
         tasks.get("quadratic").train({"lr": 0.1})
+    with pytest.raises(ValueError, match=r"\['nesterov'\] are not arguments of the 'torch'"):
+        tasks.get("quadratic").train({"nesterov": True}, preset="torch")
 
 
 def test_runs_under_rmsjax_sweep():
@@ -168,3 +170,17 @@ def test_reviews_word_dropout_and_pooling_options(tmp_path):
     assert np.isfinite(l1) and float(l1) != float(l2)
     result = task.train(data=data, epochs=1, batch_size=8)
     assert np.isfinite(result.metrics["test_accuracy"])
+
+
+def test_what_the_command_line_used_to_hold_lives_on_the_task():
+    digits, rosen = tasks.get("digits"), tasks.get("rosenbrock")
+    assert (digits.budget_unit, rosen.budget_unit) == ("epoch", "step")
+    assert digits.default_metric == "test_accuracy" and rosen.default_metric == "final_loss"
+    assert "distance_to_minimum" in rosen.scalar_metrics
+    assert rosen.sgd_learning_rate == 1e-3  # the seed's gradient-descent step on Rosenbrock
+    data = digits.load()
+    # Every epoch drops the last num_train % batch_size examples of its permutation.
+    assert digits.examples_per_run(data, epochs=2) == 2 * (data.num_train // 32) * 32
+    assert rosen.examples_per_run(rosen.load()) is None  # a 2-D function has no examples
+    result = rosen.train(epochs=10)
+    assert "steps_per_second" in result.metrics and "examples_per_second" not in result.metrics

@@ -15,6 +15,9 @@ function           eps         accumulator ν₀   learning rate        weight d
 "Inside momentum" means the buffer accumulates ``lr * g / rms`` and the step is the buffer;
 "outside" means the buffer accumulates ``g / rms`` and the step is ``lr * buffer``. The two agree
 for a constant learning rate and differ when it changes during training.
+
+Complex parameters: ``torch_rmsprop`` treats real and imaginary parts as separate parameters
+(PyTorch's ``view_as_real``); the others keep one second moment of :math:`|g|^2` (optax's rule).
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ def rmsprop(
     Keras and TF1 (see :func:`torch_rmsprop` for PyTorch's order).
 
     With ``eps_in_sqrt=True`` this matches :func:`optax.rmsprop` for every combination of its
-    options.
+    options. Complex parameters follow optax's convention too: one real second moment per
+    entry, the running mean of :math:`|g|^2` (see :func:`torch_rmsprop` for PyTorch's).
 
     Args:
       learning_rate: :math:`\eta` >= 0, or an optax schedule (a function of the step count).
@@ -82,8 +86,8 @@ def rmsprop(
 
     Every numeric argument may be a Python float or a JAX scalar, traced or not, so the optimizer
     can be built inside a function that is ``jit``-ed and ``vmap``-ed over its hyperparameters.
-    Concrete bad values raise :class:`ValueError` naming the argument; traced values cannot be
-    checked and pass through.
+    Concrete bad values raise :class:`rmsjax.HyperparameterError` (a ``ValueError``) naming the
+    argument; traced values cannot be checked and pass through.
 
     Returns:
       An :class:`optax.GradientTransformation`.
@@ -104,10 +108,16 @@ def rmsprop(
       Hinton, Srivastava, Swersky, *Neural Networks for Machine Learning*, lecture 6e (2012).
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (2013).
     """
+    validation.check_rate("learning_rate", learning_rate)
+    if momentum is not None:
+        validation.check_interval("momentum", momentum, 0.0, 1.0)
     validation.check_bool("nesterov", nesterov)
+    validation.check_nonnegative("weight_decay", weight_decay)
     validation.check_bool("maximize", maximize)
     if nesterov and momentum is None:
-        raise ValueError("`nesterov`=True needs `momentum`, got momentum=None")
+        raise validation.HyperparameterError(
+            "nesterov", nesterov, "`nesterov`=True needs `momentum`, got momentum=None"
+        )
     return optax.chain(
         transform.negate() if maximize else optax.identity(),
         transform.add_l2(weight_decay),
@@ -150,6 +160,11 @@ def torch_rmsprop(
     counterpart of a ``torch.optim.lr_scheduler`` stepped once per step). As in PyTorch,
     ``momentum=0`` keeps no buffer; unlike PyTorch, centered variance is clamped at zero.
 
+    Complex parameters are treated as PyTorch treats them (``torch.view_as_real``): the real and
+    imaginary parts are two real parameters, each with its own second moment (and running mean
+    when centered). The state's ``nu`` for a complex leaf of shape ``s`` has shape ``s + (2,)``.
+    (:func:`rmsprop` instead keeps one second moment of :math:`|g|^2`, as optax does.)
+
     Example:
       >>> import jax.numpy as jnp, optax, rmsjax
       >>> opt = rmsjax.torch_rmsprop(lr=0.01, momentum=0.9)
@@ -164,12 +179,19 @@ def torch_rmsprop(
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (2013),
       for ``centered=True``.
     """
+    validation.check_rate("lr", lr)
+    validation.check_interval("alpha", alpha, 0.0, 1.0)
+    validation.check_nonnegative("eps", eps)
+    validation.check_nonnegative("weight_decay", weight_decay)
+    validation.check_interval("momentum", momentum, 0.0, 1.0)
+    validation.check_bool("centered", centered)
     validation.check_bool("maximize", maximize)
-    _check_common(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
     return optax.chain(
         transform.negate() if maximize else optax.identity(),
         transform.add_l2(weight_decay),
-        transform.scale_by_rms(alpha, eps, eps_in_sqrt=False, centered=centered),
+        transform.split_complex(
+            transform.scale_by_rms(alpha, eps, eps_in_sqrt=False, centered=centered)
+        ),
         _momentum_unless_python_zero(momentum),
         transform.scale_by_learning_rate(lr),
     )
@@ -196,6 +218,9 @@ def keras_rmsprop(
     variable by ``variable * weight_decay * learning_rate`` and then applies the step computed
     from the gradient at the old variable. ``momentum=0`` keeps no buffer, as in Keras.
 
+    Complex parameters follow optax's convention (one real second moment of :math:`|g|^2` per
+    entry); parity with Keras is tested for real parameters only.
+
     Example:
       >>> import jax.numpy as jnp, rmsjax
       >>> opt = rmsjax.keras_rmsprop(learning_rate=0.1, weight_decay=0.5)
@@ -210,10 +235,13 @@ def keras_rmsprop(
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (2013),
       for ``centered=True``.
     """
-    _check_common(
-        learning_rate=learning_rate, rho=rho, momentum=momentum, epsilon=epsilon,
-        weight_decay=weight_decay,
-    )  # fmt: skip
+    validation.check_rate("learning_rate", learning_rate)
+    validation.check_interval("rho", rho, 0.0, 1.0)
+    validation.check_interval("momentum", momentum, 0.0, 1.0)
+    validation.check_nonnegative("epsilon", epsilon)
+    validation.check_bool("centered", centered)
+    if weight_decay is not None:
+        validation.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
         transform.scale_by_rms(rho, epsilon, eps_in_sqrt=True, centered=centered),
         transform.scale_by_learning_rate(learning_rate),
@@ -245,6 +273,9 @@ def tf1_rmsprop(
     :math:`mg_t = \rho\,mg_{t-1} + (1-\rho) g`. The accumulator starting at one (not zero) makes
     the first steps small; this is the rule behind many published image-model recipes.
 
+    Complex parameters follow optax's convention (one real second moment of :math:`|g|^2` per
+    entry); parity with TF1's kernel is tested for real parameters only.
+
     Example:
       >>> import jax.numpy as jnp, rmsjax
       >>> opt = rmsjax.tf1_rmsprop(learning_rate=0.1)
@@ -260,7 +291,11 @@ def tf1_rmsprop(
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (2013),
       for ``centered=True``.
     """
-    _check_common(learning_rate=learning_rate, decay=decay, momentum=momentum, epsilon=epsilon)
+    validation.check_rate("learning_rate", learning_rate)
+    validation.check_interval("decay", decay, 0.0, 1.0)
+    validation.check_interval("momentum", momentum, 0.0, 1.0)
+    validation.check_nonnegative("epsilon", epsilon)
+    validation.check_bool("centered", centered)
     return optax.chain(
         transform.scale_by_rms(
             decay, epsilon, eps_in_sqrt=True, initial_scale=1.0, centered=centered
@@ -276,17 +311,3 @@ def _momentum_unless_python_zero(momentum: ArrayLike) -> optax.GradientTransform
     if validation.is_python_zero(momentum):
         return optax.identity()
     return transform.trace(momentum)
-
-
-_IN_UNIT = ("alpha", "rho", "decay", "momentum")
-
-
-def _check_common(**values: Any) -> None:
-    """Check the presets' arguments under their own names (``alpha``, ``rho``, ``lr``...)."""
-    for name, value in values.items():
-        if value is None or callable(value):
-            continue
-        if name in _IN_UNIT:
-            validation.check_interval(name, value, 0.0, 1.0)
-        else:
-            validation.check_nonnegative(name, value)

@@ -1,0 +1,331 @@
+"""Print and save a :class:`rmsjax.experiment.Report`: a text summary, ``metrics.json``,
+``results.csv`` (sweeps) and PNG plots.
+
+Saving writes the computed results first (``metrics.json``, ``results.csv``) and the plots
+after, so a plot that fails (matplotlib missing, a full disk) never loses a result; call
+:func:`check_can_save` before a long run to find a missing dependency or an unwritable folder
+before any training.
+
+>>> from rmsjax import experiment, report
+>>> r = experiment.run_train(experiment.TrainConfig("quadratic", epochs=20))
+>>> report.print_report(r)  # doctest: +ELLIPSIS
+metrics:
+  final_loss        ...
+  distance_to_minimum  ...
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from rmsjax import tasks
+from rmsjax._src.presets import format_value, get_preset
+
+__all__ = ["INSTALL_HINT", "check_can_save", "plan", "print_report", "save_report", "to_json"]
+
+INSTALL_HINT = "pip install 'rmsjax[examples]'"
+
+
+# --------------------------------------------------------------------------------------------
+# Before a run.
+
+
+def check_can_save(out_dir: str | os.PathLike, *, plots: bool = True) -> Path:
+    """Create ``out_dir`` and check that it can be written, and (with ``plots``) that
+    matplotlib is installed; return the folder. Call it before training, so neither problem
+    appears after the work is done.
+
+    Raises:
+      ImportError: matplotlib is missing (the message has the install line).
+      OSError: ``out_dir`` is not a folder or cannot be written.
+    """
+    if plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                f"the plots need matplotlib, which is not installed: {INSTALL_HINT}"
+            ) from None
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output folder {str(out)!r} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    probe = out / ".rmsjax-write-test"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(f"output folder {str(out)!r} cannot be written ({err})") from None
+    return out
+
+
+def plan(config, data) -> list[str]:
+    """What a resolved config will run, in a few lines to show before it starts."""
+    from rmsjax import experiment
+
+    task = tasks.get(config.task)
+    unit = task.budget_unit + ("" if config.epochs == 1 else "s")
+    batch = "" if config.batch_size is None else f", batch {config.batch_size}"
+    lines = []
+    if isinstance(config, experiment.TrainConfig):
+        optimizer = task.describe_optimizer(config.hparams, config.preset)
+        lines.append(f"{task.name}: {optimizer}, {config.epochs} {unit}{batch}, seed {config.seed}")
+    elif isinstance(config, experiment.SweepConfig):
+        varied = {n: v for n, v in config.space.items() if hasattr(v, "low") or len(v) > 1}
+        fixed = {n: v[0] for n, v in config.space.items() if n not in varied}
+        function = get_preset(config.preset).function.__name__
+        if config.search == "grid":
+            size = math.prod(len(v) for v in varied.values())
+            shape = " x ".join(f"{len(v)} {n}" for n, v in varied.items()) or "1 configuration"
+            what = f"{size} configurations ({shape})"
+        else:
+            axes = ", ".join(f"{n} {_describe_axis(v)}" for n, v in varied.items())
+            what = f"{config.trials} configurations by {config.search} search over {axes}"
+        halving = "" if config.halving is None else f", successive halving (eta {config.halving})"
+        lines.append(
+            f"{task.name}: {what} x {config.seeds} seed(s), rmsjax.{function}, "
+            f"{config.epochs} {unit}{batch}{halving}"
+        )
+        if fixed:
+            lines.append("fixed: " + ", ".join(f"{k}={format_value(v)}" for k, v in fixed.items()))
+    else:
+        runs = len(experiment.PRESETS) + 2  # SGD, every preset, Adam
+        lines.append(f"{task.name}: {runs} optimizers, {config.epochs} {unit}, seed {config.seed}")
+    lines.append(f"data: {task.describe_data(data)}")
+    return lines
+
+
+def _describe_axis(values) -> str:
+    if hasattr(values, "low"):
+        kind = "log-uniform" if type(values).__name__ == "LogUniform" else "uniform"
+        return f"{kind} in [{format_value(values.low)}, {format_value(values.high)})"
+    return "in {" + ", ".join(format_value(v) for v in values) + "}"
+
+
+# --------------------------------------------------------------------------------------------
+# Printing.
+
+
+def _print_table(rows: Sequence[Mapping[str, Any]], title: str, file: TextIO) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    cells = [[format_value(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[j]) for row in cells)) for j, c in enumerate(columns)]
+    print(title + ":", file=file)
+    print("  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)), file=file)
+    for row in cells:
+        print("  " + "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)), file=file)
+
+
+def _print_metrics(metrics: Mapping[str, Any], file: TextIO) -> None:
+    width = max(len(k) for k in metrics)
+    for k, v in metrics.items():
+        print(f"  {k:<{width}}  {format_value(v)}", file=file)
+
+
+def print_report(report, *, top: int = 10, file: TextIO | None = None) -> None:
+    """Print ``report``: its notes, its table (a sweep's ``top`` rows) and its metrics."""
+    file = sys.stdout if file is None else file
+    if report.command == "sweep":
+        sweep = report.json
+        _print_table(
+            report.table[:top],
+            f"top {min(top, len(report.table))} by {sweep['metric']} ({sweep['mode']})",
+            file,
+        )
+        for line in report.notes:
+            print(line, file=file)
+        _print_metrics(report.metrics, file)
+        return
+    for line in report.notes:
+        print(line, file=file)
+    _print_table(report.table, "results", file)
+    if report.metrics:
+        print("metrics:", file=file)
+        _print_metrics(report.metrics, file)
+
+
+# --------------------------------------------------------------------------------------------
+# Saving.
+
+
+def to_json(value: Any) -> Any:
+    """``value`` with NumPy arrays and scalars as lists and numbers, NaN and inf as None.
+
+    >>> from rmsjax.report import to_json
+    >>> to_json({"a": np.float32(0.5), "b": [float("nan")], 3: np.arange(2)})
+    {'a': 0.5, 'b': [None], '3': [0, 1]}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_json(value.tolist())
+    if isinstance(value, np.generic):
+        return to_json(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _write_csv(result, path: Path) -> None:
+    """One row per (configuration, seed): ``config``, the axes, ``seed``, the scalar metrics,
+    ``diverged`` and, after a staged search, ``budget`` and ``pruned`` (the columns of
+    ``SweepResult.to_pandas``, without needing pandas)."""
+    names, metrics = list(result.space.names), list(result.scalar_metrics)
+    staged = getattr(result, "pruned", None) is not None
+    diverged = result.diverged
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        extra = ["budget", "pruned"] if staged else []
+        writer.writerow(["config", *names, "seed", *metrics, "diverged", *extra])
+        for i in range(len(result.space)):
+            config = result.space[i]
+            extra = [result.budget[i], result.pruned[i]] if staged else []
+            for seed in range(result.seeds):
+                values = [result.metrics[m][i, seed] for m in metrics]
+                writer.writerow(
+                    [i, *(config[a] for a in names), seed, *values, diverged[i, seed], *extra]
+                )
+
+
+def save_report(report, out_dir: str | os.PathLike, *, plots: bool = True) -> list[str]:
+    """Save ``report`` in ``out_dir``: ``metrics.json``, for a sweep ``results.csv``, then
+    (with ``plots``) the PNG plots. Returns the names written, in that order.
+
+    The results are on disk before any plot is drawn: if plotting fails, they stay, and the
+    error says which were saved.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = []
+    text = json.dumps(to_json(report.json), indent=2, allow_nan=False) + "\n"
+    (out / "metrics.json").write_text(text)
+    saved.append("metrics.json")
+    if report.sweep is not None:
+        _write_csv(report.sweep, out / "results.csv")
+        saved.append("results.csv")
+    if plots:
+        try:
+            _plots(report, out, saved)
+        except Exception as err:
+            raise RuntimeError(
+                f"plotting failed ({type(err).__name__}: {err}); the results are saved in "
+                f"{out}: {', '.join(saved)}"
+            ) from err
+    return saved
+
+
+# --------------------------------------------------------------------------------------------
+# Plots (matplotlib's object-oriented API with the Agg canvas: no display, no global state).
+
+
+def _figure(figsize=(6.4, 4.0)):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(f"the plots need matplotlib: {INSTALL_HINT}") from None
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: Path, saved: list[str]) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    saved.append(path.name)
+
+
+def _plot_curves(path, curves: Mapping[str, np.ndarray], xlabel, title, saved, *, x0, highlight):
+    """One line per curve; with ``highlight`` (labels, best first) the others are grey."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    curves = {k: np.asarray(c, dtype=np.float64) for k, c in curves.items()}
+    shown = list(curves) if highlight is None else list(highlight)
+    for label, curve in curves.items():
+        if label not in shown:
+            xs = np.arange(x0, x0 + len(curve))
+            ax.plot(xs, curve, color="0.75", linewidth=0.8, zorder=1)
+    for label in shown:
+        xs = np.arange(x0, x0 + len(curves[label]))
+        ax.plot(xs, curves[label], label=label, linewidth=1.6, zorder=2)
+    values = np.concatenate([c.ravel() for c in curves.values()])
+    finite = values[np.isfinite(values)]
+    if finite.size and np.all(finite > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("training loss")
+    ax.set_title(title, fontsize="medium")
+    ax.legend(fontsize="small")
+    _save(fig, path, saved)
+
+
+def _plot_trajectories(path, problem, trajectories: Mapping[str, np.ndarray], title, saved):
+    from matplotlib.colors import LogNorm
+
+    X, Y, Z = problem.grid(200)
+    fig = _figure((6.4, 5.0))
+    ax = fig.add_subplot()
+    levels = np.geomspace(max(float(Z.min()), 1e-2), float(Z.max()), 20)
+    ax.contour(X, Y, Z, levels=levels, norm=LogNorm(), cmap="viridis", linewidths=0.7)
+    for label, traj in trajectories.items():
+        traj = np.asarray(traj, dtype=np.float64)
+        ax.plot(traj[:, 0], traj[:, 1], linewidth=1.5, label=label)
+    ax.plot(*problem.start, "ro", label="start")
+    ax.plot(*problem.minimum, "k*", markersize=10, label="minimum")
+    (x0, x1), (y0, y1) = problem.bounds
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(title, fontsize="medium")
+    ax.legend(fontsize="small", loc="best")
+    _save(fig, path, saved)
+
+
+def _plots(report, out: Path, saved: list[str]) -> None:
+    objective = report.problem is not None
+    xlabel, x0 = ("step", 0) if objective else ("epoch", 1)
+    name = report.task
+    if report.command == "train":
+        title = f"{name}: {report.optimizer}"
+        _plot_curves(out / "loss.png", report.curves, xlabel, title, saved, x0=x0, highlight=None)
+        if objective:
+            _plot_trajectories(out / "trajectory.png", report.problem, report.trajectories,
+                               title, saved)  # fmt: skip
+        return
+    if report.command == "compare":
+        title = f"{name}: SGD, RMSprop presets, Adam"
+        _plot_curves(out / "loss_curves.png", report.curves, xlabel, title, saved, x0=x0,
+                     highlight=None)  # fmt: skip
+        if objective:
+            _plot_trajectories(out / "trajectories.png", report.problem, report.trajectories,
+                               title, saved)  # fmt: skip
+        return
+    shown = report.highlight
+    title = f"{name}: training loss (best {len(shown)} in colour)"
+    _plot_curves(out / "loss_curves.png", report.curves, xlabel, title, saved, x0=x0,
+                 highlight=shown)  # fmt: skip
+    metric, mode = report.json["metric"], report.json["mode"]
+    fig = _figure()
+    report.sweep.plot(metric, mode=mode, ax=fig.add_subplot())
+    fig.axes[0].set_title(f"{name}: {metric}", fontsize="medium")
+    varying = [n for n, v in report.sweep.space.axes.items() if len(set(map(repr, v))) > 1]
+    _save(fig, out / ("heatmap.png" if len(varying) >= 2 else f"{metric}.png"), saved)
+    if objective:
+        _plot_trajectories(out / "trajectories.png", report.problem, report.trajectories,
+                           f"{name}: best {len(shown)} trajectories", saved)  # fmt: skip

@@ -1,0 +1,83 @@
+"""rmsjax.report: printing and saving a Report; results are saved before any plot can fail."""
+
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from rmsjax import experiment, report
+
+
+@pytest.fixture(scope="module")
+def sweep_report():
+    space = {"learning_rate": [0.01, 0.1], "decay": [0.9, 0.99], "centered": [False, True]}
+    config = experiment.SweepConfig("quadratic", space=space, epochs=10, seeds=2)
+    return experiment.run_sweep(config)
+
+
+def test_results_csv_has_the_format_pandas_wrote(sweep_report, tmp_path):
+    # The command used to write results.csv with pandas; it now needs no pandas, same bytes.
+    saved = report.save_report(sweep_report, tmp_path, plots=False)
+    assert saved == ["metrics.json", "results.csv"]
+    frame = sweep_report.sweep.to_pandas()
+    frame.insert(0, "config", np.repeat(np.arange(len(sweep_report.sweep.space)), 2))
+    assert (tmp_path / "results.csv").read_text() == frame.to_csv(index=False)
+
+
+def test_results_are_saved_before_a_plot_fails(sweep_report, tmp_path):
+    (tmp_path / "loss_curves.png").mkdir()  # the first plot cannot be written
+    with pytest.raises(RuntimeError, match="the results are saved in .*metrics.json, results.csv"):
+        report.save_report(sweep_report, tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["best"] == sweep_report.json["best"]
+    assert len((tmp_path / "results.csv").read_text().splitlines()) == 1 + 8 * 2
+
+
+def test_missing_matplotlib_is_found_before_a_run(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install 'rmsjax\[examples\]'"):
+        report.check_can_save(tmp_path / "out")
+    assert report.check_can_save(tmp_path / "out", plots=False).is_dir()
+
+
+def test_unwritable_output_is_found_before_a_run(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError, match="file"):
+        report.check_can_save(tmp_path / "file")
+    with pytest.raises(OSError):
+        report.check_can_save(tmp_path / "file" / "sub")
+
+
+def test_print_report_sweep(sweep_report):
+    out = io.StringIO()
+    report.print_report(sweep_report, top=3, file=out)
+    text = out.getvalue()
+    assert text.startswith("top 3 by final_loss (min):\n")
+    header = text.splitlines()[1].split()
+    assert header[:5] == ["rank", "config", "learning_rate", "decay", "centered"]
+    assert "best: learning_rate=" in text and "rmsjax.rmsprop(learning_rate=" in text
+    assert "steps_per_second" in text and "examples_per_second" not in text
+
+
+def test_to_json_has_no_nan():
+    payload = report.to_json({"x": np.array([1.0, np.nan]), "y": np.inf})
+    assert json.dumps(payload, allow_nan=False) == '{"x": [1.0, null], "y": null}'
+
+
+@pytest.mark.parametrize("halving", [None, 2])
+def test_results_csv_of_a_sampled_search(halving, tmp_path):
+    import rmsjax
+
+    space = {"learning_rate": rmsjax.loguniform(1e-4, 1e-2), "decay": [0.9, 0.99]}
+    config = experiment.SweepConfig(
+        "xor", search="sobol", trials=4, space=space, epochs=4, halving=halving
+    )
+    result = experiment.run_sweep(config)
+    report.save_report(result, tmp_path, plots=False)
+    frame = result.sweep.to_pandas()
+    frame.insert(0, "config", np.arange(4))
+    assert (tmp_path / "results.csv").read_text() == frame.to_csv(index=False)
+    if halving:
+        assert {"budget", "pruned"} <= set(frame.columns)
