@@ -44,3 +44,4 @@ bench: $(BIN)/.test
 	$(BIN)/python bench/update.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/search.py

@@ -370,13 +370,16 @@ def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) 
     )
     source = task.describe_data(data)
     label = config.preset if task.kind == "objective" else "train loss"
+    history = result.history.as_dict()
+    if task.examples_per_run(data) is None:  # a 2-D objective has no examples to count
+        del history["examples_per_second"]
     payload = {
         "command": "train",
         "task": task.name,
         **result.metrics,
         "source": source,
         "config": result.config,
-        "history": result.history.as_dict(),
+        "history": history,
     }
     trajectories = {}
     if result.trajectory is not None:

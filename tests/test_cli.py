@@ -95,6 +95,7 @@ def test_train_2d_task_writes_metrics_and_plots(tmp_path, capsys):
     for key in ("final_loss", "distance_to_minimum", "steps_per_second", "wall_seconds"):
         assert isinstance(metrics[key], float), key
     assert "examples_per_second" not in metrics  # a 2-D function has no examples
+    assert "examples_per_second" not in metrics["history"]
     assert metrics["config"]["hparams"] == tasks.get("rosenbrock").defaults
     assert metrics["config"]["epochs"] == 50
     assert metrics["config"]["preset"] == "rmsjax"
