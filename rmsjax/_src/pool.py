@@ -220,8 +220,8 @@ def auto_width(n_todo: int, devices: list, run_bytes: int, cap: int | None = Non
 # with XLA's older loop emitters as well (``xla_cpu_use_fusion_emitters`` off), and runs as fast
 # (2.1 ms against 2.7 ms). The advance program compiles in 1.1 s at level 1 against 1.5 s at the
 # default level and runs as fast (27 units: 0.85 s either way); the older emitters would compile
-# it in 0.7 s but run it 35% slower. On that model these choices give bitwise the results of XLA's
-# defaults; level 0 does not (it forms no fused multiply-adds). Public as
+# it in 0.7 s but run it 35% slower. There and on the MNIST MLP these choices give bitwise the
+# results of XLA's defaults; level 0 does not (it forms no fused multiply-adds). Public as
 # `rmsjax.staged_cpu_compiler_options`: edit it (``{}`` for XLA's defaults) before a sweep.
 CPU_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {
     "init": {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False},
