@@ -10,6 +10,7 @@ light.
 import importlib
 
 from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop
+from rmsjax._src.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
 from rmsjax._src.results import SweepResult
 from rmsjax._src.search import optuna_search
 from rmsjax._src.spaces import (
@@ -64,6 +65,7 @@ __all__ = [
     "rmsprop",
     "sample",
     "scale_by_rms",
+    "staged_cpu_compiler_options",
     "sweep",
     "tf1_rmsprop",
     "torch_rmsprop",

@@ -45,8 +45,8 @@ def test_search_bench_runs(monkeypatch, capsys, tmp_path):
               monkeypatch)  # fmt: skip
     out = capsys.readouterr().out
     assert "MNIST skipped" in out
-    for way in ("(1) rmsjax.sweep, full", "(2) rmsjax.sweep, halving",
-                "(3) rmsjax.optuna_search", "(4) Optuna alone"):  # fmt: skip
+    for way in ("(1) rmsjax.sweep, full", "(2) rmsjax.sweep, halving", "(3) rmsjax.optuna_search",
+                "(4) Optuna alone", "(5) Optuna alone, XLA defaults"):  # fmt: skip
         assert way in out
     assert "digits: (2)/(4) = " in out and "digits: (3)/(4) = " in out
 

@@ -213,3 +213,19 @@ def test_two_simulated_devices_match_one(tmp_path):
         # kernels and so the last float32 bits; RMSprop's normalized steps near the optimum
         # amplify them to about 1e-6 absolute in these losses (observed: 1.1e-6).
         np.testing.assert_allclose(two[name], value, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.skipif(jax.devices()[0].platform != "cpu", reason="options for CPU compilation")
+def test_cpu_compiler_options_are_applied_and_keep_every_bit(monkeypatch):
+    options = rmsjax.staged_cpu_compiler_options
+    kwargs = dict(key=KEY, budget=3, progress=False, halving=rmsjax.halving("score", eta=2))
+    tuned = rmsjax.sweep(TRAINER, SPACE, **kwargs)
+    monkeypatch.setitem(options, "init", {})  # XLA's defaults for both programs
+    monkeypatch.setitem(options, "advance", {})
+    defaults = rmsjax.sweep(TRAINER, SPACE, **kwargs)
+    np.testing.assert_array_equal(tuned.budget, defaults.budget)
+    for name, value in defaults.metrics.items():
+        np.testing.assert_array_equal(tuned.metrics[name], value, err_msg=name)
+    monkeypatch.setitem(options, "advance", {"no_such_xla_option": 1})
+    with pytest.raises(Exception, match="no_such_xla_option"):
+        rmsjax.sweep(TRAINER, SPACE, **kwargs)

@@ -214,18 +214,27 @@ def auto_width(n_todo: int, devices: list, run_bytes: int, cap: int | None = Non
     return width
 
 
-# The init program runs once per configuration, so its speed hardly matters, while LLVM's full
-# optimization dominates its compile time on a CPU (the digits MLP's init vmapped over 8 runs:
-# 5.0-5.4 s at the default level, 0.9-1.0 s at level 1, with bitwise the same parameters; level
-# 0 is faster still but rounds differently, as it forms no fused multiply-adds).
-_INIT_OPTIONS = {"xla_backend_optimization_level": 1}
+# XLA options for the two programs on a CPU, where LLVM dominates compile time. Measured on the
+# digits MLP with 27 slots (2-core CPU): the init program runs once per configuration, so its
+# speed hardly matters; it compiles in 1.8 s at XLA's defaults, 0.85 s at LLVM level 1 and 0.5 s
+# with XLA's older loop emitters as well (``xla_cpu_use_fusion_emitters`` off), and runs as fast
+# (2.1 ms against 2.7 ms). The advance program compiles in 1.1 s at level 1 against 1.5 s at the
+# default level and runs as fast (27 units: 0.85 s either way); the older emitters would compile
+# it in 0.7 s but run it 35% slower. There and on the MNIST MLP these choices give bitwise the
+# results of XLA's defaults; level 0 does not (it forms no fused multiply-adds). Public as
+# `rmsjax.staged_cpu_compiler_options`: edit it (``{}`` for XLA's defaults) before a sweep.
+CPU_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {
+    "init": {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False},
+    "advance": {"xla_backend_optimization_level": 1},
+}
 
 
 class Pool:
     """``width`` slots over ``devices`` running one traced trainer; the host decides what runs.
 
     Both programs are lowered when the pool is built and compiled side by side in two threads
-    (XLA releases the GIL), so their compilation overlaps on a multi-core host.
+    (XLA releases the GIL), so their compilation overlaps on a multi-core host; on a CPU with
+    the options of `CPU_COMPILER_OPTIONS`.
     """
 
     def __init__(
@@ -260,6 +269,8 @@ class Pool:
         return out
 
     def _compile(self, init_into, advance, replicated) -> None:
+        """Lowers and compiles ``advance`` then ``init``: each compilation starts in a thread as
+        soon as its program is lowered, so the longer one overlaps the other's lowering."""
         start = time.perf_counter()
         rep, shard = replicated, self.sharded
         init = jax.jit(init_into, in_shardings=(rep, rep) + (shard,) * 5, out_shardings=shard)
@@ -268,17 +279,18 @@ class Pool:
             self._put(np.zeros(self.width, bool)),
             self._put(np.zeros(self.width, np.uint32)),
         )
-        lowered = [
-            init.lower(self.consts, self.base, self.carry, self.keys, fresh, self._hp(), ids),
-            adv.lower(self.adv_consts, self.carry, self.keys, self._hp(), self._put(self.units)),
-        ]
         cpu = self.sharded.mesh.devices.flat[0].platform == "cpu"
-        options = [_INIT_OPTIONS if cpu else None, None]
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            compiled = pool.map(
-                lambda low, opt: low.compile(compiler_options=opt), lowered, options
-            )
-            self._init, self._advance = compiled
+
+        def options(name):
+            return dict(CPU_COMPILER_OPTIONS[name]) if cpu else None
+
+        units = self._put(self.units)
+        with concurrent.futures.ThreadPoolExecutor(2) as threads:
+            low = adv.lower(self.adv_consts, self.carry, self.keys, self._hp(), units)
+            advance_future = threads.submit(low.compile, compiler_options=options("advance"))
+            low = init.lower(self.consts, self.base, self.carry, self.keys, fresh, self._hp(), ids)
+            init_future = threads.submit(low.compile, compiler_options=options("init"))
+            self._init, self._advance = init_future.result(), advance_future.result()
         self.compile_seconds += time.perf_counter() - start
 
     def free_slots(self) -> list[int]:
