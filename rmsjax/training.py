@@ -372,6 +372,17 @@ def fit(
     return FitResult(state.params, state.opt_state, history)
 
 
+def _device_data(train_data, eval_data, metrics_fn, batch_size):
+    """Checks the arguments shared by make_train_fn and make_trainer; the data as JAX arrays."""
+    if (eval_data is None) != (metrics_fn is None):
+        raise ValueError("`eval_data` and `metrics_fn` must be given together")
+    _check_batch_size(batch_size, _num_examples(train_data))
+    train_data = jax.tree_util.tree_map(jnp.asarray, train_data)
+    if eval_data is not None:
+        eval_data = jax.tree_util.tree_map(jnp.asarray, eval_data)
+    return train_data, eval_data
+
+
 def make_train_fn(
     *,
     init_fn: Callable[[jax.Array], PyTree],
@@ -415,12 +426,7 @@ def make_train_fn(
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}")
-    if (eval_data is None) != (metrics_fn is None):
-        raise ValueError("`eval_data` and `metrics_fn` must be given together")
-    _check_batch_size(batch_size, _num_examples(train_data))
-    train_data = jax.tree_util.tree_map(jnp.asarray, train_data)
-    if eval_data is not None:
-        eval_data = jax.tree_util.tree_map(jnp.asarray, eval_data)
+    train_data, eval_data = _device_data(train_data, eval_data, metrics_fn, batch_size)
 
     def train_fn(hparams, key):
         init_key, shuffle_key = jax.random.split(key)
@@ -496,12 +502,7 @@ def make_trainer(
     """
     from rmsjax._src.trainer import Trainer  # rmsjax imports this module: import late
 
-    if (eval_data is None) != (metrics_fn is None):
-        raise ValueError("`eval_data` and `metrics_fn` must be given together")
-    _check_batch_size(batch_size, _num_examples(train_data))
-    train_data = jax.tree_util.tree_map(jnp.asarray, train_data)
-    if eval_data is not None:
-        eval_data = jax.tree_util.tree_map(jnp.asarray, eval_data)
+    train_data, eval_data = _device_data(train_data, eval_data, metrics_fn, batch_size)
 
     def init(hparams, key):
         init_key, shuffle_key = jax.random.split(key)

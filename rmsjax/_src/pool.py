@@ -14,7 +14,6 @@ import concurrent.futures
 import dataclasses
 import functools
 import hashlib
-import numbers
 import re
 import time
 from collections.abc import Mapping
@@ -131,21 +130,10 @@ def _flat_advance(trainer, hparams, carry_tree, carry_avals, names: list[str]):
                 f"returns: init gives {carry_tree} with {[(a.shape, a.dtype) for a in carry_avals]}"
                 f", advance {tree} with {types}"
             )
-        _check_metrics(metrics)
-        names.extend(metrics)
+        names.extend(program.check_metrics(metrics, who="Trainer.advance"))
         return leaves, [jnp.asarray(metrics[n]) for n in metrics]
 
     return advance_flat
-
-
-def _check_metrics(metrics: Mapping) -> None:
-    for name, value in metrics.items():
-        if not isinstance(name, str):
-            raise TypeError(f"Trainer.advance must return metrics with str keys, got {name!r}")
-        if not isinstance(value, (jax.Array, np.ndarray, numbers.Number)):
-            raise TypeError(
-                f"Trainer.advance's metric {name!r} must be an array, got {type(value).__name__}"
-            )
 
 
 def _programs(traced: TracedTrainer, key: program.RunKey, seeds: int):

@@ -130,7 +130,7 @@ def trace(train_fn, static: dict, dynamic: dict[str, np.dtype], key_aval) -> Tra
     def train_fn_on_values(hp_values, key):
         hparams = {**dict(zip(dynamic, hp_values, strict=True)), **static}
         out = train_fn(hparams, key)
-        names.extend(_check_metrics(out))
+        names.extend(check_metrics(out))
         return [jnp.asarray(out[n]) for n in out]
 
     hp_avals = [jax.ShapeDtypeStruct((), dt) for dt in dynamic.values()]
@@ -163,18 +163,18 @@ def trace(train_fn, static: dict, dynamic: dict[str, np.dtype], key_aval) -> Tra
     return Traced(jaxpr, list(closed.consts), names, avals, key_used, _largest_array(jaxpr), text)
 
 
-def _check_metrics(out) -> list[str]:
+def check_metrics(out, who: str = "train_fn") -> list[str]:
+    """The metric names of ``out``, which ``who`` returned; a clear error unless it is a dict of
+    str -> array."""
     if not isinstance(out, Mapping):
         raise TypeError(
-            f"train_fn must return a dict of metric name -> array, got {type(out).__name__}"
+            f"{who} must return a dict of metric name -> array, got {type(out).__name__}"
         )
     for name, value in out.items():
         if not isinstance(name, str):
-            raise TypeError(f"train_fn must return a dict with str keys, got key {name!r}")
+            raise TypeError(f"{who} must return a dict with str keys, got key {name!r}")
         if not isinstance(value, (jax.Array, np.ndarray, numbers.Number)):
-            raise TypeError(
-                f"train_fn's metric {name!r} must be an array, got {type(value).__name__}"
-            )
+            raise TypeError(f"{who}'s metric {name!r} must be an array, got {type(value).__name__}")
     return list(out)
 
 
