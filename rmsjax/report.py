@@ -325,7 +325,10 @@ def _plots(report, out: Path, saved: list[str]) -> None:
     report.sweep.plot(metric, mode=mode, ax=fig.add_subplot())
     fig.axes[0].set_title(f"{name}: {metric}", fontsize="medium")
     varying = [n for n, v in report.sweep.space.axes.items() if len(set(map(repr, v))) > 1]
-    _save(fig, out / ("heatmap.png" if len(varying) >= 2 else f"{metric}.png"), saved)
+    from rmsjax._src.spaces import Grid
+
+    heatmap = len(varying) >= 2 and isinstance(report.sweep.space, Grid)  # sampled: points
+    _save(fig, out / ("heatmap.png" if heatmap else f"{metric}.png"), saved)
     if objective:
         _plot_trajectories(out / "trajectories.png", report.problem, report.trajectories,
                            f"{name}: best {len(shown)} trajectories", saved)  # fmt: skip

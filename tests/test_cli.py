@@ -544,6 +544,8 @@ def test_sweep_halving_stops_configurations_early(tmp_path, capsys):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     best = metrics["ranking"][0]
     assert best["epochs"] == 9 and not best["pruned"]  # only full runs can be best
+    assert_png(tmp_path / "test_accuracy.png")  # points of a sampled space, not a heatmap
+    assert not (tmp_path / "heatmap.png").exists()
 
 
 def test_sweep_optuna_search_resumes(tmp_path, capsys):

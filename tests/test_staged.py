@@ -154,9 +154,17 @@ def test_plot_and_repr(tmp_path):
     matplotlib.use("Agg")
     result = rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=3, progress=False,
                           halving=rmsjax.halving("loss", mode="min"))  # fmt: skip
-    result.plot("loss", x="learning_rate", mode="min", path=tmp_path / "points.png")
+    fig = result.plot("loss", x="learning_rate", mode="min", path=tmp_path / "points.png")
     result.plot("loss_curve", path=tmp_path / "curves.png")
     assert (tmp_path / "points.png").stat().st_size > 0
+    # Configurations stopped early are drawn apart (hollow) from those trained the full budget.
+    full, early = fig.axes[0].collections
+    assert len(early.get_offsets()) == int(result.pruned.sum()) > 0
+    assert len(full.get_offsets()) == int((~result.pruned).sum())
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "trained the full budget",
+        "stopped early",
+    ]
     assert f"pruned: {int(result.pruned.sum())}" in repr(result)
 
 

@@ -285,8 +285,15 @@ class SweepResult:
         x = names[0] if x is None else x
         if x not in names:
             raise ValueError(f"`x` must be one of the axes {names}, got {x!r}")
-        xs = [v if isinstance(v, (int, float)) else str(v) for v in self.space.column(x)]
-        ax.scatter(xs, self._scores(metric, mode))
+        xs = np.asarray(
+            [v if isinstance(v, (int, float)) else str(v) for v in self.space.column(x)]
+        )
+        scores, full = self._scores(metric, mode), self._eligible()
+        ax.scatter(xs[full], scores[full], label="trained the full budget")
+        if not full.all():  # stopped early (halving, a pruner): its score at the budget it reached
+            ax.scatter(xs[~full], scores[~full], facecolors="none", edgecolors="C0",
+                       label="stopped early")  # fmt: skip
+            ax.legend(fontsize="small")
         if type(getattr(self.space, "distributions", {}).get(x)).__name__ == "LogUniform":
             ax.set_xscale("log")
         ax.set_xlabel(x)
