@@ -461,7 +461,7 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
     import rmsjax
 
     key = jax.random.key(config.seed)
-    common = {"seeds": config.seeds, "out_dir": resume, "progress": progress}
+    common = {"seeds": config.seeds, "out_dir": resume, "metadata": metadata, "progress": progress}
     # Staged training reports the epoch's training loss as "loss" (final_loss of a train_fn).
     unit_metric = "loss" if config.metric == "final_loss" else config.metric
     if config.halving is None and config.search != "optuna":
@@ -486,9 +486,7 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
         space = rmsjax.grid(**config.space)
     else:
         space = rmsjax.sample(config.trials, seed=config.seed, method=config.search, **config.space)
-    return rmsjax.sweep(
-        fn, space, key=key, chunk_size=config.chunk_size, metadata=metadata, **common, **staged
-    )
+    return rmsjax.sweep(fn, space, key=key, chunk_size=config.chunk_size, **common, **staged)
 
 
 def _optuna_study(config: SweepConfig, resume: Path | None):
