@@ -145,15 +145,25 @@ def _task_help() -> str:
     return "tasks:\n" + "\n".join(f"  {n:<11} {tasks.get(n).description}" for n in tasks.names())
 
 
+def _preset_help() -> str:
+    """What --preset picks, from the presets' own table (names, and what --decay becomes)."""
+    first, *others = PRESETS
+    renamed = [f"{p.name}'s {own}" for p in PRESETS.values()
+               if (own := p.arguments.get("decay", "decay")) != "decay"]  # fmt: skip
+    return (f"which RMSprop: {first} (default), {', '.join(others[:-1])} or {others[-1]}; --decay "
+            f"is then {', '.join(renamed)}, and flags a preset lacks are an error")  # fmt: skip
+
+
+_PRESET_HELP = _preset_help()
+
+
 def _add_common(parser: argparse.ArgumentParser, *, many: bool, preset: bool) -> None:
     parser.add_argument("task", metavar="TASK", choices=tasks.names(), help="the task (see below)")
     values = " (each: a value, a list a,b,c, a log range LO:HI:N, or for a sampled --search a "
     group = parser.add_argument_group("hyperparameters of rmsjax.rmsprop" + (
         values + "range LO:HI, log-uniform when LO > 0)" if many else ""))  # fmt: skip
     if preset:  # the flags below map to the preset's own arguments, in its conventions
-        about = "which RMSprop: rmsjax (default), torch, keras or tf1; --decay is then torch's "
-        about += "alpha, keras's rho, and flags a preset lacks are an error"
-        group.add_argument("--preset", choices=list(PRESETS), default="rmsjax", help=about)
+        group.add_argument("--preset", choices=list(PRESETS), default="rmsjax", help=_PRESET_HELP)
     for name, kind in HPARAMS.items():
         flag, help_ = FLAGS[name], DESCRIPTIONS[name]
         if kind == "bool":  # --centered alone means true; a sweep takes false,true
@@ -203,7 +213,7 @@ _COMMANDS = {  # summary, description, examples
     ),
     "compare": (
         "SGD, RMSprop (each preset) and Adam side by side on the same task",
-        "Train TASK with SGD, each RMSprop preset (rmsjax, torch, keras, tf1) and Adam from the "
+        f"Train TASK with SGD, each RMSprop preset ({', '.join(PRESETS)}) and Adam from the "
         "same initialisation and data order; print a table and save metrics.json and plots. The "
         "RMSprop options apply to every preset that has them.",
         """

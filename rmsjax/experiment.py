@@ -7,7 +7,9 @@ a config (:class:`TrainConfig`, :class:`SweepConfig`, :class:`CompareConfig`) na
 defaults and checks every value; :func:`run_train`, :func:`run_sweep` and :func:`run_compare`
 return a :class:`Report` (headline metrics, tables, curves, the optimizer's description and the
 JSON that ``metrics.json`` holds). Nothing here prints or writes files, except a sweep's resume
-folder when asked for one; :mod:`rmsjax.report` prints and saves a report.
+folder when asked for one; :mod:`rmsjax.report` prints and saves a report. :func:`parse_values`
+and :func:`parse_hparam` read values written as text (``1e-4:1e-2:8``, ``none,0.9``,
+``false,true``), as the command line's flags give them.
 
 >>> from rmsjax import experiment
 >>> config = experiment.resolve(experiment.TrainConfig("quadratic", hparams={"momentum": 0.5}))
