@@ -19,10 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rmsjax import experiment, report, tasks
-from rmsjax.experiment import DESCRIPTIONS, HPARAMS, NU_DTYPES, PRESETS, SEARCHES
+from rmsjax.experiment import DESCRIPTIONS, HPARAMS, PRESETS, SEARCHES, parse_hparam
 
 __all__ = ["main", "parse_values"]
 
@@ -33,82 +31,8 @@ FLAGS = {name: "--" + name.replace("_", "-") for name in HPARAMS}
 FLAGS.update(learning_rate="--lr", sgd_learning_rate="--sgd-lr", adam_learning_rate="--adam-lr")
 
 
-class UsageError(Exception):
-    """What the user typed cannot be parsed; exit status 2, like argparse."""
-
-
-# --------------------------------------------------------------------------------------------
-# Values.
-
-
-def _float(text: str, flag: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{flag}: {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise UsageError(f"{flag}: {text!r} is not a finite number")
-    return value
-
-
-def parse_values(
-    text: str, flag: str, *, allow_none: bool = False, ranges: bool = False
-) -> list[Any]:
-    """The numbers in ``text``: one value, a list ``a,b,c`` or a log-spaced range ``lo:hi:n``
-    (``n`` >= 2 values from ``lo`` to ``hi``, both positive, rounded to 3 significant digits).
-
-    With ``allow_none`` a list may hold ``none`` (no momentum against momentum); with ``ranges``,
-    ``lo:hi`` is ``[rmsjax.loguniform(lo, hi)]`` (``uniform`` for ``lo`` <= 0), for a sampled
-    search.
-
-    >>> parse_values("1e-2:1e-4:5", "--lr")
-    [0.01, 0.00316, 0.001, 0.000316, 0.0001]
-    >>> parse_values("none,0.9", "--momentum", allow_none=True)
-    [None, 0.9]
-    """
-    text = text.strip()
-    parts = text.split(":")
-    if len(parts) == 2 and ranges:
-        lo, hi = _float(parts[0], flag), _float(parts[1], flag)
-        if lo >= hi:
-            raise UsageError(f"{flag}: a range LO:HI needs LO < HI, got {text!r}")
-        import rmsjax
-
-        return [rmsjax.loguniform(lo, hi) if lo > 0 else rmsjax.uniform(lo, hi)]
-    if ":" in text:
-        if len(parts) != 3:
-            more = " or LO:HI" if ranges else ""
-            raise UsageError(f"{flag}: a range is LO:HI:N (e.g. 1e-4:1e-2:8){more}, got {text!r}")
-        lo, hi = _float(parts[0], flag), _float(parts[1], flag)
-        n = int(parts[2]) if parts[2].strip().isdigit() else 0
-        if n < 2:
-            raise UsageError(f"{flag}: N in LO:HI:N must be an integer, at least 2; got {text!r}")
-        if lo <= 0 or hi <= 0:
-            raise UsageError(
-                f"{flag}: a log-spaced range needs positive ends, got {text!r} "
-                "(list the values instead, e.g. 0,0.5,0.9)"
-            )
-        return [float(f"{v:.3g}") for v in np.geomspace(lo, hi, n)]
-    items = [t.strip() for t in text.split(",")]
-    if any(not t for t in items):
-        raise UsageError(f"{flag}: empty value in {text!r}")
-    return [None if allow_none and t.lower() == "none" else _float(t, flag) for t in items]
-
-
-_WORDS = {"true": True, "yes": True, "on": True, "1": True}
-_WORDS.update({"false": False, "no": False, "off": False, "0": False})
-
-
-def _parse(name: str, raw: str, many: bool) -> list[Any]:
-    flag, kind = FLAGS[name], HPARAMS[name]
-    if kind == "float":
-        return parse_values(raw, flag, allow_none=name == "momentum", ranges=many)
-    table = _WORDS if kind == "bool" else {d: d for d in NU_DTYPES}
-    values = [t.strip().lower() for t in raw.split(",")]
-    if any(v not in table for v in values):
-        what = "true or false (or a list: false,true)" if kind == "bool" else ", ".join(table)
-        raise UsageError(f"{flag}: expected {what}, got {raw!r}")
-    return [table[v] for v in values]
+UsageError = experiment.OptionError  # what the user typed cannot be read: exit status 2
+parse_values = experiment.parse_values  # the values of a flag (see its doctest)
 
 
 def _given(args: argparse.Namespace, *, many: bool) -> dict[str, Any]:
@@ -118,7 +42,7 @@ def _given(args: argparse.Namespace, *, many: bool) -> dict[str, Any]:
         raw = getattr(args, name, None)
         if raw is None or raw is False:
             continue
-        values = [True] if raw is True else _parse(name, raw, many)
+        values = [True] if raw is True else parse_hparam(name, raw, FLAGS[name], ranges=many)
         if not many and len(values) != 1:
             raise UsageError(
                 f"{FLAGS[name]} takes one value here, got {raw!r}; lists and ranges are for "
@@ -221,15 +145,25 @@ def _task_help() -> str:
     return "tasks:\n" + "\n".join(f"  {n:<11} {tasks.get(n).description}" for n in tasks.names())
 
 
+def _preset_help() -> str:
+    """What --preset picks, from the presets' own table (names, and what --decay becomes)."""
+    first, *others = PRESETS
+    renamed = [f"{p.name}'s {own}" for p in PRESETS.values()
+               if (own := p.arguments.get("decay", "decay")) != "decay"]  # fmt: skip
+    return (f"which RMSprop: {first} (default), {', '.join(others[:-1])} or {others[-1]}; --decay "
+            f"is then {', '.join(renamed)}, and flags a preset lacks are an error")  # fmt: skip
+
+
+_PRESET_HELP = _preset_help()
+
+
 def _add_common(parser: argparse.ArgumentParser, *, many: bool, preset: bool) -> None:
     parser.add_argument("task", metavar="TASK", choices=tasks.names(), help="the task (see below)")
     values = " (each: a value, a list a,b,c, a log range LO:HI:N, or for a sampled --search a "
     group = parser.add_argument_group("hyperparameters of rmsjax.rmsprop" + (
         values + "range LO:HI, log-uniform when LO > 0)" if many else ""))  # fmt: skip
     if preset:  # the flags below map to the preset's own arguments, in its conventions
-        about = "which RMSprop: rmsjax (default), torch, keras or tf1; --decay is then torch's "
-        about += "alpha, keras's rho, and flags a preset lacks are an error"
-        group.add_argument("--preset", choices=list(PRESETS), default="rmsjax", help=about)
+        group.add_argument("--preset", choices=list(PRESETS), default="rmsjax", help=_PRESET_HELP)
     for name, kind in HPARAMS.items():
         flag, help_ = FLAGS[name], DESCRIPTIONS[name]
         if kind == "bool":  # --centered alone means true; a sweep takes false,true
@@ -279,7 +213,7 @@ _COMMANDS = {  # summary, description, examples
     ),
     "compare": (
         "SGD, RMSprop (each preset) and Adam side by side on the same task",
-        "Train TASK with SGD, each RMSprop preset (rmsjax, torch, keras, tf1) and Adam from the "
+        f"Train TASK with SGD, each RMSprop preset ({', '.join(PRESETS)}) and Adam from the "
         "same initialisation and data order; print a table and save metrics.json and plots. The "
         "RMSprop options apply to every preset that has them.",
         """

@@ -7,7 +7,9 @@ a config (:class:`TrainConfig`, :class:`SweepConfig`, :class:`CompareConfig`) na
 defaults and checks every value; :func:`run_train`, :func:`run_sweep` and :func:`run_compare`
 return a :class:`Report` (headline metrics, tables, curves, the optimizer's description and the
 JSON that ``metrics.json`` holds). Nothing here prints or writes files, except a sweep's resume
-folder when asked for one; :mod:`rmsjax.report` prints and saves a report.
+folder when asked for one; :mod:`rmsjax.report` prints and saves a report. :func:`parse_values`
+and :func:`parse_hparam` read values written as text (``1e-4:1e-2:8``, ``none,0.9``,
+``false,true``), as the command line's flags give them.
 
 >>> from rmsjax import experiment
 >>> config = experiment.resolve(experiment.TrainConfig("quadratic", hparams={"momentum": 0.5}))
@@ -25,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -51,12 +54,15 @@ __all__ = [
     "PRESETS",
     "SEARCHES",
     "CompareConfig",
+    "OptionError",
     "Preset",
     "Report",
     "SweepConfig",
     "TrainConfig",
     "get_preset",
     "load_data",
+    "parse_hparam",
+    "parse_values",
     "resolve",
     "run_compare",
     "run_sweep",
@@ -188,6 +194,101 @@ class Report:
     problem: Any
     sweep: Any
     json: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# Values written as text (the command line's flags).
+
+
+class OptionError(ValueError):
+    """An option written as text cannot be read (the command line exits with status 2)."""
+
+
+def _float(text: str, label: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptionError(f"{label}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise OptionError(f"{label}: {text!r} is not a finite number")
+    return value
+
+
+def _range(text: str, label: str) -> list[Any]:
+    """``lo:hi`` as ``[loguniform(lo, hi)]`` (``uniform`` when ``lo`` <= 0)."""
+    import rmsjax
+
+    lo, hi = (_float(t, label) for t in text.split(":"))
+    if lo >= hi:
+        raise OptionError(f"{label}: a range LO:HI needs LO < HI, got {text!r}")
+    return [rmsjax.loguniform(lo, hi) if lo > 0 else rmsjax.uniform(lo, hi)]
+
+
+def _log_range(text: str, label: str, ranges: bool) -> list[float]:
+    """``lo:hi:n``: ``n`` log-spaced values, rounded to 3 significant digits."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        more = " or LO:HI" if ranges else ""
+        raise OptionError(f"{label}: a range is LO:HI:N (e.g. 1e-4:1e-2:8){more}, got {text!r}")
+    lo, hi = _float(parts[0], label), _float(parts[1], label)
+    n = int(parts[2]) if parts[2].strip().isdigit() else 0
+    if n < 2:
+        raise OptionError(f"{label}: N in LO:HI:N must be an integer, at least 2; got {text!r}")
+    if lo <= 0 or hi <= 0:
+        raise OptionError(
+            f"{label}: a log-spaced range needs positive ends, got {text!r} "
+            "(list the values instead, e.g. 0,0.5,0.9)"
+        )
+    return [float(f"{v:.3g}") for v in np.geomspace(lo, hi, n)]
+
+
+def parse_values(
+    text: str, label: str, *, allow_none: bool = False, ranges: bool = False
+) -> list[Any]:
+    """The numbers in ``text``: one value, a list ``a,b,c`` or a log-spaced range ``lo:hi:n``
+    (``n`` >= 2 values from ``lo`` to ``hi``, both positive, rounded to 3 significant digits).
+
+    With ``allow_none`` a list may hold ``none`` (no momentum against momentum); with ``ranges``,
+    ``lo:hi`` is ``[rmsjax.loguniform(lo, hi)]`` (``uniform`` for ``lo`` <= 0), for a sampled
+    search. Malformed text raises :class:`OptionError`, its message starting with ``label``.
+
+    >>> parse_values("1e-2:1e-4:5", "--lr")
+    [0.01, 0.00316, 0.001, 0.000316, 0.0001]
+    >>> parse_values("none,0.9", "--momentum", allow_none=True)
+    [None, 0.9]
+    """
+    text = text.strip()
+    if ranges and text.count(":") == 1:
+        return _range(text, label)
+    if ":" in text:
+        return _log_range(text, label, ranges)
+    items = [t.strip() for t in text.split(",")]
+    if any(not t for t in items):
+        raise OptionError(f"{label}: empty value in {text!r}")
+    return [None if allow_none and t.lower() == "none" else _float(t, label) for t in items]
+
+
+_WORDS = {"true": True, "yes": True, "on": True, "1": True}
+_WORDS.update({"false": False, "no": False, "off": False, "0": False})
+
+
+def parse_hparam(name: str, text: str, label: str | None = None, *, ranges: bool = False) -> list:
+    """The values of hyperparameter ``name`` (a key of :data:`HPARAMS`) in ``text``, a list
+    ``a,b`` of numbers (see :func:`parse_values`; ``none`` for ``momentum``), booleans
+    (``true``, ``no``...) or dtypes of :data:`NU_DTYPES`; errors start with ``label``.
+
+    >>> parse_hparam("centered", "false,true")
+    [False, True]
+    """
+    label, kind = label or name, HPARAMS[name]
+    if kind == "float":
+        return parse_values(text, label, allow_none=name == "momentum", ranges=ranges)
+    table = _WORDS if kind == "bool" else {d: d for d in NU_DTYPES}
+    values = [t.strip().lower() for t in text.split(",")]
+    if any(v not in table for v in values):
+        what = "true or false (or a list: false,true)" if kind == "bool" else ", ".join(table)
+        raise OptionError(f"{label}: expected {what}, got {text!r}")
+    return [table[v] for v in values]
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,7 +562,7 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
     import rmsjax
 
     key = jax.random.key(config.seed)
-    common = {"seeds": config.seeds, "out_dir": resume, "progress": progress}
+    common = {"seeds": config.seeds, "out_dir": resume, "metadata": metadata, "progress": progress}
     # Staged training reports the epoch's training loss as "loss" (final_loss of a train_fn).
     unit_metric = "loss" if config.metric == "final_loss" else config.metric
     if config.halving is None and config.search != "optuna":
@@ -486,9 +587,7 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
         space = rmsjax.grid(**config.space)
     else:
         space = rmsjax.sample(config.trials, seed=config.seed, method=config.search, **config.space)
-    return rmsjax.sweep(
-        fn, space, key=key, chunk_size=config.chunk_size, metadata=metadata, **common, **staged
-    )
+    return rmsjax.sweep(fn, space, key=key, chunk_size=config.chunk_size, **common, **staged)
 
 
 def _optuna_study(config: SweepConfig, resume: Path | None):

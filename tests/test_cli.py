@@ -562,6 +562,20 @@ def test_sweep_optuna_search_resumes(tmp_path, capsys):
     assert again["loaded_configurations"] == 4 and again["best"] == first["best"]
 
 
+def test_sweep_optuna_resume_refuses_other_options(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    argv = ["sweep", "xor", "--search", "optuna", "--trials", 2, "--epochs", 2, "--resume"]
+    argv += ["--out", tmp_path, "--no-progress"]
+    assert run(argv, capsys)[0] == 0
+    manifest = json.loads((tmp_path / "chunks" / "manifest.json").read_text())
+    assert manifest["metadata"]["task"] == "xor" and manifest["metadata"]["batch_size"] == 4
+    # Another batch size: the options recorded in the manifest name what differs, in one line.
+    code, _, err = run([*argv, "--batch-size", 2], capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert "other metadata" in err and "{'batch_size': 4}" in err and "{'batch_size': 2}" in err
+
+
 @pytest.mark.parametrize(
     "argv, code, match",
     [

@@ -1,5 +1,6 @@
 """`rmsjax.optuna_search`: Optuna's sampler and pruner decide, one vmapped pool trains."""
 
+import json
 import os
 import sys
 
@@ -91,3 +92,25 @@ def test_errors():
     with pytest.raises(ValueError, match="`n_trials` must be an int >= 1, got 0"):
         rmsjax.optuna_search(TRAINER, study, n_trials=0, space=SPACE, key=KEY, budget=2,
                              metric="loss", progress=False)  # fmt: skip
+
+
+def test_metadata_is_recorded_checked_and_returned(tmp_path):
+    out = tmp_path / "run"
+    first = search(
+        new_study(name="s"), n_trials=3, out_dir=out, metadata={"data": "v1", "epochs": 9}
+    )
+    assert first.metadata == {"data": "v1", "epochs": 9}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["metadata"] == {"data": "v1", "epochs": 9}
+    again = search(
+        new_study(name="s"), n_trials=3, out_dir=out, metadata={"epochs": 9, "data": "v1"}
+    )
+    assert again.metadata == first.metadata  # key order does not matter
+    with pytest.raises(ValueError, match=r"other metadata: keys \['data'\] differ"):
+        search(new_study(name="s"), n_trials=3, out_dir=out, metadata={"data": "v2", "epochs": 9})
+    with pytest.raises(ValueError, match=r"keys \['data', 'epochs'\] differ"):
+        search(new_study(name="s"), n_trials=3, out_dir=out)  # none given: {} differs too
+    assert search(new_study(), n_trials=2, metadata={"shape": (2, 3)}).metadata == {"shape": [2, 3]}
+    assert search(new_study(), n_trials=2).metadata == {}
+    with pytest.raises(TypeError, match="`metadata` must be JSON-serialisable"):
+        search(new_study(), n_trials=2, metadata={"fn": print})

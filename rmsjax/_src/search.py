@@ -21,7 +21,7 @@ import numpy as np
 from rmsjax._src import program, staged
 from rmsjax._src.pool import Pool, auto_width, trace_trainer
 from rmsjax._src.spaces import Configs, distribution
-from rmsjax._src.store import Store
+from rmsjax._src.store import Store, check_metadata
 from rmsjax._src.trainer import Trainer
 
 _INSTALL = "optuna_search needs Optuna: pip install 'rmsjax[optuna]'"
@@ -87,6 +87,7 @@ def optuna_search(
     seeds: int = 1,
     devices: Sequence[jax.Device] | None = None,
     out_dir: str | os.PathLike | None = None,
+    metadata: Mapping[str, Any] | None = None,
     progress: bool = True,
 ) -> staged.StagedResult:
     """Optuna's sampler and pruner drive, rmsjax trains: ``width`` trials in one vmapped program.
@@ -104,10 +105,10 @@ def optuna_search(
     makes it closer to random search), at least one per device.
 
     Resuming: with ``out_dir`` every told trial's metrics are saved as it is told; a rerun with
-    the same arguments trains only the trials still missing out of ``n_trials`` (a larger
-    ``n_trials`` extends the search). Give the study
-    a persistent storage (``optuna.create_study(storage=..., load_if_exists=True)``) so that it
-    remembers the told trials too; trials in flight at an interruption stay RUNNING there.
+    the same arguments (``metadata`` included) trains only the trials still missing out of
+    ``n_trials`` (a larger ``n_trials`` extends the search). Give the study a persistent storage
+    (``optuna.create_study(storage=..., load_if_exists=True)``) so that it remembers the told
+    trials too; trials in flight at an interruption stay RUNNING there.
 
     Static axes (bool, str or None choices) are not supported here: run one search per value.
     It runs in one process (on all its local devices); multi-host jobs use `rmsjax.sweep`.
@@ -125,6 +126,9 @@ def optuna_search(
       seeds: seeds per trial (the mean is reported).
       devices: devices to shard the slots over; default all of ``jax.devices()``.
       out_dir: directory to save told trials in, or None.
+      metadata: JSON-serialisable data about the search (task, data version, ...), recorded in
+        ``out_dir``'s manifest (a rerun with other metadata is refused, naming the keys that
+        differ) and returned as `SweepResult.metadata`, as `rmsjax.sweep` does.
       progress: a tqdm progress bar over trials.
 
     Returns:
@@ -147,8 +151,9 @@ def optuna_search(
     optuna = _optuna()
     args = _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna)
     n_trials, dists, budget, width, seeds = args
+    metadata = check_metadata(metadata)
     run_key, devices = program.split_key(key), program.check_devices(devices)
-    store = _open_store(out_dir, study, dists, seeds, run_key, budget, metric)
+    store = _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata)
     record = staged.StagedRecord(n_trials, seeds, budget)
     record.load(store)
     ids = [int(i) for i in np.flatnonzero(~record.done)]
@@ -156,7 +161,7 @@ def optuna_search(
         scheduler = _Search(trainer, study, dists, metric, budget, width, seeds, run_key, devices)
         scheduler.run(ids, record, store, progress)
     columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
-    return record.result(Configs(columns or {n: [] for n in dists}), store, {})
+    return record.result(Configs(columns or {n: [] for n in dists}), store, metadata)
 
 
 class _Search:
@@ -227,11 +232,12 @@ def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna
     return int(n_trials), dists, staged.check_budget(budget), width, int(seeds)
 
 
-def _open_store(out_dir, study, dists, seeds, run_key, budget, metric) -> Store | None:
+def _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata) -> Store | None:
     if out_dir is None:
         return None
     header = {
         "search": "optuna",
+        "metadata": metadata,  # compared first: a mismatch names the differing keys
         "study": study.study_name,
         "direction": study.direction.name,
         "space": {name: d.to_json() for name, d in dists.items()},

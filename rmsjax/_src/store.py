@@ -16,7 +16,8 @@ import glob
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -38,6 +39,19 @@ def _version() -> str:
 def _json(value):
     """``value`` as it reads back from JSON (tuples become lists, int keys strings)."""
     return json.loads(json.dumps(value))
+
+
+def check_metadata(metadata) -> dict[str, Any]:
+    """``metadata`` as it reads back from the manifest (JSON types), or {} for None."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        raise TypeError(f"`metadata` must be a dict with str keys, got {metadata!r}")
+    try:
+        text = json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"`metadata` must be JSON-serialisable: {e}; got {metadata!r}") from e
+    return json.loads(text)
 
 
 class Store:

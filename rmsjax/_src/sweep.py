@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import numbers
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,7 +24,7 @@ from rmsjax._src import program, staged
 from rmsjax._src.results import SweepResult
 from rmsjax._src.spaces import Configs, Grid, grid
 from rmsjax._src.staged import Halving
-from rmsjax._src.store import Store
+from rmsjax._src.store import Store, check_metadata
 from rmsjax._src.trainer import Trainer
 
 __all__ = ["Grid", "SweepResult", "grid", "sweep"]
@@ -205,20 +204,7 @@ def _check_arguments(train_fn, space, seeds, chunk_size, metadata) -> tuple[Grid
     ) and chunk_size >= 1
     if not (chunk_size is None or chunk_size == "auto" or positive_int):
         raise ValueError(f"`chunk_size` must be a positive int, None or 'auto', got {chunk_size!r}")
-    return space, int(seeds), _check_metadata(metadata)
-
-
-def _check_metadata(metadata) -> dict[str, Any]:
-    """``metadata`` as it reads back from the manifest (JSON types), or {} for None."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
-        raise TypeError(f"`metadata` must be a dict with str keys, got {metadata!r}")
-    try:
-        text = json.dumps(dict(metadata), allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"`metadata` must be JSON-serialisable: {e}; got {metadata!r}") from e
-    return json.loads(text)
+    return space, int(seeds), check_metadata(metadata)
 
 
 def _open_store(out_dir, space: Grid, seeds: int, run_key: program.RunKey, metadata: dict):
