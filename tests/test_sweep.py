@@ -500,7 +500,9 @@ def four_device_process(tmp_path_factory):
     yield proc, out
     if proc.poll() is None:  # the collecting test did not run (e.g. deselected)
         proc.kill()
-        proc.communicate()
+    proc.wait()
+    for pipe in (proc.stdout, proc.stderr):  # unread when the collecting test did not run:
+        pipe.close()  # left open, they raise a ResourceWarning whenever they are collected
 
 
 def test_four_simulated_devices_match_one(four_device_process):
