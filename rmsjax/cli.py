@@ -203,7 +203,8 @@ _COMMANDS = {  # summary, description, examples
         "Train every configuration of a grid (or a sample of a space) at once, in one compiled, "
         "vmapped program; print a ranked table and the best configuration; save results.csv, "
         "metrics.json and plots (loss_curves.png; heatmap.png for a grid, <metric>.png for a "
-        "sample; trajectories.png for the 2-D tasks). Options not given take the task's default grid (learning rate x decay).",
+        "sample; trajectories.png for the 2-D tasks). Options not given take the task's "
+        "default grid (learning rate x decay).",
         """
   rmsjax sweep digits --lr 1e-4:1e-2:8 --decay 0.9,0.99 --seeds 3 --top 5
   rmsjax sweep xor --momentum none,0.5,0.9 --centered false,true
