@@ -638,6 +638,8 @@ def test_out_dir_errors(tmp_path):
     file.write_text("")
     with pytest.raises(ValueError, match="`out_dir` .*file.* is a file, not a directory"):
         run(out_dir=file)
+    with pytest.raises(ValueError, match="`out_dir` .*file/sub.* cannot be created"):
+        run(out_dir=file / "sub")  # below a file: no directory can be made there
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "manifest.json").write_text("{")
     with pytest.raises(ValueError, match="cannot read the sweep manifest .*bad/manifest.json"):

@@ -145,18 +145,22 @@ def test_evaluate_does_not_depend_on_batch_size():
             np.testing.assert_allclose(chunked[k], full[k], rtol=1e-6)
 
 
-def make_blob_train_fn(epochs=4):
+def blob_args():
+    """The arguments make_train_fn and make_trainer share, on the blobs."""
     x, y = blobs()
-    return training.make_train_fn(
+    return dict(
         init_fn=init_fn,
         loss_fn=loss_fn,
         train_data=(x, y),
         optimizer_factory=training.rmsprop_factory(),
-        epochs=epochs,
         batch_size=16,
         eval_data=(x, y),
         metrics_fn=metrics_fn,
     )
+
+
+def make_blob_train_fn(epochs=4):
+    return training.make_train_fn(epochs=epochs, **blob_args())
 
 
 def test_train_fn_vmaps_over_hparams_like_a_loop():
@@ -176,16 +180,7 @@ def test_train_fn_vmaps_over_hparams_like_a_loop():
 
 
 def make_blob_trainer():
-    x, y = blobs()
-    return training.make_trainer(
-        init_fn=init_fn,
-        loss_fn=loss_fn,
-        train_data=(x, y),
-        optimizer_factory=training.rmsprop_factory(),
-        batch_size=16,
-        eval_data=(x, y),
-        metrics_fn=metrics_fn,
-    )
+    return training.make_trainer(**blob_args())
 
 
 @pytest.mark.parametrize("typed_key", [True, False])

@@ -73,7 +73,10 @@ class Store:
         if self.manifest is not None:
             self._compare_header()
         elif writer:
-            os.makedirs(self.path, exist_ok=True)
+            try:
+                os.makedirs(self.path, exist_ok=True)
+            except OSError as e:
+                raise ValueError(f"`out_dir` {self.path!r} cannot be created: {e.strerror}") from e
 
     def _read_manifest(self) -> dict | None:
         path = os.path.join(self.path, _MANIFEST)
