@@ -9,11 +9,10 @@ light.
 
 import importlib
 
-from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop
-from rmsjax._src.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
-from rmsjax._src.results import SweepResult
-from rmsjax._src.search import optuna_search
-from rmsjax._src.spaces import (
+from rmsjax._engine.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
+from rmsjax._engine.results import SweepResult
+from rmsjax._engine.search import optuna_search
+from rmsjax._engine.spaces import (
     Choice,
     Configs,
     Grid,
@@ -26,9 +25,10 @@ from rmsjax._src.spaces import (
     sample,
     uniform,
 )
-from rmsjax._src.staged import Halving, StagedResult, halving
-from rmsjax._src.sweep import sweep
-from rmsjax._src.trainer import Trainer
+from rmsjax._engine.staged import Halving, StagedResult, halving
+from rmsjax._engine.sweep import sweep
+from rmsjax._engine.trainer import Trainer
+from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop
 from rmsjax._src.transform import (
     ScaleByCenteredRmsState,
     ScaleByCenteredRmsWithCountState,

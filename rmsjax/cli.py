@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import rmsjax
 from rmsjax import experiment, report, tasks
 from rmsjax.experiment import DESCRIPTIONS, HPARAMS, PRESETS, SEARCHES, parse_hparam
 
@@ -255,7 +256,6 @@ _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``rmsjax`` command."""
-    import rmsjax
 
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(

@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
+import rmsjax
 from rmsjax import tasks
-from rmsjax._src.presets import (
+from rmsjax.presets import (
     DESCRIPTIONS,
     HPARAMS,
     NU_DTYPES,
@@ -216,7 +217,6 @@ def _float(text: str, label: str) -> float:
 
 def _range(text: str, label: str) -> list[Any]:
     """``lo:hi`` as ``[loguniform(lo, hi)]`` (``uniform`` when ``lo`` <= 0)."""
-    import rmsjax
 
     lo, hi = (_float(t, label) for t in text.split(":"))
     if lo >= hi:
@@ -298,18 +298,15 @@ def parse_hparam(name: str, text: str, label: str | None = None, *, ranges: bool
 def _check_hparams(preset: Preset, hparams: Mapping[str, Any]) -> None:
     """Build the optimizer from concrete values, so the library checks each of them; an error
     names the argument as ``hparams`` does (``decay``, not torch's ``alpha``)."""
-    from rmsjax import HyperparameterError
-
     try:
         preset.build(hparams)
-    except HyperparameterError as err:
+    except rmsjax.HyperparameterError as err:
         raise type(err)(preset.hparam_name(err.argument), err.value, str(err)) from err
 
 
 def _check_nonnegative(name: str, value: float) -> None:
-    from rmsjax._src import validation
-
-    validation.check_nonnegative(name, value)
+    if not value >= 0:  # NaN fails too
+        raise rmsjax.HyperparameterError(name, value, f"`{name}` must be >= 0, got {value!r}")
 
 
 def _default_space(task: tasks.Task, preset: Preset) -> dict[str, list[Any]]:
@@ -360,13 +357,11 @@ def resolve(config):
 
 
 def _is_range(values: Any) -> bool:
-    import rmsjax
 
     return isinstance(values, rmsjax.Uniform)  # LogUniform included
 
 
 def _sweep_space(config: SweepConfig, task: tasks.Task, preset: Preset) -> dict[str, Any]:
-    import rmsjax
 
     unknown = preset.unsupported(config.space)
     if unknown:
@@ -558,8 +553,6 @@ def _loaded_configs(resume_dir) -> set[int]:
 def _search(config: SweepConfig, task, preset, data, resume, metadata, progress):
     """Run ``config``'s search and return its `SweepResult`."""
     import jax
-
-    import rmsjax
 
     key = jax.random.key(config.seed)
     common = {"seeds": config.seeds, "out_dir": resume, "metadata": metadata, "progress": progress}

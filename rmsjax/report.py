@@ -27,8 +27,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+import rmsjax
 from rmsjax import tasks
-from rmsjax._src.presets import format_value, get_preset
+from rmsjax.presets import format_value, get_preset
 
 __all__ = ["INSTALL_HINT", "check_can_save", "plan", "print_report", "save_report", "to_json"]
 
@@ -325,9 +326,7 @@ def _plots(report, out: Path, saved: list[str]) -> None:
     report.sweep.plot(metric, mode=mode, ax=fig.add_subplot())
     fig.axes[0].set_title(f"{name}: {metric}", fontsize="medium")
     varying = [n for n, v in report.sweep.space.axes.items() if len(set(map(repr, v))) > 1]
-    from rmsjax._src.spaces import Grid
-
-    heatmap = len(varying) >= 2 and isinstance(report.sweep.space, Grid)  # sampled: points
+    heatmap = len(varying) >= 2 and isinstance(report.sweep.space, rmsjax.Grid)  # sampled: points
     _save(fig, out / ("heatmap.png" if heatmap else f"{metric}.png"), saved)
     if objective:
         _plot_trajectories(out / "trajectories.png", report.problem, report.trajectories,

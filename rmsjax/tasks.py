@@ -49,7 +49,6 @@ import optax
 
 from rmsjax import data as data_lib
 from rmsjax import training
-from rmsjax._src.presets import Preset, get_preset
 from rmsjax.models import (
     binary_correct,
     correct,
@@ -58,6 +57,7 @@ from rmsjax.models import (
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
 )
+from rmsjax.presets import Preset, get_preset
 
 __all__ = ["TASKS", "Task", "TrainResult", "get", "names"]
 

@@ -40,6 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+import rmsjax
+
 __all__ = [
     "FitResult",
     "History",
@@ -500,7 +502,6 @@ def make_trainer(
     >>> sorted(metrics), int(carry.unit)
     (['loss'], 1)
     """
-    from rmsjax._src.trainer import Trainer  # rmsjax imports this module: import late
 
     train_data, eval_data = _device_data(train_data, eval_data, metrics_fn, batch_size)
 
@@ -527,7 +528,7 @@ def make_trainer(
             metrics.update({f"test_{k}": v for k, v in values.items()})
         return TrainerCarry(state, carry.shuffle_key, carry.unit + 1), metrics
 
-    return Trainer(init, advance)
+    return rmsjax.Trainer(init, advance)
 
 
 def minimize(
@@ -583,7 +584,6 @@ def rmsprop_factory(**static_options: Any) -> OptimizerFactory:
     >>> type(opt).__name__
     'GradientTransformationExtraArgs'
     """
-    import rmsjax  # the package's own optimizer; imported late to keep imports acyclic
 
     def factory(hparams: Mapping[str, jax.Array]) -> optax.GradientTransformation:
         unknown = sorted(set(hparams) - set(_RMSPROP_HPARAMS))

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import rmsjax
-from rmsjax._src.program import choose_chunk
+from rmsjax._engine.program import choose_chunk
 
 KEY = jax.random.key(0)
 SPACE = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1, 0.5, 1.0], decay=[0.9, 0.99])

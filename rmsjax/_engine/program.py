@@ -23,6 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import jaxprs_in_params
 
+from rmsjax._engine import checks
+from rmsjax._engine.checks import round_up
+
 AXIS = "configs"  # the mesh axis configurations are sharded over
 
 # Keys and devices.
@@ -137,13 +140,7 @@ def trace(train_fn, static: dict, dynamic: dict[str, np.dtype], key_aval) -> Tra
     try:
         closed, shapes = jax.make_jaxpr(train_fn_on_values, return_shape=True)(hp_avals, key_aval)
     except _TRACED_ERRORS as e:
-        raise TypeError(
-            f"train_fn {_name(train_fn)} used a traced value as a Python value (an `if`, int(), "
-            f"float() or NumPy call): the hyperparameters {list(dynamic)} reach train_fn as traced "
-            "scalars (batched with vmap), and so does the key. Use jnp.where or jax.lax.cond, or "
-            "make the axis static by giving its values as strings, bools or None. JAX said: "
-            f"{str(e).splitlines()[0]}"
-        ) from e
+        raise checks.traced_value_error(f"train_fn {_name(train_fn)}", list(dynamic), e) from e
     if not names:
         raise ValueError("train_fn returned an empty dict; return at least one metric")
     avals = [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in shapes]
@@ -279,10 +276,6 @@ def program_bytes(compiled) -> int | None:
         + m.temp_size_in_bytes
         - m.alias_size_in_bytes
     )
-
-
-def round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
 
 
 # The chunk plan.

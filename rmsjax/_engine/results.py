@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rmsjax._src.spaces import Grid
+from rmsjax._engine.spaces import Grid
 
 
 @dataclasses.dataclass(repr=False, eq=False)

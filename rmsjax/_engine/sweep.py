@@ -7,11 +7,9 @@ result (`results`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import numbers
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -20,12 +18,12 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rmsjax._src import program, staged
-from rmsjax._src.results import SweepResult
-from rmsjax._src.spaces import Configs, Grid, grid
-from rmsjax._src.staged import Halving
-from rmsjax._src.store import Store, check_metadata
-from rmsjax._src.trainer import Trainer
+from rmsjax._engine import checks, program, staged
+from rmsjax._engine.results import SweepResult
+from rmsjax._engine.spaces import Configs, Grid, grid
+from rmsjax._engine.staged import Halving
+from rmsjax._engine.store import Store, check_metadata
+from rmsjax._engine.trainer import Trainer
 
 __all__ = ["Grid", "SweepResult", "grid", "sweep"]
 
@@ -169,9 +167,9 @@ def sweep(
     devices = program.check_devices(devices)
     store = _open_store(out_dir, space, seeds, run_key, metadata)
     context = _Context(train_fn, space, seeds, run_key, devices, chunk_size, store)
-    groups = [_trace_group(context, static, ids) for static, ids in _groups(space).items()]
+    groups = [_trace_group(context, static, ids) for static, ids in checks.groups(space).items()]
     state = _State.start(context, groups)
-    with _progress_bar(int((~state.done).sum()), progress and jax.process_index() == 0) as bar:
+    with checks.progress_bar(int((~state.done).sum()), progress, "sweep") as bar:
         for group in groups:
             if not state.done[group.ids].all():
                 _run_group(context, state, group, bar)
@@ -197,14 +195,8 @@ def _check_arguments(train_fn, space, seeds, chunk_size, metadata) -> tuple[Grid
             f"`space` must come from rmsjax.grid(...) or rmsjax.sample(...), got "
             f"{type(space).__name__}"
         )
-    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
-        raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
-    positive_int = (
-        isinstance(chunk_size, numbers.Integral) and not isinstance(chunk_size, bool)
-    ) and chunk_size >= 1
-    if not (chunk_size is None or chunk_size == "auto" or positive_int):
-        raise ValueError(f"`chunk_size` must be a positive int, None or 'auto', got {chunk_size!r}")
-    return space, int(seeds), check_metadata(metadata)
+    checks.check_width(chunk_size, "chunk_size")
+    return space, checks.positive_int("seeds", seeds), check_metadata(metadata)
 
 
 def _open_store(out_dir, space: Grid, seeds: int, run_key: program.RunKey, metadata: dict):
@@ -213,46 +205,10 @@ def _open_store(out_dir, space: Grid, seeds: int, run_key: program.RunKey, metad
     header = {
         "space": [[name, list(values)] for name, values in space.axes.items()],  # ordered
         "seeds": seeds,
-        "key": {
-            "impl": run_key.impl,
-            "data": run_key.data.ravel().tolist(),
-            "typed": run_key.typed,
-        },
+        "key": checks.key_header(run_key),
         "metadata": metadata,
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
-
-
-def _groups(space: Grid) -> dict[tuple, list[int]]:
-    """Configuration ids by their combination of static values, in id order."""
-    groups: dict[tuple, list[int]] = {}
-    for config_id, config in enumerate(space):
-        groups.setdefault(tuple(config[a] for a in space.static_axes), []).append(config_id)
-    return groups
-
-
-def _dynamic_dtypes(space: Grid) -> dict[str, np.dtype]:
-    """The dtype each dynamic axis reaches ``train_fn`` with (float32/int32, or 64-bit)."""
-    dtypes = {}
-    for name in space.dynamic_axes:
-        values = np.asarray(space.axes[name])
-        kind = np.float64 if np.issubdtype(values.dtype, np.floating) else np.int64
-        dtypes[name] = jax.dtypes.canonicalize_dtype(kind)
-    return dtypes
-
-
-@contextlib.contextmanager
-def _progress_bar(total: int, progress: bool) -> Iterator[Any]:
-    if not (total and progress):
-        yield None
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit="config", desc="sweep")
-    try:
-        yield bar
-    finally:
-        bar.close()
 
 
 @dataclasses.dataclass
@@ -271,7 +227,7 @@ class _Context:
         mesh = Mesh(np.asarray(self.devices), (program.AXIS,))
         self.sharded = NamedSharding(mesh, P(program.AXIS))
         self.replicated = NamedSharding(mesh, P())
-        self.dtypes = _dynamic_dtypes(self.space)
+        self.dtypes = {n: checks.traced_dtype(self.space.axes[n]) for n in self.space.dynamic_axes}
         self.columns = {
             name: np.asarray(self.space.column(name), dtype=dt) for name, dt in self.dtypes.items()
         }

@@ -9,22 +9,20 @@ trained ``budget`` units, or, with `halving`, asynchronous successive halving (L
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from rmsjax._src import program
-from rmsjax._src.pool import Pool, TracedTrainer, auto_width, trace_trainer
-from rmsjax._src.results import SweepResult
-from rmsjax._src.spaces import Choice
-from rmsjax._src.store import Store
+from rmsjax._engine import checks, program
+from rmsjax._engine.pool import Pool, TracedTrainer, auto_width, trace_trainer
+from rmsjax._engine.results import SweepResult
+from rmsjax._engine.store import Store
 
 _MODES = ("min", "max")
 
@@ -278,57 +276,6 @@ class StagedResult(SweepResult):
 # The driver.
 
 
-def check_budget(budget) -> int:
-    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget < 1:
-        raise ValueError(f"`budget` must be an int >= 1 (units of training), got {budget!r}")
-    return int(budget)
-
-
-def check_width(width, name: str) -> int | str | None:
-    """Slots: a positive int, ``"auto"`` or ``None`` (one slot per configuration)."""
-    ok = isinstance(width, numbers.Integral) and not isinstance(width, bool) and width >= 1
-    if not (ok or width == "auto" or width is None):
-        raise ValueError(f"`{name}` must be a positive int, None or 'auto', got {width!r}")
-    return width
-
-
-def dynamic_dtypes(space, names=None) -> dict[str, np.dtype]:
-    """The dtype each dynamic axis is traced with (float32/int32, or 64-bit with x64)."""
-    out = {}
-    for name in space.dynamic_axes if names is None else names:
-        values = np.asarray(space.column(name))
-        kind = np.float64 if np.issubdtype(values.dtype, np.floating) else np.int64
-        out[name] = jax.dtypes.canonicalize_dtype(kind)
-    return out
-
-
-def dtypes_of(dists: dict) -> dict[str, np.dtype]:
-    """The traced dtype of each axis of ``dists`` (distributions): int only for int choices."""
-    out = {}
-    for name, dist in dists.items():
-        ints = isinstance(dist, Choice) and all(isinstance(v, int) for v in dist.values)
-        out[name] = jax.dtypes.canonicalize_dtype(np.int64 if ints else np.float64)
-    return out
-
-
-def key_header(run_key: program.RunKey) -> dict:
-    return {"impl": run_key.impl, "data": run_key.data.ravel().tolist(), "typed": run_key.typed}
-
-
-@contextlib.contextmanager
-def progress_bar(total: int, progress: bool, desc: str) -> Iterator[Any]:
-    if not (total and progress):
-        yield None
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit="config", desc=desc)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
 def run_pool(pool: Pool, scheduler, record: StagedRecord, budget: int, on_finish: Callable):
     """Fills free slots from ``scheduler``, advances every slot a unit, stops and finishes runs,
     until the scheduler has nothing left and every slot is free."""
@@ -376,7 +323,7 @@ def replay_rungs(record: StagedRecord, rule: Halving, budget: int) -> dict[int, 
 def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, out_dir, progress,
                   halving_rule: Halving | None, metadata: dict) -> StagedResult:  # fmt: skip
     """`rmsjax.sweep` for a `Trainer` (see its docstring)."""
-    budget, width = check_budget(budget), check_width(chunk_size, "chunk_size")
+    budget, width = checks.check_budget(budget), checks.check_width(chunk_size, "chunk_size")
     if halving_rule is not None and not isinstance(halving_rule, Halving):
         raise TypeError(f"`halving` must come from rmsjax.halving(...), got {halving_rule!r}")
     run = _Run(trainer, space, seeds, program.split_key(key), program.check_devices(devices),
@@ -385,10 +332,10 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
     seen = replay_rungs(record, halving_rule, budget) if halving_rule else {}
-    groups = _groups(space)
+    groups = checks.groups(space)
     todo = {g: [i for i in ids if not record.done[i]] for g, ids in groups.items()}
     total = sum(map(len, todo.values()))
-    with progress_bar(total, progress and jax.process_index() == 0, "sweep") as bar:
+    with checks.progress_bar(total, progress, "sweep") as bar:
         for static_values, ids in groups.items():  # traced even when finished: checked
             run.group(static_values, ids, todo[static_values], record, store, seen, bar)
     return record.result(space, store, metadata)
@@ -410,7 +357,8 @@ class _Run:
     def group(self, static_values, ids, todo, record: StagedRecord, store, seen, bar) -> None:
         """Traces, compiles and runs the unfinished configurations of one static combination."""
         static = dict(zip(self.space.static_axes, static_values, strict=True))
-        traced = trace_trainer(self.trainer, static, dynamic_dtypes(self.space), self.key.aval)
+        dynamic = {n: checks.traced_dtype(self.space.column(n)) for n in self.space.dynamic_axes}
+        traced = trace_trainer(self.trainer, static, dynamic, self.key.aval)
         _check_halving_metric(self.rule, traced)
         spec = record.set_spec(traced)
         if store is not None:
@@ -444,19 +392,11 @@ def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store
         "space": space.to_json(),
         "metadata": metadata,
         "seeds": seeds,
-        "key": key_header(run_key),
+        "key": checks.key_header(run_key),
         "budget": budget,
         "halving": dataclasses.asdict(rule) if rule else None,
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
-
-
-def _groups(space) -> dict[tuple, list[int]]:
-    """Configuration ids by their combination of static values, in id order."""
-    groups: dict[tuple, list[int]] = {}
-    for config_id, config in enumerate(space):
-        groups.setdefault(tuple(config[a] for a in space.static_axes), []).append(config_id)
-    return groups
 
 
 def _check_halving_metric(rule: Halving | None, traced: TracedTrainer) -> None:
@@ -469,9 +409,8 @@ def _check_halving_metric(rule: Halving | None, traced: TracedTrainer) -> None:
 
 def _width(width, n: int, devices, traced, seeds, rule) -> int:
     """The slots of a group of ``n`` configurations: as given, all (None), or `auto_width`."""
-    if width is None:
-        return program.round_up(n, len(devices))
-    if width != "auto":
-        return program.round_up(int(width), len(devices))
+    fixed = checks.fixed_width(width, n, len(devices))
+    if fixed is not None:
+        return fixed
     cap = None if rule is None else math.ceil(n / rule.eta)
     return auto_width(n, devices, traced.largest * seeds, cap)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import math
-import numbers
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,11 +17,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from rmsjax._src import program, staged
-from rmsjax._src.pool import Pool, auto_width, trace_trainer
-from rmsjax._src.spaces import Configs, distribution
-from rmsjax._src.store import Store, check_metadata
-from rmsjax._src.trainer import Trainer
+from rmsjax._engine import checks, program, staged
+from rmsjax._engine.pool import Pool, auto_width, trace_trainer
+from rmsjax._engine.spaces import Choice, Configs, distribution
+from rmsjax._engine.store import Store, check_metadata
+from rmsjax._engine.trainer import Trainer
 
 _INSTALL = "optuna_search needs Optuna: pip install 'rmsjax[optuna]'"
 
@@ -170,7 +169,7 @@ class _Search:
     def __init__(self, trainer, study, dists, metric, budget, width, seeds, run_key, devices):
         self.study, self.dists, self.metric, self.budget = study, dists, metric, budget
         self.width, self.seeds, self.key, self.devices = width, seeds, run_key, devices
-        self.dtypes = staged.dtypes_of(dists)
+        self.dtypes = _dtypes_of(dists)
         self.traced = trace_trainer(trainer, {}, self.dtypes, run_key.aval)
         if metric not in self.traced.scalar_metrics():
             raise ValueError(
@@ -189,7 +188,7 @@ class _Search:
         pool = Pool(self.traced, self.dtypes, self.key, self.seeds, record.widths[0], self.devices)
         optuna_dists = {name: d.to_optuna() for name, d in self.dists.items()}
         scheduler = OptunaScheduler(self.study, optuna_dists, ids, self.metric, self.budget)
-        with staged.progress_bar(len(ids), progress, "optuna_search") as bar:
+        with checks.progress_bar(len(ids), progress, "optuna_search") as bar:
 
             def finish(config_id, units, pruned):
                 number, params = scheduler.told.pop(config_id)
@@ -213,8 +212,6 @@ def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna
         )
     if len(study.directions) != 1:
         raise ValueError("optuna_search needs a study with one objective (one direction)")
-    if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:
-        raise ValueError(f"`n_trials` must be an int >= 1, got {n_trials!r}")
     if not isinstance(space, Mapping) or not space:
         raise ValueError(f"`space` must be a non-empty dict of axis -> distribution, got {space!r}")
     dists = {name: distribution(name, value) for name, value in space.items()}
@@ -226,10 +223,9 @@ def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna
         )
     if not isinstance(metric, str):
         raise TypeError(f"`metric` must be a metric name, got {metric!r}")
-    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral) or seeds < 1:
-        raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
-    width = staged.check_width(width, "width")
-    return int(n_trials), dists, staged.check_budget(budget), width, int(seeds)
+    n_trials, seeds = checks.positive_int("n_trials", n_trials), checks.positive_int("seeds", seeds)
+    width = checks.check_width(width, "width")
+    return n_trials, dists, checks.check_budget(budget), width, seeds
 
 
 def _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata) -> Store | None:
@@ -242,7 +238,7 @@ def _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata)
         "direction": study.direction.name,
         "space": {name: d.to_json() for name, d in dists.items()},
         "seeds": seeds,
-        "key": staged.key_header(run_key),
+        "key": checks.key_header(run_key),
         "budget": budget,
         "metric": metric,
     }
@@ -250,10 +246,18 @@ def _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata)
 
 
 def _width(width, record, n_todo: int, devices: list, run_bytes: int) -> int:
-    if width is None:
-        return program.round_up(n_todo, len(devices))
-    if width != "auto":
-        return program.round_up(int(width), len(devices))
+    fixed = checks.fixed_width(width, n_todo, len(devices))
+    if fixed is not None:
+        return fixed
     if 0 in record.widths:  # resumed: keep the recorded width
         return record.widths[0]
     return auto_width(n_todo, devices, run_bytes, cap=max(1, n_todo // 10))
+
+
+def _dtypes_of(dists: dict) -> dict[str, np.dtype]:
+    """The traced dtype of each axis of ``dists`` (distributions): int only for int choices."""
+    out = {}
+    for name, dist in dists.items():
+        ints = isinstance(dist, Choice) and all(isinstance(v, int) for v in dist.values)
+        out[name] = jax.dtypes.canonicalize_dtype(np.int64 if ints else np.float64)
+    return out

@@ -25,8 +25,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rmsjax._src import program
-from rmsjax._src.trainer import Trainer
+from rmsjax._engine import checks, program
+from rmsjax._engine.trainer import Trainer
 
 
 @dataclasses.dataclass
@@ -67,15 +67,6 @@ class TracedTrainer:
         return [n for n, a in zip(self.metric_names, self.metric_avals, strict=True) if not a.shape]
 
 
-def _user_error(fn: str, error: Exception) -> Exception:
-    return TypeError(
-        f"Trainer.{fn} used a traced value as a Python value (an `if`, int(), float() or NumPy "
-        "call): numeric hyperparameters reach it as traced scalars (one compilation serves every "
-        "value), and so does the key. Use jnp.where or jax.lax.cond, or make the axis static by "
-        f"giving its values as strings, bools or None. JAX said: {str(error).splitlines()[0]}"
-    )
-
-
 def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], key_aval):
     """Traces ``trainer.init`` and ``trainer.advance`` once each on abstract values."""
     hp_avals = [jax.ShapeDtypeStruct((), dt) for dt in dynamic.values()]
@@ -88,7 +79,7 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
             lambda hp, key: trainer.init(hparams(hp), key), return_shape=True
         )(hp_avals, key_aval)
     except program._TRACED_ERRORS as e:
-        raise _user_error("init", e) from e
+        raise checks.traced_value_error("Trainer.init", list(dynamic), e) from e
     carry_avals, carry_tree = jax.tree_util.tree_flatten(carry_shape)
     names: list[str] = []
     advance_flat = _flat_advance(trainer, hparams, carry_tree, carry_avals, names)
@@ -97,7 +88,7 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
             carry_avals, hp_avals, key_aval
         )
     except program._TRACED_ERRORS as e:
-        raise _user_error("advance", e) from e
+        raise checks.traced_value_error("Trainer.advance", list(dynamic), e) from e
     if not names:
         raise ValueError("Trainer.advance returned no metrics; return at least one")
     largest = max(map(program._largest_array, (init_jaxpr.jaxpr, advance_jaxpr.jaxpr)))

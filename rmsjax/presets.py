@@ -4,7 +4,7 @@ Hyperparameters are always named as :func:`rmsjax.rmsprop` names them (``learnin
 ``decay``, ``eps``...); each :class:`Preset` maps them to its function's own arguments (PyTorch's
 ``alpha``, Keras's ``rho``...). The command line, :mod:`rmsjax.tasks` and
 :mod:`rmsjax.experiment` all build optimizers through this table, so a preset's arguments are
-written down once, here, next to the functions in ``alias.py``.
+written down once, here, next to the functions it builds.
 
 >>> from rmsjax.experiment import PRESETS
 >>> PRESETS["torch"].describe({"learning_rate": 0.01, "decay": 0.9})
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import optax
 
-from rmsjax._src import alias
+import rmsjax
 
 __all__ = ["DESCRIPTIONS", "HPARAMS", "NU_DTYPES", "PRESETS", "Preset", "get_preset"]
 
@@ -32,7 +32,7 @@ def _kinds() -> dict[str, str]:
     """The arguments of :func:`rmsjax.rmsprop` a user sets, each ``"float"`` (may be traced),
     ``"bool"`` (static) or ``"dtype"`` (static), read from its signature."""
     out = {}
-    for name, param in inspect.signature(alias.rmsprop).parameters.items():
+    for name, param in inspect.signature(rmsjax.rmsprop).parameters.items():
         if name == "maximize":  # a property of the objective, not a hyperparameter to tune
             continue
         if name == "nu_dtype":
@@ -148,13 +148,13 @@ PRESETS: dict[str, Preset] = {
     for p in [
         Preset(
             "rmsjax",
-            alias.rmsprop,
+            rmsjax.rmsprop,
             {name: name for name in HPARAMS},
             "rmsjax.rmsprop: Hinton's rule, eps outside the root, accumulator from 0",
         ),
         Preset(
             "torch",
-            alias.torch_rmsprop,
+            rmsjax.torch_rmsprop,
             {
                 "learning_rate": "lr",
                 "decay": "alpha",
@@ -167,7 +167,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "keras",
-            alias.keras_rmsprop,
+            rmsjax.keras_rmsprop,
             {
                 "learning_rate": "learning_rate",
                 "decay": "rho",
@@ -180,7 +180,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "tf1",
-            alias.tf1_rmsprop,
+            rmsjax.tf1_rmsprop,
             {
                 "learning_rate": "learning_rate",
                 "decay": "decay",

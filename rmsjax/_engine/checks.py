@@ -1,0 +1,88 @@
+"""Small helpers every engine module shares: argument checks, axis dtypes, grouping, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def positive_int(name: str, value: Any, what: str = "an int >= 1") -> int:
+    """``value`` as an int >= 1, or a ValueError naming ``name`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be {what}, got {value!r}")
+    return int(value)
+
+
+def check_budget(budget: Any) -> int:
+    return positive_int("budget", budget, "an int >= 1 (units of training)")
+
+
+def check_width(width: Any, name: str) -> int | str | None:
+    """Slots: a positive int, ``"auto"`` or ``None`` (one slot per configuration)."""
+    if width is None or (isinstance(width, str) and width == "auto"):
+        return width
+    return positive_int(name, width, "a positive int, None or 'auto'")
+
+
+def round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def traced_value_error(who: str, names: list[str], error: Exception) -> TypeError:
+    """The error for a user function (``who``: ``"train_fn"``, ``"Trainer.init"``...) that used a
+    traced hyperparameter as a Python value."""
+    short = who.split()[0]
+    return TypeError(
+        f"{who} used a traced value as a Python value (an `if`, int(), float() or NumPy call): "
+        f"the hyperparameters {names} reach {short} as traced scalars (one compilation serves "
+        "every value), and so does the key. Use jnp.where or jax.lax.cond, or make the axis "
+        "static by giving its values as strings, bools or None. JAX said: "
+        f"{str(error).splitlines()[0]}"
+    )
+
+
+def traced_dtype(values: Any) -> np.dtype:
+    """The dtype an axis with these values is traced with (float32/int32, or 64-bit with x64)."""
+    kind = np.float64 if np.issubdtype(np.asarray(values).dtype, np.floating) else np.int64
+    return jax.dtypes.canonicalize_dtype(kind)
+
+
+def groups(space) -> dict[tuple, list[int]]:
+    """Configuration ids by their combination of static values, in id order."""
+    out: dict[tuple, list[int]] = {}
+    for config_id, config in enumerate(space):
+        out.setdefault(tuple(config[a] for a in space.static_axes), []).append(config_id)
+    return out
+
+
+def key_header(run_key) -> dict:
+    """The run key as a store's header records it."""
+    return {"impl": run_key.impl, "data": run_key.data.ravel().tolist(), "typed": run_key.typed}
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, progress: bool, desc: str) -> Iterator[Any]:
+    """A tqdm bar over ``total`` configurations, or None when there is nothing to show."""
+    if not (total and progress and jax.process_index() == 0):
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="config", desc=desc)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def fixed_width(width: int | str | None, n: int, n_devices: int) -> int | None:
+    """Slots for ``n`` configurations: ``width`` (or ``n`` for None) rounded up to a multiple of
+    the devices; None for ``"auto"``, which each scheduler measures its own way."""
+    if width == "auto":
+        return None
+    return round_up(n if width is None else int(width), n_devices)
