@@ -242,18 +242,20 @@ def test_count_under_inject_hyperparams_is_the_injectors():
 
 @pytest.mark.parametrize("centered", [False, True])
 @pytest.mark.parametrize("bias_correction", [False, True])
-def test_state_types(centered, bias_correction):
-    state = rmsjax.scale_by_rms(centered=centered, bias_correction=bias_correction).init(
-        {"w": jnp.ones(2)}
-    )
+@pytest.mark.parametrize("nu_dtype", [None, jnp.float16, jnp.bfloat16])
+def test_state_types(centered, bias_correction, nu_dtype):
+    """A step count is kept for bias correction and for bfloat16's stochastic rounding."""
+    tx = rmsjax.scale_by_rms(centered=centered, bias_correction=bias_correction, nu_dtype=nu_dtype)
+    state = tx.init({"w": jnp.ones(2)})
+    counted = bias_correction or nu_dtype == jnp.bfloat16
     expected = {
         (False, False): rmsjax.ScaleByRmsState,
         (False, True): rmsjax.ScaleByRmsWithCountState,
         (True, False): rmsjax.ScaleByCenteredRmsState,
         (True, True): rmsjax.ScaleByCenteredRmsWithCountState,
-    }[centered, bias_correction]
+    }[centered, counted]
     assert type(state) is expected
-    assert ("count" in state._fields) == bias_correction
+    assert ("count" in state._fields) == counted
     assert all(getattr(state, f) is not None for f in state._fields)
 
 

@@ -302,6 +302,164 @@ def test_nu_dtype_bfloat16_halves_memory_and_tracks_float32():
     assert not np.allclose(p32["w"], params["w"], atol=0.1)
 
 
+def _scale_schedule(steps):
+    """Gradient scales that change: 1, a drop to 0.1, a rise to 10, an exponential fall."""
+    q = steps // 4
+    t = np.arange(q)
+    return np.concatenate(
+        [np.ones(q), np.full(q, 0.1), np.logspace(-1, 1, q), 10 * np.exp(-t / 800)]
+    ).astype(np.float32)
+
+
+@functools.partial(jax.jit, static_argnames="steps")
+def _bfloat16_against_float32(decays, steps):
+    """Per decay, over ``steps`` steps of scaled normal gradients: the mean signed and absolute
+    relative error of the bfloat16 second moment against float32's, and the mean absolute
+    relative error of the update."""
+    scales = jnp.asarray(_scale_schedule(steps))
+    key = jax.random.PRNGKey(0)
+
+    def run(decay):
+        tx32 = rmsjax.scale_by_rms(decay)
+        tx16 = rmsjax.scale_by_rms(decay, nu_dtype=jnp.bfloat16)
+        params = {"w": jnp.zeros(256)}
+
+        def step(carry, t):
+            s32, s16 = carry
+            g = {"w": scales[t] * jax.random.normal(jax.random.fold_in(key, t), (256,))}
+            u32, s32 = tx32.update(g, s32)
+            u16, s16 = tx16.update(g, s16)
+            rel = s16.nu["w"].astype(jnp.float32) / s32.nu["w"] - 1
+            update_rel = jnp.abs(u16["w"] / u32["w"] - 1)
+            return (s32, s16), (rel.mean(), jnp.abs(rel).mean(), update_rel.mean())
+
+        init = (tx32.init(params), tx16.init(params))
+        _, errors = jax.lax.scan(step, init, jnp.arange(steps))
+        return jax.tree.map(jnp.mean, errors)
+
+    return jax.vmap(run)(decays)
+
+
+def test_bfloat16_second_moment_keeps_decaying_unbiased_at_high_decay():
+    """Rounded to nearest bfloat16, nu cannot fall once (1 - decay) * nu is below half an ulp
+    (decay >= ~0.996): it froze at 4x float32's value at decay 0.999. Stochastic rounding
+    keeps it unbiased; its noise (a few percent per element) is what the bounds allow."""
+    decays = [0.9, 0.999, 0.9999]
+    signed, absolute, update = _bfloat16_against_float32(jnp.array(decays), steps=10_000)
+    for i, decay in enumerate(decays):
+        errors = dict(signed=float(signed[i]), absolute=float(absolute[i]), update=float(update[i]))
+        assert abs(errors["signed"]) <= 0.01, (decay, errors)
+        assert errors["absolute"] <= 0.05, (decay, errors)
+        assert errors["update"] <= 0.03, (decay, errors)
+
+
+@pytest.mark.parametrize("nu_dtype", [None, jnp.float32, jnp.float16])
+@pytest.mark.parametrize("centered", [False, True])
+def test_nu_dtype_other_than_bfloat16_rounds_to_nearest_bit_for_bit(nu_dtype, centered):
+    """Only bfloat16 is rounded stochastically: float32 and float16 keep the plain rule."""
+    tx = rmsjax.scale_by_rms(0.999, centered=centered, nu_dtype=nu_dtype)
+    params = {"w": jnp.zeros(64), "b": jnp.zeros(3)}
+    state = tx.init(params)
+    assert "count" not in state._fields
+    dtype = jnp.float32 if nu_dtype is None else nu_dtype
+    grads = [
+        jax.tree.map(lambda p, t=t: jnp.sin(jnp.arange(p.size) + 10.0 * t) * 0.5**t, params)
+        for t in range(5)
+    ]
+
+    @jax.jit
+    def reference(nu, mu, g):
+        rho = jnp.float32(0.999)
+        nu = (rho * nu.astype(jnp.float32) + (1 - rho) * (g * g)).astype(dtype)
+        ms = nu.astype(jnp.float32)
+        if centered:
+            mu = rho * mu + (1 - rho) * g
+            ms = jnp.maximum(ms - mu * mu, 0)
+        return jnp.where(g == 0, g, g / (jnp.sqrt(ms) + 1e-8)), nu, mu
+
+    update = jax.jit(tx.update)
+    nu = {k: jnp.zeros(p.shape, dtype) for k, p in params.items()}
+    mu = jax.tree.map(jnp.zeros_like, params)
+    for g in grads:
+        updates, state = update(g, state)
+        for k in params:
+            expected_u, nu[k], mu[k] = reference(nu[k], mu[k], g[k])
+            np.testing.assert_array_equal(state.nu[k], nu[k])
+            np.testing.assert_array_equal(updates[k], expected_u)
+
+
+def _bf16_steps(state, grads, tx):
+    def step(s, g):
+        u, s = tx.update(g, s)
+        return s, u
+
+    return jax.lax.scan(step, state, grads)
+
+
+def test_bfloat16_rounding_is_reproducible_under_jit_vmap_and_resume():
+    """The random bits come from the step count and the leaf, so the state alone decides them."""
+    tx = rmsjax.scale_by_rms(0.999, nu_dtype=jnp.bfloat16)
+    params = {"a": jnp.zeros(300), "b": jnp.zeros(300)}
+    key = jax.random.PRNGKey(1)
+    grads = {"a": jax.random.normal(key, (3, 40, 300))}
+    grads["b"] = grads["a"]  # the same gradients in two leaves
+    run = jax.jit(functools.partial(_bf16_steps, tx=tx))
+    one = jax.tree.map(lambda x: x[0], grads)
+
+    whole, updates = run(tx.init(params), one)
+    # Resume: 25 steps, the state through NumPy (as a checkpoint would), then 15 more.
+    half, _ = run(tx.init(params), jax.tree.map(lambda x: x[:25], one))
+    half = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), half)
+    resumed, _ = run(half, jax.tree.map(lambda x: x[25:], one))
+    jax.tree.map(np.testing.assert_array_equal, resumed, whole)
+    assert int(whole.count) == 40
+    # Batched (vmap over three gradient streams) gives each stream's unbatched bits.
+    states = jax.vmap(lambda _: tx.init(params))(jnp.arange(3))
+    batched, _ = jax.jit(jax.vmap(run))(states, grads)
+    for i in range(3):
+        alone, _ = run(tx.init(params), jax.tree.map(lambda x, i=i: x[i], grads))
+        jax.tree.map(
+            np.testing.assert_array_equal, jax.tree.map(lambda x, i=i: x[i], batched), alone
+        )
+    # Eagerly, op by op, the same bits as jitted.
+    eager = tx.init(params)
+    for t in range(3):
+        _, eager = tx.update(jax.tree.map(lambda x, t=t: x[t], one), eager)
+    jitted, _ = run(tx.init(params), jax.tree.map(lambda x: x[:3], one))
+    jax.tree.map(np.testing.assert_array_equal, eager, jitted)
+    # Each leaf draws its own bits: equal gradients, different roundings.
+    assert np.any(np.asarray(whole.nu["a"]) != np.asarray(whole.nu["b"]))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_stochastic_round_bfloat16_is_unbiased(fraction, sign):
+    from rmsjax._src.transform import stochastic_round_bfloat16
+
+    low = 1.5  # bfloat16 neighbours 1.5 and 1.5 + 2^-7
+    x = jnp.full(1 << 16, sign * (low + fraction * 2.0**-7), jnp.float32)
+    y = np.asarray(stochastic_round_bfloat16(x, jnp.uint32(3)).astype(jnp.float32))
+    assert set(np.unique(np.abs(y))) <= {low, low + 2.0**-7}
+    up = float(np.mean(np.abs(y) > low))
+    # A binomial fraction over 65,536 draws: its standard deviation is at most 0.002.
+    assert abs(up - fraction) < 0.01, up
+    if fraction == 0.0:  # a bfloat16 value is kept exactly
+        np.testing.assert_array_equal(y, np.asarray(x))
+
+
+def test_stochastic_round_bfloat16_keeps_nan_and_infinities():
+    from rmsjax._src.transform import stochastic_round_bfloat16
+
+    special = jnp.array([jnp.nan, jnp.inf, -jnp.inf, 0.0, -0.0, 3.0e38], jnp.float32)
+    special = jnp.tile(special, 1000)
+    y = np.asarray(stochastic_round_bfloat16(special, jnp.uint32(5)).astype(jnp.float32))
+    y = y.reshape(1000, 6)
+    assert np.all(np.isnan(y[:, 0]))
+    assert np.all(y[:, 1] == np.inf) and np.all(y[:, 2] == -np.inf)
+    assert np.all(y[:, 3] == 0) and np.all(np.signbit(y[:, 4]))
+    assert np.all(np.isfinite(y[:, 5]))
+
+
 def test_centered_variance_is_clamped_where_optax_returns_nan():
     params = {"w": jnp.array([1.0])}
     grads = {"w": jnp.array([0.1])}

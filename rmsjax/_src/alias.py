@@ -82,7 +82,8 @@ def rmsprop(
         ``params``.
       bias_correction: divide the moments by :math:`1 - \rho^t`.
       maximize: ascend the objective instead of descending it.
-      nu_dtype: dtype to store the second moment in (e.g. ``jnp.bfloat16``).
+      nu_dtype: dtype to store the second moment in (e.g. ``jnp.bfloat16``, which is rounded
+        stochastically so that it keeps decaying: see :func:`rmsjax.scale_by_rms`).
 
     Every numeric argument may be a Python float or a JAX scalar, traced or not, so the optimizer
     can be built inside a function that is ``jit``-ed and ``vmap``-ed over its hyperparameters.
