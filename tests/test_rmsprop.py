@@ -295,10 +295,14 @@ def test_nu_dtype_bfloat16_halves_memory_and_tracks_float32():
     p16, s16 = run(tx16)
     p32, _ = run(rmsjax.rmsprop(0.01))
     assert optax.tree_utils.tree_get(s16, "nu")["w"].dtype == jnp.bfloat16
-    # bfloat16 keeps 8 bits of mantissa (relative rounding 2^-9 ~ 0.2%) in nu, so each step's
-    # size is off by up to 0.1%; a step is at most lr / sqrt(1 - decay) ~ 0.032, so 50 steps
-    # drift by at most 50 * 0.032 * 1e-3 = 1.6e-3 (measured: 1.04e-3).
-    np.testing.assert_allclose(p16["w"], p32["w"], atol=2e-3)
+    # bfloat16 nu is rounded stochastically: at decay 0.9 it is off from float32's by about
+    # 0.5% (standard deviation 0.6%, tests below), so each step's size by about 0.3%, with a
+    # random sign. A step is at most lr / sqrt(1 - decay) ~ 0.032, so after 50 steps an element
+    # has drifted by a random walk of standard deviation at most sqrt(50) * 0.032 * 0.003 =
+    # 7e-4; the largest of 1,000 elements is about 3.3 of those, 2.2e-3 (measured: 2.0e-3).
+    # (Rounded to nearest, the drift was at most 1.6e-3, but nu stopped decaying at high decay.)
+    np.testing.assert_allclose(p16["w"], p32["w"], atol=4e-3)
+    assert abs(float(np.mean(p16["w"] - p32["w"]))) < 2e-4  # no drift in one direction
     assert not np.allclose(p32["w"], params["w"], atol=0.1)
 
 
@@ -421,12 +425,8 @@ def test_bfloat16_rounding_is_reproducible_under_jit_vmap_and_resume():
         jax.tree.map(
             np.testing.assert_array_equal, jax.tree.map(lambda x, i=i: x[i], batched), alone
         )
-    # Eagerly, op by op, the same bits as jitted.
-    eager = tx.init(params)
-    for t in range(3):
-        _, eager = tx.update(jax.tree.map(lambda x, t=t: x[t], one), eager)
-    jitted, _ = run(tx.init(params), jax.tree.map(lambda x: x[:3], one))
-    jax.tree.map(np.testing.assert_array_equal, eager, jitted)
+    # (Op by op against jitted is not promised: XLA may round the float32 moment differently
+    # there, and the random bits depend on its last bit; see stochastic_round_bfloat16.)
     # Each leaf draws its own bits: equal gradients, different roundings.
     assert np.any(np.asarray(whole.nu["a"]) != np.asarray(whole.nu["b"]))
 
@@ -438,7 +438,8 @@ def test_stochastic_round_bfloat16_is_unbiased(fraction, sign):
 
     low = 1.5  # bfloat16 neighbours 1.5 and 1.5 + 2^-7
     x = jnp.full(1 << 16, sign * (low + fraction * 2.0**-7), jnp.float32)
-    y = np.asarray(stochastic_round_bfloat16(x, jnp.uint32(3)).astype(jnp.float32))
+    seeds = jax.random.bits(jax.random.PRNGKey(3), x.shape, jnp.uint32)  # one per step, say
+    y = np.asarray(jax.vmap(stochastic_round_bfloat16)(x, seeds).astype(jnp.float32))
     assert set(np.unique(np.abs(y))) <= {low, low + 2.0**-7}
     up = float(np.mean(np.abs(y) > low))
     # A binomial fraction over 65,536 draws: its standard deviation is at most 0.002.
@@ -450,14 +451,19 @@ def test_stochastic_round_bfloat16_is_unbiased(fraction, sign):
 def test_stochastic_round_bfloat16_keeps_nan_and_infinities():
     from rmsjax._src.transform import stochastic_round_bfloat16
 
-    special = jnp.array([jnp.nan, jnp.inf, -jnp.inf, 0.0, -0.0, 3.0e38], jnp.float32)
-    special = jnp.tile(special, 1000)
-    y = np.asarray(stochastic_round_bfloat16(special, jnp.uint32(5)).astype(jnp.float32))
-    y = y.reshape(1000, 6)
-    assert np.all(np.isnan(y[:, 0]))
-    assert np.all(y[:, 1] == np.inf) and np.all(y[:, 2] == -np.inf)
-    assert np.all(y[:, 3] == 0) and np.all(np.signbit(y[:, 4]))
-    assert np.all(np.isfinite(y[:, 5]))
+    # NaNs with every payload bit set (a GPU's NaN is 0x7FFFFFFF) must not carry into the sign.
+    nans = jax.lax.bitcast_convert_type(
+        jnp.array([0x7FFFFFFF, -1, 0x7FC00000], jnp.int32), jnp.float32
+    )
+    special = jnp.concatenate([nans, jnp.array([jnp.inf, -jnp.inf, 0.0, -0.0, 3.0e38])])
+    x = jnp.tile(special, 1000)
+    seeds = jax.random.bits(jax.random.PRNGKey(5), x.shape, jnp.uint32)
+    y = jax.vmap(stochastic_round_bfloat16)(x, seeds).astype(jnp.float32)
+    y = np.asarray(y).reshape(1000, 8)
+    assert np.all(np.isnan(y[:, :3]))
+    assert np.all(y[:, 3] == np.inf) and np.all(y[:, 4] == -np.inf)
+    assert np.all(y[:, 5] == 0) and np.all(y[:, 6] == 0) and np.all(np.signbit(y[:, 6]))
+    assert np.all(np.isfinite(y[:, 7]))
 
 
 def test_centered_variance_is_clamped_where_optax_returns_nan():
