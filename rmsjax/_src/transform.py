@@ -232,16 +232,18 @@ def scale_by_rms(
     fall once :math:`(1 - \rho)\,\nu` is below half its spacing (from :math:`\rho \approx 0.996`
     on): it would stay near the largest value it reached, and the steps would be too small. So
     a bfloat16 :math:`\nu` is rounded *stochastically*, up or down with the probabilities that
-    make it unbiased. The random bits are a hash of the step count and the leaf's position in
-    the tree, so no key is needed and ``jit``, ``vmap`` and a resume from a saved state give the
-    same bits; for this the state keeps a ``count`` (a ``...WithCountState``). The price is
-    noise: over 10,000 steps of normal gradients whose scale changes, the stored :math:`\nu`
-    was off from float32's by 0.5%, 4.2% and 3.4% on average at :math:`\rho` = 0.9, 0.999 and
-    0.9999 (the update by 0.2%, 2.1% and 1.7%), with no bias beyond 0.3% (see
-    ``tests/test_rmsprop.py``). Where a gradient stays zero for thousands of steps, the
-    relative noise of the decaying :math:`\nu` grows like a random walk. float16 (11
-    significant bits) is rounded to nearest, as float32 is; it freezes the same way from
-    :math:`\rho \approx 0.9995` on.
+    make it unbiased. The random bits are a hash of the step count, the leaf's position in the
+    tree and the value rounded, so no key is needed and ``jit``, ``vmap`` and a resume from a
+    saved state give the same bits; for this the state keeps a ``count`` (a
+    ``...WithCountState``). Programs whose float32 moments differ in the last bit (op by op
+    against jitted, say) round differently more often than to nearest: see
+    ``rmsjax._src.transform.stochastic_round_bfloat16``. The price is noise: over 10,000 steps
+    of normal gradients whose scale changes, the stored :math:`\nu` was off from float32's by
+    0.5%, 4.2% and 3.2% on average at :math:`\rho` = 0.9, 0.999 and 0.9999 (the update by 0.2%,
+    2.1% and 1.6%), with no bias beyond 0.4% (see ``tests/test_rmsprop.py``). Where a gradient
+    stays zero for thousands of steps, the relative noise of the decaying :math:`\nu` grows like
+    a random walk. float16 (11 significant bits) is rounded to nearest, as float32 is; it
+    freezes the same way from :math:`\rho \approx 0.9995` on.
 
     Args:
       decay: :math:`\rho`, the decay rate of the running means, in [0, 1).
@@ -440,9 +442,9 @@ def stochastic_round_bfloat16(x: jax.Array, seed: jax.Array) -> jax.Array:
     draws other bits, so two programs whose float32 moments differ in the last bit (XLA may fuse
     a multiply-add in one and not in the other, e.g. op by op against jitted) round about a
     third of those elements differently, where rounding to nearest almost never would. NaN and
-    infinities are kept. (Hashing the element's index instead measured 1.5-3x slower on a
-    CPU; hashing only the bfloat16 part of ``x`` made elements of equal bfloat16 value round
-    alike, and the mean error of a layer noisy.)
+    infinities are kept. (Hashing the value, not the element's index, keeps the work per
+    element small; hashing only its bfloat16 part made elements of equal bfloat16 value round
+    alike, and the mean error over a layer noisy.)
 
     Example:
       >>> import jax, jax.numpy as jnp
