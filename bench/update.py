@@ -17,12 +17,17 @@ farther from 1.05 than the A/A spread.
 
     python bench/update.py            # full table: 1M and 16M parameters, 1/100/1000 leaves
     python bench/update.py --quick    # small smoke run (used by the test suite)
+    python bench/update.py --sizes 1M --leaves 1,100 --no-torch --bf16-baseline 7ed6ff0
+        # also: this checkout's bfloat16-nu step against the one at git revision 7ed6ff0
 """
 
 from __future__ import annotations
 
 import argparse
+import pathlib
 import statistics
+import subprocess
+import types
 from collections.abc import Callable
 
 import _harness  # bench/_harness.py (the script's folder is on sys.path)
@@ -100,6 +105,31 @@ def triad_stepper(n: int) -> tuple[Callable[[], None], Callable[[], None], int]:
     return run, sync, 12 * n
 
 
+def transform_at(ref: str) -> types.ModuleType:
+    """``rmsjax/_src/transform.py`` as it was at git revision ``ref``, loaded as a module."""
+    path = "rmsjax/_src/transform.py"
+    root = pathlib.Path(__file__).resolve().parent.parent
+    command = ["git", "show", f"{ref}:{path}"]
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"--bf16-baseline: cannot read {path} at {ref!r}: {done.stderr.strip()}")
+    module = types.ModuleType(f"transform_at_{ref}")
+    exec(compile(done.stdout, f"{ref}:{path}", "exec"), module.__dict__)
+    return module
+
+
+def bf16_rmsprop(transform: types.ModuleType, lr: float) -> optax.GradientTransformation:
+    """``rmsjax.rmsprop(lr, decay=0.9, eps=1e-8, nu_dtype=jnp.bfloat16)``, built as rmsprop
+    builds it, from the given version of the transform module."""
+    return optax.chain(
+        optax.identity(),
+        transform.add_l2(0.0),
+        transform.scale_by_rms(0.9, 1e-8, nu_dtype=jnp.bfloat16),
+        transform.scale_by_learning_rate(lr),
+        optax.identity(),
+    )
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke test)")
@@ -110,6 +140,12 @@ def main(argv=None) -> None:
         "--builds", type=int, default=2, help="pairs of builds (one in each order) per point"
     )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    ap.add_argument(
+        "--bf16-baseline",
+        metavar="REF",
+        help="also time the bf16-nu step of git revision REF, twice (an A/A pair), against this "
+        "checkout's",
+    )
     args = ap.parse_args(argv)
 
     def parse_size(s: str) -> int:
@@ -131,6 +167,11 @@ def main(argv=None) -> None:
         "rmsjax": lambda: rmsjax.rmsprop(lr, decay=0.9, eps=1e-8),
         "rmsjax bf16 nu": lambda: rmsjax.rmsprop(lr, decay=0.9, eps=1e-8, nu_dtype=jnp.bfloat16),
     }
+    ref = args.bf16_baseline
+    if ref:
+        old = transform_at(ref)
+        libraries[f"bf16 nu @{ref}"] = lambda: bf16_rmsprop(old, lr)
+        libraries[f"bf16 nu @{ref} again"] = lambda: bf16_rmsprop(old, lr)
     configs = [(n, k) for n in sizes for k in leaves]
     rows: dict[tuple[int, int], dict] = {}
     bandwidths: dict[int, float] = {}
@@ -159,6 +200,16 @@ def main(argv=None) -> None:
             "aa": _harness.geomean_ratio(per_order, "optax again", "optax"),
             "spread": spread,
         }
+        if ref:
+            new, base, again = "rmsjax bf16 nu", f"bf16 nu @{ref}", f"bf16 nu @{ref} again"
+            rows[n, k]["vs ref"] = _harness.geomean_ratio(per_order, new, base)
+            rows[n, k]["ref aa"] = _harness.geomean_ratio(per_order, again, base)
+            rows[n, k]["ref spread"] = _harness.Spread.of(
+                _harness.ratio(samples, again, base) for samples in per_order
+            )
+            rows[n, k]["rounds"] = [
+                a / b for s in per_order for a, b in zip(s[new], s[base], strict=True)
+            ]
         triad_seconds = statistics.median(v for s in per_order for v in s["triad"])
         bandwidths[n] = max(bandwidths.get(n, 0.0), 12 * n / triad_seconds)
     if not args.no_torch:
@@ -191,6 +242,26 @@ def main(argv=None) -> None:
             f"{r['bf16']:7.3f} {r['aa']:6.3f} {str(spread):>10} | "
             f"{spread.judge(r['rmsjax'], 1.05):<34} {spread.judge(r['bf16'], 1.05):<34} | "
             f"{torch_fe} {torch_lp} | {1e3 * roof:11.3f} {roof / r['rmsjax ms']:11.3f}"
+        )
+    if ref:
+        print(f"\nbf16-nu step, this checkout against git revision {ref} (same protocol):")
+        head = (
+            f"{'params':>7} {'leaves':>6} | {'new/ref':>7} {'A/A':>6} {'A/A spread':>10} | "
+            f"{'per-round new/ref':>19} | verdict"
+        )
+        print(head)
+        print("-" * len(head))
+        for n, k in configs:
+            r = rows[n, k]
+            lo, hi = min(r["rounds"]), max(r["rounds"])
+            print(
+                f"{n / (1 << 20):6.3g}M {k:6d} | {r['vs ref']:7.3f} {r['ref aa']:6.3f} "
+                f"{str(r['ref spread']):>10} | {f'[{lo:.3f}, {hi:.3f}]':>19} | "
+                f"{r['ref spread'].judge(r['vs ref'])}"
+            )
+        print(
+            f"new/ref = seconds of this checkout's bf16-nu step / seconds of {ref}'s; A/A = "
+            f"{ref}'s second copy / {ref}'s; per-round new/ref: the range over all rounds."
         )
     for n in sizes:
         print(f"triad bandwidth at {n / (1 << 20):.3g}M elements: {bandwidths[n] / 1e9:.2f} GB/s")
