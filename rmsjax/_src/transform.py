@@ -441,10 +441,10 @@ def stochastic_round_bfloat16(x: jax.Array, seed: jax.Array) -> jax.Array:
     the same under ``jit`` and ``vmap`` and after a resume. But a last-bit difference in ``x``
     draws other bits, so two programs whose float32 moments differ in the last bit (XLA may fuse
     a multiply-add in one and not in the other, e.g. op by op against jitted) round about a
-    third of those elements differently, where rounding to nearest almost never would. NaN and
-    infinities are kept. (Hashing the value, not the element's index, keeps the work per
-    element small; hashing only its bfloat16 part made elements of equal bfloat16 value round
-    alike, and the mean error over a layer noisy.)
+    third of those elements differently, where rounding to nearest almost never would. Quiet
+    NaNs (all that arithmetic makes) and infinities are kept. (Hashing the value, not the
+    element's index, keeps the work per element small; hashing only its bfloat16 part made
+    elements of equal bfloat16 value round alike, and the mean error over a layer noisy.)
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -460,10 +460,12 @@ def stochastic_round_bfloat16(x: jax.Array, seed: jax.Array) -> jax.Array:
     x = jnp.asarray(x, jnp.float32)
     bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
     noise = ((bits ^ seed) * jnp.uint32(0x9E3779B1)) >> 16
+    # No noise for a NaN: one whose payload fills the top mantissa bits (0x7FFFFFFF, a GPU's
+    # NaN) would carry into the sign bit and come out as zero. (Selecting the noise, not the
+    # result, keeps the float32-to-bfloat16 conversion XLA's fast one.)
+    noise = jnp.where(jnp.isnan(x), jnp.uint32(0), noise)
     truncated = jax.lax.bitcast_convert_type((bits + noise) & jnp.uint32(0xFFFF0000), jnp.float32)
-    # A NaN whose payload fills the top mantissa bits (0x7FFFFFFF, a GPU's NaN) would carry
-    # into the sign bit and come out as zero.
-    return jnp.where(jnp.isnan(x), x, truncated).astype(jnp.bfloat16)
+    return truncated.astype(jnp.bfloat16)
 
 
 def split_complex(inner: optax.GradientTransformation) -> optax.GradientTransformation:
