@@ -440,9 +440,9 @@ def stochastic_round_bfloat16(x: jax.Array, seed: jax.Array) -> jax.Array:
     different values get unrelated bits. The result is a pure function of ``x`` and ``seed``:
     the same under ``jit`` and ``vmap`` and after a resume. But a last-bit difference in ``x``
     draws other bits, so two programs whose float32 moments differ in the last bit (XLA may fuse
-    a multiply-add in one and not in the other, e.g. op by op against jitted) round about a
-    third of those elements differently, where rounding to nearest almost never would. Quiet
-    NaNs (all that arithmetic makes) and infinities are kept. (Hashing the value, not the
+    a multiply-add in one and not in the other, e.g. op by op against jitted) round many of
+    those elements differently, where rounding to nearest almost never would. Quiet NaNs (all
+    that arithmetic makes) and infinities are kept. (Hashing the value, not the
     element's index, keeps the work per element small; hashing only its bfloat16 part made
     elements of equal bfloat16 value round alike, and the mean error over a layer noisy.)
 
