@@ -3,7 +3,9 @@
 ``manifest.json`` records what identifies the sweep (space, seeds, key, metadata), the metric
 names and shapes, and for every static combination (by its first configuration id) the chunk
 width it runs with and the fingerprint of its traced program; ``program_<id>_<key kind>.txt``
-holds that program's text (to say what changed when a fingerprint differs);
+holds that program's text (to say what changed when a fingerprint differs), and ``run_id`` a
+random name of the run that fills the folder (`optuna_search` tags its trials with it, to know
+its own trials in a study that other processes share);
 ``chunk_XXXXX.npz`` holds the metrics of one finished chunk with its configuration ids. Every
 file is written to a temporary name and renamed, so an interruption never leaves a half-written
 file, and a finished chunk is never rewritten: it is linked into place, which fails if the name
@@ -22,6 +24,7 @@ import difflib
 import json
 import os
 import tempfile
+import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -101,6 +104,7 @@ class Store:
         except Exception:
             self.close()  # a refused call does not keep the folder locked
             raise
+        self.run_id: str = (self.manifest or {}).get("run_id") or uuid.uuid4().hex
         self._next_chunk = _next_chunk(self.path) if writer else 0
 
     def _read_manifest(self) -> dict | None:
@@ -210,6 +214,7 @@ class Store:
             "programs": dict(self.manifest.get("programs", {})) if self.manifest else {},
             "rmsjax_version": _version(),
             "jax_version": jax.__version__,
+            "run_id": self.run_id,
         }
         entry = dict(record["programs"].get(str(first_id), {}))
         if kind not in entry:
