@@ -62,28 +62,29 @@ def by_state(trials):
 
 
 def check_told_once(study, run_id, result, n_trials, interrupted=()):
-    """The run's trials: ``n_trials`` told COMPLETE, one per configuration, with the value and
-    parameters the result holds; each interrupted trial FAIL and retried with its parameters in
-    its configuration. Returns the run's trials by state."""
+    """The run's trials: ``n_trials`` told (COMPLETE or PRUNED), one per configuration, with the
+    parameters and outcome the result holds; each interrupted trial FAIL and retried with its
+    parameters in its configuration."""
     mine = [t for t in study.trials if t.user_attrs.get("rmsjax_run") == run_id]
     states = by_state(mine)
-    assert set(states) <= {"COMPLETE", "FAIL"}, {k: len(v) for k, v in states.items()}
-    complete = states["COMPLETE"]
-    assert sorted(t.user_attrs["rmsjax_config"] for t in complete) == list(range(n_trials))
-    for t in complete:
+    assert set(states) <= {"COMPLETE", "PRUNED", "FAIL"}, {k: len(v) for k, v in states.items()}
+    told = states.get("COMPLETE", []) + states.get("PRUNED", [])
+    assert sorted(t.user_attrs["rmsjax_config"] for t in told) == list(range(n_trials))
+    for t in told:
         config_id = t.user_attrs["rmsjax_config"]
         assert t.params == result.space[config_id]
-        assert t.value == np.mean(result.metrics["loss"][config_id], dtype=np.float64)
+        assert result.pruned[config_id] == (t.state == STATES.PRUNED)
+        if t.state == STATES.COMPLETE:
+            assert t.value == np.mean(result.metrics["loss"][config_id], dtype=np.float64)
     failed = {t.number: t for t in states.get("FAIL", [])}
     assert sorted(failed) == sorted(interrupted)
     retries = {
-        t.user_attrs["rmsjax_retry_of"]: t for t in complete if "rmsjax_retry_of" in t.user_attrs
+        t.user_attrs["rmsjax_retry_of"]: t for t in told if "rmsjax_retry_of" in t.user_attrs
     }
     assert sorted(retries) == sorted(failed)
     for number, retry in retries.items():
         assert retry.params == failed[number].params
         assert retry.user_attrs["rmsjax_config"] == failed[number].user_attrs["rmsjax_config"]
-    return states
 
 
 def run_id(out_dir):
@@ -177,3 +178,46 @@ def test_one_out_dir_for_two_processes_is_refused(tmp_path):
     finally:
         gate.touch()
     finish(proc, 0)
+
+
+def test_interrupted_while_telling_a_pruned_trial(tmp_path, monkeypatch):
+    """An interruption inside ``study.tell`` (here of the first pruned trial) in this process:
+    that trial, saved, is told PRUNED; those in flight FAIL and are retried on resume."""
+    from _staged_helpers import TRAINER
+
+    import rmsjax
+
+    space = {"learning_rate": rmsjax.loguniform(1e-3, 0.3), "decay": rmsjax.uniform(0.5, 0.99)}
+
+    def search(study):
+        return rmsjax.optuna_search(
+            TRAINER, study, n_trials=8, width=3, key=workers.KEY, budget=9, metric="loss",
+            out_dir=tmp_path / "run", progress=False,
+            space=space,
+        )  # fmt: skip
+
+    def new_study():
+        return optuna.create_study(
+            study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}", load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(n_startup_trials=4),
+            pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+        )  # fmt: skip
+
+    tell, interrupts = optuna.Study.tell, []
+
+    def interrupted_tell(self, trial, *args, state=None, **kwargs):
+        if state == STATES.PRUNED and not interrupts:
+            interrupts.append(trial)
+            raise KeyboardInterrupt
+        return tell(self, trial, *args, state=state, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "tell", interrupted_tell)
+    with pytest.raises(KeyboardInterrupt):
+        search(new_study())
+    monkeypatch.undo()
+    states = by_state(new_study().trials)
+    assert "RUNNING" not in states and len(states["PRUNED"]) == 1
+    interrupted = [t.number for t in states["FAIL"]]
+    assert len(interrupted) == len(states["WAITING"]) == 2  # the other two slots' trials
+    result = search(new_study())
+    check_told_once(new_study(), run_id(tmp_path / "run"), result, 8, interrupted)

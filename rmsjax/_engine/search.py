@@ -98,9 +98,10 @@ class OptunaScheduler:
         self.outcomes[config_id] = (state, value)
 
     def tell(self, config_id: int) -> None:
-        trial = self.trials.pop(config_id)
-        state, value = self.outcomes.pop(config_id)
-        self.study.tell(trial, value if state.name == "COMPLETE" else None, state=state)
+        state, value = self.outcomes[config_id]
+        self.study.tell(self.trials[config_id], value if state.name == "COMPLETE" else None,
+                        state=state)  # fmt: skip
+        del self.trials[config_id], self.outcomes[config_id]  # told: nothing left to settle
 
     def interrupted(self, record: staged.StagedRecord) -> None:
         """Settles every trial asked and not told (see `settle_trial`)."""
@@ -127,9 +128,10 @@ def settle_trial(study, number, params, config_id, record, metric, run_id) -> in
     if known and record.done[config_id] and record.arrays["_trial"][config_id, 0] == number:
         value = float(np.mean(np.asarray(record.arrays[metric][config_id], np.float64)))
         state = _state(bool(record.arrays["_pruned"][config_id, 0]), value)
-        study.tell(number, value if state.name == "COMPLETE" else None, state=state)
+        study.tell(number, value if state.name == "COMPLETE" else None, state=state,
+                   skip_if_finished=True)  # fmt: skip
         return None
-    study.tell(number, state=_optuna().trial.TrialState.FAIL)
+    study.tell(number, state=_optuna().trial.TrialState.FAIL, skip_if_finished=True)
     if run_id is None or not known or record.done[config_id]:
         return None
     attrs = {RETRY_ATTR: number, RUN_ATTR: run_id, CONFIG_ATTR: config_id}
