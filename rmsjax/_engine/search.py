@@ -62,10 +62,10 @@ class OptunaScheduler:
             return None
         trial = self.study.ask(self.distributions)
         config_id = self._config_id(trial.user_attrs)
+        self.trials[config_id] = trial  # from here on, an interruption settles it
         if self.run_id is not None:
             trial.set_user_attr(RUN_ATTR, self.run_id)
             trial.set_user_attr(CONFIG_ATTR, config_id)
-        self.trials[config_id] = trial
         return config_id, dict(trial.params)
 
     def _config_id(self, attrs: dict) -> int:
