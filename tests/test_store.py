@@ -117,6 +117,23 @@ def test_a_later_call_in_the_same_process_takes_the_folder_over(tmp_path):
         second.save(np.asarray([2]), [np.zeros((1, 1))])
 
 
+def test_a_refused_call_does_not_take_the_folder_over(tmp_path):
+    """A call refused because the folder holds another sweep (same process) leaves the folder
+    to the call that has it, and a refused call on a free folder does not keep it locked."""
+    first = Store(tmp_path, HEADER, writer=True)
+    first.save(np.asarray([0]), [np.zeros((1, 1))])
+    first.begin_group(0, 1, "typed_key", {"loss": {"shape": [], "dtype": "float64"}}, {}, "")
+    other = {**HEADER, "seeds": 2}
+    with pytest.raises(ValueError, match="holds a different sweep"):
+        Store(tmp_path, other, writer=True)
+    first.save(np.asarray([1]), [np.zeros((1, 1))])  # still the owner
+    first.close()
+    with pytest.raises(ValueError, match="holds a different sweep"):
+        Store(tmp_path, other, writer=True)
+    script = f"from rmsjax._engine.store import Store; Store({str(tmp_path)!r}, {HEADER!r}, True)"
+    subprocess.run([sys.executable, "-c", script], check=True)  # not locked by the refused call
+
+
 def test_an_interrupted_claim_is_skipped(tmp_path):
     """On a file system without hard links a chunk name is claimed (an empty file) before the
     finished file is renamed onto it; an interruption in between leaves an empty file that

@@ -96,14 +96,17 @@ class Store:
                 os.makedirs(self.path, exist_ok=True)
             except OSError as e:
                 raise ValueError(f"`out_dir` {self.path!r} cannot be created: {e.strerror}") from e
-            self._lock = _lock(self.path, self)
+        key = _lock(self.path) if writer else None
         try:
             self.manifest: dict | None = self._read_manifest()
             if self.manifest is not None:
                 self._compare_header()
         except Exception:
-            self.close()  # a refused call does not keep the folder locked
+            _unlock(key, None)  # a refused call keeps no lock (nor takes one over)
             raise
+        if key is not None:
+            self._lock = key
+            _own(key, self)
         self.run_id: str = (self.manifest or {}).get("run_id") or uuid.uuid4().hex
         self._next_chunk = _next_chunk(self.path) if writer else 0
 
@@ -276,7 +279,7 @@ class Store:
         """Releases the write lock now (it is released anyway when the Store is collected);
         the Store may not write after it."""
         held = _HELD.get(self._lock) if self._lock else None
-        if held is not None:
+        if held is not None and held[1]() is self:
             _unlock(self._lock, held[1])
 
     def _check_owner(self) -> None:
@@ -284,12 +287,13 @@ class Store:
         if self._lock and (held is None or held[1]() is not self):
             raise ValueError(
                 f"out_dir {self.path!r} was opened for writing again by a later call in this "
-                "process, which now owns it; this earlier call may no longer write there"
+                "process, which now owns it (or this call closed it); this call may no longer "
+                "write there"
             )
 
 
-def _lock(path: str, store: Store) -> str | None:
-    """Takes (or takes over, within this process) the write lock of ``path``; returns its key.
+def _lock(path: str) -> str | None:
+    """Takes the write lock of ``path`` unless this process holds it; returns its key in _HELD.
 
     The lock is an exclusive ``flock`` on the directory itself (no file is added to it). Where
     the file system refuses such locks (NFS does on a directory), there is none, and only the
@@ -298,30 +302,36 @@ def _lock(path: str, store: Store) -> str | None:
     if fcntl is None:
         return None
     key = os.path.realpath(path)
-    held = _HELD.get(key)
-    if held is None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            os.close(fd)
-            raise ValueError(
-                f"out_dir {path!r} is being written by another process; two writers would "
-                "overwrite each other's results. Wait for it to finish, or give each process its "
-                "own out_dir"
-            ) from e
-        except OSError:
-            os.close(fd)
-            return None
-        held = _HELD[key] = [fd, None]
-    held[1] = weakref.ref(store)
-    weakref.finalize(store, _unlock, key, held[1])
+    if key in _HELD:  # held by an earlier Store of this process: `_own` takes it over
+        return key
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as e:
+        os.close(fd)
+        raise ValueError(
+            f"out_dir {path!r} is being written by another process; two writers would "
+            "overwrite each other's results. Wait for it to finish, or give each process its "
+            "own out_dir"
+        ) from e
+    except OSError:
+        os.close(fd)
+        return None
+    _HELD[key] = [fd, None]
     return key
 
 
-def _unlock(key: str, owner) -> None:
-    held = _HELD.get(key)
-    if held is not None and held[1] is owner:  # not taken over by a later Store
+def _own(key: str, store: Store) -> None:
+    """Makes ``store`` the only Store of this process that may write with the lock ``key``."""
+    held = _HELD[key]
+    held[1] = weakref.ref(store)
+    weakref.finalize(store, _unlock, key, held[1])
+
+
+def _unlock(key: str | None, owner) -> None:
+    """Releases the lock ``key`` if ``owner`` (a weak reference, or None: nobody) owns it."""
+    held = _HELD.get(key) if key is not None else None
+    if held is not None and held[1] is owner:  # not owned (or taken over) by another Store
         del _HELD[key]
         os.close(held[0])  # releases the flock
 
