@@ -296,8 +296,8 @@ def _lock(path: str) -> str | None:
     """Takes the write lock of ``path`` unless this process holds it; returns its key in _HELD.
 
     The lock is an exclusive ``flock`` on the directory itself (no file is added to it). Where
-    the file system refuses such locks (NFS does on a directory), there is none, and only the
-    exclusive creation of chunk files detects a second writer, at its first save.
+    the file system refuses such a lock (some network file systems may), there is none, and
+    only the exclusive creation of chunk files detects a second writer, at its first save.
     """
     if fcntl is None:
         return None
