@@ -11,10 +11,14 @@ and when it stops is decided on the host, between units, by a scheduler (see `st
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import re
+import signal
+import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -193,6 +197,47 @@ def auto_width(n_todo: int, devices: list, run_bytes: int, cap: int | None = Non
     return width
 
 
+@contextlib.contextmanager
+def compiling():
+    """Defers Ctrl-C (SIGINT) in the main thread until the XLA compilation inside returns.
+
+    jaxlib compiles on a thread of its own while the calling thread waits; Ctrl-C ends the wait
+    with KeyboardInterrupt but not the compilation, and when the interpreter then exits, that
+    thread finishes compiling against a client already torn down and the process dies of a
+    segmentation fault (jax 0.10 on CPU: in ``SingleDeviceSharding::Create``, called by
+    ``PjRtLoadedExecutable::Create``). So a Ctrl-C here is noted (with a line on stderr) and
+    raised as KeyboardInterrupt once compilation has returned; a second Ctrl-C raises at once.
+    Elsewhere than in the main thread, or under a SIGINT handler other than Python's default
+    one, it does nothing.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    received = []
+
+    def note(signum, frame):
+        if received:  # asked twice: stop now, even if the process then crashes
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        received.append(signum)
+        print(
+            "rmsjax: interrupted; stopping as soon as XLA has finished compiling (press Ctrl-C "
+            "again to stop at once, which can crash the process)",
+            file=sys.stderr,
+        )
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
+
+
 # XLA options for the two programs on a CPU, where LLVM dominates compile time. Measured on the
 # digits MLP with 27 slots (2-core CPU): the init program runs once per configuration, so its
 # speed hardly matters; it compiles in 1.8 s at XLA's defaults, 0.85 s at LLVM level 1 and 0.5 s
@@ -264,7 +309,7 @@ class Pool:
             return dict(CPU_COMPILER_OPTIONS[name]) if cpu else None
 
         units = self._put(self.units)
-        with concurrent.futures.ThreadPoolExecutor(2) as threads:
+        with compiling(), concurrent.futures.ThreadPoolExecutor(2) as threads:
             low = adv.lower(self.adv_consts, self.carry, self.keys, self._hp(), units)
             advance_future = threads.submit(low.compile, compiler_options=options("advance"))
             low = init.lower(self.consts, self.base, self.carry, self.keys, fresh, self._hp(), ids)

@@ -34,23 +34,51 @@ def _optuna():
     return optuna
 
 
-class OptunaScheduler:
-    """Asks Optuna for a trial per free slot, reports every unit, tells finished trials."""
+# User attributes of the trials a search with an out_dir asks: the out_dir's run id and the
+# configuration id; a retry of an interrupted trial also names the trial it repeats.
+RUN_ATTR, CONFIG_ATTR, RETRY_ATTR = "rmsjax_run", "rmsjax_config", "rmsjax_retry_of"
 
-    def __init__(self, study, distributions: dict, ids: list[int], metric: str, budget: int):
+
+class OptunaScheduler:
+    """Asks Optuna for a trial per free slot, reports every unit; `tell` tells a finished trial.
+
+    ``reserved``: configuration ids held by retries waiting in the study (see `settle_trial`);
+    a retry asked by this search takes its id back (so it trains with the same key as the
+    trial it repeats), and other trials take the other ids first.
+    """
+
+    def __init__(self, study, distributions: dict, ids: list[int], metric: str, budget: int,
+                 run_id: str | None = None, reserved: set[int] = frozenset()):  # fmt: skip
         self.study, self.distributions = study, distributions
         self.ids, self.metric, self.budget = collections.deque(ids), metric, budget
+        self.run_id, self.reserved = run_id, set(reserved)
         self.sign = 1.0 if study.direction.name == "MAXIMIZE" else -1.0
-        self.trials: dict[int, Any] = {}
+        self.trials: dict[int, Any] = {}  # config id -> trial asked and not yet told
         self.told: dict[int, tuple[int, dict]] = {}  # config id -> (trial number, params)
+        self.outcomes: dict[int, tuple[Any, float]] = {}  # config id -> (state, value)
 
     def next(self) -> tuple[int, dict] | None:
         if not self.ids:
             return None
         trial = self.study.ask(self.distributions)
-        config_id = self.ids.popleft()
-        self.trials[config_id] = trial
+        config_id = self._config_id(trial.user_attrs)
+        self.trials[config_id] = trial  # from here on, an interruption settles it
+        if self.run_id is not None:
+            trial.set_user_attr(RUN_ATTR, self.run_id)
+            trial.set_user_attr(CONFIG_ATTR, config_id)
         return config_id, dict(trial.params)
+
+    def _config_id(self, attrs: dict) -> int:
+        """The id a retry of this run's held, else the first id no waiting retry holds."""
+        mine = self.run_id is not None and attrs.get(RUN_ATTR) == self.run_id
+        held = attrs.get(CONFIG_ATTR) if mine else None
+        if held in self.ids:
+            config_id = held
+        else:
+            config_id = next((i for i in self.ids if i not in self.reserved), self.ids[0])
+        self.ids.remove(config_id)
+        self.reserved.discard(config_id)
+        return config_id
 
     def value(self, metrics: dict) -> float:
         return float(np.mean(np.asarray(metrics[self.metric], np.float64)))
@@ -61,16 +89,74 @@ class OptunaScheduler:
         return trial.should_prune()
 
     def finished(self, config_id: int, unit: int, metrics: dict, pruned: bool) -> None:
-        optuna = _optuna()
-        trial, value = self.trials.pop(config_id), self.value(metrics)
+        """Reports a finished trial's last value; `tell` tells it (once it is saved)."""
+        trial, value = self.trials[config_id], self.value(metrics)
         self.told[config_id] = (trial.number, dict(trial.params))
-        if pruned:
-            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        elif not math.isfinite(value):
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        else:
+        state = _state(pruned, value)
+        if state.name == "COMPLETE":
             trial.report(value, unit)
-            self.study.tell(trial, value)
+        self.outcomes[config_id] = (state, value)
+
+    def tell(self, config_id: int) -> None:
+        state, value = self.outcomes[config_id]
+        self.study.tell(self.trials[config_id], value if state.name == "COMPLETE" else None,
+                        state=state)  # fmt: skip
+        del self.trials[config_id], self.outcomes[config_id]  # told: nothing left to settle
+
+    def interrupted(self, record: staged.StagedRecord) -> None:
+        """Settles every trial asked and not told (see `settle_trial`)."""
+        for config_id, trial in self.trials.items():
+            settle_trial(self.study, trial.number, trial.params, config_id, record, self.metric,
+                         self.run_id)  # fmt: skip
+        self.trials.clear()
+
+
+def _state(pruned: bool, value: float):
+    """PRUNED, FAIL for a non-finite value, else COMPLETE."""
+    states = _optuna().trial.TrialState
+    if pruned:
+        return states.PRUNED
+    return states.COMPLETE if math.isfinite(value) else states.FAIL
+
+
+def settle_trial(study, number, params, config_id, record, metric, run_id) -> int | None:
+    """Tells an interrupted trial: what ``record`` holds if it finished there (saved, with an
+    out_dir), else FAIL; then, for a search with an out_dir (``run_id``), enqueues a retry
+    with its parameters, as Optuna's ``RetryFailedTrialCallback`` does. Returns the
+    configuration id the retry holds, or None."""
+    known = 0 <= config_id < record.n
+    if known and record.done[config_id] and record.arrays["_trial"][config_id, 0] == number:
+        value = float(np.mean(np.asarray(record.arrays[metric][config_id], np.float64)))
+        state = _state(bool(record.arrays["_pruned"][config_id, 0]), value)
+        study.tell(number, value if state.name == "COMPLETE" else None, state=state,
+                   skip_if_finished=True)  # fmt: skip
+        return None
+    study.tell(number, state=_optuna().trial.TrialState.FAIL, skip_if_finished=True)
+    if run_id is None or not known or record.done[config_id]:
+        return None
+    attrs = {RETRY_ATTR: number, RUN_ATTR: run_id, CONFIG_ATTR: config_id}
+    study.enqueue_trial(params, user_attrs=attrs)
+    return config_id
+
+
+def _settle(study, store: Store | None, record: staged.StagedRecord, metric: str) -> set[int]:
+    """Settles the trials this out_dir's run left RUNNING when it was killed (`settle_trial`);
+    only trials tagged with its run id, never those of other processes sharing the study.
+    Returns the configuration ids held by its retries waiting in the study."""
+    if store is None or store.manifest is None or "_trial" not in record.arrays:
+        return set()
+    states = _optuna().trial.TrialState
+    reserved = set()
+    for trial in study.get_trials(deepcopy=False, states=(states.RUNNING, states.WAITING)):
+        if trial.user_attrs.get(RUN_ATTR) != store.run_id:
+            continue
+        config_id = int(trial.user_attrs.get(CONFIG_ATTR, -1))
+        if trial.state == states.RUNNING:
+            args = (trial.number, trial.params, config_id, record, metric, store.run_id)
+            config_id = settle_trial(study, *args)
+        if config_id is not None and 0 <= config_id < record.n and not record.done[config_id]:
+            reserved.add(config_id)
+    return reserved
 
 
 def optuna_search(
@@ -103,19 +189,42 @@ def optuna_search(
     most ``n_trials // 10`` (a sampler learns only from trials already told, so a wider pool
     makes it closer to random search), at least one per device.
 
-    Resuming: with ``out_dir`` every told trial's metrics are saved as it is told; a rerun with
-    the same arguments (``metadata`` included) trains only the trials still missing out of
-    ``n_trials`` (a larger ``n_trials`` extends the search). Give the study a persistent storage
+    Resuming: with ``out_dir`` every finished trial's metrics are saved before the study is
+    told, so a told trial is never lost; a rerun with the same arguments (``metadata``
+    included) trains only the trials still missing out of ``n_trials`` (a larger ``n_trials``
+    extends the search). Give the study a persistent storage
     (``optuna.create_study(storage=..., load_if_exists=True)``) so that it remembers the told
-    trials too; trials in flight at an interruption stay RUNNING there.
+    trials too. No trial is left RUNNING: on Ctrl-C or an error the trials in flight are
+    settled before the exception propagates, and those a kill (SIGKILL, a crash of the machine)
+    left RUNNING are settled when the search resumes from ``out_dir``. Settling tells a trial
+    that finished (saved) what was saved, and tells one still training FAIL; with ``out_dir``
+    it is then enqueued again with its parameters (as Optuna's ``RetryFailedTrialCallback``
+    does; the retry's user attribute ``rmsjax_retry_of`` is the failed trial's number) and
+    trains in its configuration slot, with the same key. A search with ``out_dir`` knows its
+    trials by user attributes set when it asks them: ``rmsjax_run`` (the run id in the
+    manifest) and ``rmsjax_config`` (the configuration id). Without ``out_dir``, trials a kill
+    leaves in flight stay RUNNING.
+
+    Several processes (or machines) can search one study: give each the same study name and a
+    storage they share (an RDB such as ``"sqlite:///study.db"`` on one machine or a database
+    server across machines; or ``optuna.storages.JournalStorage`` with a
+    ``JournalFileBackend`` on a file system they share) and each its own ``out_dir`` (a folder
+    has one writer: a second process opening it is refused). Each process asks ``n_trials``
+    trials, so the study ends with the sum of them; a process settles only its own interrupted
+    trials, never those another process is training. ``key`` gives trial ``i`` of every process
+    the same key: pass each process its own key (e.g. ``fold_in(key, process)``) unless those
+    common random numbers are what you want, and leave the sampler unseeded (or seed it per
+    process) so that the processes do not propose the same parameters.
 
     Static axes (bool, str or None choices) are not supported here: run one search per value.
-    It runs in one process (on all its local devices); multi-host jobs use `rmsjax.sweep`.
+    One call runs in one JAX process, on all its local devices (not in a multi-process JAX
+    job); to search on several machines, run one such process on each, sharing the study.
 
     Args:
       trainer: an `rmsjax.Trainer`.
       study: an ``optuna.Study`` with one objective.
-      n_trials: trials to run (with ``out_dir``: including those finished before).
+      n_trials: trials to run in this process (with ``out_dir``: including those finished
+        before in it).
       space: axis name -> `rmsjax.uniform`, `loguniform`, `choice` or a list of numbers.
       key: a PRNG key; trial ``i`` (in ask order) trains with ``fold_in(key, i)`` as a sweep's
         configuration ``i`` does.
@@ -124,7 +233,7 @@ def optuna_search(
       width: slots (trials trained together), ``None`` (all ``n_trials`` at once) or ``"auto"``.
       seeds: seeds per trial (the mean is reported).
       devices: devices to shard the slots over; default all of ``jax.devices()``.
-      out_dir: directory to save told trials in, or None.
+      out_dir: directory to save finished trials in (one per process), or None.
       metadata: JSON-serialisable data about the search (task, data version, ...), recorded in
         ``out_dir``'s manifest (a rerun with other metadata is refused, naming the keys that
         differ) and returned as `SweepResult.metadata`, as `rmsjax.sweep` does.
@@ -155,10 +264,11 @@ def optuna_search(
     store = _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata)
     record = staged.StagedRecord(n_trials, seeds, budget)
     record.load(store)
+    reserved = _settle(study, store, record, metric)
     ids = [int(i) for i in np.flatnonzero(~record.done)]
     if ids:
         scheduler = _Search(trainer, study, dists, metric, budget, width, seeds, run_key, devices)
-        scheduler.run(ids, record, store, progress)
+        scheduler.run(ids, record, store, progress, reserved)
     columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
     return record.result(Configs(columns or {n: [] for n in dists}), store, metadata)
 
@@ -177,7 +287,7 @@ class _Search:
                 f"{self.traced.metric_names}"
             )
 
-    def run(self, ids: list[int], record, store, progress: bool) -> None:
+    def run(self, ids: list[int], record, store, progress: bool, reserved: set[int]) -> None:
         ints = {n: np.issubdtype(dt, np.integer) for n, dt in self.dtypes.items()}
         extra = {"_trial": np.int64, **{f"_hp_{n}": np.int64 if ints[n] else np.float64
                                         for n in self.dists}}  # fmt: skip
@@ -187,17 +297,24 @@ class _Search:
         record.begin_group(store, 0, self.key, self.traced, spec)
         pool = Pool(self.traced, self.dtypes, self.key, self.seeds, record.widths[0], self.devices)
         optuna_dists = {name: d.to_optuna() for name, d in self.dists.items()}
-        scheduler = OptunaScheduler(self.study, optuna_dists, ids, self.metric, self.budget)
+        run_id = None if store is None else store.run_id
+        scheduler = OptunaScheduler(self.study, optuna_dists, ids, self.metric, self.budget,
+                                    run_id, reserved)  # fmt: skip
         with checks.progress_bar(len(ids), progress, "optuna_search") as bar:
 
             def finish(config_id, units, pruned):
                 number, params = scheduler.told.pop(config_id)
                 hp = {f"_hp_{n}": v for n, v in params.items()}
                 record.finish(config_id, units, pruned, store, _trial=number, **hp)
+                scheduler.tell(config_id)  # saved first: an interruption loses no told trial
                 if bar is not None:
                     bar.update(1)
 
-            staged.run_pool(pool, scheduler, record, self.budget, finish)
+            try:
+                staged.run_pool(pool, scheduler, record, self.budget, finish)
+            except BaseException:  # Ctrl-C or an error: no trial is left RUNNING in the study
+                scheduler.interrupted(record)
+                raise
 
 
 def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna):

@@ -3,21 +3,36 @@
 ``manifest.json`` records what identifies the sweep (space, seeds, key, metadata), the metric
 names and shapes, and for every static combination (by its first configuration id) the chunk
 width it runs with and the fingerprint of its traced program; ``program_<id>_<key kind>.txt``
-holds that program's text (to say what changed when a fingerprint differs);
+holds that program's text (to say what changed when a fingerprint differs), and ``run_id`` a
+random name of the run that fills the folder (`optuna_search` tags its trials with it, to know
+its own trials in a study that other processes share);
 ``chunk_XXXXX.npz`` holds the metrics of one finished chunk with its configuration ids. Every
 file is written to a temporary name and renamed, so an interruption never leaves a half-written
-file, and a finished chunk is never rewritten.
+file, and a finished chunk is never rewritten: it is linked into place, which fails if the name
+exists, so two writers can never overwrite each other's chunks.
+
+One writer at a time: the writing process holds an exclusive ``flock`` on the folder (which the
+system releases when the process ends, even by SIGKILL) for as long as its `Store` lives; a second
+process opening the folder to write is refused with an error naming the folder. A save costs the
+same however many chunks the folder holds: the next chunk number is found once, when the folder
+is opened.
 """
 
 from __future__ import annotations
 
 import difflib
-import glob
 import json
 import os
 import tempfile
+import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; exclusive file creation still protects chunks
+    fcntl = None
 
 import jax
 import numpy as np
@@ -25,6 +40,12 @@ import numpy as np
 _MANIFEST = "manifest.json"
 _FORMAT = 1
 _FIX = "Use a new out_dir (or delete this one) to run this sweep."
+_CHUNK = "chunk_{:05d}.npz"
+
+# The write locks this process holds: real path of a lock file -> [file descriptor, owner], the
+# owner being the `Store` that may write (a later Store of the same folder in this process takes
+# the lock over: the earlier one was abandoned, e.g. by an exception kept alive in a traceback).
+_HELD: dict[str, list] = {}
 
 
 def _version() -> str:
@@ -69,14 +90,25 @@ class Store:
             )
         self.header = _json(header)
         self.writer = writer
-        self.manifest: dict | None = self._read_manifest()
-        if self.manifest is not None:
-            self._compare_header()
-        elif writer:
+        self._lock: str | None = None  # the key of the write lock in _HELD, for a writer
+        if writer:
             try:
                 os.makedirs(self.path, exist_ok=True)
             except OSError as e:
                 raise ValueError(f"`out_dir` {self.path!r} cannot be created: {e.strerror}") from e
+        key = _lock(self.path) if writer else None
+        try:
+            self.manifest: dict | None = self._read_manifest()
+            if self.manifest is not None:
+                self._compare_header()
+        except Exception:
+            _unlock(key, None)  # a refused call keeps no lock (nor takes one over)
+            raise
+        if key is not None:
+            self._lock = key
+            _own(key, self)
+        self.run_id: str = (self.manifest or {}).get("run_id") or uuid.uuid4().hex
+        self._next_chunk = _next_chunk(self.path) if writer else 0
 
     def _read_manifest(self) -> dict | None:
         path = os.path.join(self.path, _MANIFEST)
@@ -185,6 +217,7 @@ class Store:
             "programs": dict(self.manifest.get("programs", {})) if self.manifest else {},
             "rmsjax_version": _version(),
             "jax_version": jax.__version__,
+            "run_id": self.run_id,
         }
         entry = dict(record["programs"].get(str(first_id), {}))
         if kind not in entry:
@@ -202,7 +235,10 @@ class Store:
             return []
         names = list(self.metrics)
         chunks = []
-        for file in sorted(glob.glob(os.path.join(self.path, "chunk_*.npz"))):
+        for name in sorted(_chunk_files(self.path)):
+            file = os.path.join(self.path, name)
+            if os.path.getsize(file) == 0:  # a name claimed by a save that was interrupted
+                continue
             try:
                 with np.load(file, allow_pickle=False) as data:
                     ids = data["config_ids"]
@@ -213,25 +249,122 @@ class Store:
         return chunks
 
     def save(self, ids: np.ndarray, arrays: list[np.ndarray]) -> None:
+        """Writes one finished chunk to a new file (never one that exists)."""
         if not self.writer:
             return
-        index = len(glob.glob(os.path.join(self.path, "chunk_*.npz")))
-        while os.path.exists(os.path.join(self.path, f"chunk_{index:05d}.npz")):
-            index += 1
         payload = {"config_ids": ids, **{f"metric_{i}": a for i, a in enumerate(arrays)}}
-        self._atomic_write(f"chunk_{index:05d}.npz", lambda f: np.savez(f, **payload))
+        name = _CHUNK.format(self._next_chunk)
+        self._atomic_write(name, lambda f: np.savez(f, **payload), exclusive=True)
+        self._next_chunk += 1
 
-    def _atomic_write(self, name: str, write: Callable) -> None:
+    def _atomic_write(self, name: str, write: Callable, exclusive: bool = False) -> None:
+        """Writes ``name`` through a temporary file; ``exclusive``: fails if ``name`` exists."""
+        self._check_owner()
+        target = os.path.join(self.path, name)
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, os.path.join(self.path, name))
+            if exclusive:
+                _link_exclusive(tmp, target, self.path)
+            else:
+                os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
+
+    def close(self) -> None:
+        """Releases the write lock now (it is released anyway when the Store is collected);
+        the Store may not write after it."""
+        held = _HELD.get(self._lock) if self._lock else None
+        if held is not None and held[1]() is self:
+            _unlock(self._lock, held[1])
+
+    def _check_owner(self) -> None:
+        held = _HELD.get(self._lock) if self._lock else None
+        if self._lock and (held is None or held[1]() is not self):
+            raise ValueError(
+                f"out_dir {self.path!r} was opened for writing again by a later call in this "
+                "process, which now owns it (or this call closed it); this call may no longer "
+                "write there"
+            )
+
+
+def _lock(path: str) -> str | None:
+    """Takes the write lock of ``path`` unless this process holds it; returns its key in _HELD.
+
+    The lock is an exclusive ``flock`` on the directory itself (no file is added to it). Where
+    the file system refuses such a lock (some network file systems may), there is none, and
+    only the exclusive creation of chunk files detects a second writer, at its first save.
+    """
+    if fcntl is None:
+        return None
+    key = os.path.realpath(path)
+    if key in _HELD:  # held by an earlier Store of this process: `_own` takes it over
+        return key
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as e:
+        os.close(fd)
+        raise ValueError(
+            f"out_dir {path!r} is being written by another process; two writers would "
+            "overwrite each other's results. Wait for it to finish, or give each process its "
+            "own out_dir"
+        ) from e
+    except OSError:
+        os.close(fd)
+        return None
+    _HELD[key] = [fd, None]
+    return key
+
+
+def _own(key: str, store: Store) -> None:
+    """Makes ``store`` the only Store of this process that may write with the lock ``key``."""
+    held = _HELD[key]
+    held[1] = weakref.ref(store)
+    weakref.finalize(store, _unlock, key, held[1])
+
+
+def _unlock(key: str | None, owner) -> None:
+    """Releases the lock ``key`` if ``owner`` (a weak reference, or None: nobody) owns it."""
+    held = _HELD.get(key) if key is not None else None
+    if held is not None and held[1] is owner:  # not owned (or taken over) by another Store
+        del _HELD[key]
+        os.close(held[0])  # releases the flock
+
+
+def _chunk_files(path: str) -> list[str]:
+    with os.scandir(path) as entries:
+        return [e.name for e in entries if e.name.startswith("chunk_") and e.name.endswith(".npz")]
+
+
+def _next_chunk(path: str) -> int:
+    """One more than the largest chunk number in ``path`` (read once, when a writer opens it)."""
+    numbers = [int(n[6:-4]) for n in _chunk_files(path) if n[6:-4].isdigit()]
+    return max(numbers, default=-1) + 1
+
+
+def _link_exclusive(tmp: str, target: str, folder: str) -> None:
+    """Gives the finished file ``tmp`` the name ``target``, failing if that name exists."""
+    try:
+        try:
+            os.link(tmp, target)  # atomic, and fails on an existing name
+        except OSError as e:
+            if isinstance(e, FileExistsError):
+                raise
+            # A file system without hard links: claim the name, then rename onto it (an
+            # interruption in between leaves an empty file, which `Store.load` skips).
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            os.replace(tmp, target)
+    except FileExistsError as e:
+        raise ValueError(
+            f"out_dir {folder!r}: {os.path.basename(target)} was written by another writer while "
+            "this sweep ran; two writers on one out_dir would overwrite each other's results. "
+            "Give each process its own out_dir"
+        ) from e
 
 
 def _program_file(first_id: int, kind: str) -> str:

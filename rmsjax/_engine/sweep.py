@@ -19,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from rmsjax._engine import checks, program, staged
+from rmsjax._engine.pool import compiling
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Configs, Grid, grid
 from rmsjax._engine.staged import Halving
@@ -337,7 +338,8 @@ def _compile(context: _Context, group: _Group, run, consts) -> tuple[int, Any]:
         keys = jax.ShapeDtypeStruct(
             (width, context.seeds, *data.shape), data.dtype, sharding=context.sharded
         )
-        return run.lower(consts, hp, keys).compile()
+        with compiling():  # a Ctrl-C during compilation would crash jaxlib at exit
+            return run.lower(consts, hp, keys).compile()
 
     recorded = context.store.widths.get(int(group.ids[0])) if context.store else None
     if recorded is not None:
