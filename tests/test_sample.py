@@ -59,7 +59,7 @@ def test_sweep_over_a_sample_resumes_like_a_grid(tmp_path):
     again = rmsjax.sweep(train_fn, space, key=jax.random.key(0), out_dir=tmp_path, progress=False)
     np.testing.assert_array_equal(first.metrics["loss"], again.metrics["loss"])
     best = min(space.column("lr"), key=lambda v: abs(v - 0.01))
-    assert first.best("loss") == {"lr": best}
+    assert first.best("loss", mode="min") == {"lr": best}
     other = rmsjax.sample(6, seed=2, lr=rmsjax.loguniform(1e-3, 1e-1))
     with pytest.raises(ValueError, match="different sweep"):
         rmsjax.sweep(train_fn, other, key=jax.random.key(0), out_dir=tmp_path, progress=False)

@@ -114,3 +114,14 @@ def test_metadata_is_recorded_checked_and_returned(tmp_path):
     assert search(new_study(), n_trials=2).metadata == {}
     with pytest.raises(TypeError, match="`metadata` must be JSON-serialisable"):
         search(new_study(), n_trials=2, metadata={"fn": print})
+
+
+def test_the_result_ranks_in_the_study_direction():
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))  # fmt: skip
+    result = rmsjax.optuna_search(TRAINER, study, n_trials=4, space=SPACE, key=KEY, budget=2,
+                                  metric="loss", width=2, progress=False)  # fmt: skip
+    assert result.objective == ("loss", "max")
+    assert result.best("loss") == study.best_trial.params  # the worst loss: maximized
+    with pytest.raises(ValueError, match="`mode` 'min' contradicts the direction"):
+        result.best("loss", mode="min")

@@ -82,7 +82,7 @@ def asha_reference(space, scores_at, budget, eta, min_budget):
 def test_halving_with_one_slot_follows_the_rule():
     full = rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=9, chunk_size=1, progress=False)
     halved = rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=9, chunk_size=1, progress=False,
-                          halving=rmsjax.halving("score", eta=3))  # fmt: skip
+                          halving=rmsjax.halving("score", mode="max", eta=3))  # fmt: skip
 
     def scores_at(c, rung):
         return float(np.mean(full.metrics["score_curve"][c, :, rung - 1]))
@@ -117,7 +117,7 @@ def test_halving_spends_fewer_units_and_keeps_a_good_configuration():
 
 
 def test_out_dir_resumes_only_what_did_not_finish(tmp_path):
-    rule = rmsjax.halving("score", eta=2)
+    rule = rmsjax.halving("score", mode="max", eta=2)
     kwargs = dict(key=KEY, budget=8, chunk_size=1, progress=False, halving=rule)
     whole = rmsjax.sweep(TRAINER, SPACE, **kwargs)
     first = rmsjax.sweep(TRAINER, SPACE, out_dir=tmp_path, **kwargs)
@@ -176,13 +176,14 @@ def test_errors():
     with pytest.raises(ValueError, match="need training in units"):
         rmsjax.sweep(lambda hp, key: {"a": 0.0}, SPACE, key=KEY, budget=3, progress=False)
     with pytest.raises(ValueError, match="halving metric 'nope'"):
-        rmsjax.sweep(TRAINER, SPACE, key=KEY, halving=rmsjax.halving("nope"), progress=False)
+        rmsjax.sweep(TRAINER, SPACE, key=KEY, halving=rmsjax.halving("nope", mode="min"),
+                     progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="`eta` must be an int >= 2, got 1"):
-        rmsjax.halving("loss", eta=1)
+        rmsjax.halving("loss", mode="min", eta=1)
     with pytest.raises(ValueError, match="`mode` must be 'min' or 'max', got 'up'"):
         rmsjax.halving("loss", mode="up")
     with pytest.raises(ValueError, match="`min_budget` must be an int >= 1, got 0"):
-        rmsjax.halving("loss", min_budget=0)
+        rmsjax.halving("loss", mode="min", min_budget=0)
 
     def retyped(carry, hparams, key):
         (x, state), metrics = helpers.advance(carry, hparams, key)
@@ -226,7 +227,8 @@ def test_two_simulated_devices_match_one(tmp_path):
 @pytest.mark.skipif(jax.devices()[0].platform != "cpu", reason="options for CPU compilation")
 def test_cpu_compiler_options_are_applied_and_keep_every_bit(monkeypatch):
     options = rmsjax.staged_cpu_compiler_options
-    kwargs = dict(key=KEY, budget=3, progress=False, halving=rmsjax.halving("score", eta=2))
+    rule = rmsjax.halving("score", mode="max", eta=2)
+    kwargs = dict(key=KEY, budget=3, progress=False, halving=rule)
     tuned = rmsjax.sweep(TRAINER, SPACE, **kwargs)
     monkeypatch.setitem(options, "init", {})  # XLA's defaults for both programs
     monkeypatch.setitem(options, "advance", {})
@@ -237,3 +239,24 @@ def test_cpu_compiler_options_are_applied_and_keep_every_bit(monkeypatch):
     monkeypatch.setitem(options, "advance", {"no_such_xla_option": 1})
     with pytest.raises(Exception, match="no_such_xla_option"):
         rmsjax.sweep(TRAINER, SPACE, **kwargs)
+
+
+def test_direction_is_stated_once_and_the_result_follows_it():
+    # Issue 14: halving defaulted to mode="max" and best() to "min", so a loss without a mode
+    # kept the worst configurations and best("loss") returned one of them.
+    with pytest.raises(ValueError, match="halving: `mode` is required: mode='min' if lower 'loss'"):
+        rmsjax.halving("loss")
+    result = rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=3, progress=False,
+                          halving=rmsjax.halving("loss", mode="min"))  # fmt: skip
+    assert result.objective == ("loss", "min")
+    full = np.flatnonzero(~result.pruned)
+    expected = full[np.argmin(result.metrics["loss"][full, 0])]
+    assert result.best("loss") == result.best("loss", mode="min") == SPACE[int(expected)]
+    assert result.rank("loss")[0] == int(expected)
+    with pytest.raises(ValueError, match="`mode` 'max' contradicts the direction .* mode='min'"):
+        result.best("loss", mode="max")
+    with pytest.raises(ValueError, match="`mode` 'max' contradicts"):
+        result.rank("loss", mode="max")
+    with pytest.raises(ValueError, match="`mode` is required to rank metric 'score' .*searched"):
+        result.best("score")  # another metric than the searched one has no direction
+    assert result.rank("score", mode="max")[0] in full

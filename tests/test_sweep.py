@@ -259,7 +259,7 @@ def test_diverging_configuration_is_isolated_and_never_best():
     assert np.isfinite(result.metrics["loss"][finite]).all()
     assert not np.isfinite(result.metrics["loss"][4:6]).any()
     assert result.diverged.any(axis=1).tolist() == [False] * 4 + [True] * 2 + [False] * 2
-    assert result.best("loss")["learning_rate"] == 0.05
+    assert result.best("loss", mode="min")["learning_rate"] == 0.05
     # Its loss is inf or NaN: never the max either.
     assert result.best("loss", mode="max")["learning_rate"] == 0.001
     assert result.best("accuracy", mode="max")["learning_rate"] == 0.05
@@ -271,7 +271,7 @@ def test_diverging_configuration_is_isolated_and_never_best():
 def test_best_when_everything_diverged():
     result = run(helpers.sgd_quadratic, rmsjax.grid(learning_rate=[3.0, 5.0]))
     with pytest.raises(ValueError, match="every configuration diverged"):
-        result.best("loss")
+        result.best("loss", mode="min")
 
 
 # ------------------------------------------------------------------------------------------
@@ -293,14 +293,22 @@ def test_to_pandas_rows_and_columns():
 def test_best_and_errors():
     result = quadratic_reference()
     mean = result.metrics["loss"].mean(axis=1)
-    assert result.best("loss") == SPACE[int(np.argmin(mean))]
+    assert result.best("loss", mode="min") == SPACE[int(np.argmin(mean))]
     assert result.best("loss", mode="max") == SPACE[int(np.argmax(mean))]
-    with pytest.raises(ValueError, match="`mode` must be 'min' or 'max', got 'median'"):
+    with pytest.raises(
+        ValueError,
+        match="`mode` is required to rank metric 'loss' \\(this sweep "
+        "ran no search\\): pass mode='min'",
+    ):
+        result.best("loss")  # a plain sweep has no direction: no silent default
+    with pytest.raises(ValueError, match="`mode` is required"):
+        result.rank("loss")
+    with pytest.raises(ValueError, match="`mode` must be 'min', 'max' or None, got 'median'"):
         result.best("loss", mode="median")
     with pytest.raises(ValueError, match="unknown metric 'acc'"):
-        result.best("acc")
+        result.best("acc", mode="min")
     with pytest.raises(ValueError, match="scalar metric"):
-        result.best("curve")
+        result.best("curve", mode="min")
     assert result.configs == list(SPACE)
     assert repr(result).startswith("SweepResult(10 configurations x 2 seeds")
 
@@ -696,18 +704,19 @@ def test_rank_orders_best_first_with_diverged_last_and_stable_ties():
             "curve": np.zeros((5, 2, 3)),
         },
     )
-    assert result.rank("loss") == [1, 4, 0, 2, 3]  # 4 ties 1 on the mean; 3 has a NaN seed
+    # 4 ties 1 on the mean; 3 has a NaN seed
+    assert result.rank("loss", mode="min") == [1, 4, 0, 2, 3]
     assert result.rank("loss", mode="max") == [0, 2, 1, 4, 3]
-    assert result.best("loss") == {"lr": 0.2} and result.best("loss", "max") == {"lr": 0.1}
+    assert result.best("loss", "min") == {"lr": 0.2} and result.best("loss", "max") == {"lr": 0.1}
     with pytest.raises(ValueError, match="unknown metric 'acc'; this sweep has"):
-        result.rank("acc")
+        result.rank("acc", mode="min")
     with pytest.raises(ValueError, match="metric 'curve' has shape \\(3,\\) per run; rank\\(\\)"):
-        result.rank("curve")
-    with pytest.raises(ValueError, match="`mode` must be 'min' or 'max'"):
+        result.rank("curve", mode="min")
+    with pytest.raises(ValueError, match="`mode` must be 'min', 'max' or None"):
         result.rank("loss", mode="best")
     diverging = diverging_result()
-    order = diverging.rank("loss")
-    assert order[-2:] == [4, 5] and diverging.space[order[0]] == diverging.best("loss")
+    order = diverging.rank("loss", mode="min")
+    assert order[-2:] == [4, 5] and diverging.space[order[0]] == diverging.best("loss", "min")
 
 
 def test_repr_counts_and_plot_errors():

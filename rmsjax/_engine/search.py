@@ -97,7 +97,9 @@ def optuna_search(
     (``trial.report(value, unit)``) and the study's pruner decides (``trial.should_prune()``).
     Pruned and finished trials are told (``study.tell``: PRUNED, the final value, or FAIL for a
     non-finite one) and their slots refilled. ``init`` and ``advance`` are traced and compiled
-    once each, whatever the number of trials. Optuna's ``direction`` sets what is better.
+    once each, whatever the number of trials. The study's ``direction`` sets what is better,
+    once: the result records it (``objective``), so its `best` and `rank` rank ``metric`` that
+    way without a ``mode`` (and refuse a contradicting one).
 
     ``width="auto"``: as many slots as `rmsjax.sweep`'s ``chunk_size="auto"`` would batch, at
     most ``n_trials // 10`` (a sampler learns only from trials already told, so a wider pool
@@ -160,7 +162,8 @@ def optuna_search(
         scheduler = _Search(trainer, study, dists, metric, budget, width, seeds, run_key, devices)
         scheduler.run(ids, record, store, progress)
     columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
-    return record.result(Configs(columns or {n: [] for n in dists}), store, metadata)
+    objective = (metric, "max" if study.direction.name == "MAXIMIZE" else "min")
+    return record.result(Configs(columns or {n: [] for n in dists}), store, metadata, objective)
 
 
 class _Search:

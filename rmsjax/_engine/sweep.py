@@ -103,8 +103,9 @@ def sweep(
     once (it starts configurations in the slots that are free) and ``advance`` once, per static
     combination, the two compilations side by side. The metrics are those after the last unit
     trained, plus ``<name>_curve`` ``(budget,)`` of each scalar metric per unit (NaN after a
-    configuration stopped). With ``halving=rmsjax.halving(metric, ...)``, configurations that
-    fall behind at a rung stop early and free their slot for the next one (see `halving`). The
+    configuration stopped). With ``halving=rmsjax.halving(metric, mode=...)``, configurations
+    that fall behind at a rung stop early and free their slot for the next one (see `halving`);
+    the result then ranks ``metric`` in that ``mode`` (`SweepResult.objective`). The
     result has ``budget`` (units trained) and ``pruned`` per configuration; `SweepResult.best`
     only considers configurations trained the full budget. With ``out_dir`` every configuration
     is saved as it finishes (completed or pruned); a rerun trains only the others (with halving,
@@ -147,7 +148,7 @@ def sweep(
       >>> result = rmsjax.sweep(train_fn, space, key=jax.random.key(0), seeds=2, progress=False)
       >>> result.metrics["loss"].shape, result.metrics["curve"].shape
       ((4, 2), (4, 2, 20))
-      >>> result.best("loss")
+      >>> result.best("loss", mode="min")  # a plain sweep has no direction: say it
       {'learning_rate': 0.1, 'decay': 0.9}
     """
     if isinstance(train_fn, Trainer):
