@@ -96,3 +96,17 @@ def test_plot_of_a_sampled_space(tmp_path):
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_tuple_is_refused_as_ambiguous():
+    # Issue 14: space={"learning_rate": (0.0, 0.5)} was a two-value choice, read as a range.
+    message = (
+        r"sample axis `learning_rate` is a tuple \(0.0, 0.5\), which is ambiguous: use "
+        r"rmsjax.uniform\(0.0, 0.5\) or rmsjax.loguniform\(0.0, 0.5\) for a range, or a list "
+        r"\[0.0, 0.5\] for a choice"
+    )
+    with pytest.raises(TypeError, match=message):
+        rmsjax.sample(4, learning_rate=(0.0, 0.5))
+    # A list is a choice, and a grid (which has no ranges) takes a tuple as a list of values.
+    assert set(rmsjax.sample(8, learning_rate=[0.0, 0.5]).column("learning_rate")) == {0.0, 0.5}
+    assert rmsjax.grid(learning_rate=(0.0, 0.5)) == rmsjax.grid(learning_rate=[0.0, 0.5])

@@ -125,3 +125,10 @@ def test_the_result_ranks_in_the_study_direction():
     assert result.best("loss") == study.best_trial.params  # the worst loss: maximized
     with pytest.raises(ValueError, match="`mode` 'min' contradicts the direction"):
         result.best("loss", mode="min")
+
+
+def test_a_tuple_axis_is_refused_as_ambiguous():
+    with pytest.raises(TypeError, match=r"optuna_search axis `learning_rate` is a tuple \(0.0, "
+                       r"0.5\), which is ambiguous: use rmsjax.uniform\(0.0, 0.5\)"):  # fmt: skip
+        rmsjax.optuna_search(TRAINER, new_study(), n_trials=2, key=KEY, budget=2, metric="loss",
+                             space={"learning_rate": (0.0, 0.5)}, progress=False)  # fmt: skip

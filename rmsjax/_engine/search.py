@@ -118,7 +118,8 @@ def optuna_search(
       trainer: an `rmsjax.Trainer`.
       study: an ``optuna.Study`` with one objective.
       n_trials: trials to run (with ``out_dir``: including those finished before).
-      space: axis name -> `rmsjax.uniform`, `loguniform`, `choice` or a list of numbers.
+      space: axis name -> `rmsjax.uniform`, `loguniform`, `choice` or a list of numbers (a
+        tuple is refused as ambiguous: a range or two values?).
       key: a PRNG key; trial ``i`` (in ask order) trains with ``fold_in(key, i)`` as a sweep's
         configuration ``i`` does.
       budget: units (epochs) a trial trains unless pruned.
@@ -217,7 +218,7 @@ def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna
         raise ValueError("optuna_search needs a study with one objective (one direction)")
     if not isinstance(space, Mapping) or not space:
         raise ValueError(f"`space` must be a non-empty dict of axis -> distribution, got {space!r}")
-    dists = {name: distribution(name, value) for name, value in space.items()}
+    dists = {name: distribution(name, value, "optuna_search") for name, value in space.items()}
     static = [name for name, d in dists.items() if d.static]
     if static:
         raise ValueError(

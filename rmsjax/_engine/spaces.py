@@ -123,6 +123,9 @@ def grid(**axes: Sequence[Any]) -> Grid:
     string naming a model or optimizer). To sweep a number that must stay static (a batch size
     that sets shapes), give it as strings and convert inside ``train_fn``.
 
+    A grid has no ranges, so an axis given as a tuple is a list of values, as a list is (unlike
+    `sample` and `optuna_search`, which refuse tuples as ambiguous).
+
     Args:
       **axes: axis name -> non-empty sequence of values.
 
@@ -305,13 +308,24 @@ def choice(values: Sequence[Any]) -> Choice:
     return Choice(values)
 
 
-def distribution(name: str, value: Any) -> Distribution:
+def distribution(name: str, value: Any, who: str = "sample") -> Distribution:
+    """The distribution of axis ``name`` of ``who``'s space (``sample`` or ``optuna_search``).
+
+    A tuple is refused: ``(0.0, 0.5)`` reads as a range to some and as two values to others.
+    """
     if isinstance(value, (Uniform, Choice)):
         return value
-    if isinstance(value, (list, tuple, np.ndarray)):
+    if isinstance(value, tuple):
+        low, high = value if len(value) == 2 else ("low", "high")
+        raise TypeError(
+            f"{who} axis `{name}` is a tuple {value!r}, which is ambiguous: use "
+            f"rmsjax.uniform({low}, {high}) or rmsjax.loguniform({low}, {high}) for a range, or "
+            f"a list {list(value)!r} for a choice of these values"
+        )
+    if isinstance(value, (list, np.ndarray)):
         return Choice(tuple(value))
     raise TypeError(
-        f"sample axis `{name}` must be rmsjax.uniform, loguniform, choice or a list of values, "
+        f"{who} axis `{name}` must be rmsjax.uniform, loguniform, choice or a list of values, "
         f"got {value!r}"
     )
 
@@ -417,7 +431,8 @@ class Sample(Configs):
 def sample(n: int, *, seed: int = 0, method: str = "random", **axes: Any) -> Sample:
     """``n`` configurations drawn at random (or quasi-random) from distributions, for `sweep`.
 
-    Each axis is `uniform`, `loguniform`, `choice` or a list of values (a `choice`). As in
+    Each axis is `uniform`, `loguniform`, `choice` or a list of values (a `choice`); a tuple
+    is refused as ambiguous (a range or two values?). As in
     `grid`, an axis with a bool, str or None value is static (one compilation per value), the
     others are batched with `jax.vmap`. ``method="random"`` draws independent uniform numbers
     (NumPy's ``default_rng(seed)``); ``"sobol"`` a scrambled Sobol sequence
