@@ -110,3 +110,12 @@ def test_a_tuple_is_refused_as_ambiguous():
     # A list is a choice, and a grid (which has no ranges) takes a tuple as a list of values.
     assert set(rmsjax.sample(8, learning_rate=[0.0, 0.5]).column("learning_rate")) == {0.0, 0.5}
     assert rmsjax.grid(learning_rate=(0.0, 0.5)) == rmsjax.grid(learning_rate=[0.0, 0.5])
+
+
+def test_an_int_range_draws_its_values_evenly():
+    from rmsjax._engine.spaces import IntUniform
+
+    draws = IntUniform(1, 7, step=2).from_unit(np.linspace(0, 0.999, 400))
+    assert sorted(set(draws)) == [1, 3, 5, 7] and draws.count(1) == draws.count(7) == 100
+    logs = IntUniform(1, 100, log=True).from_unit(np.random.default_rng(0).random(2000))
+    assert min(logs) >= 1 and max(logs) <= 100 and np.median(logs) < 20  # log-uniform: low-heavy

@@ -132,3 +132,31 @@ def test_a_tuple_axis_is_refused_as_ambiguous():
                        r"0.5\), which is ambiguous: use rmsjax.uniform\(0.0, 0.5\)"):  # fmt: skip
         rmsjax.optuna_search(TRAINER, new_study(), n_trials=2, key=KEY, budget=2, metric="loss",
                              space={"learning_rate": (0.0, 0.5)}, progress=False)  # fmt: skip
+
+
+def test_optuna_distributions_are_accepted():
+    # Issue 14: what an Optuna user writes was refused.
+    dists = optuna.distributions
+    space = {
+        "learning_rate": dists.FloatDistribution(1e-3, 0.3, log=True),
+        "decay": dists.CategoricalDistribution([0.9, 0.99]),
+        "steps": dists.IntDistribution(1, 7, step=2),
+        "warmup": dists.FloatDistribution(0.0, 1.0),
+    }
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    result = rmsjax.optuna_search(TRAINER, study, n_trials=6, space=space, key=KEY, budget=2,
+                                  metric="loss", width=2, progress=False)  # fmt: skip
+    for config_id, trial in enumerate(study.trials):
+        assert trial.distributions == space  # Optuna saw exactly what the user wrote
+        assert result.space[config_id] == trial.params
+        assert trial.params["steps"] in (1, 3, 5, 7) and 1e-3 <= trial.params["learning_rate"]
+    assert result.to_pandas()["steps"].dtype == np.int64  # an int axis stays an int
+    with pytest.raises(ValueError, match=r"optuna_search axis `decay`: FloatDistribution\(step="
+                       r"0.1\) is not supported; give the values as a list"):  # fmt: skip
+        rmsjax.optuna_search(TRAINER, study, n_trials=2, key=KEY, budget=2, metric="loss",
+                             space={**SPACE, "decay": dists.FloatDistribution(0.5, 0.9, step=0.1)},
+                             progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="static axes \\['centered'\\]"):
+        rmsjax.optuna_search(TRAINER, study, n_trials=2, key=KEY, budget=2, metric="loss",
+                             space={**SPACE, "centered": dists.CategoricalDistribution([False])},
+                             progress=False)  # fmt: skip

@@ -19,7 +19,7 @@ import numpy as np
 
 from rmsjax._engine import checks, program, staged
 from rmsjax._engine.pool import Pool, auto_width, trace_trainer
-from rmsjax._engine.spaces import Choice, Configs, distribution
+from rmsjax._engine.spaces import Choice, Configs, IntUniform, distribution
 from rmsjax._engine.store import Store, check_metadata
 from rmsjax._engine.trainer import Trainer
 
@@ -118,8 +118,11 @@ def optuna_search(
       trainer: an `rmsjax.Trainer`.
       study: an ``optuna.Study`` with one objective.
       n_trials: trials to run (with ``out_dir``: including those finished before).
-      space: axis name -> `rmsjax.uniform`, `loguniform`, `choice` or a list of numbers (a
-        tuple is refused as ambiguous: a range or two values?).
+      space: axis name -> `rmsjax.uniform`, `loguniform`, `choice`, a list of numbers (a
+        tuple is refused as ambiguous: a range or two values?), or Optuna's own
+        ``FloatDistribution`` (with ``log``; ``step`` is refused: give a list),
+        ``IntDistribution`` (with ``step`` or ``log``; traced as an int) or
+        ``CategoricalDistribution`` of numbers.
       key: a PRNG key; trial ``i`` (in ask order) trains with ``fold_in(key, i)`` as a sweep's
         configuration ``i`` does.
       budget: units (epochs) a trial trains unless pruned.
@@ -262,6 +265,8 @@ def _dtypes_of(dists: dict) -> dict[str, np.dtype]:
     """The traced dtype of each axis of ``dists`` (distributions): int only for int choices."""
     out = {}
     for name, dist in dists.items():
-        ints = isinstance(dist, Choice) and all(isinstance(v, int) for v in dist.values)
+        ints = isinstance(dist, IntUniform) or (
+            isinstance(dist, Choice) and all(isinstance(v, int) for v in dist.values)
+        )
         out[name] = jax.dtypes.canonicalize_dtype(np.int64 if ints else np.float64)
     return out

@@ -275,7 +275,54 @@ class Choice:
         return optuna.distributions.CategoricalDistribution(self.values)
 
 
-Distribution = Uniform | LogUniform | Choice
+@dataclasses.dataclass(frozen=True)
+class IntUniform:
+    """Integers ``low, low + step, ..., <= high``, each equally likely (with ``log``: uniform in
+    the logarithm, as Optuna draws them); what Optuna's ``IntDistribution`` maps to."""
+
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    def __post_init__(self):
+        for name in ("low", "high", "step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"IntDistribution: `{name}` must be an int, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.low > self.high or self.step < 1:
+            raise ValueError(
+                f"IntDistribution: need low <= high and step >= 1, got low={self.low}, "
+                f"high={self.high}, step={self.step}"
+            )
+        if self.log and (self.step != 1 or self.low < 1):
+            raise ValueError(
+                f"IntDistribution(log=True) needs step=1 and low >= 1, got low={self.low}, "
+                f"step={self.step}"
+            )
+        object.__setattr__(self, "log", bool(self.log))
+
+    static = False
+
+    def from_unit(self, u: np.ndarray) -> list:
+        if self.log:  # as Optuna: log-uniform over [low - 0.5, high + 0.5], then rounded
+            lo, hi = math.log(self.low - 0.5), math.log(self.high + 0.5)
+            values = np.round(np.exp(lo + u * (hi - lo)))
+            return [int(min(max(v, self.low), self.high)) for v in values]
+        k = (self.high - self.low) // self.step + 1
+        return [self.low + self.step * min(int(v * k), k - 1) for v in u]
+
+    def to_json(self) -> dict:
+        return {"int": {"low": self.low, "high": self.high, "step": self.step, "log": self.log}}
+
+    def to_optuna(self):
+        import optuna
+
+        return optuna.distributions.IntDistribution(self.low, self.high, self.log, self.step)
+
+
+Distribution = Uniform | LogUniform | Choice | IntUniform
 
 
 def uniform(low: float, high: float) -> Uniform:
@@ -313,8 +360,10 @@ def distribution(name: str, value: Any, who: str = "sample") -> Distribution:
 
     A tuple is refused: ``(0.0, 0.5)`` reads as a range to some and as two values to others.
     """
-    if isinstance(value, (Uniform, Choice)):
+    if isinstance(value, (Uniform, Choice, IntUniform)):
         return value
+    if type(value).__module__.startswith("optuna"):
+        return _from_optuna(f"{who} axis `{name}`", value)
     if isinstance(value, tuple):
         low, high = value if len(value) == 2 else ("low", "high")
         raise TypeError(
@@ -327,6 +376,30 @@ def distribution(name: str, value: Any, who: str = "sample") -> Distribution:
     raise TypeError(
         f"{who} axis `{name}` must be rmsjax.uniform, loguniform, choice or a list of values, "
         f"got {value!r}"
+    )
+
+
+def _from_optuna(where: str, value: Any) -> Distribution:
+    """An Optuna distribution as the engine's own; a clear error for an option it lacks."""
+    import optuna
+
+    dists = optuna.distributions
+    if isinstance(value, dists.FloatDistribution):
+        if value.step is not None:
+            raise ValueError(
+                f"{where}: FloatDistribution(step={value.step!r}) is not supported; give the "
+                "values as a list (a choice) or drop `step`"
+            )
+        if value.low == value.high:  # Optuna allows a single value
+            return Choice((float(value.low),))
+        return (LogUniform if value.log else Uniform)(value.low, value.high)
+    if isinstance(value, dists.IntDistribution):
+        return IntUniform(value.low, value.high, value.step, value.log)
+    if isinstance(value, dists.CategoricalDistribution):
+        return Choice(tuple(value.choices))
+    raise TypeError(
+        f"{where}: {type(value).__name__} is not supported; use FloatDistribution, "
+        "IntDistribution, CategoricalDistribution or rmsjax.uniform, loguniform, choice"
     )
 
 
@@ -431,7 +504,8 @@ class Sample(Configs):
 def sample(n: int, *, seed: int = 0, method: str = "random", **axes: Any) -> Sample:
     """``n`` configurations drawn at random (or quasi-random) from distributions, for `sweep`.
 
-    Each axis is `uniform`, `loguniform`, `choice` or a list of values (a `choice`); a tuple
+    Each axis is `uniform`, `loguniform`, `choice`, a list of values (a `choice`) or one of
+    Optuna's ``FloatDistribution``, ``IntDistribution``, ``CategoricalDistribution``; a tuple
     is refused as ambiguous (a range or two values?). As in
     `grid`, an axis with a bool, str or None value is static (one compilation per value), the
     others are batched with `jax.vmap`. ``method="random"`` draws independent uniform numbers
