@@ -260,3 +260,14 @@ def test_direction_is_stated_once_and_the_result_follows_it():
     with pytest.raises(ValueError, match="`mode` is required to rank metric 'score' .*searched"):
         result.best("score")  # another metric than the searched one has no direction
     assert result.rank("score", mode="max")[0] in full
+
+
+def test_a_metric_named_like_an_axis_is_refused():
+    def advance(carry, hparams, key):
+        carry, metrics = helpers.advance(carry, hparams, key)
+        return carry, {**metrics, "learning_rate": metrics["loss"]}
+
+    with pytest.raises(ValueError, match="Trainer.advance returns a metric named 'learning_rate', "
+                       "the name of the hyperparameter axis 'learning_rate'"):  # fmt: skip
+        rmsjax.sweep(rmsjax.Trainer(helpers.init, advance), SPACE, key=KEY, budget=2,
+                     progress=False)  # fmt: skip

@@ -370,6 +370,24 @@ def test_bad_train_fn_and_space():
     assert run(space={"learning_rate": [0.1], "decay": [0.9]}).metrics["loss"].shape == (1, 1)
 
 
+@pytest.mark.parametrize(
+    "name, what",
+    [
+        ("decay", "the hyperparameter axis 'decay'"),
+        ("tag", "the hyperparameter axis 'tag'"),  # a static axis too
+        ("seed", "the seed column"),
+        ("config_id", "the configuration id column"),
+        ("diverged", "the diverged column"),
+    ],
+)
+def test_a_metric_named_like_a_column_is_refused(name, what):
+    # Issue 14: the metric silently replaced that column in to_pandas().
+    space = rmsjax.grid(learning_rate=[0.1], decay=[0.9], tag=["a"])
+    with pytest.raises(ValueError, match=f"train_fn .* returns a metric named '{name}', the name "
+                       f"of {what} of the result's to_pandas\\(\\); rename"):  # fmt: skip
+        run(lambda h, k: {"loss": h["learning_rate"], name: h["decay"]}, space)
+
+
 # ------------------------------------------------------------------------------------------
 # out_dir: saving, resuming, manifests
 

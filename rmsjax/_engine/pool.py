@@ -91,6 +91,7 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
         raise checks.traced_value_error("Trainer.advance", list(dynamic), e) from e
     if not names:
         raise ValueError("Trainer.advance returned no metrics; return at least one")
+    program.check_metric_names(names, [*dynamic, *static], "Trainer.advance")
     largest = max(map(program._largest_array, (init_jaxpr.jaxpr, advance_jaxpr.jaxpr)))
     header = "\n".join(
         [

@@ -143,6 +143,7 @@ def trace(train_fn, static: dict, dynamic: dict[str, np.dtype], key_aval) -> Tra
         raise checks.traced_value_error(f"train_fn {_name(train_fn)}", list(dynamic), e) from e
     if not names:
         raise ValueError("train_fn returned an empty dict; return at least one metric")
+    check_metric_names(names, [*dynamic, *static], f"train_fn {_name(train_fn)}")
     avals = [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in shapes]
     jaxpr = closed.jaxpr
     key_var = jaxpr.invars[-1]
@@ -173,6 +174,30 @@ def check_metrics(out, who: str = "train_fn") -> list[str]:
         if not isinstance(value, (jax.Array, np.ndarray, numbers.Number)):
             raise TypeError(f"{who}'s metric {name!r} must be an array, got {type(value).__name__}")
     return list(out)
+
+
+# Columns of `SweepResult.to_pandas` besides the axes and metrics, which a metric must not shadow.
+COLUMNS = {
+    "config_id": "the configuration id column",
+    "seed": "the seed column",
+    "diverged": "the diverged column",
+}
+
+
+def check_metric_names(names: list[str], axes: list[str], who: str) -> None:
+    """Refuses a metric named like an axis or a column of `SweepResult.to_pandas`, which it would
+    silently replace there."""
+    for name in names:
+        if name in axes:
+            what = f"the hyperparameter axis {name!r}"
+        elif name in COLUMNS:
+            what = COLUMNS[name]
+        else:
+            continue
+        raise ValueError(
+            f"{who} returns a metric named {name!r}, the name of {what} of the result's "
+            "to_pandas(); rename the metric (or the axis)"
+        )
 
 
 def _name(fn) -> str:
