@@ -3,6 +3,7 @@
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -119,3 +120,27 @@ def test_an_int_range_draws_its_values_evenly():
     assert sorted(set(draws)) == [1, 3, 5, 7] and draws.count(1) == draws.count(7) == 100
     logs = IntUniform(1, 100, log=True).from_unit(np.random.default_rng(0).random(2000))
     assert min(logs) >= 1 and max(logs) <= 100 and np.median(logs) < 20  # log-uniform: low-heavy
+
+
+@pytest.mark.parametrize(
+    "values, error, message",
+    [
+        ([0.9, 0.9], ValueError, r"sample axis `decay` holds duplicates: \[0.9, 0.9\]"),
+        ([], ValueError, "sample axis `decay` is empty; give at least one value"),
+        ([object()], TypeError, "sample axis `decay` holds <object"),
+    ],
+)
+def test_errors_about_a_list_axis_name_it(values, error, message):
+    # Issue 14: they spoke of `choice` and `values`, which the user never wrote.
+    with pytest.raises(error, match=message):
+        rmsjax.sample(2, decay=values)
+
+
+def test_static_axis_in_a_sample_passes_python_values():
+    space = rmsjax.sample(6, seed=0, width=rmsjax.static([2, 3]), lr=rmsjax.uniform(0.1, 0.2))
+    assert space.static_axes == ("width",) and set(space.column("width")) == {2, 3}
+    result = rmsjax.sweep(lambda h, k: {"loss": h["lr"] * jnp.ones((h["width"],)).sum()}, space,
+                          key=jax.random.key(0), progress=False)  # fmt: skip
+    widths = np.asarray(space.column("width"))
+    np.testing.assert_allclose(result.metrics["loss"][:, 0], widths * space.column("lr"))
+    assert repr(space).startswith("sample(6, seed=0, method='random', width=static([2, 3])")

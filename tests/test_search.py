@@ -160,3 +160,9 @@ def test_optuna_distributions_are_accepted():
         rmsjax.optuna_search(TRAINER, study, n_trials=2, key=KEY, budget=2, metric="loss",
                              space={**SPACE, "centered": dists.CategoricalDistribution([False])},
                              progress=False)  # fmt: skip
+
+
+def test_errors_about_a_list_axis_name_it():
+    with pytest.raises(ValueError, match=r"optuna_search axis `decay` holds duplicates"):
+        rmsjax.optuna_search(TRAINER, new_study(), n_trials=2, key=KEY, budget=2, metric="loss",
+                             space={**SPACE, "decay": [0.9, 0.9]}, progress=False)  # fmt: skip

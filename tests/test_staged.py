@@ -271,3 +271,20 @@ def test_a_metric_named_like_an_axis_is_refused():
                        "the name of the hyperparameter axis 'learning_rate'"):  # fmt: skip
         rmsjax.sweep(rmsjax.Trainer(helpers.init, advance), SPACE, key=KEY, budget=2,
                      progress=False)  # fmt: skip
+
+
+def test_a_key_typo_in_init_or_advance_lists_the_axes():
+    def init(hparams, key):
+        return helpers.init({**hparams, "learning_rate": hparams["learnig_rate"]}, key)
+
+    with pytest.raises(KeyError, match=r"'learnig_rate' is not an axis of the space; its axes "
+                       r"are \['learning_rate', 'decay'\]"):  # fmt: skip
+        rmsjax.sweep(rmsjax.Trainer(init, helpers.advance), SPACE, key=KEY, budget=2,
+                     progress=False)  # fmt: skip
+
+    def advance(carry, hparams, key):
+        return helpers.advance(carry, {**hparams, "decay": hparams["decy"]}, key)
+
+    with pytest.raises(KeyError, match=r"hparams\['decy'\]: 'decy' is not an axis"):
+        rmsjax.sweep(rmsjax.Trainer(helpers.init, advance), SPACE, key=KEY, budget=2,
+                     progress=False)  # fmt: skip

@@ -323,7 +323,7 @@ def test_plot_writes_png(tmp_path):
         ("curve", {}),
         ("loss", {}),
         ("loss", {"x": "decay", "y": "learning_rate"}),
-        ("loss", {"x": "learning_rate", "y": "tag"}),
+        ("loss", {"x": "learning_rate", "y": "tag", "mode": "min"}),
     ]:
         path = tmp_path / f"{metric}_{len(kwargs)}_{kwargs.get('y')}.png"
         fig = result.plot(metric, path=path, **kwargs)
@@ -331,6 +331,8 @@ def test_plot_writes_png(tmp_path):
         plt.close(fig)
     with pytest.raises(ValueError, match="`x` must be one of the axes"):
         result.plot("loss", x="momentum")
+    with pytest.raises(ValueError, match="`mode` is required to rank metric 'loss'"):
+        result.plot("loss", x="learning_rate", y="tag")  # the best over `decay`: which way?
 
 
 # ------------------------------------------------------------------------------------------
@@ -769,3 +771,32 @@ def test_curve_plot_of_many_configurations_is_coloured_by_an_axis():
     few = quadratic_reference().plot("curve")  # 10 curves: one legend entry each
     assert len(few.axes[0].get_legend().get_texts()) == 10
     plt.close(few)
+
+
+def test_a_key_typo_lists_the_axes():
+    # Issue 14: a bare KeyError('learnig_rate').
+    with pytest.raises(KeyError, match=r"hparams\['learnig_rate'\]: 'learnig_rate' is not an axis "
+                       r"of the space; its axes are \['learning_rate', 'decay'\]"):  # fmt: skip
+        run(lambda h, k: {"loss": h["learnig_rate"]})
+
+
+def test_static_integer_axis_sets_a_shape():
+    def train_fn(hparams, key):
+        x = jax.random.normal(key, (hparams["width"], 3))  # a shape: needs a Python int
+        return {"loss": hparams["learning_rate"] * jnp.sum(x**2) / hparams["width"]}
+
+    space = rmsjax.grid(width=rmsjax.static([2, 4]), learning_rate=[0.1, 0.2])
+    assert space.static_axes == ("width",) and repr(space).startswith("grid(width=static([2, 4])")
+    result = run(train_fn, space, seeds=2)
+    for config_id, config in enumerate(space):
+        for seed in range(2):
+            key = jax.random.fold_in(jax.random.fold_in(KEY, config_id), seed)
+            expected = train_fn(config, key)["loss"]
+            np.testing.assert_allclose(result.metrics["loss"][config_id, seed], expected, 1e-6)
+    assert result.to_pandas()["width"].tolist() == [2, 2, 2, 2, 4, 4, 4, 4]
+    # Traced (the default for numbers), the same axis is an error that points at rmsjax.static.
+    with pytest.raises(TypeError, match=r"an array shape or slice\).* give its axis as "
+                       r"rmsjax.static\(\[64, 128\]\)"):  # fmt: skip
+        run(train_fn, rmsjax.grid(width=[2, 4], learning_rate=[0.1]))
+    with pytest.raises(TypeError, match=r"rmsjax.static"):  # a slice too
+        run(lambda h, k: {"loss": jnp.ones(5)[: h["width"]].sum()}, rmsjax.grid(width=[2, 4]))

@@ -8,6 +8,7 @@ key; `put` and `fetch` move chunks onto and off a (possibly multi-process) mesh.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -126,21 +127,61 @@ _TRACED_ERRORS = (
 )
 
 
+def is_traced_value_error(error: Exception) -> bool:
+    """Whether ``error`` comes from using a traced value as a Python value: a branch, int(), a
+    NumPy call, or an array shape or slice (JAX's plain TypeError/IndexError name the tracer)."""
+    if isinstance(error, _TRACED_ERRORS):
+        return True
+    return isinstance(error, (TypeError, IndexError)) and "Tracer(" in str(error)
+
+
+@contextlib.contextmanager
+def user_code(who: str, names: list[str]):
+    """Turns an error of traced-value use inside ``who`` into `checks.traced_value_error`."""
+    try:
+        yield
+    except Exception as e:
+        if isinstance(e, UnknownAxisError) or not is_traced_value_error(e):
+            raise
+        raise checks.traced_value_error(who, names, e) from e
+
+
+class UnknownAxisError(KeyError):
+    """``hparams[name]`` for a name that is not an axis of the space (a typo, usually)."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
+class HParams(dict):
+    """The hyperparameters a user function gets: a dict whose missing key lists the axes."""
+
+    def __missing__(self, key):
+        raise UnknownAxisError(
+            f"hparams[{key!r}]: {key!r} is not an axis of the space; its axes are {list(self)}"
+        )
+
+
+jax.tree_util.register_pytree_node(
+    HParams,
+    lambda d: (list(d[k] for k in sorted(d)), sorted(d)),  # as JAX flattens a dict
+    lambda keys, values: HParams(zip(keys, values, strict=True)),
+)
+
+
 def trace(train_fn, static: dict, dynamic: dict[str, np.dtype], key_aval) -> Traced:
     """Traces ``train_fn`` once into a jaxpr on abstract dynamic hyperparameters and key."""
     names: list[str] = []
 
     def train_fn_on_values(hp_values, key):
-        hparams = {**dict(zip(dynamic, hp_values, strict=True)), **static}
+        hparams = HParams({**dict(zip(dynamic, hp_values, strict=True)), **static})
         out = train_fn(hparams, key)
         names.extend(check_metrics(out))
         return [jnp.asarray(out[n]) for n in out]
 
     hp_avals = [jax.ShapeDtypeStruct((), dt) for dt in dynamic.values()]
-    try:
+    with user_code(f"train_fn {_name(train_fn)}", list(dynamic)):
         closed, shapes = jax.make_jaxpr(train_fn_on_values, return_shape=True)(hp_avals, key_aval)
-    except _TRACED_ERRORS as e:
-        raise checks.traced_value_error(f"train_fn {_name(train_fn)}", list(dynamic), e) from e
     if not names:
         raise ValueError("train_fn returned an empty dict; return at least one metric")
     check_metric_names(names, [*dynamic, *static], f"train_fn {_name(train_fn)}")

@@ -327,7 +327,7 @@ class SweepResult:
             return
         keep = [names.index(x)] + ([names.index(y)] if y is not None else [])
         reduce_axes = tuple(i for i in range(len(names)) if i not in keep)
-        if reduce_axes:  # the best value over the axes not drawn needs a direction
+        if any(scores.shape[i] > 1 for i in reduce_axes):  # taking the best needs a direction
             mode = self.mode_of(metric, mode)
         reducer = np.nanmin if mode == "min" else np.nanmax
         with np.errstate(all="ignore"), _quiet_all_nan():
