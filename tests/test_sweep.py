@@ -281,7 +281,13 @@ def test_best_when_everything_diverged():
 def test_to_pandas_rows_and_columns():
     result = quadratic_reference()
     frame = result.to_pandas()
-    assert list(frame.columns) == ["learning_rate", "decay", "seed", "loss", "diverged"]
+    # Issue 14: the configuration id that rank() returns is a column.
+    columns = ["config_id", "learning_rate", "decay", "seed", "loss", "diverged"]
+    assert list(frame.columns) == columns
+    assert frame["config_id"].tolist() == [c for c in range(len(SPACE)) for _ in "ab"]
+    rows = frame[frame["config_id"] == result.rank("loss", mode="min")[0]]
+    best = result.best("loss", mode="min")
+    assert rows[["learning_rate", "decay"]].drop_duplicates().to_dict("records") == [best]
     assert len(frame) == len(SPACE) * 2
     assert frame["seed"].tolist() == [0, 1] * len(SPACE)
     assert frame["learning_rate"].tolist() == [c["learning_rate"] for c in SPACE for _ in "ab"]

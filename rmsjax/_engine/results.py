@@ -58,9 +58,20 @@ class SweepResult:
     def to_pandas(self):
         """One row per (configuration, seed), configurations in id order, seeds innermost.
 
-        Columns: one per hyperparameter axis, ``seed``, one per scalar metric, and ``diverged``
-        (True where any scalar metric is not finite). Array metrics (curves) are left out; read them
-        from `metrics`.
+        Columns: ``config_id`` (the configuration id, as `rank` returns it and as rows of
+        `metrics` are numbered), one per hyperparameter axis, ``seed``, one per scalar metric, and
+        ``diverged`` (True where any scalar metric is not finite). Array metrics (curves) are
+        left out; read them from `metrics`. A metric may not be named like a column (refused when
+        the sweep traces it).
+
+        Example:
+          >>> import numpy as np, rmsjax
+          >>> result = rmsjax.SweepResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1,
+          ...     metrics={"loss": np.array([[0.5], [0.2]])})
+          >>> frame = result.to_pandas()
+          >>> list(frame.columns), int(frame["config_id"][result.rank("loss", mode="min")[0]])
+          (['config_id', 'lr', 'seed', 'loss', 'diverged'], 1)
         """
         try:
             import pandas as pd
@@ -69,7 +80,7 @@ class SweepResult:
                 "SweepResult.to_pandas needs pandas: pip install 'rmsjax[examples]'"
             ) from e
         n, s = len(self.space), self.seeds
-        columns: dict[str, Any] = {}
+        columns: dict[str, Any] = {"config_id": np.repeat(np.arange(n), s)}
         for name in self.space.names:
             columns[name] = np.repeat(np.asarray(self.space.column(name), dtype=object), s)
             try:  # give numeric and bool axes a proper dtype
@@ -145,7 +156,8 @@ class SweepResult:
         return np.ones(len(self.space), dtype=bool)
 
     def rank(self, metric: str, mode: str | None = None) -> list[int]:
-        """Configuration ids (rows of `metrics`), best first, by the mean of ``metric`` over seeds.
+        """Configuration ids (rows of `metrics`, the ``config_id`` column of `to_pandas`), best
+        first, by the mean of ``metric`` over seeds.
 
         Configurations that diverged for any seed (see `diverged`) come last; ties keep id
         order.
