@@ -166,3 +166,16 @@ def test_errors_about_a_list_axis_name_it():
     with pytest.raises(ValueError, match=r"optuna_search axis `decay` holds duplicates"):
         rmsjax.optuna_search(TRAINER, new_study(), n_trials=2, key=KEY, budget=2, metric="loss",
                              space={**SPACE, "decay": [0.9, 0.9]}, progress=False)  # fmt: skip
+
+
+def test_shared_keys():
+    trainer = rmsjax.Trainer(
+        init=lambda hp, key: jax.random.uniform(key),
+        advance=lambda x, hp, key: (x, {"x": x + 0 * hp["lr"]}),
+    )  # fmt: skip
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    result = rmsjax.optuna_search(trainer, study, n_trials=4, space={"lr": rmsjax.uniform(0, 1)},
+                                  key=KEY, budget=1, metric="x", keys="shared",
+                                  progress=False)  # fmt: skip
+    x = result.metrics["x"][:, 0]
+    assert (x == x[0]).all() and x[0] == jax.random.uniform(result.key_of(3))

@@ -288,3 +288,24 @@ def test_a_key_typo_in_init_or_advance_lists_the_axes():
     with pytest.raises(KeyError, match=r"hparams\['decy'\]: 'decy' is not an axis"):
         rmsjax.sweep(rmsjax.Trainer(helpers.init, advance), SPACE, key=KEY, budget=2,
                      progress=False)  # fmt: skip
+
+
+def test_shared_keys_and_key_of_in_a_staged_sweep():
+    def init(hparams, key):
+        return jax.random.uniform(key)
+
+    def advance(carry, hparams, key):
+        return carry, {"start": carry, "unit": jax.random.uniform(key) + 0 * hparams["lr"]}
+
+    trainer = rmsjax.Trainer(init, advance)
+    space = rmsjax.grid(lr=[0.1, 0.2, 0.3])
+    for keys in ("per_config", "shared"):
+        result = rmsjax.sweep(trainer, space, key=KEY, budget=2, seeds=2, keys=keys,
+                              chunk_size=2, progress=False)  # fmt: skip
+        for c in range(3):
+            for s in range(2):
+                assert result.metrics["start"][c, s] == jax.random.uniform(result.key_of(c, s))
+                assert result.metrics["unit_curve"][c, s, 1] == jax.random.uniform(
+                    result.key_of(c, s, unit=1))  # fmt: skip
+        starts = result.metrics["start"]
+        assert (starts == starts[0]).all() if keys == "shared" else len(set(starts[:, 0])) == 3

@@ -806,3 +806,51 @@ def test_static_integer_axis_sets_a_shape():
         run(train_fn, rmsjax.grid(width=[2, 4], learning_rate=[0.1]))
     with pytest.raises(TypeError, match=r"rmsjax.static"):  # a slice too
         run(lambda h, k: {"loss": jnp.ones(5)[: h["width"]].sum()}, rmsjax.grid(width=[2, 4]))
+
+
+def draw(hparams, key):
+    """A metric that is a function of the run's key alone (times the learning rate)."""
+    return {"u": jax.random.uniform(key) * hparams["learning_rate"]}
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_shared_keys_give_every_configuration_the_same_key(raw):
+    # Issue 14 §3: common random numbers as an option.
+    key = jax.random.PRNGKey(5) if raw else jax.random.key(5)
+    space = rmsjax.grid(learning_rate=[1.0, 2.0, 4.0])
+    shared = run(draw, space, key=key, seeds=3, keys="shared")
+    own = run(draw, space, key=key, seeds=3)
+    u = shared.metrics["u"] / np.asarray(space.column("learning_rate"))[:, None]
+    np.testing.assert_array_equal(u, np.broadcast_to(u[0], u.shape))  # same draw per seed
+    assert len(set(u[0].tolist())) == 3  # and different draws across seeds
+    np.testing.assert_array_equal(shared.metrics["u"][0], own.metrics["u"][0])  # config 0's keys
+    assert len(set((own.metrics["u"][:, 0] / [1.0, 2.0, 4.0]).tolist())) == 3
+    for result in (shared, own):
+        for config_id in range(3):
+            for seed in range(3):
+                k = result.key_of(config_id, seed)
+                assert isinstance(k, jax.Array) and (k.dtype == jnp.uint32) == raw
+                expected = draw(space[config_id], k)["u"]
+                assert result.metrics["u"][config_id, seed] == expected
+    with pytest.raises(ValueError, match="`keys` must be 'per_config' or 'shared', got 'same'"):
+        run(draw, space, keys="same")
+    with pytest.raises(ValueError, match=r"`config_id` must be an int in \[0, 3\), got 3"):
+        own.key_of(3)
+
+
+def test_keys_are_recorded_in_out_dir(tmp_path):
+    space = rmsjax.grid(learning_rate=[1.0, 2.0])
+    first = run(draw, space, out_dir=tmp_path, keys="shared")
+    again = run(draw, space, out_dir=tmp_path, keys="shared")
+    np.testing.assert_array_equal(first.metrics["u"], again.metrics["u"])
+    with pytest.raises(ValueError, match="different sweep: its manifest has keys='shared'"):
+        run(draw, space, out_dir=tmp_path)  # the default, per-configuration keys
+    own = tmp_path / "own"
+    run(draw, space, out_dir=own)
+    manifest = json.loads((own / "manifest.json").read_text())
+    assert manifest["keys"] == "per_config"
+    del manifest["keys"]  # as written before the option existed: per-configuration keys
+    (own / "manifest.json").write_text(json.dumps(manifest))
+    run(draw, space, out_dir=own)
+    with pytest.raises(ValueError, match="keys='per_config', this call has keys='shared'"):
+        run(draw, space, out_dir=own, keys="shared")

@@ -286,7 +286,8 @@ class Pool:
 
     def start(self, fresh: np.ndarray) -> None:
         """Runs ``init`` for the slots where ``fresh`` is True."""
-        ids = self._put(np.where(self.config >= 0, self.config, 0).astype(np.uint32))
+        ids = np.where(self.config >= 0, self.config, 0).astype(np.uint32)
+        ids = self._put(program.config_ids_for_keys(ids, self.key.shared))
         self.carry, self.keys = self._init(
             self.consts, self.base, self.carry, self.keys, self._put(fresh), self._hp(), ids
         )

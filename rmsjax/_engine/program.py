@@ -39,10 +39,31 @@ class RunKey(NamedTuple):
     impl: str  # the PRNG implementation's name
     typed: bool  # whether the user passed a typed key (then train_fn gets typed keys)
     aval: jax.ShapeDtypeStruct  # the key train_fn is traced with
+    shared: bool = False  # keys="shared": every configuration gets configuration 0's keys
 
 
-def split_key(key) -> RunKey:
-    """Checks ``key`` (typed ``jax.random.key`` or raw ``PRNGKey``) and splits it."""
+KEYS = ("per_config", "shared")
+
+
+def check_keys(keys: Any) -> bool:
+    """Whether ``keys`` (the argument of `sweep` and `optuna_search`) asks for shared keys."""
+    if not isinstance(keys, str) or keys not in KEYS:
+        raise ValueError(f"`keys` must be 'per_config' or 'shared', got {keys!r}")
+    return keys == "shared"
+
+
+def config_ids_for_keys(ids: np.ndarray, shared: bool) -> np.ndarray:
+    """The ids folded into the key per configuration: their own, or 0 for all when shared."""
+    return np.zeros_like(ids) if shared else ids
+
+
+def split_key(key, keys: str = "per_config") -> RunKey:
+    """Checks ``key`` (typed ``jax.random.key`` or raw ``PRNGKey``) and ``keys``; splits them."""
+    shared = check_keys(keys)
+    return _split_key(key)._replace(shared=shared)
+
+
+def _split_key(key) -> RunKey:
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
             raise ValueError(
@@ -274,7 +295,8 @@ def _largest_array(jaxpr) -> int:
 
 @functools.partial(jax.jit, static_argnames=("seeds", "impl"))
 def derive_keys(key_data, config_ids, *, seeds: int, impl: str):
-    """Key data of run (c, s): ``fold_in(fold_in(key, config_ids[c]), s)``, shaped (C, seeds, ...).
+    """Key data of run (c, s): ``fold_in(fold_in(key, config_ids[c]), s)``, shaped (C, seeds, ...)
+    (with ``keys="shared"`` the caller passes 0 for every configuration).
 
     A separate, tiny program (compiled once per chunk width and reused across sweeps), so the
     training program does not recompile the key derivation each time.

@@ -27,6 +27,8 @@ class SweepResult:
       objective: ``(metric, mode)`` of the search that produced the result (``halving`` or an
         Optuna study's direction), None for a plain sweep. `rank`, `best` and `plot` rank that
         metric in that direction; for any other metric (or a plain sweep) they need ``mode``.
+      key: the PRNG key the sweep was given (None if unknown); see `key_of`.
+      keys: ``"per_config"`` or ``"shared"``, as the sweep was run.
     """
 
     space: Grid
@@ -35,6 +37,8 @@ class SweepResult:
     chunk_sizes: dict[int, int] = dataclasses.field(default_factory=dict)
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     objective: tuple[str, str] | None = None
+    key: Any = None
+    keys: str = "per_config"
 
     @property
     def configs(self) -> list[dict[str, Any]]:
@@ -92,6 +96,41 @@ class SweepResult:
             columns[name] = self.metrics[name].reshape(n * s)
         columns["diverged"] = self.diverged.reshape(n * s)
         return pd.DataFrame(columns)
+
+    def key_of(self, config_id: int, seed: int = 0, unit: int | None = None):
+        """The exact key run (``config_id``, ``seed``) trained with, of the kind the sweep got.
+
+        ``fold_in(fold_in(key, config_id), seed)``, or ``fold_in(fold_in(key, 0), seed)`` for
+        ``keys="shared"``: what ``train_fn(hparams, key)`` (or ``Trainer.init``) received.
+        With ``unit``, the key of that unit of a `Trainer` (0-based): ``fold_in(run key, unit)``.
+        Training ``self.space[config_id]`` alone with it reproduces the run (bit for bit where
+        the batched program rounds as the unbatched one, see `sweep`).
+
+        Raises:
+          ValueError: the result does not know its key, or an id, seed or unit out of range.
+
+        Example:
+          >>> import jax, rmsjax
+          >>> result = rmsjax.sweep(lambda hp, key: {"u": jax.random.uniform(key) * hp["lr"]},
+          ...                       rmsjax.grid(lr=[1.0, 2.0]), key=jax.random.key(0), seeds=2,
+          ...                       progress=False)
+          >>> alone = jax.random.uniform(result.key_of(1, seed=1)) * 2.0  # config 1, seed 1
+          >>> bool(alone == result.metrics["u"][1, 1])
+          True
+        """
+        import jax
+
+        if self.key is None:
+            raise ValueError("this result does not know the key it was trained with (key=None)")
+        n = len(self.space)
+        for name, value, bound in (("config_id", config_id, n), ("seed", seed, self.seeds)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
+                raise ValueError(f"`{name}` must be an int in [0, {bound}), got {value!r}")
+        if unit is not None and (isinstance(unit, bool) or not isinstance(unit, int) or unit < 0):
+            raise ValueError(f"`unit` must be an int >= 0 or None, got {unit!r}")
+        folded = 0 if self.keys == "shared" else config_id
+        run_key = jax.random.fold_in(jax.random.fold_in(self.key, folded), seed)
+        return run_key if unit is None else jax.random.fold_in(run_key, unit)
 
     def mode_of(self, metric: str, mode: str | None = None) -> str:
         """The direction ``metric`` is ranked in: the search's for its own metric, else ``mode``.

@@ -88,6 +88,7 @@ def optuna_search(
     out_dir: str | os.PathLike | None = None,
     metadata: Mapping[str, Any] | None = None,
     progress: bool = True,
+    keys: str = "per_config",
 ) -> staged.StagedResult:
     """Optuna's sampler and pruner drive, rmsjax trains: ``width`` trials in one vmapped program.
 
@@ -124,7 +125,8 @@ def optuna_search(
         ``IntDistribution`` (with ``step`` or ``log``; traced as an int) or
         ``CategoricalDistribution`` of numbers.
       key: a PRNG key; trial ``i`` (in ask order) trains with ``fold_in(key, i)`` as a sweep's
-        configuration ``i`` does.
+        configuration ``i`` does (with ``keys="shared"``: ``fold_in(key, 0)``, every trial);
+        `SweepResult.key_of` gives each.
       budget: units (epochs) a trial trains unless pruned.
       metric: the scalar metric of ``Trainer.advance`` that is reported and optimized.
       width: slots (trials trained together), ``None`` (all ``n_trials`` at once) or ``"auto"``.
@@ -135,6 +137,9 @@ def optuna_search(
         ``out_dir``'s manifest (a rerun with other metadata is refused, naming the keys that
         differ) and returned as `SweepResult.metadata`, as `rmsjax.sweep` does.
       progress: a tqdm progress bar over trials.
+      keys: ``"per_config"`` (each trial its own keys) or ``"shared"`` (common random numbers:
+        seed ``s`` is the same key for every trial, so trials differ by their hyperparameters
+        alone; see `rmsjax.sweep` on when to use which); recorded in ``out_dir``.
 
     Returns:
       A `SweepResult` over the trials (configuration ``i`` is the ``i``-th trial asked), with
@@ -157,7 +162,7 @@ def optuna_search(
     args = _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna)
     n_trials, dists, budget, width, seeds = args
     metadata = check_metadata(metadata)
-    run_key, devices = program.split_key(key), program.check_devices(devices)
+    run_key, devices = program.split_key(key, keys), program.check_devices(devices)
     store = _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata)
     record = staged.StagedRecord(n_trials, seeds, budget)
     record.load(store)
@@ -167,7 +172,8 @@ def optuna_search(
         scheduler.run(ids, record, store, progress)
     columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
     objective = (metric, "max" if study.direction.name == "MAXIMIZE" else "min")
-    return record.result(Configs(columns or {n: [] for n in dists}), store, metadata, objective)
+    space = Configs(columns or {n: [] for n in dists})
+    return record.result(space, store, metadata, objective, key=key, keys=keys)
 
 
 class _Search:
@@ -246,6 +252,7 @@ def _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata)
         "space": {name: d.to_json() for name, d in dists.items()},
         "seeds": seeds,
         "key": checks.key_header(run_key),
+        "keys": "shared" if run_key.shared else "per_config",
         "budget": budget,
         "metric": metric,
     }

@@ -226,7 +226,8 @@ class StagedRecord:
         width = self.widths[first_id]
         store.begin_group(first_id, width, kind, spec, traced.fingerprint, traced.text)
 
-    def result(self, space, store: Store | None, metadata: dict, objective=None) -> StagedResult:
+    def result(self, space, store: Store | None, metadata: dict, objective=None, key=None,
+               keys: str = "per_config") -> StagedResult:  # fmt: skip
         if store is not None and jax.process_count() > 1:  # process 0 has written everything
             multihost_utils.sync_global_devices("rmsjax staged sweep: out_dir written")
         hidden = {"_units", "_pruned", *self.extra}
@@ -235,6 +236,7 @@ class StagedRecord:
         pruned = self.arrays.get("_pruned", np.zeros((self.n, self.seeds), bool))
         widths = dict(sorted(self.widths.items()))
         return StagedResult(space, self.seeds, metrics, widths, metadata, objective=objective,
+                            key=key, keys=keys,
                             budget=units[:, 0].copy(), pruned=pruned[:, 0].copy(),
                             max_budget=self.budget)  # fmt: skip
 
@@ -331,12 +333,13 @@ def replay_rungs(record: StagedRecord, rule: Halving, budget: int) -> dict[int, 
 
 
 def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, out_dir, progress,
-                  halving_rule: Halving | None, metadata: dict) -> StagedResult:  # fmt: skip
+                  halving_rule: Halving | None, metadata: dict,
+                  keys: str = "per_config") -> StagedResult:  # fmt: skip
     """`rmsjax.sweep` for a `Trainer` (see its docstring)."""
     budget, width = checks.check_budget(budget), checks.check_width(chunk_size, "chunk_size")
     if halving_rule is not None and not isinstance(halving_rule, Halving):
         raise TypeError(f"`halving` must come from rmsjax.halving(...), got {halving_rule!r}")
-    run = _Run(trainer, space, seeds, program.split_key(key), program.check_devices(devices),
+    run = _Run(trainer, space, seeds, program.split_key(key, keys), program.check_devices(devices),
                budget, width, halving_rule)  # fmt: skip
     store = _open_store(out_dir, space, seeds, run.key, budget, halving_rule, metadata)
     record = StagedRecord(len(space), seeds, budget)
@@ -349,7 +352,7 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
         for static_values, ids in groups.items():  # traced even when finished: checked
             run.group(static_values, ids, todo[static_values], record, store, seen, bar)
     objective = (halving_rule.metric, halving_rule.mode) if halving_rule else None
-    return record.result(space, store, metadata, objective)
+    return record.result(space, store, metadata, objective, key=key, keys=keys)
 
 
 @dataclasses.dataclass
@@ -404,6 +407,7 @@ def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store
         "metadata": metadata,
         "seeds": seeds,
         "key": checks.key_header(run_key),
+        "keys": "shared" if run_key.shared else "per_config",
         "budget": budget,
         "halving": dataclasses.asdict(rule) if rule else None,
     }

@@ -41,6 +41,7 @@ def sweep(
     metadata: Mapping[str, Any] | None = None,
     budget: int | None = None,
     halving: Halving | None = None,
+    keys: str = "per_config",
 ) -> SweepResult:
     """Trains every configuration of a grid, for several seeds, in one compiled program.
 
@@ -50,9 +51,20 @@ def sweep(
     configuration that diverges (NaN or inf) only affects its own results: `vmap` keeps runs
     independent, and `SweepResult.best` never picks it.
 
-    Keys: run ``(c, s)`` (configuration id ``c``, seed index ``s``) gets
-    ``fold_in(fold_in(key, c), s)``, whatever the chunking or devices. ``jax.random.key(0)`` and
+    Keys: with ``keys="per_config"`` (the default) run ``(c, s)`` (configuration id ``c``, seed
+    index ``s``) gets ``fold_in(fold_in(key, c), s)``, whatever the chunking or devices; with
+    ``keys="shared"`` (common random numbers) every configuration gets configuration 0's keys,
+    ``fold_in(fold_in(key, 0), s)``, so seed ``s`` means the same initialisation and data order
+    for all. `SweepResult.key_of` returns the key of any run. ``jax.random.key(0)`` and
     ``jax.random.PRNGKey(0)`` are the same key (``train_fn`` gets keys of the kind passed).
+
+    Which keys: ``"shared"`` when comparing configurations is the point (ranking, halving,
+    heatmaps, few seeds): their differences then come from the hyperparameters alone, not from
+    one configuration drawing a luckier initialisation, so fewer seeds tell them apart. Its
+    risk is a winner tuned to that one draw; check it on other seeds. ``"per_config"`` when
+    each configuration should be an independent trial (the spread over configurations then
+    includes the seed's, as in Optuna or Ray Tune, where every trial seeds itself), e.g. to
+    report how robust a region of the space is.
 
     Chunking (``chunk_size``): configurations run in chunks of that many, the last padded (with
     copies of real configurations whose results are dropped) so one compilation serves all; chunk
@@ -129,6 +141,9 @@ def sweep(
         keys that differ) and returned as `SweepResult.metadata`.
       budget: with a `Trainer`: units to train each configuration (default 9).
       halving: with a `Trainer`: `rmsjax.halving(...)` to stop configurations early.
+      keys: ``"per_config"`` (each configuration its own keys) or ``"shared"`` (seed ``s`` is
+        the same key for every configuration); recorded in ``out_dir``, where a resume with the
+        other is refused.
 
     Returns:
       A `SweepResult`: ``.metrics[name]`` is shaped ``(len(space), seeds, *metric_shape)``.
@@ -156,7 +171,7 @@ def sweep(
         return staged.sweep_trainer(
             train_fn, space, key=key, budget=9 if budget is None else budget, seeds=seeds,
             chunk_size=chunk_size, devices=devices, out_dir=out_dir, progress=progress,
-            halving_rule=halving, metadata=metadata,
+            halving_rule=halving, metadata=metadata, keys=keys,
         )  # fmt: skip
     if budget is not None or halving is not None:
         raise ValueError(
@@ -164,7 +179,7 @@ def sweep(
             "rmsjax.training.make_trainer) instead of a train_fn"
         )
     space, seeds, metadata = _check_arguments(train_fn, space, seeds, chunk_size, metadata)
-    run_key = program.split_key(key)
+    run_key = program.split_key(key, keys)
     devices = program.check_devices(devices)
     store = _open_store(out_dir, space, seeds, run_key, metadata)
     context = _Context(train_fn, space, seeds, run_key, devices, chunk_size, store)
@@ -183,6 +198,8 @@ def sweep(
         metrics=state.results,
         chunk_sizes=dict(sorted(widths.items())),
         metadata=metadata,
+        key=key,
+        keys=keys,
     )
 
 
@@ -207,6 +224,7 @@ def _open_store(out_dir, space: Grid, seeds: int, run_key: program.RunKey, metad
         "space": [[name, list(values)] for name, values in space.axes.items()],  # ordered
         "seeds": seeds,
         "key": checks.key_header(run_key),
+        "keys": "shared" if run_key.shared else "per_config",
         "metadata": metadata,
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
@@ -360,9 +378,8 @@ def _run_chunk(context: _Context, traced, compiled, consts, real: np.ndarray, wi
     hp = [program.put(context.columns[name][padded], context.sharded) for name in context.dtypes]
     data = context.key.data
     if traced.key_used:
-        keys = program.derive_keys(
-            data, padded.astype(np.uint32), seeds=context.seeds, impl=context.key.impl
-        )
+        ids = program.config_ids_for_keys(padded.astype(np.uint32), context.key.shared)
+        keys = program.derive_keys(data, ids, seeds=context.seeds, impl=context.key.impl)
     else:  # train_fn ignores its key: skip compiling the key derivation
         keys = np.zeros((width, context.seeds, *data.shape), data.dtype)
     out = compiled(consts, hp, program.put(np.asarray(keys), context.sharded))
