@@ -309,3 +309,19 @@ def test_shared_keys_and_key_of_in_a_staged_sweep():
                     result.key_of(c, s, unit=1))  # fmt: skip
         starts = result.metrics["start"]
         assert (starts == starts[0]).all() if keys == "shared" else len(set(starts[:, 0])) == 3
+
+
+def test_a_traced_shape_in_init_points_at_static():
+    def init(hparams, key):
+        return jnp.zeros((hparams["width"],))  # a traced width cannot be a shape
+
+    def advance(carry, hparams, key):
+        return carry, {"loss": jnp.sum(carry) * hparams["lr"]}
+
+    trainer = rmsjax.Trainer(init, advance)
+    with pytest.raises(TypeError, match=r"Trainer.init used a traced value .* rmsjax.static"):
+        rmsjax.sweep(trainer, rmsjax.grid(width=[2, 3], lr=[0.1]), key=KEY, budget=1,
+                     progress=False)  # fmt: skip
+    result = rmsjax.sweep(trainer, rmsjax.grid(width=rmsjax.static([2, 3]), lr=[0.1]), key=KEY,
+                          budget=1, progress=False)  # fmt: skip
+    assert result.metrics["loss"].shape == (2, 1)

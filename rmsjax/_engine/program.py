@@ -153,7 +153,8 @@ def is_traced_value_error(error: Exception) -> bool:
     NumPy call, or an array shape or slice (JAX's plain TypeError/IndexError name the tracer)."""
     if isinstance(error, _TRACED_ERRORS):
         return True
-    return isinstance(error, (TypeError, IndexError)) and "Tracer(" in str(error)
+    text = str(error)  # JAX names the tracer "JitTracer(int32[])" (older: "Traced<ShapedArray")
+    return isinstance(error, (TypeError, IndexError)) and ("Tracer(" in text or "Traced<" in text)
 
 
 @contextlib.contextmanager
