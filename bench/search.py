@@ -6,7 +6,7 @@ train, the last 2,000 are held out; budget 9 epochs) and the digits MLP (64-64-1
 
   (1) ``rmsjax.sweep`` of a `Trainer` over ``rmsjax.sample(81)``: every configuration the full
       budget;
-  (2) the same with ``halving=rmsjax.halving("test_accuracy", eta=3)``;
+  (2) the same with ``halving=rmsjax.halving("test_accuracy", mode="max", eta=3)``;
   (3) ``rmsjax.optuna_search`` with Optuna's TPE sampler and ``SuccessiveHalvingPruner``
       (min_resource 1, reduction factor 3), ``width="auto"``;
   (4) Optuna alone as its users write it at its best: one jitted epoch function taking the

@@ -183,7 +183,7 @@ def to_json(value: Any) -> Any:
 
 
 def _write_csv(result, path: Path) -> None:
-    """One row per (configuration, seed): ``config``, the axes, ``seed``, the scalar metrics,
+    """One row per (configuration, seed): ``config_id``, the axes, ``seed``, the scalar metrics,
     ``diverged`` and, after a staged search, ``budget`` and ``pruned`` (the columns of
     ``SweepResult.to_pandas``, without needing pandas)."""
     names, metrics = list(result.space.names), list(result.scalar_metrics)
@@ -192,7 +192,7 @@ def _write_csv(result, path: Path) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         extra = ["budget", "pruned"] if staged else []
-        writer.writerow(["config", *names, "seed", *metrics, "diverged", *extra])
+        writer.writerow(["config_id", *names, "seed", *metrics, "diverged", *extra])
         for i in range(len(result.space)):
             config = result.space[i]
             extra = [result.budget[i], result.pruned[i]] if staged else []

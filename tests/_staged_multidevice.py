@@ -16,7 +16,7 @@ import rmsjax  # noqa: E402
 def run() -> dict[str, np.ndarray]:
     space = rmsjax.sample(10, seed=4, learning_rate=rmsjax.loguniform(1e-3, 0.3), decay=[0.9])
     out = {}
-    for label, rule in (("full", None), ("halving", rmsjax.halving("score", eta=2))):
+    for label, rule in (("full", None), ("halving", rmsjax.halving("score", mode="max", eta=2))):
         result = rmsjax.sweep(TRAINER, space, key=jax.random.key(5), budget=4, seeds=2,
                               chunk_size=2, halving=rule, progress=False)  # fmt: skip
         out[f"{label}/budget"] = result.budget

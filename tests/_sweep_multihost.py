@@ -67,7 +67,7 @@ def halving_mode(out_dir: str) -> dict[str, np.ndarray]:
             seeds=SEEDS,
             budget=4,
             chunk_size=4,
-            halving=rmsjax.halving("score", eta=2),
+            halving=rmsjax.halving("score", mode="max", eta=2),
             out_dir=store,
             progress=False,
         )

@@ -199,7 +199,7 @@ def test_sweep_ranks_writes_csv_and_plots(tmp_path, capsys):
     with open(tmp_path / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 * 2 * 2  # configurations x seeds
-    assert {"config", "learning_rate", "decay", "seed", "final_loss", "diverged"} <= set(rows[0])
+    assert {"config_id", "learning_rate", "decay", "seed", "final_loss", "diverged"} <= set(rows[0])
     assert sorted({float(r["learning_rate"]) for r in rows}) == [0.01, 0.0464, 0.215, 1.0]
 
     metrics = json.loads((tmp_path / "metrics.json").read_text())

@@ -14,4 +14,5 @@ def test_readme_python_blocks_run():
         exec(compile(block, str(README), "exec"), namespace)
     assert float(namespace["loss"](namespace["params"])) < 0.5  # it starts at 1.0
     # The sweep example's printed claim.
-    assert namespace["result"].best("final_loss") == {"learning_rate": 0.1, "decay": 0.99}
+    best = namespace["result"].best("final_loss", mode="min")
+    assert best == {"learning_rate": 0.1, "decay": 0.99}

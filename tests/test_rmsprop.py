@@ -498,6 +498,7 @@ BAD = [
     (rmsjax.rmsprop, dict(nesterov=True), "nesterov", "momentum=None"),
     (rmsjax.rmsprop, dict(weight_decay=-1.0), "weight_decay", "-1.0"),
     (rmsjax.rmsprop, dict(decay=float("nan")), "decay", "nan"),
+    (rmsjax.scale_by_rms, dict(initial_scale=float("inf")), "initial_scale", "inf"),
     (rmsjax.rmsprop, dict(learning_rate=jnp.array([0.1, 0.2])), "learning_rate", "shape (2,)"),
     (rmsjax.rmsprop, dict(nu_dtype=jnp.int32), "nu_dtype", "int32"),
     (rmsjax.torch_rmsprop, dict(lr=-1.0), "lr", "-1.0"),
@@ -558,6 +559,21 @@ def test_every_error_names_the_callers_own_argument(factory, name, bad):
     assert info.value.argument == name
     assert f"`{name}`" in str(info.value)
     assert info.value.value is bad
+
+
+@pytest.mark.parametrize(
+    "factory,name",
+    [(f, n) for f, n, bad in ARGUMENT_CASES if bad is math.nan],
+    ids=lambda x: getattr(x, "__name__", repr(x)),
+)
+def test_nan_is_called_nan(factory, name):
+    """Issue 14: rmsprop(float("nan")) said "must be >= 0", a bound NaN does not violate."""
+    with pytest.raises(rmsjax.HyperparameterError) as info:
+        factory(**{**REQUIRED.get(factory, {}), name: math.nan})
+    message = str(info.value)
+    if isinstance(info.value, TypeError) or "dtype" in message:
+        return  # a bool or dtype argument: NaN has the wrong type, and the message says so
+    assert message.startswith(f"`{name}` is NaN (not a number); it must be "), message
 
 
 def test_argument_table_covers_the_issue_examples():

@@ -3,6 +3,7 @@
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -59,7 +60,7 @@ def test_sweep_over_a_sample_resumes_like_a_grid(tmp_path):
     again = rmsjax.sweep(train_fn, space, key=jax.random.key(0), out_dir=tmp_path, progress=False)
     np.testing.assert_array_equal(first.metrics["loss"], again.metrics["loss"])
     best = min(space.column("lr"), key=lambda v: abs(v - 0.01))
-    assert first.best("loss") == {"lr": best}
+    assert first.best("loss", mode="min") == {"lr": best}
     other = rmsjax.sample(6, seed=2, lr=rmsjax.loguniform(1e-3, 1e-1))
     with pytest.raises(ValueError, match="different sweep"):
         rmsjax.sweep(train_fn, other, key=jax.random.key(0), out_dir=tmp_path, progress=False)
@@ -96,3 +97,50 @@ def test_plot_of_a_sampled_space(tmp_path):
 def test_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_tuple_is_refused_as_ambiguous():
+    # Issue 14: space={"learning_rate": (0.0, 0.5)} was a two-value choice, read as a range.
+    message = (
+        r"sample axis `learning_rate` is a tuple \(0.0, 0.5\), which is ambiguous: use "
+        r"rmsjax.uniform\(0.0, 0.5\) or rmsjax.loguniform\(0.0, 0.5\) for a range, or a list "
+        r"\[0.0, 0.5\] for a choice"
+    )
+    with pytest.raises(TypeError, match=message):
+        rmsjax.sample(4, learning_rate=(0.0, 0.5))
+    # A list is a choice, and a grid (which has no ranges) takes a tuple as a list of values.
+    assert set(rmsjax.sample(8, learning_rate=[0.0, 0.5]).column("learning_rate")) == {0.0, 0.5}
+    assert rmsjax.grid(learning_rate=(0.0, 0.5)) == rmsjax.grid(learning_rate=[0.0, 0.5])
+
+
+def test_an_int_range_draws_its_values_evenly():
+    from rmsjax._engine.spaces import IntUniform
+
+    draws = IntUniform(1, 7, step=2).from_unit(np.linspace(0, 0.999, 400))
+    assert sorted(set(draws)) == [1, 3, 5, 7] and draws.count(1) == draws.count(7) == 100
+    logs = IntUniform(1, 100, log=True).from_unit(np.random.default_rng(0).random(2000))
+    assert min(logs) >= 1 and max(logs) <= 100 and np.median(logs) < 20  # log-uniform: low-heavy
+
+
+@pytest.mark.parametrize(
+    "values, error, message",
+    [
+        ([0.9, 0.9], ValueError, r"sample axis `decay` holds duplicates: \[0.9, 0.9\]"),
+        ([], ValueError, "sample axis `decay` is empty; give at least one value"),
+        ([object()], TypeError, "sample axis `decay` holds <object"),
+    ],
+)
+def test_errors_about_a_list_axis_name_it(values, error, message):
+    # Issue 14: they spoke of `choice` and `values`, which the user never wrote.
+    with pytest.raises(error, match=message):
+        rmsjax.sample(2, decay=values)
+
+
+def test_static_axis_in_a_sample_passes_python_values():
+    space = rmsjax.sample(6, seed=0, width=rmsjax.static([2, 3]), lr=rmsjax.uniform(0.1, 0.2))
+    assert space.static_axes == ("width",) and set(space.column("width")) == {2, 3}
+    result = rmsjax.sweep(lambda h, k: {"loss": h["lr"] * jnp.ones((h["width"],)).sum()}, space,
+                          key=jax.random.key(0), progress=False)  # fmt: skip
+    widths = np.asarray(space.column("width"))
+    np.testing.assert_allclose(result.metrics["loss"][:, 0], widths * space.column("lr"))
+    assert repr(space).startswith("sample(6, seed=0, method='random', width=static([2, 3])")

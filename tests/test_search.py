@@ -114,3 +114,68 @@ def test_metadata_is_recorded_checked_and_returned(tmp_path):
     assert search(new_study(), n_trials=2).metadata == {}
     with pytest.raises(TypeError, match="`metadata` must be JSON-serialisable"):
         search(new_study(), n_trials=2, metadata={"fn": print})
+
+
+def test_the_result_ranks_in_the_study_direction():
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))  # fmt: skip
+    result = rmsjax.optuna_search(TRAINER, study, n_trials=4, space=SPACE, key=KEY, budget=2,
+                                  metric="loss", width=2, progress=False)  # fmt: skip
+    assert result.objective == ("loss", "max")
+    assert result.best("loss") == study.best_trial.params  # the worst loss: maximized
+    with pytest.raises(ValueError, match="`mode` 'min' contradicts the direction"):
+        result.best("loss", mode="min")
+
+
+def test_a_tuple_axis_is_refused_as_ambiguous():
+    with pytest.raises(TypeError, match=r"optuna_search axis `learning_rate` is a tuple \(0.0, "
+                       r"0.5\), which is ambiguous: use rmsjax.uniform\(0.0, 0.5\)"):  # fmt: skip
+        rmsjax.optuna_search(TRAINER, new_study(), n_trials=2, key=KEY, budget=2, metric="loss",
+                             space={"learning_rate": (0.0, 0.5)}, progress=False)  # fmt: skip
+
+
+def test_optuna_distributions_are_accepted():
+    # Issue 14: what an Optuna user writes was refused.
+    dists = optuna.distributions
+    space = {
+        "learning_rate": dists.FloatDistribution(1e-3, 0.3, log=True),
+        "decay": dists.CategoricalDistribution([0.9, 0.99]),
+        "steps": dists.IntDistribution(1, 7, step=2),
+        "warmup": dists.FloatDistribution(0.0, 1.0),
+    }
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    result = rmsjax.optuna_search(TRAINER, study, n_trials=6, space=space, key=KEY, budget=2,
+                                  metric="loss", width=2, progress=False)  # fmt: skip
+    for config_id, trial in enumerate(study.trials):
+        assert trial.distributions == space  # Optuna saw exactly what the user wrote
+        assert result.space[config_id] == trial.params
+        assert trial.params["steps"] in (1, 3, 5, 7) and 1e-3 <= trial.params["learning_rate"]
+    assert result.to_pandas()["steps"].dtype == np.int64  # an int axis stays an int
+    with pytest.raises(ValueError, match=r"optuna_search axis `decay`: FloatDistribution\(step="
+                       r"0.1\) is not supported; give the values as a list"):  # fmt: skip
+        rmsjax.optuna_search(TRAINER, study, n_trials=2, key=KEY, budget=2, metric="loss",
+                             space={**SPACE, "decay": dists.FloatDistribution(0.5, 0.9, step=0.1)},
+                             progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match="static axes \\['centered'\\]"):
+        rmsjax.optuna_search(TRAINER, study, n_trials=2, key=KEY, budget=2, metric="loss",
+                             space={**SPACE, "centered": dists.CategoricalDistribution([False])},
+                             progress=False)  # fmt: skip
+
+
+def test_errors_about_a_list_axis_name_it():
+    with pytest.raises(ValueError, match=r"optuna_search axis `decay` holds duplicates"):
+        rmsjax.optuna_search(TRAINER, new_study(), n_trials=2, key=KEY, budget=2, metric="loss",
+                             space={**SPACE, "decay": [0.9, 0.9]}, progress=False)  # fmt: skip
+
+
+def test_shared_keys():
+    trainer = rmsjax.Trainer(
+        init=lambda hp, key: jax.random.uniform(key),
+        advance=lambda x, hp, key: (x, {"x": x + 0 * hp["lr"]}),
+    )  # fmt: skip
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    result = rmsjax.optuna_search(trainer, study, n_trials=4, space={"lr": rmsjax.uniform(0, 1)},
+                                  key=KEY, budget=1, metric="x", keys="shared",
+                                  progress=False)  # fmt: skip
+    x = result.metrics["x"][:, 0]
+    assert (x == x[0]).all() and x[0] == jax.random.uniform(result.key_of(3))

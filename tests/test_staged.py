@@ -82,7 +82,7 @@ def asha_reference(space, scores_at, budget, eta, min_budget):
 def test_halving_with_one_slot_follows_the_rule():
     full = rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=9, chunk_size=1, progress=False)
     halved = rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=9, chunk_size=1, progress=False,
-                          halving=rmsjax.halving("score", eta=3))  # fmt: skip
+                          halving=rmsjax.halving("score", mode="max", eta=3))  # fmt: skip
 
     def scores_at(c, rung):
         return float(np.mean(full.metrics["score_curve"][c, :, rung - 1]))
@@ -117,7 +117,7 @@ def test_halving_spends_fewer_units_and_keeps_a_good_configuration():
 
 
 def test_out_dir_resumes_only_what_did_not_finish(tmp_path):
-    rule = rmsjax.halving("score", eta=2)
+    rule = rmsjax.halving("score", mode="max", eta=2)
     kwargs = dict(key=KEY, budget=8, chunk_size=1, progress=False, halving=rule)
     whole = rmsjax.sweep(TRAINER, SPACE, **kwargs)
     first = rmsjax.sweep(TRAINER, SPACE, out_dir=tmp_path, **kwargs)
@@ -176,13 +176,14 @@ def test_errors():
     with pytest.raises(ValueError, match="need training in units"):
         rmsjax.sweep(lambda hp, key: {"a": 0.0}, SPACE, key=KEY, budget=3, progress=False)
     with pytest.raises(ValueError, match="halving metric 'nope'"):
-        rmsjax.sweep(TRAINER, SPACE, key=KEY, halving=rmsjax.halving("nope"), progress=False)
+        rmsjax.sweep(TRAINER, SPACE, key=KEY, halving=rmsjax.halving("nope", mode="min"),
+                     progress=False)  # fmt: skip
     with pytest.raises(ValueError, match="`eta` must be an int >= 2, got 1"):
-        rmsjax.halving("loss", eta=1)
+        rmsjax.halving("loss", mode="min", eta=1)
     with pytest.raises(ValueError, match="`mode` must be 'min' or 'max', got 'up'"):
         rmsjax.halving("loss", mode="up")
     with pytest.raises(ValueError, match="`min_budget` must be an int >= 1, got 0"):
-        rmsjax.halving("loss", min_budget=0)
+        rmsjax.halving("loss", mode="min", min_budget=0)
 
     def retyped(carry, hparams, key):
         (x, state), metrics = helpers.advance(carry, hparams, key)
@@ -226,7 +227,8 @@ def test_two_simulated_devices_match_one(tmp_path):
 @pytest.mark.skipif(jax.devices()[0].platform != "cpu", reason="options for CPU compilation")
 def test_cpu_compiler_options_are_applied_and_keep_every_bit(monkeypatch):
     options = rmsjax.staged_cpu_compiler_options
-    kwargs = dict(key=KEY, budget=3, progress=False, halving=rmsjax.halving("score", eta=2))
+    rule = rmsjax.halving("score", mode="max", eta=2)
+    kwargs = dict(key=KEY, budget=3, progress=False, halving=rule)
     tuned = rmsjax.sweep(TRAINER, SPACE, **kwargs)
     monkeypatch.setitem(options, "init", {})  # XLA's defaults for both programs
     monkeypatch.setitem(options, "advance", {})
@@ -237,3 +239,89 @@ def test_cpu_compiler_options_are_applied_and_keep_every_bit(monkeypatch):
     monkeypatch.setitem(options, "advance", {"no_such_xla_option": 1})
     with pytest.raises(Exception, match="no_such_xla_option"):
         rmsjax.sweep(TRAINER, SPACE, **kwargs)
+
+
+def test_direction_is_stated_once_and_the_result_follows_it():
+    # Issue 14: halving defaulted to mode="max" and best() to "min", so a loss without a mode
+    # kept the worst configurations and best("loss") returned one of them.
+    with pytest.raises(ValueError, match="halving: `mode` is required: mode='min' if lower 'loss'"):
+        rmsjax.halving("loss")
+    result = rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=3, progress=False,
+                          halving=rmsjax.halving("loss", mode="min"))  # fmt: skip
+    assert result.objective == ("loss", "min")
+    full = np.flatnonzero(~result.pruned)
+    expected = full[np.argmin(result.metrics["loss"][full, 0])]
+    assert result.best("loss") == result.best("loss", mode="min") == SPACE[int(expected)]
+    assert result.rank("loss")[0] == int(expected)
+    with pytest.raises(ValueError, match="`mode` 'max' contradicts the direction .* mode='min'"):
+        result.best("loss", mode="max")
+    with pytest.raises(ValueError, match="`mode` 'max' contradicts"):
+        result.rank("loss", mode="max")
+    with pytest.raises(ValueError, match="`mode` is required to rank metric 'score' .*searched"):
+        result.best("score")  # another metric than the searched one has no direction
+    assert result.rank("score", mode="max")[0] in full
+
+
+def test_a_metric_named_like_an_axis_is_refused():
+    def advance(carry, hparams, key):
+        carry, metrics = helpers.advance(carry, hparams, key)
+        return carry, {**metrics, "learning_rate": metrics["loss"]}
+
+    with pytest.raises(ValueError, match="Trainer.advance returns a metric named 'learning_rate', "
+                       "the name of the hyperparameter axis 'learning_rate'"):  # fmt: skip
+        rmsjax.sweep(rmsjax.Trainer(helpers.init, advance), SPACE, key=KEY, budget=2,
+                     progress=False)  # fmt: skip
+
+
+def test_a_key_typo_in_init_or_advance_lists_the_axes():
+    def init(hparams, key):
+        return helpers.init({**hparams, "learning_rate": hparams["learnig_rate"]}, key)
+
+    with pytest.raises(KeyError, match=r"'learnig_rate' is not an axis of the space; its axes "
+                       r"are \['learning_rate', 'decay'\]"):  # fmt: skip
+        rmsjax.sweep(rmsjax.Trainer(init, helpers.advance), SPACE, key=KEY, budget=2,
+                     progress=False)  # fmt: skip
+
+    def advance(carry, hparams, key):
+        return helpers.advance(carry, {**hparams, "decay": hparams["decy"]}, key)
+
+    with pytest.raises(KeyError, match=r"hparams\['decy'\]: 'decy' is not an axis"):
+        rmsjax.sweep(rmsjax.Trainer(helpers.init, advance), SPACE, key=KEY, budget=2,
+                     progress=False)  # fmt: skip
+
+
+def test_shared_keys_and_key_of_in_a_staged_sweep():
+    def init(hparams, key):
+        return jax.random.uniform(key)
+
+    def advance(carry, hparams, key):
+        return carry, {"start": carry, "unit": jax.random.uniform(key) + 0 * hparams["lr"]}
+
+    trainer = rmsjax.Trainer(init, advance)
+    space = rmsjax.grid(lr=[0.1, 0.2, 0.3])
+    for keys in ("per_config", "shared"):
+        result = rmsjax.sweep(trainer, space, key=KEY, budget=2, seeds=2, keys=keys,
+                              chunk_size=2, progress=False)  # fmt: skip
+        for c in range(3):
+            for s in range(2):
+                assert result.metrics["start"][c, s] == jax.random.uniform(result.key_of(c, s))
+                assert result.metrics["unit_curve"][c, s, 1] == jax.random.uniform(
+                    result.key_of(c, s, unit=1))  # fmt: skip
+        starts = result.metrics["start"]
+        assert (starts == starts[0]).all() if keys == "shared" else len(set(starts[:, 0])) == 3
+
+
+def test_a_traced_shape_in_init_points_at_static():
+    def init(hparams, key):
+        return jnp.zeros((hparams["width"],))  # a traced width cannot be a shape
+
+    def advance(carry, hparams, key):
+        return carry, {"loss": jnp.sum(carry) * hparams["lr"]}
+
+    trainer = rmsjax.Trainer(init, advance)
+    with pytest.raises(TypeError, match=r"Trainer.init used a traced value .* rmsjax.static"):
+        rmsjax.sweep(trainer, rmsjax.grid(width=[2, 3], lr=[0.1]), key=KEY, budget=1,
+                     progress=False)  # fmt: skip
+    result = rmsjax.sweep(trainer, rmsjax.grid(width=rmsjax.static([2, 3]), lr=[0.1]), key=KEY,
+                          budget=1, progress=False)  # fmt: skip
+    assert result.metrics["loss"].shape == (2, 1)

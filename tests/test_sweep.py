@@ -259,7 +259,7 @@ def test_diverging_configuration_is_isolated_and_never_best():
     assert np.isfinite(result.metrics["loss"][finite]).all()
     assert not np.isfinite(result.metrics["loss"][4:6]).any()
     assert result.diverged.any(axis=1).tolist() == [False] * 4 + [True] * 2 + [False] * 2
-    assert result.best("loss")["learning_rate"] == 0.05
+    assert result.best("loss", mode="min")["learning_rate"] == 0.05
     # Its loss is inf or NaN: never the max either.
     assert result.best("loss", mode="max")["learning_rate"] == 0.001
     assert result.best("accuracy", mode="max")["learning_rate"] == 0.05
@@ -271,7 +271,7 @@ def test_diverging_configuration_is_isolated_and_never_best():
 def test_best_when_everything_diverged():
     result = run(helpers.sgd_quadratic, rmsjax.grid(learning_rate=[3.0, 5.0]))
     with pytest.raises(ValueError, match="every configuration diverged"):
-        result.best("loss")
+        result.best("loss", mode="min")
 
 
 # ------------------------------------------------------------------------------------------
@@ -281,7 +281,13 @@ def test_best_when_everything_diverged():
 def test_to_pandas_rows_and_columns():
     result = quadratic_reference()
     frame = result.to_pandas()
-    assert list(frame.columns) == ["learning_rate", "decay", "seed", "loss", "diverged"]
+    # Issue 14: the configuration id that rank() returns is a column.
+    columns = ["config_id", "learning_rate", "decay", "seed", "loss", "diverged"]
+    assert list(frame.columns) == columns
+    assert frame["config_id"].tolist() == [c for c in range(len(SPACE)) for _ in "ab"]
+    rows = frame[frame["config_id"] == result.rank("loss", mode="min")[0]]
+    best = result.best("loss", mode="min")
+    assert rows[["learning_rate", "decay"]].drop_duplicates().to_dict("records") == [best]
     assert len(frame) == len(SPACE) * 2
     assert frame["seed"].tolist() == [0, 1] * len(SPACE)
     assert frame["learning_rate"].tolist() == [c["learning_rate"] for c in SPACE for _ in "ab"]
@@ -293,14 +299,22 @@ def test_to_pandas_rows_and_columns():
 def test_best_and_errors():
     result = quadratic_reference()
     mean = result.metrics["loss"].mean(axis=1)
-    assert result.best("loss") == SPACE[int(np.argmin(mean))]
+    assert result.best("loss", mode="min") == SPACE[int(np.argmin(mean))]
     assert result.best("loss", mode="max") == SPACE[int(np.argmax(mean))]
-    with pytest.raises(ValueError, match="`mode` must be 'min' or 'max', got 'median'"):
+    with pytest.raises(
+        ValueError,
+        match="`mode` is required to rank metric 'loss' \\(this sweep "
+        "ran no search\\): pass mode='min'",
+    ):
+        result.best("loss")  # a plain sweep has no direction: no silent default
+    with pytest.raises(ValueError, match="`mode` is required"):
+        result.rank("loss")
+    with pytest.raises(ValueError, match="`mode` must be 'min', 'max' or None, got 'median'"):
         result.best("loss", mode="median")
     with pytest.raises(ValueError, match="unknown metric 'acc'"):
-        result.best("acc")
+        result.best("acc", mode="min")
     with pytest.raises(ValueError, match="scalar metric"):
-        result.best("curve")
+        result.best("curve", mode="min")
     assert result.configs == list(SPACE)
     assert repr(result).startswith("SweepResult(10 configurations x 2 seeds")
 
@@ -315,7 +329,7 @@ def test_plot_writes_png(tmp_path):
         ("curve", {}),
         ("loss", {}),
         ("loss", {"x": "decay", "y": "learning_rate"}),
-        ("loss", {"x": "learning_rate", "y": "tag"}),
+        ("loss", {"x": "learning_rate", "y": "tag", "mode": "min"}),
     ]:
         path = tmp_path / f"{metric}_{len(kwargs)}_{kwargs.get('y')}.png"
         fig = result.plot(metric, path=path, **kwargs)
@@ -323,6 +337,8 @@ def test_plot_writes_png(tmp_path):
         plt.close(fig)
     with pytest.raises(ValueError, match="`x` must be one of the axes"):
         result.plot("loss", x="momentum")
+    with pytest.raises(ValueError, match="`mode` is required to rank metric 'loss'"):
+        result.plot("loss", x="learning_rate", y="tag")  # the best over `decay`: which way?
 
 
 # ------------------------------------------------------------------------------------------
@@ -360,6 +376,24 @@ def test_bad_train_fn_and_space():
         run(fn=None)
     # A plain dict of axes is accepted and passed to grid.
     assert run(space={"learning_rate": [0.1], "decay": [0.9]}).metrics["loss"].shape == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "name, what",
+    [
+        ("decay", "the hyperparameter axis 'decay'"),
+        ("tag", "the hyperparameter axis 'tag'"),  # a static axis too
+        ("seed", "the seed column"),
+        ("config_id", "the configuration id column"),
+        ("diverged", "the diverged column"),
+    ],
+)
+def test_a_metric_named_like_a_column_is_refused(name, what):
+    # Issue 14: the metric silently replaced that column in to_pandas().
+    space = rmsjax.grid(learning_rate=[0.1], decay=[0.9], tag=["a"])
+    with pytest.raises(ValueError, match=f"train_fn .* returns a metric named '{name}', the name "
+                       f"of {what} of the result's to_pandas\\(\\); rename"):  # fmt: skip
+        run(lambda h, k: {"loss": h["learning_rate"], name: h["decay"]}, space)
 
 
 # ------------------------------------------------------------------------------------------
@@ -696,18 +730,19 @@ def test_rank_orders_best_first_with_diverged_last_and_stable_ties():
             "curve": np.zeros((5, 2, 3)),
         },
     )
-    assert result.rank("loss") == [1, 4, 0, 2, 3]  # 4 ties 1 on the mean; 3 has a NaN seed
+    # 4 ties 1 on the mean; 3 has a NaN seed
+    assert result.rank("loss", mode="min") == [1, 4, 0, 2, 3]
     assert result.rank("loss", mode="max") == [0, 2, 1, 4, 3]
-    assert result.best("loss") == {"lr": 0.2} and result.best("loss", "max") == {"lr": 0.1}
+    assert result.best("loss", "min") == {"lr": 0.2} and result.best("loss", "max") == {"lr": 0.1}
     with pytest.raises(ValueError, match="unknown metric 'acc'; this sweep has"):
-        result.rank("acc")
+        result.rank("acc", mode="min")
     with pytest.raises(ValueError, match="metric 'curve' has shape \\(3,\\) per run; rank\\(\\)"):
-        result.rank("curve")
-    with pytest.raises(ValueError, match="`mode` must be 'min' or 'max'"):
+        result.rank("curve", mode="min")
+    with pytest.raises(ValueError, match="`mode` must be 'min', 'max' or None"):
         result.rank("loss", mode="best")
     diverging = diverging_result()
-    order = diverging.rank("loss")
-    assert order[-2:] == [4, 5] and diverging.space[order[0]] == diverging.best("loss")
+    order = diverging.rank("loss", mode="min")
+    assert order[-2:] == [4, 5] and diverging.space[order[0]] == diverging.best("loss", "min")
 
 
 def test_repr_counts_and_plot_errors():
@@ -742,3 +777,80 @@ def test_curve_plot_of_many_configurations_is_coloured_by_an_axis():
     few = quadratic_reference().plot("curve")  # 10 curves: one legend entry each
     assert len(few.axes[0].get_legend().get_texts()) == 10
     plt.close(few)
+
+
+def test_a_key_typo_lists_the_axes():
+    # Issue 14: a bare KeyError('learnig_rate').
+    with pytest.raises(KeyError, match=r"hparams\['learnig_rate'\]: 'learnig_rate' is not an axis "
+                       r"of the space; its axes are \['learning_rate', 'decay'\]"):  # fmt: skip
+        run(lambda h, k: {"loss": h["learnig_rate"]})
+
+
+def test_static_integer_axis_sets_a_shape():
+    def train_fn(hparams, key):
+        x = jax.random.normal(key, (hparams["width"], 3))  # a shape: needs a Python int
+        return {"loss": hparams["learning_rate"] * jnp.sum(x**2) / hparams["width"]}
+
+    space = rmsjax.grid(width=rmsjax.static([2, 4]), learning_rate=[0.1, 0.2])
+    assert space.static_axes == ("width",) and repr(space).startswith("grid(width=static([2, 4])")
+    result = run(train_fn, space, seeds=2)
+    for config_id, config in enumerate(space):
+        for seed in range(2):
+            key = jax.random.fold_in(jax.random.fold_in(KEY, config_id), seed)
+            expected = train_fn(config, key)["loss"]
+            np.testing.assert_allclose(result.metrics["loss"][config_id, seed], expected, 1e-6)
+    assert result.to_pandas()["width"].tolist() == [2, 2, 2, 2, 4, 4, 4, 4]
+    # Traced (the default for numbers), the same axis is an error that points at rmsjax.static.
+    with pytest.raises(TypeError, match=r"an array shape or slice\).* give its axis as "
+                       r"rmsjax.static\(\[64, 128\]\)"):  # fmt: skip
+        run(train_fn, rmsjax.grid(width=[2, 4], learning_rate=[0.1]))
+    with pytest.raises(TypeError, match=r"rmsjax.static"):  # a slice too
+        run(lambda h, k: {"loss": jnp.ones(5)[: h["width"]].sum()}, rmsjax.grid(width=[2, 4]))
+
+
+def draw(hparams, key):
+    """A metric that is a function of the run's key alone (times the learning rate)."""
+    return {"u": jax.random.uniform(key) * hparams["learning_rate"]}
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_shared_keys_give_every_configuration_the_same_key(raw):
+    # Issue 14 §3: common random numbers as an option.
+    key = jax.random.PRNGKey(5) if raw else jax.random.key(5)
+    space = rmsjax.grid(learning_rate=[1.0, 2.0, 4.0])
+    shared = run(draw, space, key=key, seeds=3, keys="shared")
+    own = run(draw, space, key=key, seeds=3)
+    u = shared.metrics["u"] / np.asarray(space.column("learning_rate"))[:, None]
+    np.testing.assert_array_equal(u, np.broadcast_to(u[0], u.shape))  # same draw per seed
+    assert len(set(u[0].tolist())) == 3  # and different draws across seeds
+    np.testing.assert_array_equal(shared.metrics["u"][0], own.metrics["u"][0])  # config 0's keys
+    assert len(set((own.metrics["u"][:, 0] / [1.0, 2.0, 4.0]).tolist())) == 3
+    for result in (shared, own):
+        for config_id in range(3):
+            for seed in range(3):
+                k = result.key_of(config_id, seed)
+                assert isinstance(k, jax.Array) and (k.dtype == jnp.uint32) == raw
+                expected = draw(space[config_id], k)["u"]
+                assert result.metrics["u"][config_id, seed] == expected
+    with pytest.raises(ValueError, match="`keys` must be 'per_config' or 'shared', got 'same'"):
+        run(draw, space, keys="same")
+    with pytest.raises(ValueError, match=r"`config_id` must be an int in \[0, 3\), got 3"):
+        own.key_of(3)
+
+
+def test_keys_are_recorded_in_out_dir(tmp_path):
+    space = rmsjax.grid(learning_rate=[1.0, 2.0])
+    first = run(draw, space, out_dir=tmp_path, keys="shared")
+    again = run(draw, space, out_dir=tmp_path, keys="shared")
+    np.testing.assert_array_equal(first.metrics["u"], again.metrics["u"])
+    with pytest.raises(ValueError, match="different sweep: its manifest has keys='shared'"):
+        run(draw, space, out_dir=tmp_path)  # the default, per-configuration keys
+    own = tmp_path / "own"
+    run(draw, space, out_dir=own)
+    manifest = json.loads((own / "manifest.json").read_text())
+    assert manifest["keys"] == "per_config"
+    del manifest["keys"]  # as written before the option existed: per-configuration keys
+    (own / "manifest.json").write_text(json.dumps(manifest))
+    run(draw, space, out_dir=own)
+    with pytest.raises(ValueError, match="keys='per_config', this call has keys='shared'"):
+        run(draw, space, out_dir=own, keys="shared")

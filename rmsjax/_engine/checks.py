@@ -38,10 +38,12 @@ def traced_value_error(who: str, names: list[str], error: Exception) -> TypeErro
     traced hyperparameter as a Python value."""
     short = who.split()[0]
     return TypeError(
-        f"{who} used a traced value as a Python value (an `if`, int(), float() or NumPy call): "
-        f"the hyperparameters {names} reach {short} as traced scalars (one compilation serves "
-        "every value), and so does the key. Use jnp.where or jax.lax.cond, or make the axis "
-        "static by giving its values as strings, bools or None. JAX said: "
+        f"{who} used a traced value as a Python value (an `if`, int(), float(), a NumPy call, or "
+        f"an array shape or slice): the hyperparameters {names} reach {short} as traced scalars "
+        "(one compilation serves every value), and so does the key. A value that sets a shape "
+        "(a layer width, a batch size) or a Python loop must be static: give its axis as "
+        "rmsjax.static([64, 128]) (one compilation per value; bool, str and None axes are static "
+        "already); for a branch, use jnp.where or jax.lax.cond. JAX said: "
         f"{str(error).splitlines()[0]}"
     )
 

@@ -29,7 +29,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rmsjax._engine import checks, program
+from rmsjax._engine import program
 from rmsjax._engine.trainer import Trainer
 
 
@@ -76,25 +76,22 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
     hp_avals = [jax.ShapeDtypeStruct((), dt) for dt in dynamic.values()]
 
     def hparams(values):
-        return {**dict(zip(dynamic, values, strict=True)), **static}
+        return program.HParams({**dict(zip(dynamic, values, strict=True)), **static})
 
-    try:
+    with program.user_code("Trainer.init", list(dynamic)):
         init_jaxpr, carry_shape = jax.make_jaxpr(
             lambda hp, key: trainer.init(hparams(hp), key), return_shape=True
         )(hp_avals, key_aval)
-    except program._TRACED_ERRORS as e:
-        raise checks.traced_value_error("Trainer.init", list(dynamic), e) from e
     carry_avals, carry_tree = jax.tree_util.tree_flatten(carry_shape)
     names: list[str] = []
     advance_flat = _flat_advance(trainer, hparams, carry_tree, carry_avals, names)
-    try:
+    with program.user_code("Trainer.advance", list(dynamic)):
         advance_jaxpr, (_, metric_shapes) = jax.make_jaxpr(advance_flat, return_shape=True)(
             carry_avals, hp_avals, key_aval
         )
-    except program._TRACED_ERRORS as e:
-        raise checks.traced_value_error("Trainer.advance", list(dynamic), e) from e
     if not names:
         raise ValueError("Trainer.advance returned no metrics; return at least one")
+    program.check_metric_names(names, [*dynamic, *static], "Trainer.advance")
     largest = max(map(program._largest_array, (init_jaxpr.jaxpr, advance_jaxpr.jaxpr)))
     header = "\n".join(
         [
@@ -334,7 +331,8 @@ class Pool:
 
     def start(self, fresh: np.ndarray) -> None:
         """Runs ``init`` for the slots where ``fresh`` is True."""
-        ids = self._put(np.where(self.config >= 0, self.config, 0).astype(np.uint32))
+        ids = np.where(self.config >= 0, self.config, 0).astype(np.uint32)
+        ids = self._put(program.config_ids_for_keys(ids, self.key.shared))
         self.carry, self.keys = self._init(
             self.consts, self.base, self.carry, self.keys, self._put(fresh), self._hp(), ids
         )

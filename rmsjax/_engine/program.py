@@ -8,6 +8,7 @@ key; `put` and `fetch` move chunks onto and off a (possibly multi-process) mesh.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -38,10 +39,31 @@ class RunKey(NamedTuple):
     impl: str  # the PRNG implementation's name
     typed: bool  # whether the user passed a typed key (then train_fn gets typed keys)
     aval: jax.ShapeDtypeStruct  # the key train_fn is traced with
+    shared: bool = False  # keys="shared": every configuration gets configuration 0's keys
 
 
-def split_key(key) -> RunKey:
-    """Checks ``key`` (typed ``jax.random.key`` or raw ``PRNGKey``) and splits it."""
+KEYS = ("per_config", "shared")
+
+
+def check_keys(keys: Any) -> bool:
+    """Whether ``keys`` (the argument of `sweep` and `optuna_search`) asks for shared keys."""
+    if not isinstance(keys, str) or keys not in KEYS:
+        raise ValueError(f"`keys` must be 'per_config' or 'shared', got {keys!r}")
+    return keys == "shared"
+
+
+def config_ids_for_keys(ids: np.ndarray, shared: bool) -> np.ndarray:
+    """The ids folded into the key per configuration: their own, or 0 for all when shared."""
+    return np.zeros_like(ids) if shared else ids
+
+
+def split_key(key, keys: str = "per_config") -> RunKey:
+    """Checks ``key`` (typed ``jax.random.key`` or raw ``PRNGKey``) and ``keys``; splits them."""
+    shared = check_keys(keys)
+    return _split_key(key)._replace(shared=shared)
+
+
+def _split_key(key) -> RunKey:
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
             raise ValueError(
@@ -126,23 +148,65 @@ _TRACED_ERRORS = (
 )
 
 
+def is_traced_value_error(error: Exception) -> bool:
+    """Whether ``error`` comes from using a traced value as a Python value: a branch, int(), a
+    NumPy call, or an array shape or slice (JAX's plain TypeError/IndexError name the tracer)."""
+    if isinstance(error, _TRACED_ERRORS):
+        return True
+    text = str(error)  # JAX names the tracer "JitTracer(int32[])" (older: "Traced<ShapedArray")
+    return isinstance(error, (TypeError, IndexError)) and ("Tracer(" in text or "Traced<" in text)
+
+
+@contextlib.contextmanager
+def user_code(who: str, names: list[str]):
+    """Turns an error of traced-value use inside ``who`` into `checks.traced_value_error`."""
+    try:
+        yield
+    except Exception as e:
+        if isinstance(e, UnknownAxisError) or not is_traced_value_error(e):
+            raise
+        raise checks.traced_value_error(who, names, e) from e
+
+
+class UnknownAxisError(KeyError):
+    """``hparams[name]`` for a name that is not an axis of the space (a typo, usually)."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
+class HParams(dict):
+    """The hyperparameters a user function gets: a dict whose missing key lists the axes."""
+
+    def __missing__(self, key):
+        raise UnknownAxisError(
+            f"hparams[{key!r}]: {key!r} is not an axis of the space; its axes are {list(self)}"
+        )
+
+
+jax.tree_util.register_pytree_node(
+    HParams,
+    lambda d: (list(d[k] for k in sorted(d)), sorted(d)),  # as JAX flattens a dict
+    lambda keys, values: HParams(zip(keys, values, strict=True)),
+)
+
+
 def trace(train_fn, static: dict, dynamic: dict[str, np.dtype], key_aval) -> Traced:
     """Traces ``train_fn`` once into a jaxpr on abstract dynamic hyperparameters and key."""
     names: list[str] = []
 
     def train_fn_on_values(hp_values, key):
-        hparams = {**dict(zip(dynamic, hp_values, strict=True)), **static}
+        hparams = HParams({**dict(zip(dynamic, hp_values, strict=True)), **static})
         out = train_fn(hparams, key)
         names.extend(check_metrics(out))
         return [jnp.asarray(out[n]) for n in out]
 
     hp_avals = [jax.ShapeDtypeStruct((), dt) for dt in dynamic.values()]
-    try:
+    with user_code(f"train_fn {_name(train_fn)}", list(dynamic)):
         closed, shapes = jax.make_jaxpr(train_fn_on_values, return_shape=True)(hp_avals, key_aval)
-    except _TRACED_ERRORS as e:
-        raise checks.traced_value_error(f"train_fn {_name(train_fn)}", list(dynamic), e) from e
     if not names:
         raise ValueError("train_fn returned an empty dict; return at least one metric")
+    check_metric_names(names, [*dynamic, *static], f"train_fn {_name(train_fn)}")
     avals = [jax.ShapeDtypeStruct(s.shape, s.dtype) for s in shapes]
     jaxpr = closed.jaxpr
     key_var = jaxpr.invars[-1]
@@ -173,6 +237,30 @@ def check_metrics(out, who: str = "train_fn") -> list[str]:
         if not isinstance(value, (jax.Array, np.ndarray, numbers.Number)):
             raise TypeError(f"{who}'s metric {name!r} must be an array, got {type(value).__name__}")
     return list(out)
+
+
+# Columns of `SweepResult.to_pandas` besides the axes and metrics, which a metric must not shadow.
+COLUMNS = {
+    "config_id": "the configuration id column",
+    "seed": "the seed column",
+    "diverged": "the diverged column",
+}
+
+
+def check_metric_names(names: list[str], axes: list[str], who: str) -> None:
+    """Refuses a metric named like an axis or a column of `SweepResult.to_pandas`, which it would
+    silently replace there."""
+    for name in names:
+        if name in axes:
+            what = f"the hyperparameter axis {name!r}"
+        elif name in COLUMNS:
+            what = COLUMNS[name]
+        else:
+            continue
+        raise ValueError(
+            f"{who} returns a metric named {name!r}, the name of {what} of the result's "
+            "to_pandas(); rename the metric (or the axis)"
+        )
 
 
 def _name(fn) -> str:
@@ -208,7 +296,8 @@ def _largest_array(jaxpr) -> int:
 
 @functools.partial(jax.jit, static_argnames=("seeds", "impl"))
 def derive_keys(key_data, config_ids, *, seeds: int, impl: str):
-    """Key data of run (c, s): ``fold_in(fold_in(key, config_ids[c]), s)``, shaped (C, seeds, ...).
+    """Key data of run (c, s): ``fold_in(fold_in(key, config_ids[c]), s)``, shaped (C, seeds, ...)
+    (with ``keys="shared"`` the caller passes 0 for every configuration).
 
     A separate, tiny program (compiled once per chunk width and reused across sweeps), so the
     training program does not recompile the key derivation each time.

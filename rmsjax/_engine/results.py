@@ -24,6 +24,11 @@ class SweepResult:
       chunk_sizes: the chunk width each static combination ran with, by the first configuration
         id of that combination (for a resumed sweep, the widths recorded in ``out_dir``).
       metadata: the ``metadata`` passed to `sweep` (as JSON reads it back), ``{}`` if none.
+      objective: ``(metric, mode)`` of the search that produced the result (``halving`` or an
+        Optuna study's direction), None for a plain sweep. `rank`, `best` and `plot` rank that
+        metric in that direction; for any other metric (or a plain sweep) they need ``mode``.
+      key: the PRNG key the sweep was given (None if unknown); see `key_of`.
+      keys: ``"per_config"`` or ``"shared"``, as the sweep was run.
     """
 
     space: Grid
@@ -31,6 +36,9 @@ class SweepResult:
     metrics: dict[str, np.ndarray]
     chunk_sizes: dict[int, int] = dataclasses.field(default_factory=dict)
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    objective: tuple[str, str] | None = None
+    key: Any = None
+    keys: str = "per_config"
 
     @property
     def configs(self) -> list[dict[str, Any]]:
@@ -54,9 +62,20 @@ class SweepResult:
     def to_pandas(self):
         """One row per (configuration, seed), configurations in id order, seeds innermost.
 
-        Columns: one per hyperparameter axis, ``seed``, one per scalar metric, and ``diverged``
-        (True where any scalar metric is not finite). Array metrics (curves) are left out; read them
-        from `metrics`.
+        Columns: ``config_id`` (the configuration id, as `rank` returns it and as rows of
+        `metrics` are numbered), one per hyperparameter axis, ``seed``, one per scalar metric, and
+        ``diverged`` (True where any scalar metric is not finite). Array metrics (curves) are
+        left out; read them from `metrics`. A metric may not be named like a column (refused when
+        the sweep traces it).
+
+        Example:
+          >>> import numpy as np, rmsjax
+          >>> result = rmsjax.SweepResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1,
+          ...     metrics={"loss": np.array([[0.5], [0.2]])})
+          >>> frame = result.to_pandas()
+          >>> list(frame.columns), int(frame["config_id"][result.rank("loss", mode="min")[0]])
+          (['config_id', 'lr', 'seed', 'loss', 'diverged'], 1)
         """
         try:
             import pandas as pd
@@ -65,7 +84,7 @@ class SweepResult:
                 "SweepResult.to_pandas needs pandas: pip install 'rmsjax[examples]'"
             ) from e
         n, s = len(self.space), self.seeds
-        columns: dict[str, Any] = {}
+        columns: dict[str, Any] = {"config_id": np.repeat(np.arange(n), s)}
         for name in self.space.names:
             columns[name] = np.repeat(np.asarray(self.space.column(name), dtype=object), s)
             try:  # give numeric and bool axes a proper dtype
@@ -78,10 +97,88 @@ class SweepResult:
         columns["diverged"] = self.diverged.reshape(n * s)
         return pd.DataFrame(columns)
 
-    def _scores(self, metric: str, mode: str) -> np.ndarray:
+    def key_of(self, config_id: int, seed: int = 0, unit: int | None = None):
+        """The exact key run (``config_id``, ``seed``) trained with, of the kind the sweep got.
+
+        ``fold_in(fold_in(key, config_id), seed)``, or ``fold_in(fold_in(key, 0), seed)`` for
+        ``keys="shared"``: what ``train_fn(hparams, key)`` (or ``Trainer.init``) received.
+        With ``unit``, the key of that unit of a `Trainer` (0-based): ``fold_in(run key, unit)``.
+        Training ``self.space[config_id]`` alone with it reproduces the run (bit for bit where
+        the batched program rounds as the unbatched one, see `sweep`).
+
+        Raises:
+          ValueError: the result does not know its key, or an id, seed or unit out of range.
+
+        Example:
+          >>> import jax, rmsjax
+          >>> result = rmsjax.sweep(lambda hp, key: {"u": jax.random.uniform(key) * hp["lr"]},
+          ...                       rmsjax.grid(lr=[1.0, 2.0]), key=jax.random.key(0), seeds=2,
+          ...                       progress=False)
+          >>> alone = jax.random.uniform(result.key_of(1, seed=1)) * 2.0  # config 1, seed 1
+          >>> bool(alone == result.metrics["u"][1, 1])
+          True
+        """
+        import jax
+
+        if self.key is None:
+            raise ValueError("this result does not know the key it was trained with (key=None)")
+        n = len(self.space)
+        for name, value, bound in (("config_id", config_id, n), ("seed", seed, self.seeds)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
+                raise ValueError(f"`{name}` must be an int in [0, {bound}), got {value!r}")
+        if unit is not None and (isinstance(unit, bool) or not isinstance(unit, int) or unit < 0):
+            raise ValueError(f"`unit` must be an int >= 0 or None, got {unit!r}")
+        folded = 0 if self.keys == "shared" else config_id
+        run_key = jax.random.fold_in(jax.random.fold_in(self.key, folded), seed)
+        return run_key if unit is None else jax.random.fold_in(run_key, unit)
+
+    def mode_of(self, metric: str, mode: str | None = None) -> str:
+        """The direction ``metric`` is ranked in: the search's for its own metric, else ``mode``.
+
+        Args:
+          metric: a metric name.
+          mode: ``"min"``, ``"max"`` or None (the direction the result was searched with).
+
+        Returns:
+          ``"min"`` or ``"max"``.
+
+        Raises:
+          ValueError: ``mode`` is not ``"min"``, ``"max"`` or None; ``mode`` contradicts the
+            direction ``metric`` was searched with; or ``mode`` is None and ``metric`` was not
+            searched (a plain sweep, or another metric than the search's).
+
+        Example:
+          >>> import numpy as np, rmsjax
+          >>> result = rmsjax.SweepResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1,
+          ...     metrics={"loss": np.array([[0.5], [0.2]])}, objective=("loss", "min"))
+          >>> result.mode_of("loss"), result.mode_of("loss", mode="min")
+          ('min', 'min')
+        """
+        if mode is not None and mode not in ("min", "max"):
+            raise ValueError(f"`mode` must be 'min', 'max' or None, got {mode!r}")
+        searched = self.objective is not None and self.objective[0] == metric
+        if searched and mode is not None and mode != self.objective[1]:
+            raise ValueError(
+                f"`mode` {mode!r} contradicts the direction this result was searched with: "
+                f"{metric!r} was searched with mode={self.objective[1]!r}; omit `mode` (or pass "
+                f"{self.objective[1]!r})"
+            )
+        if searched:
+            return self.objective[1]
+        if mode is None:
+            how = (
+                "this sweep ran no search" if self.objective is None
+                else f"this result was searched on {self.objective[0]!r}, not on it"
+            )  # fmt: skip
+            raise ValueError(
+                f"`mode` is required to rank metric {metric!r} ({how}): pass mode='min' if "
+                "lower is better (a loss) or mode='max' if higher is (an accuracy)"
+            )
+        return mode
+
+    def _scores(self, metric: str) -> np.ndarray:
         """Mean of ``metric`` over seeds per configuration; NaN where any seed diverged."""
-        if mode not in ("min", "max"):
-            raise ValueError(f"`mode` must be 'min' or 'max', got {mode!r}")
         if metric not in self.metrics:
             raise ValueError(f"unknown metric {metric!r}; this sweep has {sorted(self.metrics)}")
         if self.metrics[metric].ndim != 2:
@@ -97,53 +194,71 @@ class SweepResult:
         """Bool ``(n_configs,)``: configurations `best` may pick (those trained in full)."""
         return np.ones(len(self.space), dtype=bool)
 
-    def rank(self, metric: str, mode: str = "min") -> list[int]:
-        """Configuration ids (rows of `metrics`), best first, by the mean of ``metric`` over seeds.
+    def rank(self, metric: str, mode: str | None = None) -> list[int]:
+        """Configuration ids (rows of `metrics`, the ``config_id`` column of `to_pandas`), best
+        first, by the mean of ``metric`` over seeds.
 
         Configurations that diverged for any seed (see `diverged`) come last; ties keep id
         order.
 
+        The direction is stated once: a result of a search (``halving``, `optuna_search`) ranks
+        its searched metric in the search's direction (``mode`` may be omitted; a contradicting
+        one is an error); any other metric, and every metric of a plain sweep, needs ``mode``.
+
         Args:
           metric: name of a scalar metric.
-          mode: ``"min"`` (default) or ``"max"``.
+          mode: ``"min"`` (lower is better), ``"max"``, or None: the search's direction
+            (see `mode_of`).
 
         Returns:
           Every configuration id once, as a list of ints.
 
         Raises:
-          ValueError: unknown metric or mode, or a non-scalar metric.
+          ValueError: unknown metric or mode, a non-scalar metric, a missing or contradicting
+            ``mode``.
 
         Example:
           >>> import numpy as np, rmsjax
           >>> result = rmsjax.SweepResult(
           ...     space=rmsjax.grid(lr=[0.1, 0.2, 0.3]), seeds=1,
           ...     metrics={"loss": np.array([[0.5], [np.nan], [0.2]])})
-          >>> result.rank("loss"), result.rank("loss", mode="max")
+          >>> result.rank("loss", mode="min"), result.rank("loss", mode="max")
           ([2, 0, 1], [0, 2, 1])
         """
-        scores = self._scores(metric, mode)
+        scores = self._scores(metric)
+        mode = self.mode_of(metric, mode)
         # Tiers: eligible and finite, then finite but not eligible, then diverged.
         tier = np.where(np.isnan(scores), 2, np.where(self._eligible(), 0, 1))
         value = np.nan_to_num(-scores if mode == "max" else scores, nan=0.0)
         return [int(i) for i in np.lexsort((value, tier))]
 
-    def best(self, metric: str, mode: str = "min") -> dict[str, Any]:
+    def best(self, metric: str, mode: str | None = None) -> dict[str, Any]:
         """The hyperparameters of the best configuration by the mean of ``metric`` over seeds.
 
-        The first of `rank`; a configuration that diverged for any seed is never chosen.
+        The first of `rank` (``mode`` as there); a configuration that diverged for any seed is
+        never chosen.
 
         Args:
           metric: name of a scalar metric.
-          mode: ``"min"`` (default) or ``"max"``.
+          mode: ``"min"``, ``"max"``, or None: the search's direction (see `mode_of`).
 
         Returns:
           The configuration as a dict of hyperparameter values.
 
         Raises:
-          ValueError: unknown metric or mode, a non-scalar metric, or every configuration diverged.
+          ValueError: unknown metric or mode, a non-scalar metric, a missing or contradicting
+            ``mode``, or every configuration diverged.
+
+        Example:
+          >>> import numpy as np, rmsjax
+          >>> result = rmsjax.SweepResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1,
+          ...     metrics={"loss": np.array([[0.5], [0.2]])})
+          >>> result.best("loss", mode="min")
+          {'lr': 0.2}
         """
         first = self.rank(metric, mode)[0]
-        if np.isnan(self._scores(metric, mode)[first]):
+        if np.isnan(self._scores(metric)[first]):
             raise ValueError(
                 f"every configuration diverged (metric {metric!r} is NaN or inf for some seed "
                 "of each); there is no best one"
@@ -156,7 +271,7 @@ class SweepResult:
         *,
         x: str | None = None,
         y: str | None = None,
-        mode: str = "min",
+        mode: str | None = None,
         path: str | os.PathLike | None = None,
         ax=None,
     ):
@@ -169,14 +284,15 @@ class SweepResult:
 
         A scalar metric is drawn as a heatmap of its mean over seeds with axis ``x`` across and
         ``y`` up (default: the first two axes with more than one value), the other axes reduced by
-        ``mode`` (their best value); with a single varying axis it is a line against that axis.
+        ``mode`` (their best value; as in `rank`, None means the search's direction and is an
+        error where there is none); with a single varying axis it is a line against that axis.
         Diverged cells are blank.
 
         Args:
           metric: the metric to draw.
           x: hyperparameter on the horizontal axis (scalar metrics).
           y: hyperparameter on the vertical axis (scalar metrics).
-          mode: ``"min"`` or ``"max"``: how to reduce the axes not drawn.
+          mode: ``"min"``, ``"max"`` or None (see `rank`): how to reduce the axes not drawn.
           path: if given, the figure is saved there (format from the suffix, e.g. ``.png``).
           ax: a matplotlib Axes to draw into; default a new figure.
 
@@ -191,6 +307,8 @@ class SweepResult:
             ) from e
         if metric not in self.metrics:
             raise ValueError(f"unknown metric {metric!r}; this sweep has {sorted(self.metrics)}")
+        if mode is not None or (self.objective is not None and self.objective[0] == metric):
+            mode = self.mode_of(metric, mode)  # a contradicting mode is an error here too
         if ax is None:
             fig, ax = plt.subplots(figsize=(6, 4))
         else:
@@ -242,7 +360,7 @@ class SweepResult:
             ax.set_title(f"{n} configurations, coloured by {by}", fontsize="small")
 
     def _plot_scalar(self, ax, fig, metric, x, y, mode):
-        scores = self._scores(metric, mode).reshape(self.space.shape)
+        scores = self._scores(metric).reshape(self.space.shape)
         names = list(self.space.names)
         varying = [n for n in names if len(self.space.axes[n]) > 1]
         for arg, value in (("x", x), ("y", y)):
@@ -260,6 +378,8 @@ class SweepResult:
             return
         keep = [names.index(x)] + ([names.index(y)] if y is not None else [])
         reduce_axes = tuple(i for i in range(len(names)) if i not in keep)
+        if any(scores.shape[i] > 1 for i in reduce_axes):  # taking the best needs a direction
+            mode = self.mode_of(metric, mode)
         reducer = np.nanmin if mode == "min" else np.nanmax
         with np.errstate(all="ignore"), _quiet_all_nan():
             table = reducer(scores, axis=reduce_axes) if reduce_axes else scores
@@ -288,7 +408,7 @@ class SweepResult:
         xs = np.asarray(
             [v if isinstance(v, (int, float)) else str(v) for v in self.space.column(x)]
         )
-        scores, full = self._scores(metric, mode), self._eligible()
+        scores, full = self._scores(metric), self._eligible()
         ax.scatter(xs[full], scores[full], label="trained the full budget")
         if not full.all():  # stopped early (halving, a pruner): its score at the budget it reached
             ax.scatter(xs[~full], scores[~full], facecolors="none", edgecolors="C0",

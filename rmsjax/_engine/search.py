@@ -19,7 +19,7 @@ import numpy as np
 
 from rmsjax._engine import checks, program, staged
 from rmsjax._engine.pool import Pool, auto_width, trace_trainer
-from rmsjax._engine.spaces import Choice, Configs, distribution
+from rmsjax._engine.spaces import Choice, Configs, IntUniform, distribution
 from rmsjax._engine.store import Store, check_metadata
 from rmsjax._engine.trainer import Trainer
 
@@ -174,6 +174,7 @@ def optuna_search(
     out_dir: str | os.PathLike | None = None,
     metadata: Mapping[str, Any] | None = None,
     progress: bool = True,
+    keys: str = "per_config",
 ) -> staged.StagedResult:
     """Optuna's sampler and pruner drive, rmsjax trains: ``width`` trials in one vmapped program.
 
@@ -183,7 +184,9 @@ def optuna_search(
     (``trial.report(value, unit)``) and the study's pruner decides (``trial.should_prune()``).
     Pruned and finished trials are told (``study.tell``: PRUNED, the final value, or FAIL for a
     non-finite one) and their slots refilled. ``init`` and ``advance`` are traced and compiled
-    once each, whatever the number of trials. Optuna's ``direction`` sets what is better.
+    once each, whatever the number of trials. The study's ``direction`` sets what is better,
+    once: the result records it (``objective``), so its `best` and `rank` rank ``metric`` that
+    way without a ``mode`` (and refuse a contradicting one).
 
     ``width="auto"``: as many slots as `rmsjax.sweep`'s ``chunk_size="auto"`` would batch, at
     most ``n_trials // 10`` (a sampler learns only from trials already told, so a wider pool
@@ -225,9 +228,14 @@ def optuna_search(
       study: an ``optuna.Study`` with one objective.
       n_trials: trials to run in this process (with ``out_dir``: including those finished
         before in it).
-      space: axis name -> `rmsjax.uniform`, `loguniform`, `choice` or a list of numbers.
+      space: axis name -> `rmsjax.uniform`, `loguniform`, `choice`, a list of numbers (a
+        tuple is refused as ambiguous: a range or two values?), or Optuna's own
+        ``FloatDistribution`` (with ``log``; ``step`` is refused: give a list),
+        ``IntDistribution`` (with ``step`` or ``log``; traced as an int) or
+        ``CategoricalDistribution`` of numbers.
       key: a PRNG key; trial ``i`` (in ask order) trains with ``fold_in(key, i)`` as a sweep's
-        configuration ``i`` does.
+        configuration ``i`` does (with ``keys="shared"``: ``fold_in(key, 0)``, every trial);
+        `SweepResult.key_of` gives each.
       budget: units (epochs) a trial trains unless pruned.
       metric: the scalar metric of ``Trainer.advance`` that is reported and optimized.
       width: slots (trials trained together), ``None`` (all ``n_trials`` at once) or ``"auto"``.
@@ -238,6 +246,9 @@ def optuna_search(
         ``out_dir``'s manifest (a rerun with other metadata is refused, naming the keys that
         differ) and returned as `SweepResult.metadata`, as `rmsjax.sweep` does.
       progress: a tqdm progress bar over trials.
+      keys: ``"per_config"`` (each trial its own keys) or ``"shared"`` (common random numbers:
+        seed ``s`` is the same key for every trial, so trials differ by their hyperparameters
+        alone; see `rmsjax.sweep` on when to use which); recorded in ``out_dir``.
 
     Returns:
       A `SweepResult` over the trials (configuration ``i`` is the ``i``-th trial asked), with
@@ -260,7 +271,7 @@ def optuna_search(
     args = _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna)
     n_trials, dists, budget, width, seeds = args
     metadata = check_metadata(metadata)
-    run_key, devices = program.split_key(key), program.check_devices(devices)
+    run_key, devices = program.split_key(key, keys), program.check_devices(devices)
     store = _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata)
     record = staged.StagedRecord(n_trials, seeds, budget)
     record.load(store)
@@ -270,7 +281,9 @@ def optuna_search(
         scheduler = _Search(trainer, study, dists, metric, budget, width, seeds, run_key, devices)
         scheduler.run(ids, record, store, progress, reserved)
     columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
-    return record.result(Configs(columns or {n: [] for n in dists}), store, metadata)
+    objective = (metric, "max" if study.direction.name == "MAXIMIZE" else "min")
+    space = Configs(columns or {n: [] for n in dists})
+    return record.result(space, store, metadata, objective, key=key, keys=keys)
 
 
 class _Search:
@@ -331,7 +344,7 @@ def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna
         raise ValueError("optuna_search needs a study with one objective (one direction)")
     if not isinstance(space, Mapping) or not space:
         raise ValueError(f"`space` must be a non-empty dict of axis -> distribution, got {space!r}")
-    dists = {name: distribution(name, value) for name, value in space.items()}
+    dists = {name: distribution(name, value, "optuna_search") for name, value in space.items()}
     static = [name for name, d in dists.items() if d.static]
     if static:
         raise ValueError(
@@ -356,6 +369,7 @@ def _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata)
         "space": {name: d.to_json() for name, d in dists.items()},
         "seeds": seeds,
         "key": checks.key_header(run_key),
+        "keys": "shared" if run_key.shared else "per_config",
         "budget": budget,
         "metric": metric,
     }
@@ -375,6 +389,8 @@ def _dtypes_of(dists: dict) -> dict[str, np.dtype]:
     """The traced dtype of each axis of ``dists`` (distributions): int only for int choices."""
     out = {}
     for name, dist in dists.items():
-        ints = isinstance(dist, Choice) and all(isinstance(v, int) for v in dist.values)
+        ints = isinstance(dist, IntUniform) or (
+            isinstance(dist, Choice) and all(isinstance(v, int) for v in dist.values)
+        )
         out[name] = jax.dtypes.canonicalize_dtype(np.int64 if ints else np.float64)
     return out

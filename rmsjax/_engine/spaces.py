@@ -23,8 +23,9 @@ import numpy as np
 STATIC_TYPES = (bool, str, type(None))
 
 
-def python_value(axis: str, value: Any) -> Any:
-    """Normalizes one axis value to a plain Python bool, int, float, str or None."""
+def python_value(where: str, value: Any) -> Any:
+    """Normalizes one axis value to a plain Python bool, int, float, str or None; ``where`` names
+    the axis in errors (e.g. ``"grid axis `lr`"``)."""
     if isinstance(value, STATIC_TYPES):
         return value
     if isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0:
@@ -38,7 +39,7 @@ def python_value(axis: str, value: Any) -> Any:
     if isinstance(value, numbers.Real):
         return float(value)
     raise TypeError(
-        f"grid axis `{axis}` holds {value!r} of type {type(value).__name__}; values must be "
+        f"{where} holds {value!r} of type {type(value).__name__}; values must be "
         "real numbers (swept with vmap) or bool, str or None (static, one compilation each)"
     )
 
@@ -52,7 +53,7 @@ class Grid:
     Attributes:
       axes: dict mapping each axis name to the tuple of its values.
       static_axes: names of axes swept by compiling once per value (an axis holding any bool, str
-        or None).
+        or None, or given as `rmsjax.static`).
       dynamic_axes: names of numeric axes, batched with `jax.vmap`.
     """
 
@@ -63,8 +64,11 @@ class Grid:
                 f"{type(axes).__name__}: {axes!r}; e.g. rmsjax.grid(learning_rate=[0.01, 0.1])"
             )
         self.axes = {name: tuple(values) for name, values in _check_axes(axes).items()}
+        self._forced = {n for n, v in axes.items() if isinstance(v, Static)}  # rmsjax.static
         self.static_axes = tuple(
-            n for n, v in self.axes.items() if any(isinstance(x, STATIC_TYPES) for x in v)
+            n
+            for n, v in self.axes.items()
+            if n in self._forced or any(isinstance(x, STATIC_TYPES) for x in v)
         )
         self.dynamic_axes = tuple(n for n in self.axes if n not in self.static_axes)
 
@@ -96,12 +100,19 @@ class Grid:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{n}={list(v)!r}" for n, v in self.axes.items())
+        inner = ", ".join(
+            f"{n}=static({list(v)!r})" if n in self._forced else f"{n}={list(v)!r}"
+            for n, v in self.axes.items()
+        )
         return f"grid({inner})"
 
-    def to_json(self) -> dict[str, list[Any]]:
-        """The axes as a JSON-compatible dict (used in the sweep manifest)."""
-        return {name: list(values) for name, values in self.axes.items()}
+    def to_json(self) -> dict[str, Any]:
+        """The axes as a JSON-compatible dict (used in the sweep manifest); an axis given as
+        `rmsjax.static` is ``{"static": values}``."""
+        return {
+            name: {"static": list(values)} if name in self._forced else list(values)
+            for name, values in self.axes.items()
+        }
 
     def column(self, name: str) -> list[Any]:
         """The value of axis ``name`` for every configuration, in id order."""
@@ -120,8 +131,13 @@ def grid(**axes: Sequence[Any]) -> Grid:
     An axis holding any bool, str or None is *static*: its values reach ``train_fn`` as Python
     values, and `sweep` traces and compiles one program per distinct combination of static values
     (use it for options such as ``centered`` or ``nesterov``, ``momentum=[None, 0.9]``, or a
-    string naming a model or optimizer). To sweep a number that must stay static (a batch size
-    that sets shapes), give it as strings and convert inside ``train_fn``.
+    string naming a model or optimizer). A number that must stay static (a layer width or batch
+    size that sets a shape, a step count for a Python loop) is given as
+    ``rmsjax.static([64, 128])``: its values reach ``train_fn`` as Python ints (or floats), one
+    compiled program per value.
+
+    A grid has no ranges, so an axis given as a tuple is a list of values, as a list is (unlike
+    `sample` and `optuna_search`, which refuse tuples as ambiguous).
 
     Args:
       **axes: axis name -> non-empty sequence of values.
@@ -149,6 +165,8 @@ def _check_axes(axes: Mapping[str, Any]) -> dict[str, list[Any]]:
     for name, values in axes.items():
         if not isinstance(name, str):
             raise TypeError(f"grid axis names must be str, got {name!r}")
+        if isinstance(values, Static):
+            values = list(values.values)
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(
             values, (Sequence, np.ndarray, jax.Array)
         ):
@@ -159,7 +177,7 @@ def _check_axes(axes: Mapping[str, Any]) -> dict[str, list[Any]]:
         values = list(np.asarray(values)) if isinstance(values, (np.ndarray, jax.Array)) else values
         if len(values) == 0:
             raise ValueError(f"grid axis `{name}` is empty; give it at least one value")
-        normalized[name] = [python_value(name, v) for v in values]
+        normalized[name] = [python_value(f"grid axis `{name}`", v) for v in values]
         _reject_duplicates(name, normalized[name])
     return normalized
 
@@ -243,17 +261,8 @@ class Choice:
     values: tuple
 
     def __post_init__(self):
-        values = self.values
-        if isinstance(values, (str, bytes, Mapping)) or not isinstance(
-            values, (Sequence, np.ndarray)
-        ):
-            raise TypeError(f"choice: `values` must be a sequence, got {values!r}")
-        if len(values) == 0:
-            raise ValueError("choice: `values` is empty; give at least one value")
-        values = tuple(python_value("choice", v) for v in values)
-        if len({(isinstance(v, bool), v) for v in values}) != len(values):  # True is not 1
-            raise ValueError(f"choice: `values` holds duplicates: {list(values)!r}")
-        object.__setattr__(self, "values", values)
+        where = f"{type(self).__name__.lower()}: `values`"
+        object.__setattr__(self, "values", choice_values(self.values, where))
 
     @property
     def static(self) -> bool:
@@ -272,7 +281,108 @@ class Choice:
         return optuna.distributions.CategoricalDistribution(self.values)
 
 
-Distribution = Uniform | LogUniform | Choice
+@dataclasses.dataclass(frozen=True)
+class IntUniform:
+    """Integers ``low, low + step, ..., <= high``, each equally likely (with ``log``: uniform in
+    the logarithm, as Optuna draws them); what Optuna's ``IntDistribution`` maps to."""
+
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    def __post_init__(self):
+        for name in ("low", "high", "step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"IntDistribution: `{name}` must be an int, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if self.low > self.high or self.step < 1:
+            raise ValueError(
+                f"IntDistribution: need low <= high and step >= 1, got low={self.low}, "
+                f"high={self.high}, step={self.step}"
+            )
+        if self.log and (self.step != 1 or self.low < 1):
+            raise ValueError(
+                f"IntDistribution(log=True) needs step=1 and low >= 1, got low={self.low}, "
+                f"step={self.step}"
+            )
+        object.__setattr__(self, "log", bool(self.log))
+
+    static = False
+
+    def from_unit(self, u: np.ndarray) -> list:
+        if self.log:  # as Optuna: log-uniform over [low - 0.5, high + 0.5], then rounded
+            lo, hi = math.log(self.low - 0.5), math.log(self.high + 0.5)
+            values = np.round(np.exp(lo + u * (hi - lo)))
+            return [int(min(max(v, self.low), self.high)) for v in values]
+        k = (self.high - self.low) // self.step + 1
+        return [self.low + self.step * min(int(v * k), k - 1) for v in u]
+
+    def to_json(self) -> dict:
+        return {"int": {"low": self.low, "high": self.high, "step": self.step, "log": self.log}}
+
+    def to_optuna(self):
+        import optuna
+
+        return optuna.distributions.IntDistribution(self.low, self.high, self.log, self.step)
+
+
+def choice_values(values: Any, where: str) -> tuple:
+    """The values of a choice as plain Python values; errors name ``where`` (the axis)."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (Sequence, np.ndarray)):
+        raise TypeError(f"{where} must be a sequence of values, got {values!r}")
+    if len(values) == 0:
+        raise ValueError(f"{where} is empty; give at least one value")
+    values = tuple(python_value(where, v) for v in values)
+    if len({(isinstance(v, bool), v) for v in values}) != len(values):  # True is not 1
+        raise ValueError(f"{where} holds duplicates: {list(values)!r}; give each value once")
+    return values
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Static(Choice):
+    """An axis whose values reach ``train_fn`` as Python values, one compiled program per value;
+    built by `static`. In `sample` it is a choice among them."""
+
+    @property
+    def static(self) -> bool:
+        return True
+
+    def to_json(self) -> dict:
+        return {"static": list(self.values)}
+
+    def __repr__(self) -> str:
+        return f"static({list(self.values)!r})"
+
+
+def static(values: Sequence[Any]) -> Static:
+    """An axis of `grid` or `sample` whose values are passed as Python values, not traced.
+
+    Numbers are normally *dynamic*: traced scalars batched with `jax.vmap`, one compilation for
+    every value. A number that sets a shape (a layer width, a batch size, a sequence length) or
+    drives a Python loop cannot be traced: wrap its values in ``static``, and `sweep` compiles
+    one program per value, passing each as a plain Python int (or float). Bool, str and None
+    values are static without it.
+
+    Args:
+      values: a non-empty sequence of distinct values.
+
+    Returns:
+      A `Static`: in `grid` the axis takes each value; in `sample` it is drawn like `choice`.
+
+    Example:
+      >>> import rmsjax
+      >>> space = rmsjax.grid(width=rmsjax.static([64, 128]), learning_rate=[0.01, 0.1])
+      >>> space.static_axes, space[0]
+      (('width',), {'width': 64, 'learning_rate': 0.01})
+    """
+    if isinstance(values, Static):
+        return values
+    return Static(values)
+
+
+Distribution = Uniform | LogUniform | Choice | IntUniform
 
 
 def uniform(low: float, high: float) -> Uniform:
@@ -305,14 +415,51 @@ def choice(values: Sequence[Any]) -> Choice:
     return Choice(values)
 
 
-def distribution(name: str, value: Any) -> Distribution:
-    if isinstance(value, (Uniform, Choice)):
+def distribution(name: str, value: Any, who: str = "sample") -> Distribution:
+    """The distribution of axis ``name`` of ``who``'s space (``sample`` or ``optuna_search``).
+
+    A tuple is refused: ``(0.0, 0.5)`` reads as a range to some and as two values to others.
+    """
+    if isinstance(value, (Uniform, Choice, IntUniform)):
         return value
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return Choice(tuple(value))
+    if type(value).__module__.startswith("optuna"):
+        return _from_optuna(f"{who} axis `{name}`", value)
+    if isinstance(value, tuple):
+        low, high = value if len(value) == 2 else ("low", "high")
+        raise TypeError(
+            f"{who} axis `{name}` is a tuple {value!r}, which is ambiguous: use "
+            f"rmsjax.uniform({low}, {high}) or rmsjax.loguniform({low}, {high}) for a range, or "
+            f"a list {list(value)!r} for a choice of these values"
+        )
+    if isinstance(value, (list, np.ndarray)):
+        return Choice(choice_values(value, f"{who} axis `{name}`"))
     raise TypeError(
-        f"sample axis `{name}` must be rmsjax.uniform, loguniform, choice or a list of values, "
+        f"{who} axis `{name}` must be rmsjax.uniform, loguniform, choice or a list of values, "
         f"got {value!r}"
+    )
+
+
+def _from_optuna(where: str, value: Any) -> Distribution:
+    """An Optuna distribution as the engine's own; a clear error for an option it lacks."""
+    import optuna
+
+    dists = optuna.distributions
+    if isinstance(value, dists.FloatDistribution):
+        if value.step is not None:
+            raise ValueError(
+                f"{where}: FloatDistribution(step={value.step!r}) is not supported; give the "
+                "values as a list (a choice) or drop `step`"
+            )
+        if value.low == value.high:  # Optuna allows a single value
+            return Choice((float(value.low),))
+        return (LogUniform if value.log else Uniform)(value.low, value.high)
+    if isinstance(value, dists.IntDistribution):
+        return IntUniform(value.low, value.high, value.step, value.log)
+    if isinstance(value, dists.CategoricalDistribution):
+        return Choice(choice_values(value.choices, where))
+    raise TypeError(
+        f"{where}: {type(value).__name__} is not supported; use FloatDistribution, "
+        "IntDistribution, CategoricalDistribution or rmsjax.uniform, loguniform, choice"
     )
 
 
@@ -417,7 +564,9 @@ class Sample(Configs):
 def sample(n: int, *, seed: int = 0, method: str = "random", **axes: Any) -> Sample:
     """``n`` configurations drawn at random (or quasi-random) from distributions, for `sweep`.
 
-    Each axis is `uniform`, `loguniform`, `choice` or a list of values (a `choice`). As in
+    Each axis is `uniform`, `loguniform`, `choice`, a list of values (a `choice`) or one of
+    Optuna's ``FloatDistribution``, ``IntDistribution``, ``CategoricalDistribution``; a tuple
+    is refused as ambiguous (a range or two values?). As in
     `grid`, an axis with a bool, str or None value is static (one compilation per value), the
     others are batched with `jax.vmap`. ``method="random"`` draws independent uniform numbers
     (NumPy's ``default_rng(seed)``); ``"sobol"`` a scrambled Sobol sequence

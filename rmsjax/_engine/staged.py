@@ -35,7 +35,7 @@ class Halving:
     """Asynchronous successive halving, built by `halving`."""
 
     metric: str
-    mode: str = "max"
+    mode: str
     eta: int = 3
     min_budget: int = 1
 
@@ -48,7 +48,7 @@ class Halving:
         return out
 
 
-def halving(metric: str, mode: str = "max", eta: int = 3, min_budget: int = 1) -> Halving:
+def halving(metric: str, mode: str | None = None, eta: int = 3, min_budget: int = 1) -> Halving:
     """Asynchronous successive halving for `rmsjax.sweep` with a `Trainer`.
 
     Configurations run in a fixed number of slots, one unit at a time. When a configuration has
@@ -58,18 +58,27 @@ def halving(metric: str, mode: str = "max", eta: int = 3, min_budget: int = 1) -
     ``SuccessiveHalvingPruner`` does); otherwise it stops (``pruned``) and its slot takes the next
     configuration. A NaN or infinite score always stops.
 
+    The direction is stated here, once, and required: the result of the sweep records it
+    (``objective``), so its `best` and `rank` rank ``metric`` the same way without a ``mode``
+    (and refuse a contradicting one).
+
     Args:
       metric: a scalar metric returned by ``Trainer.advance``.
-      mode: ``"max"`` (default) or ``"min"``: which direction is better.
+      mode: ``"min"`` (lower is better: a loss) or ``"max"`` (an accuracy); required.
       eta: the halving rate, an int >= 2.
       min_budget: the first rung, an int >= 1.
 
     >>> import rmsjax
-    >>> rmsjax.halving("test_accuracy", eta=3).rungs(27)
+    >>> rmsjax.halving("test_accuracy", mode="max", eta=3).rungs(27)
     [1, 3, 9]
     """
     if not isinstance(metric, str):
         raise TypeError(f"halving: `metric` must be a metric name, got {metric!r}")
+    if mode is None:
+        raise ValueError(
+            f"halving: `mode` is required: mode='min' if lower {metric!r} is better (a loss), "
+            "mode='max' if higher is (an accuracy)"
+        )
     if mode not in _MODES:
         raise ValueError(f"halving: `mode` must be 'min' or 'max', got {mode!r}")
     if isinstance(eta, bool) or not isinstance(eta, numbers.Integral) or eta < 2:
@@ -217,7 +226,8 @@ class StagedRecord:
         width = self.widths[first_id]
         store.begin_group(first_id, width, kind, spec, traced.fingerprint, traced.text)
 
-    def result(self, space, store: Store | None, metadata: dict) -> StagedResult:
+    def result(self, space, store: Store | None, metadata: dict, objective=None, key=None,
+               keys: str = "per_config") -> StagedResult:  # fmt: skip
         if store is not None and jax.process_count() > 1:  # process 0 has written everything
             multihost_utils.sync_global_devices("rmsjax staged sweep: out_dir written")
         hidden = {"_units", "_pruned", *self.extra}
@@ -225,8 +235,10 @@ class StagedRecord:
         units = self.arrays.get("_units", np.zeros((self.n, self.seeds), np.int32))
         pruned = self.arrays.get("_pruned", np.zeros((self.n, self.seeds), bool))
         widths = dict(sorted(self.widths.items()))
-        return StagedResult(space, self.seeds, metrics, widths, metadata, units[:, 0].copy(),
-                            pruned[:, 0].copy(), self.budget)  # fmt: skip
+        return StagedResult(space, self.seeds, metrics, widths, metadata, objective=objective,
+                            key=key, keys=keys,
+                            budget=units[:, 0].copy(), pruned=pruned[:, 0].copy(),
+                            max_budget=self.budget)  # fmt: skip
 
 
 def _spec(shape, dtype) -> dict:
@@ -253,10 +265,10 @@ class StagedResult(SweepResult):
     def _eligible(self) -> np.ndarray:
         return self.budget >= self.max_budget
 
-    def best(self, metric: str, mode: str = "min") -> dict[str, Any]:
+    def best(self, metric: str, mode: str | None = None) -> dict[str, Any]:
         """As `SweepResult.best`, among configurations trained the full ``max_budget``."""
         first = self.rank(metric, mode)[0]
-        if not self._eligible()[first] or np.isnan(self._scores(metric, mode)[first]):
+        if not self._eligible()[first] or np.isnan(self._scores(metric)[first]):
             raise ValueError(
                 f"no configuration was trained the full budget ({self.max_budget} units) with a "
                 f"finite {metric!r}; there is no best one"
@@ -321,12 +333,13 @@ def replay_rungs(record: StagedRecord, rule: Halving, budget: int) -> dict[int, 
 
 
 def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, out_dir, progress,
-                  halving_rule: Halving | None, metadata: dict) -> StagedResult:  # fmt: skip
+                  halving_rule: Halving | None, metadata: dict,
+                  keys: str = "per_config") -> StagedResult:  # fmt: skip
     """`rmsjax.sweep` for a `Trainer` (see its docstring)."""
     budget, width = checks.check_budget(budget), checks.check_width(chunk_size, "chunk_size")
     if halving_rule is not None and not isinstance(halving_rule, Halving):
         raise TypeError(f"`halving` must come from rmsjax.halving(...), got {halving_rule!r}")
-    run = _Run(trainer, space, seeds, program.split_key(key), program.check_devices(devices),
+    run = _Run(trainer, space, seeds, program.split_key(key, keys), program.check_devices(devices),
                budget, width, halving_rule)  # fmt: skip
     store = _open_store(out_dir, space, seeds, run.key, budget, halving_rule, metadata)
     record = StagedRecord(len(space), seeds, budget)
@@ -338,7 +351,8 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
     with checks.progress_bar(total, progress, "sweep") as bar:
         for static_values, ids in groups.items():  # traced even when finished: checked
             run.group(static_values, ids, todo[static_values], record, store, seen, bar)
-    return record.result(space, store, metadata)
+    objective = (halving_rule.metric, halving_rule.mode) if halving_rule else None
+    return record.result(space, store, metadata, objective, key=key, keys=keys)
 
 
 @dataclasses.dataclass
@@ -393,6 +407,7 @@ def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store
         "metadata": metadata,
         "seeds": seeds,
         "key": checks.key_header(run_key),
+        "keys": "shared" if run_key.shared else "per_config",
         "budget": budget,
         "halving": dataclasses.asdict(rule) if rule else None,
     }

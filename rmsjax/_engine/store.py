@@ -39,6 +39,7 @@ import numpy as np
 
 _MANIFEST = "manifest.json"
 _FORMAT = 1
+_ABSENT = {"metadata": {}, "keys": "per_config"}  # what a manifest without the field means
 _FIX = "Use a new out_dir (or delete this one) to run this sweep."
 _CHUNK = "chunk_{:05d}.npz"
 
@@ -130,7 +131,8 @@ class Store:
 
     def _compare_header(self) -> None:
         for field, mine in self.header.items():
-            theirs = self.manifest.get(field, {} if field == "metadata" else None)
+            # A manifest written before `keys` existed used per-configuration keys.
+            theirs = self.manifest.get(field, _ABSENT.get(field))
             if field == "key":  # a raw PRNGKey and a typed key with the same data are one key
                 mine = {k: mine[k] for k in ("impl", "data")}
                 theirs = {k: theirs.get(k) for k in ("impl", "data")} if theirs else theirs

@@ -42,6 +42,7 @@ def sweep(
     metadata: Mapping[str, Any] | None = None,
     budget: int | None = None,
     halving: Halving | None = None,
+    keys: str = "per_config",
 ) -> SweepResult:
     """Trains every configuration of a grid, for several seeds, in one compiled program.
 
@@ -51,9 +52,20 @@ def sweep(
     configuration that diverges (NaN or inf) only affects its own results: `vmap` keeps runs
     independent, and `SweepResult.best` never picks it.
 
-    Keys: run ``(c, s)`` (configuration id ``c``, seed index ``s``) gets
-    ``fold_in(fold_in(key, c), s)``, whatever the chunking or devices. ``jax.random.key(0)`` and
+    Keys: with ``keys="per_config"`` (the default) run ``(c, s)`` (configuration id ``c``, seed
+    index ``s``) gets ``fold_in(fold_in(key, c), s)``, whatever the chunking or devices; with
+    ``keys="shared"`` (common random numbers) every configuration gets configuration 0's keys,
+    ``fold_in(fold_in(key, 0), s)``, so seed ``s`` means the same initialisation and data order
+    for all. `SweepResult.key_of` returns the key of any run. ``jax.random.key(0)`` and
     ``jax.random.PRNGKey(0)`` are the same key (``train_fn`` gets keys of the kind passed).
+
+    Which keys: ``"shared"`` when comparing configurations is the point (ranking, halving,
+    heatmaps, few seeds): their differences then come from the hyperparameters alone, not from
+    one configuration drawing a luckier initialisation, so fewer seeds tell them apart. Its
+    risk is a winner tuned to that one draw; check it on other seeds. ``"per_config"`` when
+    each configuration should be an independent trial (the spread over configurations then
+    includes the seed's, as in Optuna or Ray Tune, where every trial seeds itself), e.g. to
+    report how robust a region of the space is.
 
     Chunking (``chunk_size``): configurations run in chunks of that many, the last padded (with
     copies of real configurations whose results are dropped) so one compilation serves all; chunk
@@ -104,8 +116,9 @@ def sweep(
     once (it starts configurations in the slots that are free) and ``advance`` once, per static
     combination, the two compilations side by side. The metrics are those after the last unit
     trained, plus ``<name>_curve`` ``(budget,)`` of each scalar metric per unit (NaN after a
-    configuration stopped). With ``halving=rmsjax.halving(metric, ...)``, configurations that
-    fall behind at a rung stop early and free their slot for the next one (see `halving`). The
+    configuration stopped). With ``halving=rmsjax.halving(metric, mode=...)``, configurations
+    that fall behind at a rung stop early and free their slot for the next one (see `halving`);
+    the result then ranks ``metric`` in that ``mode`` (`SweepResult.objective`). The
     result has ``budget`` (units trained) and ``pruned`` per configuration; `SweepResult.best`
     only considers configurations trained the full budget. With ``out_dir`` every configuration
     is saved as it finishes (completed or pruned); a rerun trains only the others (with halving,
@@ -129,6 +142,9 @@ def sweep(
         keys that differ) and returned as `SweepResult.metadata`.
       budget: with a `Trainer`: units to train each configuration (default 9).
       halving: with a `Trainer`: `rmsjax.halving(...)` to stop configurations early.
+      keys: ``"per_config"`` (each configuration its own keys) or ``"shared"`` (seed ``s`` is
+        the same key for every configuration); recorded in ``out_dir``, where a resume with the
+        other is refused.
 
     Returns:
       A `SweepResult`: ``.metrics[name]`` is shaped ``(len(space), seeds, *metric_shape)``.
@@ -148,7 +164,7 @@ def sweep(
       >>> result = rmsjax.sweep(train_fn, space, key=jax.random.key(0), seeds=2, progress=False)
       >>> result.metrics["loss"].shape, result.metrics["curve"].shape
       ((4, 2), (4, 2, 20))
-      >>> result.best("loss")
+      >>> result.best("loss", mode="min")  # a plain sweep has no direction: say it
       {'learning_rate': 0.1, 'decay': 0.9}
     """
     if isinstance(train_fn, Trainer):
@@ -156,7 +172,7 @@ def sweep(
         return staged.sweep_trainer(
             train_fn, space, key=key, budget=9 if budget is None else budget, seeds=seeds,
             chunk_size=chunk_size, devices=devices, out_dir=out_dir, progress=progress,
-            halving_rule=halving, metadata=metadata,
+            halving_rule=halving, metadata=metadata, keys=keys,
         )  # fmt: skip
     if budget is not None or halving is not None:
         raise ValueError(
@@ -164,7 +180,7 @@ def sweep(
             "rmsjax.training.make_trainer) instead of a train_fn"
         )
     space, seeds, metadata = _check_arguments(train_fn, space, seeds, chunk_size, metadata)
-    run_key = program.split_key(key)
+    run_key = program.split_key(key, keys)
     devices = program.check_devices(devices)
     store = _open_store(out_dir, space, seeds, run_key, metadata)
     context = _Context(train_fn, space, seeds, run_key, devices, chunk_size, store)
@@ -183,6 +199,8 @@ def sweep(
         metrics=state.results,
         chunk_sizes=dict(sorted(widths.items())),
         metadata=metadata,
+        key=key,
+        keys=keys,
     )
 
 
@@ -207,6 +225,7 @@ def _open_store(out_dir, space: Grid, seeds: int, run_key: program.RunKey, metad
         "space": [[name, list(values)] for name, values in space.axes.items()],  # ordered
         "seeds": seeds,
         "key": checks.key_header(run_key),
+        "keys": "shared" if run_key.shared else "per_config",
         "metadata": metadata,
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
@@ -361,9 +380,8 @@ def _run_chunk(context: _Context, traced, compiled, consts, real: np.ndarray, wi
     hp = [program.put(context.columns[name][padded], context.sharded) for name in context.dtypes]
     data = context.key.data
     if traced.key_used:
-        keys = program.derive_keys(
-            data, padded.astype(np.uint32), seeds=context.seeds, impl=context.key.impl
-        )
+        ids = program.config_ids_for_keys(padded.astype(np.uint32), context.key.shared)
+        keys = program.derive_keys(data, ids, seeds=context.seeds, impl=context.key.impl)
     else:  # train_fn ignores its key: skip compiling the key derivation
         keys = np.zeros((width, context.seeds, *data.shape), data.dtype)
     out = compiled(consts, hp, program.put(np.asarray(keys), context.sharded))

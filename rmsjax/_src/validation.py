@@ -83,21 +83,36 @@ def _show(value: Any) -> str:
     return repr(arr.item()) if arr.ndim == 0 else repr(value)
 
 
+def _reject_nan(name: str, value: Any, arr: np.ndarray | None, requirement: str) -> None:
+    """A NaN fails every check; say so rather than quote a bound it does not violate."""
+    if arr is not None and np.isnan(arr):
+        raise HyperparameterError(
+            name, value, f"`{name}` is NaN (not a number); it must be {requirement}, got nan"
+        )
+
+
 def check_real(name: str, value: Any) -> None:
     arr = concrete(name, value)
+    _reject_nan(name, value, arr, "a finite real number")
     if arr is not None and not np.isfinite(arr):
         raise HyperparameterError(name, value, f"`{name}` must be finite, got {_show(value)}")
 
 
 def check_nonnegative(name: str, value: Any) -> None:
     arr = concrete(name, value)
-    if arr is not None and not (np.isfinite(arr) and arr >= 0):
+    _reject_nan(name, value, arr, "a finite number >= 0")
+    if arr is not None and not np.isfinite(arr):
+        raise HyperparameterError(
+            name, value, f"`{name}` must be finite (and >= 0), got {_show(value)}"
+        )
+    if arr is not None and not arr >= 0:
         raise HyperparameterError(name, value, f"`{name}` must be >= 0, got {_show(value)}")
 
 
 def check_interval(name: str, value: Any, low: float, high: float) -> None:
     """Check ``low <= value < high``."""
     arr = concrete(name, value)
+    _reject_nan(name, value, arr, f"in [{low:g}, {high:g})")
     if arr is not None and not (low <= arr < high):
         raise HyperparameterError(
             name, value, f"`{name}` must be in [{low:g}, {high:g}), got {_show(value)}"
