@@ -4,7 +4,8 @@
 names and shapes, and for every static combination (by its first configuration id) the chunk
 width it runs with and the fingerprint of its traced program; ``program_<id>_<key kind>.txt``
 holds that program's text (to say what changed when a fingerprint differs);
-``chunk_XXXXX.npz`` holds the metrics of one finished chunk with its configuration ids. Every
+``chunk_XXXXX.npz`` holds the metrics of one finished chunk with its configuration ids;
+``paused_XXXXX.npz`` a run that halving paused at a rung (carry, run keys, metrics so far). Every
 file is written to a temporary name and renamed, so an interruption never leaves a half-written
 file, and a finished chunk is never rewritten.
 """
@@ -220,6 +221,29 @@ class Store:
             index += 1
         payload = {"config_ids": ids, **{f"metric_{i}": a for i, a in enumerate(arrays)}}
         self._atomic_write(f"chunk_{index:05d}.npz", lambda f: np.savez(f, **payload))
+
+    def save_paused(self, config_id: int, arrays: dict[str, np.ndarray]) -> None:
+        """Writes (or replaces) ``paused_<id>.npz``: a run paused by halving, to resume from."""
+        if self.writer:
+            name = f"paused_{config_id:05d}.npz"
+            self._atomic_write(name, lambda f: np.savez(f, **arrays))
+
+    def load_paused(self) -> dict[int, dict[str, np.ndarray]]:
+        """The paused runs, by configuration id."""
+        out = {}
+        for file in sorted(glob.glob(os.path.join(self.path, "paused_*.npz"))):
+            try:
+                with np.load(file, allow_pickle=False) as data:
+                    out[int(os.path.basename(file)[7:12])] = dict(data)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"cannot read paused run {file!r} of the sweep: {e}") from e
+        return out
+
+    def drop_paused(self, config_id: int) -> None:
+        """Removes the paused run of ``config_id`` (it has finished), if any."""
+        path = os.path.join(self.path, f"paused_{config_id:05d}.npz")
+        if self.writer and os.path.exists(path):
+            os.remove(path)
 
     def _atomic_write(self, name: str, write: Callable) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
