@@ -353,6 +353,12 @@ def load_paused(record: StagedRecord, store: Store | None) -> dict[int, Paused]:
         n_carry = sum(k.startswith("carry_") for k in arrays)
         carry = [arrays[f"carry_{i}"] for i in range(n_carry)]
         out[config_id] = Paused(int(arrays["units"]), carry, arrays["keys"])
+    if jax.process_count() > 1:
+        found = np.zeros(record.n, bool)
+        found[list(out)] = True
+        multihost_utils.assert_equal(
+            found, f"processes found different paused runs in out_dir {store.path!r}: it must be "
+            "a directory every process sees")  # fmt: skip
     return out
 
 
