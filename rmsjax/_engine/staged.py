@@ -493,7 +493,8 @@ def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store
         "seeds": seeds,
         "key": checks.key_header(run_key),
         "budget": budget,
-        "halving": dataclasses.asdict(rule) if rule else None,
+        # "synchronous": out_dirs of the earlier asynchronous rule are refused, not mixed in
+        "halving": {**dataclasses.asdict(rule), "rule": "synchronous"} if rule else None,
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
 
