@@ -102,6 +102,21 @@ def test_halving_promotes_the_top_of_each_rung_whatever_the_width(chunk_size):
     assert list(frame["budget"][::2]) == list(halved.budget) and frame["pruned"].sum() > 0
 
 
+def test_halving_ranks_every_static_combination_together():
+    space = rmsjax.sample(10, seed=5, learning_rate=rmsjax.loguniform(1e-3, 0.3), decay=[0.9],
+                          centered=[False, True])  # fmt: skip
+    kwargs = dict(key=KEY, budget=4, chunk_size=2, progress=False)
+    full = rmsjax.sweep(TRAINER, space, **kwargs)
+    halved = rmsjax.sweep(TRAINER, space, halving=rmsjax.halving("score", eta=2), **kwargs)
+
+    def scores_at(c, rung):
+        return float(full.metrics["score_curve"][c, 0, rung - 1])
+
+    expected = halving_reference(len(space), scores_at, budget=4, eta=2, min_budget=1)
+    np.testing.assert_array_equal(halved.budget, expected)
+    assert len({space[c]["centered"] for c in range(10)}) == 2
+
+
 def test_promote_skips_nan_and_breaks_ties_by_id():
     scores = [0.5, float("nan"), 0.9, 0.5, 0.1, 0.5]
     assert staged.promote([0, 1, 2, 3, 4, 5], scores, eta=2) == [0, 2, 3]
