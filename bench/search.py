@@ -31,13 +31,34 @@ rounds, the A/A noise beside a ratio.
     python bench/search.py                     # both tasks, 3 rounds (several minutes)
     python bench/search.py --tasks digits      # digits only
     python bench/search.py --small             # smoke test: 9 configurations, budget 3
+
+``--quality`` measures instead what halving picks, not how fast (no timing, so a shared machine
+does not matter): for each of ``--seeds`` seeds (the space ``rmsjax.sample(81, seed=s)`` and
+the key ``jax.random.key(s)``), on each task with a validation split cut from the training data
+(its last fifth; the model trains on the rest) and the test split apart, it runs the full sweep,
+``rmsjax.halving("val_accuracy", mode="max", eta=3)`` on the same configurations and keys, and
+``optuna_search`` (TPE sampler seeded ``s``, ``SuccessiveHalvingPruner(min_resource=1,
+reduction_factor=3)``, 81 trials, same budget and key). Each picks the configuration with the
+best validation accuracy among those trained the full budget; the table gives its rank in the
+full sweep (1 + the number of the 81 full-budget configurations with a strictly higher
+validation accuracy; Optuna's pick, a configuration TPE sampled, is placed among them by its own
+full-budget validation accuracy), the epochs spent against the full sweep's, its test accuracy
+and the pool width. It prints the table, checks the targets (halving: median rank <= 3, worst
+<= 10, epochs <= 0.4x the full sweep's on every seed, median rank no worse than Optuna's) and
+writes everything as JSON (command, machine, versions) to ``--json``.
+
+    python bench/search.py --quality           # digits and MNIST, 5 seeds
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
+import os
+import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,11 +66,15 @@ from pathlib import Path
 import _machine  # bench/_machine.py (the script's folder is on sys.path)
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import rmsjax
 from rmsjax import tasks, training
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+# RMSJAX_DATA_DIR as the tests read it, else ../shared/data beside the checkout.
+DEFAULT_DATA_DIR = Path(
+    os.environ.get("RMSJAX_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 BUDGETS = {"mnist": 9, "digits": 27}
 LR, DECAY = (1e-5, 1e-1), (0.5, 0.999)
 METRIC = "test_accuracy"
@@ -261,6 +286,155 @@ def print_targets(table: dict[str, list[dict]]) -> None:
               f"{rows[b]['spread']:.2f}: {'met' if met else 'NOT met'}")  # fmt: skip
 
 
+# Quality of the pick (--quality): its rank in the full sweep, epochs, test accuracy.
+
+SELECT = "val_accuracy"
+QUALITY_WAYS = ("full sweep", "halving", "Optuna TPE + SHP")
+
+
+def selection_trainer(task, data, budget: int):
+    """A `Trainer` fitting the training data less its last fifth, which it reports as
+    ``val_accuracy``, with ``test_accuracy`` on the test split."""
+    n_val = len(data.x_train) // 5
+    fit = type(data)(data.name, data.x_train[:-n_val], data.y_train[:-n_val],
+                     data.x_train[-n_val:], data.y_train[-n_val:], data.num_classes, data.source,
+                     data.info)  # fmt: skip
+    base = task.make_trainer(fit, budget=budget)
+    _, apply_fn = task.model_fns(data)
+    _, metrics_fn = task.loss_and_metrics(apply_fn)
+    test = tuple(jnp.asarray(a) for a in data.test)
+
+    def advance(carry, hparams, key):
+        carry, metrics = base.advance(carry, hparams, key)
+        held_out = training.evaluate(carry.state.params, test, metrics_fn,
+                                     batch_size=tasks.EVAL_BATCH_SIZE)  # fmt: skip
+        return carry, {"loss": metrics["loss"], SELECT: metrics["test_accuracy"],
+                       "test_accuracy": held_out["accuracy"]}  # fmt: skip
+
+    return rmsjax.Trainer(base.init, advance), n_val
+
+
+def pick(result, budget: int) -> int:
+    """The configuration with the best validation accuracy among those trained ``budget``."""
+    values = result.metrics[SELECT].mean(axis=1)
+    values = np.where(np.asarray(result.budget) >= budget, values, -np.inf)
+    return int(np.argmax(values))
+
+
+def quality_seed(task, data, n: int, budget: int, seed: int) -> list[dict]:
+    """The three ways on one seed: one row each."""
+    trainer, _ = selection_trainer(task, data, budget)
+    space = {"learning_rate": rmsjax.loguniform(*LR), "decay": rmsjax.uniform(*DECAY)}
+    configs = rmsjax.sample(n, seed=seed, **space)
+    key = jax.random.key(seed)
+    full = rmsjax.sweep(trainer, configs, key=key, budget=budget, progress=False)
+    val = full.metrics[SELECT].mean(axis=1)
+    halved = rmsjax.sweep(trainer, configs, key=key, budget=budget, progress=False,
+                          halving=rmsjax.halving(SELECT, mode="max", eta=3))  # fmt: skip
+    study = new_study(seed)
+    searched = rmsjax.optuna_search(trainer, study, n_trials=n, space=space, key=key,
+                                    budget=budget, metric=SELECT, progress=False)  # fmt: skip
+    rows = []
+    for way, result in zip(QUALITY_WAYS, (full, halved, searched), strict=True):
+        chosen = pick(result, budget)
+        value = float(result.metrics[SELECT][chosen].mean())
+        rows.append({
+            "seed": seed, "way": way, "configuration": chosen,
+            "hparams": {k: float(v) for k, v in result.space[chosen].items()},
+            "rank": 1 + int((val > value).sum()), "val_accuracy": value,
+            "test_accuracy": float(result.metrics["test_accuracy"][chosen].mean()),
+            "epochs": int(np.sum(result.budget)), "epochs_ratio": float(np.sum(result.budget))
+            / (n * budget), "finished": int(np.sum(np.asarray(result.budget) >= budget)),
+            "width": max(result.chunk_sizes.values()),
+        })  # fmt: skip
+    return rows
+
+
+def quality_task(name, task, data, args) -> dict:
+    budget = 3 if args.small else BUDGETS[name]
+    rows = []
+    for seed in range(args.seeds):
+        rows.extend(quality_seed(task, data, args.configs, budget, seed))
+    n_val = len(data.x_train) // 5
+    print(f"\n{name}: {data.source}; {len(data.x_train) - n_val} training, {n_val} validation, "
+          f"{len(data.x_test)} test examples; {args.configs} configurations, budget {budget} "
+          f"epochs, seeds 0-{args.seeds - 1}")  # fmt: skip
+    print(f"{'way':18} {'ranks of the pick (of ' + str(args.configs) + ')':28} {'median':>6} "
+          f"{'worst':>5} {'epochs x':>9} {'test acc':>9} {'width':>5}")  # fmt: skip
+    summary = {}
+    for way in QUALITY_WAYS:
+        mine = [r for r in rows if r["way"] == way]
+        ranks = [r["rank"] for r in mine]
+        summary[way] = {
+            "ranks": ranks, "median_rank": statistics.median(ranks), "worst_rank": max(ranks),
+            "epochs_ratios": [r["epochs_ratio"] for r in mine],
+            "test_accuracy_mean": statistics.mean(r["test_accuracy"] for r in mine),
+            "widths": sorted({r["width"] for r in mine}),
+        }  # fmt: skip
+        ratios = summary[way]["epochs_ratios"]
+        print(f"{way:18} {', '.join(map(str, ranks)):28} {summary[way]['median_rank']:6g} "
+              f"{max(ranks):5d} {min(ratios):4.2f}-{max(ratios):4.2f} "
+              f"{summary[way]['test_accuracy_mean']:9.4f} "
+              f"{'/'.join(map(str, summary[way]['widths'])):>5}")  # fmt: skip
+    return {"budget": budget, "configurations": args.configs, "validation_examples": n_val,
+            "rows": rows, "summary": summary}  # fmt: skip
+
+
+def quality_targets(results: dict) -> dict:
+    print("\nTargets (halving: median rank <= 3, worst <= 10, epochs <= 0.4x the full sweep's, "
+          "median rank <= Optuna's):")  # fmt: skip
+    out = {}
+    for name, result in results.items():
+        mine, optuna = result["summary"]["halving"], result["summary"]["Optuna TPE + SHP"]
+        checks = {
+            "median rank <= 3": mine["median_rank"] <= 3,
+            "worst rank <= 10": mine["worst_rank"] <= 10,
+            "epochs <= 0.4x": max(mine["epochs_ratios"]) <= 0.4,
+            "median rank <= Optuna's": mine["median_rank"] <= optuna["median_rank"],
+        }
+        out[name] = checks
+        print(f"  {name}: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}"
+                                        for k, v in checks.items()))  # fmt: skip
+    return out
+
+
+def versions() -> dict:
+    import optuna
+
+    try:
+        here = Path(__file__).resolve().parent
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "optuna": optuna.__version__,
+        "rmsjax_commit": commit,
+    }
+
+
+def quality(args) -> None:
+    results = {}
+    start = time.perf_counter()
+    for name in args.tasks.split(","):
+        task, data = load(name.strip(), args.data_dir, args.small)
+        if data is not None:
+            results[name.strip()] = quality_task(name.strip(), task, data, args)
+    targets = quality_targets(results)
+    seconds = time.perf_counter() - start
+    print(f"({seconds:.0f} s on a shared machine; not a timing measurement)")
+    if args.json is not None:
+        record = {"command": " ".join(["python", *sys.argv]), "machine": _machine.describe(),
+                  "versions": versions(), "seconds": seconds, "tasks": results,
+                  "targets": targets}  # fmt: skip
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
+        print(f"written to {args.json}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="digits,mnist", help="comma-separated: digits, mnist")
@@ -269,9 +443,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--small", action="store_true", help="9 configurations, budget 3, 1 round")
+    parser.add_argument(
+        "--quality",
+        action="store_true",
+        help="rank of the pick in the full sweep, epochs, test accuracy (no timing)",
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="with --quality: seeds 0..N-1")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="with --quality: write the results there as JSON"
+    )
     args = parser.parse_args()
     if args.small:
         args.configs, args.rounds = 9, 1
+        args.seeds = min(args.seeds, 2)
     try:
         import optuna
     except ImportError:
@@ -279,6 +463,9 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     jax.config.update("jax_enable_compilation_cache", False)
     print("machine:", _machine.describe())
+    if args.quality:
+        quality(args)
+        return
     clock = CompileClock()
     table = {}
     for name in args.tasks.split(","):

@@ -52,7 +52,7 @@ def grid_mode(out_dir: str) -> dict[str, np.ndarray]:
 
 
 def halving_mode(out_dir: str) -> dict[str, np.ndarray]:
-    """A staged sweep with asynchronous successive halving: 4 slots over all four devices (one
+    """A staged sweep with synchronous successive halving: 4 slots over all four devices (one
     each), every configuration saved as it finishes; then reloaded."""
     import _staged_helpers
 

@@ -58,3 +58,22 @@ def test_train_bench_runs(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "machine:" in out and "A/A spread" in out
     assert "hand-written optax lax.scan" in out and "rmsjax.training.fit again (A/A)" in out
+
+
+def test_search_bench_quality_runs(monkeypatch, capsys, tmp_path):
+    pytest.importorskip("optuna")
+    out_json = tmp_path / "quality.json"
+    run_bench("search.py", ["--quality", "--small", "--seeds", "1", "--tasks", "digits",
+                            "--json", str(out_json)], monkeypatch)  # fmt: skip
+    out = capsys.readouterr().out
+    for way in ("full sweep", "halving", "Optuna TPE + SHP"):
+        assert way in out
+    assert "median rank <= 3:" in out and "not a timing measurement" in out
+    import json
+
+    record = json.loads(out_json.read_text())
+    assert {"command", "machine", "versions", "tasks", "targets"} <= set(record)
+    rows = record["tasks"]["digits"]["rows"]
+    assert [r["way"] for r in rows] == ["full sweep", "halving", "Optuna TPE + SHP"]
+    assert rows[0]["rank"] == 1 and rows[0]["epochs_ratio"] == 1.0  # the full sweep's own pick
+    assert all(1 <= r["rank"] <= 9 and 0 < r["epochs_ratio"] <= 1 for r in rows)

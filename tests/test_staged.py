@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import rmsjax
+from rmsjax._engine import staged
+from rmsjax._engine.pool import Pool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _staged_helpers as helpers  # noqa: E402
@@ -56,42 +58,39 @@ def test_init_and_advance_traced_once_per_static_combination():
     assert TRACES == {"init": 2, "advance": 2}
 
 
-def asha_reference(space, scores_at, budget, eta, min_budget):
-    """Asynchronous successive halving with one slot (configurations strictly one after
-    another): configuration c, at rung r, continues iff its score is within the top
-    max(1, n // eta) of the n scores recorded at r so far (its own included)."""
-    rungs, r = [], min_budget
-    while r < budget:
-        rungs.append(r)
-        r *= eta
-    seen = {r: [] for r in rungs}
-    units = []
-    for c in range(len(space)):
-        trained = budget
-        for r in rungs:
-            value = scores_at(c, r)
-            seen[r].append(value)
-            top = sorted(seen[r], reverse=True)[max(1, len(seen[r]) // eta) - 1]
-            if value < top:
-                trained = r
-                break
-        units.append(trained)
-    return np.asarray(units)
+def halving_reference(n, scores_at, budget, eta, min_budget):
+    """Synchronous successive halving from the full runs' scores: all ``n`` configurations reach
+    the first rung; at each rung the top max(1, m // eta) of the m there (by score, ties to the
+    smaller id) continue. Returns the units each configuration trains."""
+    members, units, rung = list(range(n)), np.zeros(n, int), min_budget
+    while rung < budget:
+        units[members] = rung
+        ranked = sorted(members, key=lambda c: (-scores_at(c, rung), c))
+        members = sorted(ranked[: max(1, len(members) // eta)])
+        rung *= eta
+    units[members] = budget
+    return units
 
 
-def test_halving_with_one_slot_follows_the_rule():
-    full = rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=9, chunk_size=1, progress=False)
-    halved = rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=9, chunk_size=1, progress=False,
-                          halving=rmsjax.halving("score", mode="max", eta=3))  # fmt: skip
+@pytest.mark.parametrize("chunk_size", [1, 5])
+def test_halving_promotes_the_top_of_each_rung_whatever_the_width(chunk_size):
+    # The old rule (each configuration judged on arrival against earlier arrivals) continued
+    # configuration 0, the first arrival, though it is not in the top third at rung 3.
+    kwargs = dict(key=KEY, budget=9, chunk_size=chunk_size, seeds=2, progress=False)
+    full = rmsjax.sweep(TRAINER, SPACE, **kwargs)
+    halved = rmsjax.sweep(
+        TRAINER, SPACE, halving=rmsjax.halving("score", mode="max", eta=3), **kwargs
+    )
 
     def scores_at(c, rung):
         return float(np.mean(full.metrics["score_curve"][c, :, rung - 1]))
 
-    expected = asha_reference(SPACE, scores_at, budget=9, eta=3, min_budget=1)
+    expected = halving_reference(len(SPACE), scores_at, budget=9, eta=3, min_budget=1)
     np.testing.assert_array_equal(halved.budget, expected)
     np.testing.assert_array_equal(halved.pruned, expected < 9)
-    assert 0 < halved.pruned.sum() < len(SPACE)
-    # Curves stop where the configuration stopped, and agree with the full run before that.
+    assert list(np.bincount(expected)[[1, 3, 9]]) == [8, 3, 1]  # 12 -> 4 -> 1
+    # Curves stop where the configuration stopped and, paused and resumed at each rung, agree
+    # bit for bit with the uninterrupted runs (same width, so the same batched program).
     for c in range(len(SPACE)):
         u = halved.budget[c]
         np.testing.assert_array_equal(halved.metrics["score_curve"][c, :, :u],
@@ -99,10 +98,57 @@ def test_halving_with_one_slot_follows_the_rule():
         assert np.isnan(halved.metrics["score_curve"][c, :, u:]).all()
     # best() only among configurations trained the full budget.
     finished = np.flatnonzero(~halved.pruned)
-    best = finished[np.argmax(full.metrics["score"][finished, 0])]
+    best = finished[np.argmax(full.metrics["score"][finished].mean(axis=1))]
     assert halved.best("score", mode="max") == SPACE[int(best)]
     frame = halved.to_pandas()
-    assert list(frame["budget"]) == list(halved.budget) and frame["pruned"].sum() > 0
+    assert list(frame["budget"][::2]) == list(halved.budget) and frame["pruned"].sum() > 0
+
+
+def test_halving_ranks_every_static_combination_together():
+    space = rmsjax.sample(10, seed=5, learning_rate=rmsjax.loguniform(1e-3, 0.3), decay=[0.9],
+                          centered=[False, True])  # fmt: skip
+    kwargs = dict(key=KEY, budget=4, chunk_size=2, progress=False)
+    full = rmsjax.sweep(TRAINER, space, **kwargs)
+    halved = rmsjax.sweep(
+        TRAINER, space, halving=rmsjax.halving("score", mode="max", eta=2), **kwargs
+    )
+
+    def scores_at(c, rung):
+        return float(full.metrics["score_curve"][c, 0, rung - 1])
+
+    expected = halving_reference(len(space), scores_at, budget=4, eta=2, min_budget=1)
+    np.testing.assert_array_equal(halved.budget, expected)
+    assert len({space[c]["centered"] for c in range(10)}) == 2
+
+
+def test_promote_skips_nan_and_breaks_ties_by_id():
+    scores = [0.5, float("nan"), 0.9, 0.5, 0.1, 0.5]
+    assert staged.promote([0, 1, 2, 3, 4, 5], scores, eta=2) == [0, 2, 3]
+    assert staged.promote([4, 7], [float("nan"), float("nan")], eta=3) == []
+    assert staged.promote([4, 7], [0.0, 1.0], eta=3) == [7]  # at least one continues
+
+
+def test_carries_holding_prng_keys_pause_and_resume_exactly():
+    def init(hparams, key):
+        return jnp.zeros(3), key
+
+    def advance(carry, hparams, key):
+        x, k = carry
+        k, sub = jax.random.split(k)
+        x = x + hparams["learning_rate"] * jax.random.normal(sub, (3,))
+        return (x, k), {"score": -jnp.sum((x - 1.0) ** 2)}
+
+    trainer = rmsjax.Trainer(init, advance)
+    kwargs = dict(key=KEY, budget=4, chunk_size=3, progress=False)
+    full = rmsjax.sweep(trainer, SPACE, **kwargs)
+    halved = rmsjax.sweep(
+        trainer, SPACE, halving=rmsjax.halving("score", mode="max", eta=2), **kwargs
+    )
+    assert halved.pruned.sum() == 9  # 12 -> 6 -> 3
+    for c in range(len(SPACE)):
+        u = halved.budget[c]
+        np.testing.assert_array_equal(halved.metrics["score_curve"][c, :, :u],
+                                      full.metrics["score_curve"][c, :, :u])  # fmt: skip
 
 
 def test_halving_spends_fewer_units_and_keeps_a_good_configuration():
@@ -145,6 +191,60 @@ def test_out_dir_resumes_only_what_did_not_finish(tmp_path):
         rmsjax.sweep(rmsjax.Trainer(helpers.init, faster), SPACE, out_dir=tmp_path, **kwargs)
     with pytest.raises(ValueError, match="different sweep"):
         rmsjax.sweep(TRAINER, SPACE, out_dir=tmp_path, **{**kwargs, "budget": 9})
+
+
+class Interrupted(Exception):
+    pass
+
+
+def count_units(monkeypatch, stop_after=None) -> dict:
+    """Counts the steps and the units trained (slots holding a run) of every pool; raises
+    `Interrupted` at step ``stop_after + 1``, as a sweep killed there would stop."""
+    counts = {"steps": 0, "units": 0}
+    step = Pool.step
+
+    def counting(self):
+        if stop_after is not None and counts["steps"] >= stop_after:
+            raise Interrupted
+        counts["steps"] += 1
+        counts["units"] += int((self.config >= 0).sum())
+        return step(self)
+
+    monkeypatch.setattr(Pool, "step", counting)
+    return counts
+
+
+@pytest.mark.parametrize("stop_after", [2, 4, 9])
+def test_resume_from_paused_runs_equals_an_uninterrupted_sweep(tmp_path, monkeypatch, stop_after):
+    # 12 configurations, rungs 1, 2, 4, budget 8, 5 slots: steps 1-3 train all to rung 1, 4-5
+    # six to 2, 6-7 three to 4, 8-11 one to 8. Stopped after step 2, 4 or 9, runs are paused
+    # at rung 1, at rungs 1 and 2, or finished and one mid-way to the budget.
+    kwargs = dict(key=KEY, budget=8, seeds=2, chunk_size=5, progress=False,
+                  halving=rmsjax.halving("score", mode="max", eta=2))  # fmt: skip
+    whole = rmsjax.sweep(TRAINER, SPACE, **kwargs)
+    with monkeypatch.context() as patch:
+        count_units(patch, stop_after)
+        with pytest.raises(Interrupted):
+            rmsjax.sweep(TRAINER, SPACE, out_dir=tmp_path, **kwargs)
+    paused = {}
+    for file in tmp_path.glob("paused_*.npz"):
+        with np.load(file) as data:
+            paused[file.name] = int(data["units"])
+    assert paused and set(paused.values()) == {2: {1}, 4: {1, 2}, 9: {4}}[stop_after]
+    finished = []
+    for file in tmp_path.glob("chunk_*.npz"):
+        with np.load(file) as data:
+            finished.extend(data["config_ids"].tolist())
+    counts = count_units(monkeypatch)
+    resumed = rmsjax.sweep(TRAINER, SPACE, out_dir=tmp_path, **kwargs)
+    # Only what was neither finished nor paused is trained again: paused runs continue.
+    assert counts["units"] == whole.budget.sum() - whole.budget[finished].sum() - sum(
+        paused.values()
+    )
+    np.testing.assert_array_equal(resumed.budget, whole.budget)
+    for name, value in whole.metrics.items():
+        np.testing.assert_array_equal(resumed.metrics[name], value, err_msg=name)
+    assert not list(tmp_path.glob("paused_*.npz"))  # every run finished: none left paused
 
 
 def test_plot_and_repr(tmp_path):

@@ -5,7 +5,10 @@ A `Trainer`'s ``init`` and ``advance`` are traced once each into jaxprs (`trace_
 batched over the ``width * seeds`` (slot, seed) pairs and sharded over the devices. Two programs
 are compiled once: ``init`` starts new configurations in the slots a mask selects (the others
 keep their carry) and ``advance`` trains every slot one unit. Which configuration a slot holds
-and when it stops is decided on the host, between units, by a scheduler (see `staged`).
+and when it stops is decided on the host, between units, by a scheduler (see `staged`). A run can
+be paused: `Pool.take` copies the carries of some slots to the host (a `Paused` each) and
+`Pool.restore` puts them back into free slots later (a third small program, compiled when first
+needed), so a run continues exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -250,6 +253,15 @@ CPU_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclasses.dataclass
+class Paused:
+    """A run taken out of its slot after ``units`` units: its carry and run keys, on the host."""
+
+    units: int
+    carry: list[np.ndarray]  # each leaf (seeds, ...); PRNG key leaves as their key data
+    keys: np.ndarray  # (seeds, *key data shape)
+
+
 class Pool:
     """``width`` slots over ``devices`` running one traced trainer; the host decides what runs.
 
@@ -276,6 +288,7 @@ class Pool:
         self.keys = self._put(np.zeros((width, seeds, *key.data.shape), key.data.dtype))
         self.compile_seconds = 0.0
         self._compile(*_programs(traced, key, seeds), replicated)
+        self._load = None  # compiled by the first `restore`
 
     def _zeros(self) -> list:
         out = []
@@ -320,9 +333,11 @@ class Pool:
     def active(self) -> bool:
         return bool((self.config >= 0).any())
 
-    def place(self, slot: int, config_id: int, values: Mapping[str, Any]) -> None:
+    def place(self, slot: int, config_id: int, values: Mapping[str, Any], units: int = 0) -> None:
+        """Assigns ``slot`` to ``config_id``, ``units`` units trained (then `start` or `restore`
+        it)."""
         self.config[slot] = config_id
-        self.units[slot] = 0
+        self.units[slot] = units
         for name in self.hp:
             self.hp[name][slot] = values[name]
 
@@ -345,8 +360,70 @@ class Pool:
         self.units = self.units + (self.config >= 0).astype(np.int32)
         return [program.fetch(m) for m in metrics]
 
+    def take(self, slots: list[int]) -> dict[int, Paused]:
+        """The carries and run keys of ``slots`` copied to the host (every process gets all)."""
+        leaves = [program.fetch(_key_data(c)) for c in self.carry]
+        keys, s = program.fetch(self.keys), self.seeds
+        return {
+            slot: Paused(int(self.units[slot]), [np.array(x[slot * s : (slot + 1) * s])
+                                                  for x in leaves], np.array(keys[slot]))
+            for slot in slots
+        }  # fmt: skip
+
+    def restore(self, paused: Mapping[int, Paused]) -> None:
+        """Puts each `Paused` back into its slot (placed before with its ``units``)."""
+        mask = np.zeros(self.width, bool)
+        carry = [np.zeros(_key_data(c).shape, _key_data(c).dtype) for c in self.carry]
+        keys = np.zeros(self.keys.shape, self.keys.dtype)
+        s = self.seeds
+        for slot, run in paused.items():
+            if run.units != self.units[slot]:
+                raise ValueError(f"slot {slot} was placed at {self.units[slot]} units, not "
+                                 f"{run.units}")  # fmt: skip
+            mask[slot] = True
+            for leaf, value in zip(carry, run.carry, strict=True):
+                leaf[slot * s : (slot + 1) * s] = value
+            keys[slot] = run.keys
+        if self._load is None:
+            self._load = self._compile_load()
+        self.carry, self.keys = self._load(
+            self.carry, self.keys, self._put(mask), [self._put(x) for x in carry], self._put(keys)
+        )
+
+    def _compile_load(self):
+        impls = [
+            jax.random.key_impl(c) if jnp.issubdtype(c.dtype, jax.dtypes.prng_key) else None
+            for c in self.carry
+        ]
+        seeds = self.seeds
+
+        def load(carry, keys, mask, new_carry, new_keys):
+            pairs = jnp.repeat(mask, seeds)
+            out = []
+            for old, new, impl in zip(carry, new_carry, impls, strict=True):
+                new = new if impl is None else jax.random.wrap_key_data(new, impl=impl)
+                out.append(jnp.where(pairs.reshape(-1, *(1,) * (new.ndim - 1)), new, old))
+            where = mask.reshape(-1, *(1,) * (keys.ndim - 1))
+            return out, jnp.where(where, new_keys, keys)
+
+        start = time.perf_counter()
+        shard = self.sharded
+        compiled = jax.jit(load, in_shardings=shard, out_shardings=shard)
+        compiled = compiled.lower(
+            self.carry, self.keys, self._put(np.zeros(self.width, bool)),
+            [self._put(np.zeros(_key_data(c).shape, _key_data(c).dtype)) for c in self.carry],
+            self._put(np.zeros(self.keys.shape, self.keys.dtype)),
+        ).compile()  # fmt: skip
+        self.compile_seconds += time.perf_counter() - start
+        return compiled
+
     def _hp(self) -> list:
         return [self._put(v) for v in self.hp.values()]
 
     def _put(self, value):
         return program.put(np.asarray(value), self.sharded)
+
+
+def _key_data(x):
+    """``x``, or its key data if it is an array of typed PRNG keys."""
+    return jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x

@@ -1,8 +1,8 @@
 """Staged sweeps: a `Trainer` trained unit by unit in one slot pool, with optional halving.
 
 `sweep_trainer` is what `rmsjax.sweep` runs for a `Trainer`: every configuration of the space
-trained ``budget`` units, or, with `halving`, asynchronous successive halving (Li et al. 2018,
-"A System for Massively Parallel Hyperparameter Tuning"; Jamieson and Talwalkar 2016). The pool
+trained ``budget`` units, or, with `halving`, synchronous successive halving (Jamieson and
+Talwalkar 2016; Li et al. 2020), runs paused at each rung and the best promoted. The pool
 (`pool.Pool`) and the result record (`StagedRecord`) are shared with `optuna_search`.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from rmsjax._engine import checks, program
-from rmsjax._engine.pool import Pool, TracedTrainer, auto_width, trace_trainer
+from rmsjax._engine.pool import Paused, Pool, TracedTrainer, auto_width, trace_trainer
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.store import Store
 
@@ -32,7 +32,7 @@ _MODES = ("min", "max")
 
 @dataclasses.dataclass(frozen=True)
 class Halving:
-    """Asynchronous successive halving, built by `halving`."""
+    """Synchronous successive halving, built by `halving`."""
 
     metric: str
     mode: str
@@ -49,14 +49,27 @@ class Halving:
 
 
 def halving(metric: str, mode: str | None = None, eta: int = 3, min_budget: int = 1) -> Halving:
-    """Asynchronous successive halving for `rmsjax.sweep` with a `Trainer`.
+    """Synchronous successive halving for `rmsjax.sweep` with a `Trainer`.
 
-    Configurations run in a fixed number of slots, one unit at a time. When a configuration has
-    trained ``min_budget * eta**k`` units (a rung), it continues only if the mean over seeds of
-    ``metric`` puts it in the top ``1/eta`` of the configurations that reached that rung so far
-    (while fewer than ``eta`` have, only if it is the best of them, as Optuna's
-    ``SuccessiveHalvingPruner`` does); otherwise it stops (``pruned``) and its slot takes the next
-    configuration. A NaN or infinite score always stops.
+    The rungs are ``min_budget * eta**k`` units below the budget. Every configuration trains to
+    the first rung; there it is paused (its carry copied to the host, and with ``out_dir`` saved
+    there). Once all have arrived, the top ``max(1, n // eta)`` of the ``n`` by the mean over
+    seeds of ``metric`` (ties to the smaller configuration id; a NaN or infinite score never)
+    are promoted: resumed from their carry to the next rung, and so on up to the budget. The
+    others stop (``pruned``, ``budget`` = the rung). With 81 configurations and ``eta=3``: 81
+    train 1 unit, 27 reach 3, 9 reach 9 and 3 the budget of 27, 243 units instead of 2,187. The
+    rungs are global: configurations of every static combination compete in one ranking.
+
+    Why synchronous (Jamieson and Talwalkar 2016; Li et al. 2020, "A System for Massively
+    Parallel Hyperparameter Tuning", Algorithm 1) and not ASHA's asynchronous promotion: the
+    slots of one pool advance in lockstep, so there are no stragglers for asynchrony to hide,
+    and a configuration is judged against everything that reached its rung, never against the
+    few that happened to arrive first (the rule of Optuna's ``SuccessiveHalvingPruner``, which
+    cannot pause: the first arrival always continues, a good late arrival may stop). The
+    decisions depend only on the scores, so they do not change with the pool's width, the
+    devices or an interruption: a sweep resumed from ``out_dir`` (paused runs included) gives
+    every bit of an uninterrupted one. While fewer configurations than slots remain at a rung,
+    the free slots idle.
 
     The direction is stated here, once, and required: the result of the sweep records it
     (``objective``), so its `best` and `rank` rank ``metric`` the same way without a ``mode``
@@ -100,13 +113,11 @@ def score(values: np.ndarray, mode: str) -> float:
     return mean if mode == "max" else -mean
 
 
-def promotable(value: float, seen: list[float], eta: int) -> bool:
-    """Whether ``value`` (larger is better; in ``seen``) is in the top ``len(seen) // eta``."""
-    if math.isnan(value):
-        return False
-    top = max(1, len(seen) // eta)
-    ranked = sorted((v for v in seen if not math.isnan(v)), reverse=True)
-    return value >= ranked[min(top, len(ranked)) - 1]
+def promote(ids: list[int], scores: list[float], eta: int) -> list[int]:
+    """The top ``max(1, len(ids) // eta)`` of ``ids`` by ``scores`` (larger is better; ties to
+    the smaller id; NaN never), in increasing id order."""
+    ranked = sorted((-v, i) for i, v in zip(ids, scores, strict=True) if not math.isnan(v))
+    return sorted(i for _, i in ranked[: max(1, len(ids) // eta)])
 
 
 # Schedulers: which configuration runs next, and whether one stops at a unit.
@@ -130,22 +141,6 @@ class Queue:
 
     def finished(self, config_id: int, unit: int, metrics: dict, pruned: bool) -> None:
         pass
-
-
-class Asha(Queue):
-    """`Queue` with halving: ``seen`` holds every score recorded at each rung (shared by groups)."""
-
-    def __init__(self, ids, space, rule: Halving, budget: int, seen: dict[int, list[float]]):
-        super().__init__(ids, space)
-        self.rule, self.seen = rule, seen
-        self.rungs = set(rule.rungs(budget))
-
-    def stop(self, config_id: int, unit: int, metrics: dict) -> bool:
-        if unit not in self.rungs:
-            return False
-        value = score(metrics[self.rule.metric], self.rule.mode)
-        self.seen.setdefault(unit, []).append(value)
-        return not promotable(value, self.seen[unit], self.rule.eta)
 
 
 # The record of results.
@@ -317,19 +312,75 @@ def run_pool(pool: Pool, scheduler, record: StagedRecord, budget: int, on_finish
                 on_finish(config_id, unit, pruned)
 
 
-def replay_rungs(record: StagedRecord, rule: Halving, budget: int) -> dict[int, list[float]]:
-    """The rung scores of configurations finished earlier (from their curves), for a resume."""
-    seen: dict[int, list[float]] = {}
-    curve = record.arrays.get(f"{rule.metric}_curve")
-    if curve is None:
-        return seen
-    units = record.arrays["_units"][:, 0]
-    for config_id in np.flatnonzero(record.done):
-        for rung in rule.rungs(budget):
-            if units[config_id] >= rung:
-                value = score(curve[config_id, :, rung - 1], rule.mode)
-                seen.setdefault(rung, []).append(value)
-    return seen
+def run_stage(pool: Pool, jobs: list, target: int, record: StagedRecord, on_reach: Callable):
+    """Trains every job ``(config_id, values, paused or None)`` to ``target`` units in ``pool``,
+    starting each fresh or from its `Paused` carry; ``on_reach(config_id, paused)`` when it gets
+    there (``paused``: its carry taken back to the host, or None at the budget)."""
+    names, jobs = pool.traced.metric_names, collections.deque(jobs)
+    while True:
+        fresh, restored = np.zeros(pool.width, bool), {}
+        for slot in pool.free_slots():
+            if not jobs:
+                break
+            config_id, values, paused = jobs.popleft()
+            pool.place(slot, config_id, values, 0 if paused is None else paused.units)
+            if paused is None:
+                fresh[slot] = True
+            else:
+                restored[slot] = paused
+        if not pool.active():
+            return
+        if fresh.any():
+            pool.start(fresh)
+        if restored:
+            pool.restore(restored)
+        running = [int(s) for s in np.flatnonzero(pool.config >= 0)]
+        metrics = pool.step()
+        reached = []
+        for slot in sorted(running, key=lambda s: pool.config[s]):
+            config_id, unit = int(pool.config[slot]), int(pool.units[slot])
+            record.unit(config_id, unit, {n: m[slot] for n, m in zip(names, metrics, strict=True)})
+            if unit >= target:
+                reached.append(slot)
+        if reached:
+            taken = pool.take(reached) if target < record.budget else {}
+            for slot in reached:
+                config_id = int(pool.config[slot])
+                pool.release(slot)
+                on_reach(config_id, taken.get(slot))
+
+
+def load_paused(record: StagedRecord, store: Store | None) -> dict[int, Paused]:
+    """The runs an earlier call paused in ``store`` and did not finish, their metrics so far put
+    back into ``record``."""
+    if store is None or record.spec is None:
+        return {}
+    out = {}
+    for config_id, arrays in store.load_paused().items():
+        if config_id >= record.n or record.done[config_id]:
+            store.drop_paused(config_id)  # finished after it was paused
+            continue
+        for i, name in enumerate(record.spec):
+            record.arrays[name][config_id] = arrays[f"metric_{i}"]
+        n_carry = sum(k.startswith("carry_") for k in arrays)
+        carry = [arrays[f"carry_{i}"] for i in range(n_carry)]
+        out[config_id] = Paused(int(arrays["units"]), carry, arrays["keys"])
+    if jax.process_count() > 1:
+        found = np.zeros(record.n, bool)
+        found[list(out)] = True
+        multihost_utils.assert_equal(
+            found, f"processes found different paused runs in out_dir {store.path!r}: it must be "
+            "a directory every process sees")  # fmt: skip
+    return out
+
+
+def save_paused(record: StagedRecord, store: Store | None, config_id: int, run: Paused) -> None:
+    if store is None:
+        return
+    arrays = {"units": np.asarray(run.units), "keys": run.keys}
+    arrays.update({f"carry_{i}": x for i, x in enumerate(run.carry)})
+    arrays.update({f"metric_{i}": a[config_id] for i, a in enumerate(record.arrays.values())})
+    store.save_paused(config_id, arrays)
 
 
 def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, out_dir, progress,
@@ -344,13 +395,27 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
     store = _open_store(out_dir, space, seeds, run.key, budget, halving_rule, metadata)
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
-    seen = replay_rungs(record, halving_rule, budget) if halving_rule else {}
     groups = checks.groups(space)
-    todo = {g: [i for i in ids if not record.done[i]] for g, ids in groups.items()}
-    total = sum(map(len, todo.values()))
+    for static_values, ids in groups.items():  # traced even when finished: checked
+        run.trace(static_values, ids, record, store)
+    total = int((~record.done).sum())
     with checks.progress_bar(total, progress, "sweep") as bar:
-        for static_values, ids in groups.items():  # traced even when finished: checked
-            run.group(static_values, ids, todo[static_values], record, store, seen, bar)
+
+        def finish(config_id, units, pruned):
+            record.finish(config_id, units, pruned, store)
+            if store is not None:
+                store.drop_paused(config_id)
+            if bar is not None:
+                bar.update(1)
+
+        if halving_rule is None:
+            for static_values, ids in groups.items():
+                todo = [i for i in ids if not record.done[i]]
+                if todo:
+                    pool = run.pool(static_values, ids, record, store)
+                    run_pool(pool, Queue(todo, space), record, budget, finish)
+        else:
+            run.halving(groups, record, store, finish)
     objective = (halving_rule.metric, halving_rule.mode) if halving_rule else None
     return record.result(space, store, metadata, objective, key=key, keys=keys)
 
@@ -367,9 +432,11 @@ class _Run:
     budget: int
     width: int | str | None
     rule: Halving | None
+    traced: dict = dataclasses.field(default_factory=dict)  # static values -> TracedTrainer
+    pools: dict = dataclasses.field(default_factory=dict)  # static values -> Pool
 
-    def group(self, static_values, ids, todo, record: StagedRecord, store, seen, bar) -> None:
-        """Traces, compiles and runs the unfinished configurations of one static combination."""
+    def trace(self, static_values, ids, record: StagedRecord, store) -> None:
+        """Traces one static combination and checks it against the record and ``store``."""
         static = dict(zip(self.space.static_axes, static_values, strict=True))
         dynamic = {n: checks.traced_dtype(self.space.column(n)) for n in self.space.dynamic_axes}
         traced = trace_trainer(self.trainer, static, dynamic, self.key.aval)
@@ -378,25 +445,57 @@ class _Run:
         if store is not None:
             kind = "typed_key" if self.key.typed else "raw_key"
             store.check_program(ids[0], kind, spec, traced.fingerprint, traced.text)
-        if not todo:
-            return
+        self.traced[static_values] = traced
+
+    def pool(self, static_values, ids, record: StagedRecord, store) -> Pool:
+        """The pool of one static combination, compiled on first use."""
+        if static_values in self.pools:
+            return self.pools[static_values]
+        traced = self.traced[static_values]
         if ids[0] not in record.widths:  # a resumed sweep keeps its widths
             record.widths[ids[0]] = _width(self.width, len(ids), self.devices, traced,
                                            self.seeds, self.rule)  # fmt: skip
-        record.begin_group(store, ids[0], self.key, traced, spec)
+        record.begin_group(store, ids[0], self.key, traced, record.spec)
         width = record.widths[ids[0]]
         pool = Pool(traced, self.space.dynamic_axes, self.key, self.seeds, width, self.devices)
-        if self.rule is None:
-            scheduler = Queue(todo, self.space)
-        else:
-            scheduler = Asha(todo, self.space, self.rule, self.budget, seen)
+        self.pools[static_values] = pool
+        return pool
 
-        def finish(config_id, units, pruned):
-            record.finish(config_id, units, pruned, store)
-            if bar is not None:
-                bar.update(1)
+    def halving(self, groups: dict, record: StagedRecord, store, finish: Callable) -> None:
+        """Synchronous successive halving over every group (see `halving`)."""
+        rule, budget = self.rule, self.budget
+        paused = load_paused(record, store)
+        members = list(range(len(self.space)))
+        for target in [*rule.rungs(budget), budget]:
 
-        run_pool(pool, scheduler, record, self.budget, finish)
+            def reach(config_id, run, target=target):
+                if run is None:
+                    finish(config_id, target, False)
+                else:
+                    paused[config_id] = run
+                    save_paused(record, store, config_id, run)
+
+            todo = {
+                c for c in members if not record.done[c] and paused.get(c, _START).units < target
+            }
+            for static_values, ids in groups.items():
+                jobs = [(c, self.space[c], paused.pop(c, None)) for c in ids if c in todo]
+                if jobs:
+                    pool = self.pool(static_values, ids, record, store)
+                    run_stage(pool, jobs, target, record, reach)
+            if target == budget:
+                return
+            curve = record.arrays[f"{rule.metric}_curve"]
+            scores = [score(curve[c, :, target - 1], rule.mode) for c in members]
+            kept = promote(members, scores, rule.eta)
+            for c in sorted(set(members) - set(kept)):
+                if not record.done[c]:
+                    paused.pop(c, None)
+                    finish(c, target, True)
+            members = kept
+
+
+_START = Paused(0, [], np.zeros(0))  # a run not started yet
 
 
 def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store | None:
@@ -409,7 +508,8 @@ def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store
         "key": checks.key_header(run_key),
         "keys": "shared" if run_key.shared else "per_config",
         "budget": budget,
-        "halving": dataclasses.asdict(rule) if rule else None,
+        # "synchronous": out_dirs of the earlier asynchronous rule are refused, not mixed in
+        "halving": {**dataclasses.asdict(rule), "rule": "synchronous"} if rule else None,
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
 

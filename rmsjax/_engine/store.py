@@ -6,7 +6,8 @@ width it runs with and the fingerprint of its traced program; ``program_<id>_<ke
 holds that program's text (to say what changed when a fingerprint differs), and ``run_id`` a
 random name of the run that fills the folder (`optuna_search` tags its trials with it, to know
 its own trials in a study that other processes share);
-``chunk_XXXXX.npz`` holds the metrics of one finished chunk with its configuration ids. Every
+``chunk_XXXXX.npz`` holds the metrics of one finished chunk with its configuration ids;
+``paused_XXXXX.npz`` a run that halving paused at a rung (carry, run keys, metrics so far). Every
 file is written to a temporary name and renamed, so an interruption never leaves a half-written
 file, and a finished chunk is never rewritten: it is linked into place, which fails if the name
 exists, so two writers can never overwrite each other's chunks.
@@ -21,6 +22,7 @@ is opened.
 from __future__ import annotations
 
 import difflib
+import glob
 import json
 import os
 import tempfile
@@ -258,6 +260,30 @@ class Store:
         name = _CHUNK.format(self._next_chunk)
         self._atomic_write(name, lambda f: np.savez(f, **payload), exclusive=True)
         self._next_chunk += 1
+
+    def save_paused(self, config_id: int, arrays: dict[str, np.ndarray]) -> None:
+        """Writes (or replaces) ``paused_<id>.npz``: a run paused by halving, to resume from."""
+        if self.writer:
+            name = f"paused_{config_id:05d}.npz"
+            self._atomic_write(name, lambda f: np.savez(f, **arrays))
+
+    def load_paused(self) -> dict[int, dict[str, np.ndarray]]:
+        """The paused runs, by configuration id."""
+        out = {}
+        for file in sorted(glob.glob(os.path.join(self.path, "paused_*.npz"))):
+            try:
+                with np.load(file, allow_pickle=False) as data:
+                    out[int(os.path.basename(file)[7:12])] = dict(data)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"cannot read paused run {file!r} of the sweep: {e}") from e
+        return out
+
+    def drop_paused(self, config_id: int) -> None:
+        """Removes the paused run of ``config_id`` (it has finished), if any."""
+        path = os.path.join(self.path, f"paused_{config_id:05d}.npz")
+        if self.writer and os.path.exists(path):
+            self._check_owner()
+            os.remove(path)
 
     def _atomic_write(self, name: str, write: Callable, exclusive: bool = False) -> None:
         """Writes ``name`` through a temporary file; ``exclusive``: fails if ``name`` exists."""

@@ -116,13 +116,14 @@ def sweep(
     once (it starts configurations in the slots that are free) and ``advance`` once, per static
     combination, the two compilations side by side. The metrics are those after the last unit
     trained, plus ``<name>_curve`` ``(budget,)`` of each scalar metric per unit (NaN after a
-    configuration stopped). With ``halving=rmsjax.halving(metric, mode=...)``, configurations
-    that fall behind at a rung stop early and free their slot for the next one (see `halving`);
-    the result then ranks ``metric`` in that ``mode`` (`SweepResult.objective`). The
-    result has ``budget`` (units trained) and ``pruned`` per configuration; `SweepResult.best`
-    only considers configurations trained the full budget. With ``out_dir`` every configuration
-    is saved as it finishes (completed or pruned); a rerun trains only the others (with halving,
-    the rung scores of the finished ones are replayed from their curves first). Unit ``u`` of
+    configuration stopped). With ``halving=rmsjax.halving(metric, mode=...)``, configurations are
+    paused at each rung and only the best ``1/eta`` of them continue (synchronous successive
+    halving, see `halving`); the result then ranks ``metric`` in that ``mode``
+    (`SweepResult.objective`). The result has ``budget`` (units trained) and ``pruned`` per
+    configuration; `SweepResult.best` only considers configurations trained the full budget.
+    With ``out_dir`` every configuration is saved as it finishes (completed or pruned), and with
+    halving every paused run too; a rerun trains only the others, paused runs from where they
+    stopped, and gives every bit an uninterrupted sweep gives. Unit ``u`` of
     run ``(c, s)`` gets the key ``fold_in(fold_in(fold_in(key, c), s), u)``.
 
     Args:
