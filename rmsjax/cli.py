@@ -96,6 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     metrics = tasks.get(args.task).scalar_metrics
+    args.metric = experiment.METRIC_ALIASES.get(args.metric, args.metric)
     if args.metric is not None and args.metric not in metrics:
         raise UsageError(f"--metric {args.metric!r} is not a metric of task {args.task!r}; "
                          f"choose from {', '.join(metrics)}")  # fmt: skip
@@ -236,8 +237,9 @@ _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
          "best 1/ETA of the configurations", {"type": _number(2), "metavar": "ETA"}),
         ("--chunk-size", "configurations per compiled chunk: an integer, auto (default) or none",
          {"type": _number(1, extra=("auto", "none")), "metavar": "N", "default": "auto"}),
-        ("--metric", "metric to rank by (default test_accuracy for the classifiers, final_loss "
-         "for the 2-D tasks)", {"metavar": "NAME"}),
+        ("--metric", "metric to rank by (default test_accuracy for the classifiers, loss for "
+         "the 2-D tasks; loss is the last epoch's training loss, final_loss also reads as "
+         "loss)", {"metavar": "NAME"}),
         ("--mode", "best is min or max (default: max for accuracies, else min)",
          {"choices": ("min", "max")}),
         ("--top", "rows of the ranked table (default 10)",

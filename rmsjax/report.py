@@ -10,7 +10,7 @@ before any training.
 >>> r = experiment.run_train(experiment.TrainConfig("quadratic", epochs=20))
 >>> report.print_report(r)  # doctest: +ELLIPSIS
 metrics:
-  final_loss        ...
+  loss              ...
   distance_to_minimum  ...
 """
 
@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 
 import rmsjax
-from rmsjax import tasks
+from rmsjax import experiment, tasks
 from rmsjax.presets import format_value, get_preset
 
 __all__ = ["INSTALL_HINT", "check_can_save", "plan", "print_report", "save_report", "to_json"]
@@ -71,8 +71,6 @@ def check_can_save(out_dir: str | os.PathLike, *, plots: bool = True) -> Path:
 
 def plan(config, data) -> list[str]:
     """What a resolved config will run, in a few lines to show before it starts."""
-    from rmsjax import experiment
-
     task = tasks.get(config.task)
     unit = task.budget_unit + ("" if config.epochs == 1 else "s")
     batch = "" if config.batch_size is None else f", batch {config.batch_size}"

@@ -41,6 +41,7 @@ import numpy as np
 import optax
 
 import rmsjax
+from rmsjax._checks import positive_int
 
 __all__ = [
     "FitResult",
@@ -82,8 +83,7 @@ def _num_examples(data: PyTree) -> int:
 
 
 def _check_batch_size(batch_size: int, n: int) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+    positive_int("batch_size", batch_size)
     if batch_size > n:
         raise ValueError(f"`batch_size`={batch_size} exceeds the {n} training examples")
 
@@ -308,8 +308,7 @@ def fit(
     wall_start = time.perf_counter()
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"`epochs` must be a non-negative integer, got {epochs!r}")
-    if not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"`eval_every` must be a positive integer, got {eval_every!r}")
+    positive_int("eval_every", eval_every)
     if (eval_data is None) != (metrics_fn is None):
         raise ValueError("`eval_data` and `metrics_fn` must be given together")
     n = _num_examples(train_data)
@@ -405,7 +404,7 @@ def make_train_fn(
     be traced scalars), trains ``epochs`` epochs inside one ``lax.scan`` (the same epoch function
     as :func:`fit`, with epoch ``e`` shuffled by ``fold_in(shuffle_key, e)``) and returns:
 
-    - ``"final_loss"``: the mean training loss of the last epoch (scalar),
+    - ``"loss"``: the mean training loss of the last epoch (scalar),
     - ``"loss_curve"``: the mean training loss of each epoch, ``[epochs]``,
     - ``"test_<name>"``: each metric of ``metrics_fn`` on ``eval_data`` after training (scalars).
 
@@ -426,8 +425,7 @@ def make_train_fn(
     >>> out["loss_curve"].shape
     (2, 3)
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}")
+    positive_int("epochs", epochs)
     train_data, eval_data = _device_data(train_data, eval_data, metrics_fn, batch_size)
 
     def train_fn(hparams, key):
@@ -449,7 +447,7 @@ def make_train_fn(
             return carry, jnp.mean(losses)
 
         state, curve = jax.lax.scan(one_epoch, state, jnp.arange(epochs))
-        out = {"final_loss": curve[-1], "loss_curve": curve}
+        out = {"loss": curve[-1], "loss_curve": curve}
         if eval_data is not None:
             metrics = evaluate(state.params, eval_data, metrics_fn, batch_size=eval_batch_size)
             out.update({f"test_{k}": v for k, v in metrics.items()})

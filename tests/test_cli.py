@@ -7,6 +7,7 @@ installed console script in a subprocess.
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,9 +91,9 @@ def test_train_2d_task_writes_metrics_and_plots(tmp_path, capsys):
         ["train", "rosenbrock", "--epochs", 50, "--out", tmp_path, "--no-progress"], capsys
     )
     assert code == 0, err
-    assert "final_loss" in out and str(tmp_path) in out
+    assert re.search(r"^  loss +[0-9]", out, re.M) and str(tmp_path) in out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    for key in ("final_loss", "distance_to_minimum", "steps_per_second", "wall_seconds"):
+    for key in ("loss", "distance_to_minimum", "steps_per_second", "wall_seconds"):
         assert isinstance(metrics[key], float), key
     assert "examples_per_second" not in metrics  # a 2-D function has no examples
     assert "examples_per_second" not in metrics["history"]
@@ -112,7 +113,7 @@ def test_train_classifier_reports_test_accuracy(tmp_path, capsys):
     assert code == 0, err
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
-    assert {"final_loss", "examples_per_second", "wall_seconds", "source"} <= set(metrics)
+    assert {"loss", "examples_per_second", "wall_seconds", "source"} <= set(metrics)
     assert metrics["config"]["hparams"]["learning_rate"] == 0.05
     assert metrics["config"]["batch_size"] == tasks.get("xor").batch_size
     assert len(metrics["history"]["train_loss"]) == 5
@@ -147,7 +148,7 @@ def test_preset_trains_the_same_numbers_as_the_preset(preset, make, tmp_path, ca
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     direct = tasks.get("quadratic").train(epochs=40, optimizer=make())
     np.testing.assert_allclose(metrics["trajectory"], direct.trajectory, rtol=1e-6, atol=0)
-    assert metrics["final_loss"] == pytest.approx(direct.metrics["final_loss"], rel=1e-6)
+    assert metrics["loss"] == pytest.approx(direct.metrics["loss"], rel=1e-6)
 
 
 def test_presets_differ_in_convention(tmp_path, capsys):
@@ -161,7 +162,7 @@ def test_presets_differ_in_convention(tmp_path, capsys):
             capsys,
         )
         assert code == 0
-        finals[preset] = json.loads((out_dir / "metrics.json").read_text())["final_loss"]
+        finals[preset] = json.loads((out_dir / "metrics.json").read_text())["loss"]
     assert finals["torch"] != finals["tf1"]
 
 
@@ -190,8 +191,8 @@ def test_sweep_ranks_writes_csv_and_plots(tmp_path, capsys):
     argv += ["--epochs", 30, "--top", 3, "--out", tmp_path, "--no-progress"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
-    assert "top 3 by final_loss (min)" in out
-    table = out.split("top 3 by final_loss (min):")[1].splitlines()[1:]
+    assert "top 3 by loss (min)" in out
+    table = out.split("top 3 by loss (min):")[1].splitlines()[1:]
     assert table[0].split()[:4] == ["rank", "config", "learning_rate", "decay"]
     assert [line.split()[0] for line in table[1:4]] == ["1", "2", "3"]
     assert "best: " in out
@@ -199,19 +200,19 @@ def test_sweep_ranks_writes_csv_and_plots(tmp_path, capsys):
     with open(tmp_path / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 * 2 * 2  # configurations x seeds
-    assert {"config", "learning_rate", "decay", "seed", "final_loss", "diverged"} <= set(rows[0])
+    assert {"config", "learning_rate", "decay", "seed", "loss", "diverged"} <= set(rows[0])
     assert sorted({float(r["learning_rate"]) for r in rows}) == [0.01, 0.0464, 0.215, 1.0]
 
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["configurations"] == 8 and metrics["seeds"] == 2
     ranking = metrics["ranking"]
-    finals = [r["final_loss"] for r in ranking]
+    finals = [r["loss"] for r in ranking]
     assert finals == sorted(finals)
     assert metrics["best"] == {
         "learning_rate": ranking[0]["learning_rate"],
         "decay": ranking[0]["decay"],
     }
-    assert metrics["final_loss"] == pytest.approx(finals[0])
+    assert metrics["loss"] == pytest.approx(finals[0])
     assert {"steps_per_second", "wall_seconds", "source", "config"} <= set(metrics)
     assert "examples_per_second" not in metrics and metrics["loaded_configurations"] == 0
     for name in ("loss_curves.png", "heatmap.png", "trajectories.png"):
@@ -223,7 +224,7 @@ def test_sweep_static_axis_and_preset(tmp_path, capsys):
     argv += ["--centered", "false,true", "--epochs", 20, "--out", tmp_path, "--no-progress"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
-    assert "top 4 by final_loss (min)" in out
+    assert "top 4 by loss (min)" in out
     assert "fixed: decay=0.9" in out
     assert "rmsjax.torch_rmsprop(lr=" in out
     with open(tmp_path / "results.csv", newline="") as f:
@@ -386,7 +387,7 @@ def _console_script() -> str:
 def test_console_script_trains(tmp_path):
     proc = _run_script("train", "quadratic", "--epochs", 20, "--out", tmp_path, "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert "final_loss" in proc.stdout
+    assert re.search(r"^  loss +[0-9]", proc.stdout, re.M)
     assert json.loads((tmp_path / "metrics.json").read_text())["config"]["epochs"] == 20
     assert_png(tmp_path / "trajectory.png")
 
@@ -481,7 +482,7 @@ def test_sweep_momentum_none_against_momentum(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [r["momentum"] for r in rows] == ["", "0.9"]  # None, as pandas wrote it
     direct = tasks.get("quadratic").train(epochs=20, optimizer=rmsjax.rmsprop(0.1, decay=0.9))
-    assert float(rows[0]["final_loss"]) == pytest.approx(direct.metrics["final_loss"], rel=1e-5)
+    assert float(rows[0]["loss"]) == pytest.approx(direct.metrics["loss"], rel=1e-5)
     code, _, err = run(["train", "quadratic", "--momentum", "none", "--out", tmp_path], capsys)
     assert code == 0, err
 

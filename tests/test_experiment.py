@@ -2,6 +2,7 @@
 
 import dataclasses
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,7 +55,7 @@ def test_resolve_fills_defaults_once_and_is_idempotent():
     sweep = experiment.resolve(SweepConfig("rosenbrock", space={"decay": [0.5]}, epochs=7))
     assert sweep.space == {"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1], "decay": [0.5]}
     assert (sweep.metric, sweep.mode, sweep.epochs, sweep.batch_size) == (
-        "final_loss",
+        "loss",
         "min",
         7,
         None,
@@ -131,7 +132,7 @@ def test_run_sweep_ranks_and_counts_steps_not_examples():
         "quadratic", space={"learning_rate": [0.01, 0.1, 1.0], "decay": [0.9]}, epochs=20
     )
     report = experiment.run_sweep(config)
-    finals = [row["final_loss"] for row in report.table]
+    finals = [row["loss"] for row in report.table]
     assert finals == sorted(finals) and len(finals) == 3
     assert report.json["best"] == {"learning_rate": report.table[0]["learning_rate"], "decay": 0.9}
     assert "steps_per_second" in report.metrics and "examples_per_second" not in report.metrics
@@ -149,7 +150,7 @@ def test_run_sweep_momentum_none_against_momentum():
     ]:
         (row,) = [r for r in report.table if r["momentum"] == value]
         direct = task.train(epochs=25, optimizer=optimizer)
-        assert row["final_loss"] == pytest.approx(direct.metrics["final_loss"], rel=1e-5)
+        assert row["loss"] == pytest.approx(direct.metrics["loss"], rel=1e-5)
 
 
 def test_run_compare_has_every_optimizer_and_no_examples_on_2d():
@@ -198,3 +199,26 @@ def test_resolve_a_sampled_search():
     ]:
         with pytest.raises(ValueError, match=match):
             experiment.resolve(config)
+
+
+def test_the_application_uses_the_engine_through_public_names_only():
+    # The application layer (tasks, experiment, report, cli, presets, training) imports neither
+    # rmsjax._engine nor rmsjax._src, and never imports rmsjax inside a function.
+    import ast
+
+    root = Path(rmsjax.__file__).parent
+    files = [*(root / "tasks").glob("*.py"), *(root / "experiment").glob("*.py")]
+    files += [root / f"{n}.py" for n in ("report", "cli", "presets", "training")]
+    for path in files:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(("rmsjax._engine", "rmsjax._src")), (path, name)
+                top_level = node.col_offset == 0
+                assert top_level or not name.startswith("rmsjax"), (path, node.lineno, name)

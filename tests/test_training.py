@@ -176,7 +176,7 @@ def test_train_fn_vmaps_over_hparams_like_a_loop():
         for k in one:
             np.testing.assert_allclose(batched[k][i], one[k], rtol=1e-5, atol=1e-6)
     # A larger learning rate trains faster on this easy problem.
-    assert batched["final_loss"][1] < batched["final_loss"][0]
+    assert batched["loss"][1] < batched["loss"][0]
 
 
 def make_blob_trainer():

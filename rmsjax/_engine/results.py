@@ -24,6 +24,8 @@ class SweepResult:
       chunk_sizes: the chunk width each static combination ran with, by the first configuration
         id of that combination (for a resumed sweep, the widths recorded in ``out_dir``).
       metadata: the ``metadata`` passed to `sweep` (as JSON reads it back), ``{}`` if none.
+      loaded: bool ``(n_configs,)``: True for the configurations read back from ``out_dir``
+        (finished by an earlier run), False for those computed by this call.
     """
 
     space: Grid
@@ -31,6 +33,11 @@ class SweepResult:
     metrics: dict[str, np.ndarray]
     chunk_sizes: dict[int, int] = dataclasses.field(default_factory=dict)
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    loaded: np.ndarray | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        if self.loaded is None:
+            self.loaded = np.zeros(len(self.space), dtype=bool)
 
     @property
     def configs(self) -> list[dict[str, Any]]:

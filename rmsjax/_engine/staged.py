@@ -150,6 +150,7 @@ class StagedRecord:
         self.spec: dict[str, dict] | None = None  # what is stored, in order
         self.arrays: dict[str, np.ndarray] = {}
         self.done = np.zeros(n, bool)
+        self.loaded = np.zeros(n, bool)  # finished in an earlier run, read from out_dir
         self.widths: dict[int, int] = {}
         self.extra: list[str] = []  # names of the columns besides metrics, curves, units, pruned
 
@@ -203,6 +204,7 @@ class StagedRecord:
             for array, name in zip(arrays, self.spec, strict=True):
                 self.arrays[name][ids[keep]] = array[keep]
             self.done[ids[keep]] = True
+        self.loaded = self.done.copy()
         if jax.process_count() > 1:
             multihost_utils.assert_equal(
                 self.done, f"processes found different finished configurations in out_dir "
@@ -226,7 +228,7 @@ class StagedRecord:
         pruned = self.arrays.get("_pruned", np.zeros((self.n, self.seeds), bool))
         widths = dict(sorted(self.widths.items()))
         return StagedResult(space, self.seeds, metrics, widths, metadata, units[:, 0].copy(),
-                            pruned[:, 0].copy(), self.budget)  # fmt: skip
+                            pruned[:, 0].copy(), self.budget, loaded=self.loaded)  # fmt: skip
 
 
 def _spec(shape, dtype) -> dict:
