@@ -67,9 +67,17 @@ def _given(args: argparse.Namespace, *, many: bool) -> dict[str, Any]:
 # The commands: flags -> config -> experiment -> report.
 
 
+def _out_dir(args: argparse.Namespace) -> Path:
+    return Path(args.out or Path("runs") / f"{args.task}-{args.command}")
+
+
 def _run(args, config, run) -> int:
     config = experiment.resolve(config)
-    out = report.check_can_save(args.out or Path("runs") / f"{args.task}-{args.command}")
+    out = report.check_can_save(_out_dir(args))
+    identity = report.run_identity(args.command, config)
+    report.claim_out_dir(
+        out, identity, overwrite=args.overwrite, fresh=getattr(args, "fresh", False)
+    )
     try:
         data = experiment.load_data(config)
     except RuntimeError as err:  # tensorflow-datasets could not load: the message says why
@@ -100,9 +108,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.metric is not None and args.metric not in metrics:
         raise UsageError(f"--metric {args.metric!r} is not a metric of task {args.task!r}; "
                          f"choose from {', '.join(metrics)}")  # fmt: skip
-    resume = Path(args.out or Path("runs") / f"{args.task}-sweep") / "chunks"
-    resume = resume if args.resume else None
-    config = _config(experiment.SweepConfig, args, space=_given(args, many=True), resume_dir=resume)
+    space, resume = _given(args, many=True), _out_dir(args) / "chunks"  # always recorded
+    config = _config(experiment.SweepConfig, args, space=space, resume_dir=resume)
     return _run(args, config, experiment.run_sweep)
 
 
@@ -187,7 +194,10 @@ _RUN_OPTIONS = [  # (flag, help, argparse keywords) of every command
      {"type": _number(0), "metavar": "N", "default": 0}),
     ("--data-dir", "folder with the data of mnist (IDX files) or reviews (pos/ and neg/); "
      "default $RMSJAX_DATA_DIR, else downloaded by tensorflow-datasets", {"metavar": "DIR"}),
-    ("--out", "output folder (default runs/TASK-COMMAND)", {"metavar": "DIR"}),
+    ("--out", "output folder (default runs/TASK-COMMAND); one that holds another run's "
+     "results is refused, saying what differs", {"metavar": "DIR"}),
+    ("--overwrite", "replace another run's results in --out (everything that run wrote there "
+     "is deleted first)", {"action": "store_true"}),
     ("--no-progress", "no progress bars", {"action": "store_true"}),
 ]  # fmt: skip
 _COMMANDS = {  # summary, description, examples
@@ -212,7 +222,10 @@ _COMMANDS = {  # summary, description, examples
   rmsjax sweep xor --momentum none,0.5,0.9 --centered false,true
   rmsjax sweep digits --search sobol --trials 16 --lr 1e-4:1e-1 --decay 0.8:0.999
   rmsjax sweep digits --search random --trials 27 --halving 3 --epochs 27
-  rmsjax sweep mnist --data-dir ../shared/data --epochs 3 --chunk-size 4 --resume""",
+  rmsjax sweep mnist --data-dir ../shared/data --epochs 3 --chunk-size 4
+
+Finished configurations are recorded in OUT/chunks as they finish: after Ctrl-C, run the same
+command again to continue (--fresh starts afresh).""",
     ),
     "compare": (
         "SGD, RMSprop (each preset) and Adam side by side on the same task",
@@ -244,8 +257,11 @@ _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
          {"choices": ("min", "max")}),
         ("--top", "rows of the ranked table (default 10)",
          {"type": _number(1), "metavar": "N", "default": 10}),
-        ("--resume", "keep finished chunks in OUT/chunks and reuse them when the same sweep is "
-         "run again; other options in the same OUT are an error", {"action": "store_true"}),
+        ("--fresh", "start afresh: delete the configurations an earlier run of this same "
+         "command finished (by default a rerun continues from OUT/chunks, where finished "
+         "configurations are always recorded)", {"action": "store_true"}),
+        ("--resume", "continue from OUT/chunks (the default; kept for older scripts)",
+         {"action": "store_true"}),
     ],
     "compare": [
         ("--sgd-lr", "SGD's learning rate",
@@ -333,7 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}{f' {args.command}' if usage else ''}: error: {message}", file=sys.stderr)
         return 2 if usage else 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        more = ""
+        if args.command == "sweep":
+            more = (f"; the configurations finished so far are kept in {_out_dir(args)}"
+                    "/chunks: run the same command again to continue (add --fresh to start "
+                    "afresh)")  # fmt: skip
+        print(f"{PROG}: interrupted{more}", file=sys.stderr)
         return 130
 
 

@@ -8,8 +8,10 @@ import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -241,24 +243,29 @@ def test_sweep_static_axis_and_preset(tmp_path, capsys):
     assert_png(tmp_path / "heatmap.png")
 
 
-def test_sweep_resume_reuses_finished_chunks(tmp_path, capsys):
-    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2, "--resume"]
+def test_sweep_rerun_reuses_finished_chunks(tmp_path, capsys):
+    # Without --resume (recorded always); --resume is still accepted and changes nothing.
+    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2]
     argv += ["--out", tmp_path, "--no-progress"]
     assert run(argv, capsys)[0] == 0
     first = (tmp_path / "results.csv").read_text()
     assert list((tmp_path / "chunks").glob("*.npz"))
-    assert run(argv, capsys)[0] == 0
+    code, out, err = run([*argv, "--resume"], capsys)
+    assert code == 0, err
+    assert "resumed: 10 of 10 configurations loaded" in out
     assert (tmp_path / "results.csv").read_text() == first
-    # Chunks trained for 10 steps are never reused for a 20-step sweep: one clear line instead.
+    # Chunks trained for 10 steps are never reused for a 20-step sweep: one clear line instead,
+    # naming what differs, and the folder is left as it was.
     argv[3] = 20
     code, _, err = run(argv, capsys)
     assert code != 0
-    # The options live in the sweep's own manifest (its metadata), which names what differs.
-    assert "other metadata" in err and "{'epochs': 10}" in err and "{'epochs': 20}" in err
+    assert_one_line_error(err)
+    assert "holds the results of another run (epochs 10 there, 20 now)" in err
+    assert "--overwrite" in err
+    assert (tmp_path / "results.csv").read_text() == first
     manifest = json.loads((tmp_path / "chunks" / "manifest.json").read_text())
     assert manifest["metadata"]["task"] == "quadratic" and manifest["metadata"]["epochs"] == 10
     assert not (tmp_path / "chunks" / "cli-options.json").exists()  # no second options file
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_sweep_digits_default_is_the_main_job(tmp_path, capsys):
@@ -448,7 +455,7 @@ def test_offline_tfds_fails_fast_and_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_resumed_sweep_counts_only_computed_work(tmp_path, capsys):
-    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2, "--resume"]
+    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2]
     argv += ["--out", tmp_path, "--no-progress"]
     assert run(argv, capsys)[0] == 0
     chunks = sorted((tmp_path / "chunks").glob("chunk_*.npz"))
@@ -471,7 +478,12 @@ def test_old_resume_folder_gets_a_clear_message(tmp_path, capsys):
     code, _, err = run(argv, capsys)
     assert code == 1
     assert_one_line_error(err)
-    assert "older rmsjax" in err and "cli-options.json" in err
+    assert "holds results of another run (chunks; no run.json" in err and "older rmsjax" in err
+    # The library says what the folder is, for callers of run_sweep.
+    with pytest.raises(ValueError, match="older rmsjax .*cli-options.json"):
+        rmsjax.experiment.run_sweep(
+            rmsjax.experiment.SweepConfig("quadratic", resume_dir=tmp_path / "chunks")
+        )
 
 
 def test_sweep_momentum_none_against_momentum(tmp_path, capsys):
@@ -551,7 +563,7 @@ def test_sweep_halving_stops_configurations_early(tmp_path, capsys):
 
 def test_sweep_optuna_search_resumes(tmp_path, capsys):
     pytest.importorskip("optuna")
-    argv = ["sweep", "xor", "--search", "optuna", "--trials", 4, "--epochs", 3, "--resume"]
+    argv = ["sweep", "xor", "--search", "optuna", "--trials", 4, "--epochs", 3]
     argv += ["--out", tmp_path, "--no-progress"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
@@ -565,7 +577,7 @@ def test_sweep_optuna_search_resumes(tmp_path, capsys):
 
 def test_sweep_optuna_resume_refuses_other_options(tmp_path, capsys):
     pytest.importorskip("optuna")
-    argv = ["sweep", "xor", "--search", "optuna", "--trials", 2, "--epochs", 2, "--resume"]
+    argv = ["sweep", "xor", "--search", "optuna", "--trials", 2, "--epochs", 2]
     argv += ["--out", tmp_path, "--no-progress"]
     assert run(argv, capsys)[0] == 0
     manifest = json.loads((tmp_path / "chunks" / "manifest.json").read_text())
@@ -574,7 +586,7 @@ def test_sweep_optuna_resume_refuses_other_options(tmp_path, capsys):
     code, _, err = run([*argv, "--batch-size", 2], capsys)
     assert code == 1
     assert_one_line_error(err)
-    assert "other metadata" in err and "{'batch_size': 4}" in err and "{'batch_size': 2}" in err
+    assert "another run (batch_size 4 there, 2 now)" in err
 
 
 @pytest.mark.parametrize(
@@ -593,3 +605,77 @@ def test_search_errors_are_one_line(argv, code, match, tmp_path, capsys):
     assert got == code, err
     assert_one_line_error(err)
     assert match in err
+
+
+# --------------------------------------------------------------------------------------------
+# The output folder: nothing finished is lost, nothing is overwritten.
+
+
+def test_fresh_starts_afresh_and_overwrite_leaves_no_stale_files(tmp_path, capsys):
+    grid = ["sweep", "quadratic", "--epochs", 10, "--out", tmp_path, "--no-progress"]
+    assert run(grid, capsys)[0] == 0
+    assert_png(tmp_path / "heatmap.png")
+    (tmp_path / "notes.txt").write_text("mine")  # not written by rmsjax: never deleted
+    code, out, err = run([*grid, "--fresh"], capsys)
+    assert code == 0, err
+    assert "resumed" not in out
+    assert json.loads((tmp_path / "metrics.json").read_text())["loaded_configurations"] == 0
+    # Another command in the same folder is refused, naming what differs...
+    train = ["train", "quadratic", "--epochs", 10, "--out", tmp_path, "--no-progress"]
+    code, _, err = run(train, capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert 'command "sweep" there, "train" now' in err
+    # ...and replaces the sweep's results with --overwrite: no heatmap, no chunks, no CSV left.
+    code, _, err = run([*train, "--overwrite"], capsys)
+    assert code == 0, err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["loss.png", "metrics.json", "notes.txt", "run.json", "trajectory.png"]
+    assert json.loads((tmp_path / "metrics.json").read_text())["command"] == "train"
+
+
+def test_a_folder_of_an_older_rmsjax_is_refused_then_overwritten(tmp_path, capsys):
+    for name in ("metrics.json", "heatmap.png", "test_accuracy.png"):
+        (tmp_path / name).write_text("old")
+    argv = ["sweep", "quadratic", "--epochs", 5, "--lr", 0.1, "--out", tmp_path, "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert code == 1
+    assert "heatmap.png" in err and "no run.json" in err
+    assert (tmp_path / "metrics.json").read_text() == "old"
+    code, _, err = run([*argv, "--overwrite"], capsys)
+    assert code == 0, err
+    assert not (tmp_path / "heatmap.png").exists() and not (tmp_path / "test_accuracy.png").exists()
+    assert json.loads((tmp_path / "metrics.json").read_text())["command"] == "sweep"
+
+
+def test_sigint_keeps_finished_configurations_and_the_same_command_continues(tmp_path, capsys):
+    # A real Ctrl-C (SIGINT) of a subprocess running `rmsjax sweep`, once some configurations
+    # are recorded; the same command then continues, and ends with the results of an
+    # uninterrupted run, bit for bit (results.csv holds every configuration's metrics).
+    out = tmp_path / "out"
+    argv = ["sweep", "quadratic", "--lr", "1e-3:1:40", "--decay", 0.9, "--epochs", 30000]
+    argv += ["--chunk-size", 1, "--no-progress"]
+    root = str(Path(__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rmsjax.cli", *map(str, [*argv, "--out", out])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if len(list((out / "chunks").glob("*.npz"))) >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"kept in {out}/chunks: run the same command again to continue" in err
+    assert "Traceback" not in err
+    code, text, err = run([*argv, "--out", out], capsys)
+    assert code == 0, err
+    loaded = json.loads((out / "metrics.json").read_text())["loaded_configurations"]
+    assert 2 <= loaded < 40, loaded
+    assert f"resumed: {loaded} of 40 configurations loaded" in text
+    code, _, err = run([*argv, "--out", tmp_path / "whole"], capsys)
+    assert code == 0, err
+    assert (out / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()
