@@ -4,6 +4,12 @@ This module only turns flags into a config of :mod:`rmsjax.experiment`, runs it 
 report to :mod:`rmsjax.report`. Errors in what the user typed or in their data (a bad value, a
 missing folder) are one line on stderr and a non-zero exit status; set ``RMSJAX_DEBUG=1`` to see
 the full traceback instead.
+
+The output folder (``--out``) belongs to one run: its ``run.json`` records the command and its
+resolved options, and the files it wrote (:func:`rmsjax.report.claim_out_dir`). The same command
+again continues there (a sweep reloads the configurations recorded in ``OUT/chunks`` as they
+finished; ``--fresh`` starts afresh); another run is refused, naming what differs, unless
+``--overwrite``, which deletes what the earlier run wrote first.
 """
 
 from __future__ import annotations
@@ -22,14 +28,11 @@ from typing import Any
 import rmsjax
 from rmsjax import experiment, report, tasks
 from rmsjax.experiment import DESCRIPTIONS, HPARAMS, PRESETS, SEARCHES, parse_hparam
+from rmsjax.presets import FLAGS
 
 __all__ = ["main", "parse_values"]
 
 PROG = "rmsjax"
-
-# The flag of each argument of rmsjax.rmsprop, and of the baselines.
-FLAGS = {name: "--" + name.replace("_", "-") for name in HPARAMS}
-FLAGS.update(learning_rate="--lr", sgd_learning_rate="--sgd-lr", adam_learning_rate="--adam-lr")
 
 
 UsageError = experiment.OptionError  # what the user typed cannot be read: exit status 2
@@ -237,7 +240,27 @@ command again to continue (--fresh starts afresh).""",
   rmsjax compare digits --epochs 10 --sgd-lr 0.05""",
     ),
 }
+
+
+def _sweep_run(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected CONFIG,SEED,WIDTH (three integers >= 0, e.g. 3,0,2), got {text!r}"
+        )
+    config, seed, width = (int(p) for p in parts)
+    if width < 1:
+        raise argparse.ArgumentTypeError(f"WIDTH in CONFIG,SEED,WIDTH must be >= 1, got {text!r}")
+    return config, seed, width
+
+
 _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
+    "train": [
+        ("--sweep-run", "train as configuration CONFIG, seed SEED of a sweep run with --seed "
+         "whose compiled batch held WIDTH runs: same key and same program, so the metrics equal "
+         "that sweep's run bit for bit (a sweep prints this line for its best row)",
+         {"type": _sweep_run, "metavar": "CONFIG,SEED,WIDTH"}),
+    ],
     "sweep": [
         ("--seeds", "seeds per configuration (default 1); ranking uses their mean",
          {"type": _number(1), "metavar": "N", "default": 1}),
@@ -250,9 +273,10 @@ _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
          "best 1/ETA of the configurations", {"type": _number(2), "metavar": "ETA"}),
         ("--chunk-size", "configurations per compiled chunk: an integer, auto (default) or none",
          {"type": _number(1, extra=("auto", "none")), "metavar": "N", "default": "auto"}),
-        ("--metric", "metric to rank by (default test_accuracy for the classifiers, loss for "
-         "the 2-D tasks; loss is the last epoch's training loss, final_loss also reads as "
-         "loss)", {"metavar": "NAME"}),
+        ("--metric", "metric to rank by (default val_accuracy for digits, mnist and reviews: "
+         "chosen on a validation split held out of the training examples, then reported on "
+         "the test split; test_accuracy for xor; loss for the 2-D tasks; loss is the last "
+         "epoch's training loss, final_loss also reads as loss)", {"metavar": "NAME"}),
         ("--mode", "best is min or max (default: max for accuracies, else min)",
          {"choices": ("min", "max")}),
         ("--top", "rows of the ranked table (default 10)",
@@ -308,7 +332,8 @@ Set RMSJAX_DEBUG=1 to see full tracebacks instead of one-line errors.""",
         commands[name].set_defaults(func=func)
 
     for name, options in _OPTIONS.items():
-        group = commands[name].add_argument_group("sweep" if name == "sweep" else "baselines")
+        title = {"train": "a sweep's run again", "compare": "baselines"}.get(name, name)
+        group = commands[name].add_argument_group(title)
         for flag, help_, kwargs in options:
             group.add_argument(flag, help=help_, **kwargs)
     return parser

@@ -87,7 +87,8 @@ RUN_FILE = "run.json"
 # What rmsjax writes in an output folder, for folders without a run.json (an older rmsjax).
 _KNOWN_FILES = ("metrics.json", "results.csv", "loss.png", "loss_curves.png", "heatmap.png",
                 "trajectory.png", "trajectories.png")  # fmt: skip
-_KNOWN_METRIC_PLOTS = ("loss", "final_loss", "test_accuracy", "test_loss", "distance_to_minimum")
+_KNOWN_METRIC_PLOTS = ("loss", "final_loss", "val_accuracy", "val_loss", "test_accuracy",
+                       "test_loss", "distance_to_minimum")  # fmt: skip
 
 
 def run_identity(command: str, config) -> dict[str, Any]:
@@ -177,7 +178,12 @@ choose another folder, or overwrite them (--overwrite)
                 "or another program wrote them); choose another folder, or overwrite them "
                 "(--overwrite)"
             )
-        differs = _differences(previous.get("identity", {}), identity)
+        before = previous.get("identity", {})
+        differs = _differences(before, identity)
+        if before.get("command") != identity.get("command"):  # the rest differs with it
+            differs = differs[:1]
+        if len(differs) > 3:
+            differs = [*differs[:3], f"and {len(differs) - 3} more"]
         if differs:
             raise FileExistsError(
                 f"output folder {str(out)!r} holds the results of another run ("

@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -275,8 +276,10 @@ def test_sweep_digits_default_is_the_main_job(tmp_path, capsys):
     assert "best: " in out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.97
-    assert metrics["metric"] == "test_accuracy" and metrics["mode"] == "max"
-    assert "load_digits" in metrics["source"]
+    # Chosen on the validation split, reported on the test split.
+    assert metrics["metric"] == "val_accuracy" and metrics["mode"] == "max"
+    assert "load_digits" in metrics["source"] and "validation" in metrics["source"]
+    assert "chosen by val_accuracy on the validation split; on the test split: " in out
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,7 +498,9 @@ def test_sweep_momentum_none_against_momentum(tmp_path, capsys):
     assert [r["momentum"] for r in rows] == ["", "0.9"]  # None, as pandas wrote it
     direct = tasks.get("quadratic").train(epochs=20, optimizer=rmsjax.rmsprop(0.1, decay=0.9))
     assert float(rows[0]["loss"]) == pytest.approx(direct.metrics["loss"], rel=1e-5)
-    code, _, err = run(["train", "quadratic", "--momentum", "none", "--out", tmp_path], capsys)
+    code, _, err = run(
+        ["train", "quadratic", "--momentum", "none", "--out", tmp_path / "t"], capsys
+    )
     assert code == 0, err
 
 
@@ -557,7 +562,7 @@ def test_sweep_halving_stops_configurations_early(tmp_path, capsys):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     best = metrics["ranking"][0]
     assert best["epochs"] == 9 and not best["pruned"]  # only full runs can be best
-    assert_png(tmp_path / "test_accuracy.png")  # points of a sampled space, not a heatmap
+    assert_png(tmp_path / "val_accuracy.png")  # points of a sampled space, not a heatmap
     assert not (tmp_path / "heatmap.png").exists()
 
 
@@ -679,3 +684,34 @@ def test_sigint_keeps_finished_configurations_and_the_same_command_continues(tmp
     code, _, err = run([*argv, "--out", tmp_path / "whole"], capsys)
     assert code == 0, err
     assert (out / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# The best row again: the printed `rmsjax train` line reproduces it bit for bit.
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["digits", "--lr", "1e-3,3e-3", "--decay", "0.9,0.99", "--epochs", 2, "--seeds", 2],
+        ["quadratic", "--lr", "0.01:0.3:3", "--momentum", "0.5", "--chunk-size", 1],
+    ],
+)
+def test_the_printed_train_line_reproduces_the_best_row_bit_for_bit(argv, tmp_path, capsys):
+    code, out, err = run(["sweep", *argv, "--out", tmp_path / "sweep", "--no-progress"], capsys)
+    assert code == 0, err
+    line = re.search(r"bit for bit: (rmsjax train .*)$", out, re.M).group(1)
+    metrics = json.loads((tmp_path / "sweep" / "metrics.json").read_text())
+    assert metrics["best_train_command"] == line
+    words = shlex.split(line)[1:]
+    code, _, err = run([*words, "--out", tmp_path / "train", "--no-progress"], capsys)
+    assert code == 0, err
+    again = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    with open(tmp_path / "sweep" / "results.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["seed"] == "0"]
+    row = next(r for r in rows if int(r["config"]) == metrics["best_config_id"])
+    task = tasks.get(argv[0])
+    for name in task.scalar_metrics:  # float32 values, compared exactly
+        assert np.float32(again[name]) == np.float32(row[name]), (name, again[name], row[name])
+    if "--seeds" not in argv:  # one seed: the row is that run, in metrics.json too
+        assert all(again[n] == metrics[n] for n in task.scalar_metrics)

@@ -4,6 +4,7 @@ import dataclasses
 import inspect
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -137,7 +138,7 @@ def test_run_sweep_ranks_and_counts_steps_not_examples():
     assert report.json["best"] == {"learning_rate": report.table[0]["learning_rate"], "decay": 0.9}
     assert "steps_per_second" in report.metrics and "examples_per_second" not in report.metrics
     assert report.metrics["loaded_configurations"] == 0
-    assert report.notes[-1] == f"  {report.optimizer}"
+    assert f"  {report.optimizer}" in report.notes
 
 
 def test_run_sweep_momentum_none_against_momentum():
@@ -222,3 +223,31 @@ def test_the_application_uses_the_engine_through_public_names_only():
                 assert not name.startswith(("rmsjax._engine", "rmsjax._src")), (path, name)
                 top_level = node.col_offset == 0
                 assert top_level or not name.startswith("rmsjax"), (path, node.lineno, name)
+
+
+def test_a_sweep_chooses_on_validation_and_reports_on_test():
+    task = tasks.get("digits")
+    full = task.load()
+    data = task.sweep_data(full)
+    # The validation split is carved from the training examples: together they are the
+    # training set, and the test split is untouched.
+    together = np.concatenate([data.x_train, data.x_val])
+    assert len(together) == full.num_train and len(data.x_val) == round(0.2 * full.num_train)
+    key = np.lexsort(together.T)
+    np.testing.assert_array_equal(together[key], full.x_train[np.lexsort(full.x_train.T)])
+    np.testing.assert_array_equal(data.x_test, full.x_test)
+    assert task.sweep_data(data) is data  # split once
+    config = SweepConfig("digits", space={"learning_rate": [1e-3, 1e-2]}, epochs=2)
+    report = experiment.run_sweep(config)
+    assert report.json["metric"] == "val_accuracy"
+    vals = [row["val_accuracy"] for row in report.table]
+    assert vals == sorted(vals, reverse=True)  # ranked on validation...
+    best = report.table[0]
+    assert report.metrics["test_accuracy"] == best["test_accuracy"]  # ...reported on test
+    assert "chosen by val_accuracy on the validation split" in "\n".join(report.notes)
+    # The rows are what the train_fn on the split data measures: validation and test apart.
+    out = task.make_train_fn(data, epochs=2)(
+        {"learning_rate": 1e-3, "decay": task.defaults["decay"]},
+        jax.random.fold_in(jax.random.fold_in(jax.random.key(0), 0), 0),
+    )
+    assert {"val_accuracy", "val_loss", "test_accuracy", "test_loss"} <= set(out)

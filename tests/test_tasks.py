@@ -177,7 +177,8 @@ def test_reviews_word_dropout_and_pooling_options(tmp_path):
 def test_what_the_command_line_used_to_hold_lives_on_the_task():
     digits, rosen = tasks.get("digits"), tasks.get("rosenbrock")
     assert (digits.budget_unit, rosen.budget_unit) == ("epoch", "step")
-    assert digits.default_metric == "test_accuracy" and rosen.default_metric == "loss"
+    assert digits.default_metric == "val_accuracy" and rosen.default_metric == "loss"
+    assert tasks.get("xor").default_metric == "test_accuracy"  # no validation split
     assert "distance_to_minimum" in rosen.scalar_metrics
     assert rosen.sgd_learning_rate == 1e-3  # the seed's gradient-descent step on Rosenbrock
     data = digits.load()
@@ -208,7 +209,7 @@ def test_contributing_example_task_is_found_and_trains(tmp_path, monkeypatch):
     assert list(found) == [*tasks.names(), "cancer"]
     task = found["cancer"]
     assert (task.kind, task.budget_unit, task.default_metric) == ("classification", "epoch",
-                                                                  "test_accuracy")  # fmt: skip
+                                                                  "val_accuracy")  # fmt: skip
     result = task.train(epochs=5)
     assert result.metrics["test_accuracy"] > 0.9  # a linearly separable-ish problem: ~0.97
 

@@ -29,6 +29,13 @@ pass its values down to the task (:mod:`rmsjax.tasks`) and the engine (``rmsjax.
 
 The training loss of the last epoch is ``loss`` in every report and ranking (``final_loss``,
 its older name, is still accepted as a sweep's ``metric``).
+
+Choosing and reporting: a sweep of a task with a validation split (digits, mnist, reviews: see
+:meth:`rmsjax.tasks.Task.sweep_data`) trains on the rest of the training examples, ranks by
+``val_accuracy`` and reports the chosen row's ``test_*`` metrics, measured on a test split that
+took no part in the choice. A plain sweep's report (no halving, no Optuna) ends with the
+``rmsjax train ... --sweep-run CONFIG,SEED,WIDTH`` line that trains its best row again, bit for
+bit (:attr:`TrainConfig.sweep_run`).
 """
 
 from rmsjax.experiment.config import (

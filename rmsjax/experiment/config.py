@@ -46,6 +46,16 @@ class TrainConfig:
       batch_size: None: the task's (the 2-D tasks have none).
       seed: seeds initialisation and shuffling.
       data_dir: folder with the task's files (mnist, reviews); None: tensorflow-datasets.
+      sweep_run: ``(config, seed_index, width)``: train as run ``(config, seed_index)`` of a
+        plain sweep (no halving, no Optuna) run with this ``seed``, whose compiled batch held
+        ``width`` runs (configurations per chunk x seeds): with its key,
+        ``fold_in(fold_in(key(seed), config), seed_index)``, and its program (``train_fn``,
+        vmapped over ``width`` copies when ``width`` > 1, since a batched program can round
+        differently from an unbatched one), so the metrics equal that run of the sweep bit for
+        bit. Numeric hyperparameters are traced as in a sweep whose axes hold
+        only numbers. None: train with ``key(seed)`` and the epoch loop of
+        :meth:`rmsjax.tasks.Task.train`. A sweep's report prints the line that does this for
+        its best row.
     """
 
     task: str
@@ -55,6 +65,7 @@ class TrainConfig:
     batch_size: int | None = None
     seed: int = 0
     data_dir: str | os.PathLike | None = None
+    sweep_run: tuple[int, int, int] | None = None
 
 
 @dataclasses.dataclass
@@ -69,9 +80,11 @@ class SweepConfig:
         (a sampled search draws the learning rate log-uniformly over the grid's range).
       seeds: seeds per configuration; ranking uses their mean.
       chunk_size: configurations per compiled chunk (an int, ``"auto"`` or None).
-      metric, mode: what ranks the configurations (None: ``task.default_metric``; ``"max"`` for
-        accuracies, else ``"min"``). ``"loss"`` is the training loss of the last epoch
-        (``"final_loss"``, its older name, is read as ``"loss"``).
+      metric, mode: what ranks the configurations (None: ``task.default_metric``, the
+        validation accuracy for tasks with a validation split, see
+        :meth:`rmsjax.tasks.Task.sweep_data`; ``"max"`` for accuracies, else ``"min"``).
+        ``"loss"`` is the training loss of the last epoch (``"final_loss"``, its older name, is
+        read as ``"loss"``).
       resume_dir: a folder for finished chunks, reused when the same sweep runs again.
       search: one of :data:`SEARCHES`: ``"grid"`` (default), ``"random"``, ``"sobol"`` or
         ``"optuna"`` (Optuna's TPE sampler and median pruner, seeded with ``seed``).
@@ -248,7 +261,7 @@ def resolve(config):
     >>> c = experiment.resolve(experiment.SweepConfig("digits", preset="torch", seeds=2))
     >>> c.space, c.metric, c.mode, c.batch_size
     ({'learning_rate': [0.0001, 0.0003, 0.001, 0.003, 0.01], 'decay': [0.9, 0.99]}, \
-'test_accuracy', 'max', 32)
+'val_accuracy', 'max', 32)
     """
     task = tasks.get(config.task)
     epochs = task.epochs if config.epochs is None else config.epochs
@@ -258,7 +271,14 @@ def resolve(config):
         preset = get_preset(config.preset)
         hparams = task.hparams(config.hparams, preset)
         _check_hparams(preset, hparams)
-        return dataclasses.replace(config, hparams=hparams, **common)
+        run = config.sweep_run
+        if run is not None:
+            if len(run) != 3 or any(isinstance(v, bool) or not isinstance(v, int) for v in run):
+                raise ValueError(f"`sweep_run` must be (config, seed_index, width), got {run!r}")
+            if run[0] < 0 or run[1] < 0 or run[2] < 1:
+                raise ValueError(f"`sweep_run` needs config, seed_index >= 0, width >= 1: {run!r}")
+            run = tuple(run)
+        return dataclasses.replace(config, hparams=hparams, sweep_run=run, **common)
     if isinstance(config, CompareConfig):
         hparams = task.hparams(config.hparams, "rmsjax")
         for preset in PRESETS.values():

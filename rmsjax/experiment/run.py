@@ -4,17 +4,19 @@ returning a :class:`Report`."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
 import rmsjax
-from rmsjax import tasks
+from rmsjax import tasks, training
 from rmsjax.experiment.config import (
     CompareConfig,
     SweepConfig,
@@ -22,7 +24,7 @@ from rmsjax.experiment.config import (
     load_data,
     resolve,
 )
-from rmsjax.presets import PRESETS, Preset, format_value, get_preset
+from rmsjax.presets import FLAGS, PRESETS, Preset, format_value, get_preset
 
 
 @dataclasses.dataclass
@@ -73,15 +75,18 @@ def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) 
     config = resolve(config)
     task = tasks.get(config.task)
     data = load_data(config) if data is None else data
-    result = task.train(
-        config.hparams,
-        preset=config.preset,
-        data=data,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        progress=progress,
-    )
+    if config.sweep_run is not None:
+        result = _train_as_sweep_run(config, task, data)
+    else:
+        result = task.train(
+            config.hparams,
+            preset=config.preset,
+            data=data,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            progress=progress,
+        )
     source = task.describe_data(data)
     label = config.preset if task.kind == "objective" else "train loss"
     history = result.history.as_dict()
@@ -114,6 +119,60 @@ def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) 
         sweep=None,
         json=payload,
     )
+
+
+def _traced(value: Any) -> bool:
+    """Whether a sweep traces this hyperparameter value (numbers; not bools, None, strings)."""
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _train_as_sweep_run(config: TrainConfig, task, data) -> tasks.TrainResult:
+    """One run of a plain sweep again, bit for bit (see :attr:`TrainConfig.sweep_run`)."""
+    start = time.perf_counter()
+    config_id, seed_index, width = config.sweep_run
+    key = jax.random.fold_in(jax.random.key(config.seed), config_id)
+    key = jax.random.fold_in(key, seed_index)  # the key rmsjax.sweep gives run (config, seed)
+    data = task.sweep_data(data)  # the data the sweep trained on (its validation split out)
+    train_fn = task.make_train_fn(
+        data, epochs=config.epochs, batch_size=config.batch_size, preset=config.preset
+    )
+    static = {k: v for k, v in config.hparams.items() if not _traced(v)}
+
+    def run(traced, key):
+        return train_fn({**static, **traced}, key)
+
+    traced = {k: jnp.asarray(v) for k, v in config.hparams.items() if _traced(v)}
+    if width == 1:
+        out = jax.jit(run)(traced, key)
+    else:
+        copies = {k: jnp.stack([v] * width) for k, v in traced.items()}
+        out = jax.jit(jax.vmap(run))(copies, jnp.stack([key] * width))
+        out = {k: v[0] for k, v in out.items()}
+    out = jax.device_get(out)
+    metrics = {n: float(out[n]) for n in task.scalar_metrics}
+    metrics["wall_seconds"] = time.perf_counter() - start
+    description = task.describe_optimizer(config.hparams, config.preset)
+    run_config = {
+        "task": task.name,
+        "hparams": _plain_hparams(config.hparams),
+        "optimizer": description,
+        "preset": config.preset,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "sweep_run": list(config.sweep_run),
+        "model": dict(task.model),
+        "loss": task.loss,
+        "data": dict(task.data_options),
+    }
+    history = training.History(train_loss=np.asarray(out["loss_curve"]).tolist())
+    trajectory = out.get("trajectory")
+    return tasks.TrainResult(task.name, None, history, metrics, run_config,
+                             task.describe_data(data), trajectory)  # fmt: skip
+
+
+def _plain_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in hparams.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,7 +274,7 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
     config = resolve(config)
     task = tasks.get(config.task)
     preset = get_preset(config.preset)
-    data = load_data(config) if data is None else data
+    data = task.sweep_data(load_data(config) if data is None else data)
     source = task.describe_data(data)
     metadata = {
         "task": task.name,
@@ -236,6 +295,41 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
     report = _sweep_report(config, task, preset, data, result, seconds, source)
     report.metrics["wall_seconds"] = report.json["wall_seconds"] = time.perf_counter() - wall_start
     return report
+
+
+def _flag_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))  # every digit: the sweep traced exactly this value
+    return str(value)
+
+
+def _train_line(config: SweepConfig, task, preset: Preset, result, best_id: int) -> str | None:
+    """The ``rmsjax train`` command that trains the best configuration's first seed again, bit
+    for bit (a plain sweep only: a staged search's rows come from its pool of trainers)."""
+    if isinstance(result, rmsjax.StagedResult):
+        return None
+    space = result.space
+    best = space[best_id]
+    # Runs batched together: the chunk width of best's static combination (keyed by its first
+    # configuration) times the seeds, one flat vmap over (configuration, seed) pairs.
+    first = next(i for i in range(len(space))
+                 if all(space[i][a] == best[a] for a in space.static_axes))  # fmt: skip
+    width = result.chunk_sizes.get(first, 1) * result.seeds
+    words = ["rmsjax", "train", task.name]
+    words += [] if preset.name == "rmsjax" else ["--preset", preset.name]
+    for name, value in best.items():
+        words.append(f"{FLAGS[name]}={_flag_value(value)}")
+    words += ["--epochs", str(config.epochs)]
+    words += [] if config.batch_size is None else ["--batch-size", str(config.batch_size)]
+    words += ["--seed", str(config.seed)]
+    if task.needs_data_dir and config.data_dir is not None:
+        words += ["--data-dir", str(config.data_dir)]
+    words += ["--sweep-run", f"{best_id},0,{width}"]
+    return shlex.join(words)
 
 
 def _sweep_config_json(config: SweepConfig, task, preset: Preset, result) -> dict[str, Any]:
@@ -284,6 +378,14 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
             f"{config.resume_dir}, {computed} computed now (throughput counts only those)"
         )
     notes += [f"best: {_label(best, list(best))}", f"  {preset.describe(best)}"]
+    if metric.startswith("val_"):
+        test = ", ".join(f"{n}={format_value(v)}" for n, v in best_metrics.items()
+                         if n.startswith("test_"))  # fmt: skip
+        notes.append(f"chosen by {metric} on the validation split; on the test split: {test}")
+    train_line = _train_line(config, task, preset, result, best_id)
+    if train_line is not None:
+        seeds = "" if config.seeds == 1 else f" (its seed 0 of {config.seeds})"
+        notes.append(f"the best row again{seeds}, bit for bit: {train_line}")
     curves = result.metrics["loss_curve"].astype(np.float64).mean(axis=1)
     labels = [_label(space[i], varying) for i in range(len(space))]
     shown = [labels[r["config"]] for r in rows[: min(6, len(rows))]]
@@ -300,6 +402,7 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
         **totals,
         "best": best,
         "best_config_id": best_id,
+        "best_train_command": train_line,
         "configurations": len(space),
         "seeds": config.seeds,
         "diverged_configurations": n_div,

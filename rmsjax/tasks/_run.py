@@ -125,6 +125,7 @@ def _classifier_parts(task, data) -> dict[str, Any]:
         "loss_fn": loss_fn,
         "train_data": data.train,
         "eval_data": data.test,
+        "validation_data": data.validation,
         "metrics_fn": metrics_fn,
         "eval_batch_size": EVAL_BATCH_SIZE,
         "loss_takes_key": needs_key(task.model),

@@ -89,6 +89,9 @@ class Task:
         to zero over the run with ``optax.cosine_decay_schedule`` (``learning_rate`` is the peak).
       sgd_learning_rate: the learning rate of plain SGD as a baseline (SGD needs far larger steps
         than RMSprop on the classifiers, and far smaller ones on Rosenbrock).
+      validation: the fraction of the training examples a sweep holds out to choose its best
+        configuration on (:meth:`sweep_data`), so that the test split only reports; 0: none
+        (the sweep then ranks by the test split, and says so).
     """
 
     name: str
@@ -106,6 +109,7 @@ class Task:
     tfds: tuple[str, str] | None = None
     schedule: str = "constant"
     sgd_learning_rate: float = 0.1
+    validation: float = 0.0
 
     def __post_init__(self):
         objective = not self.model
@@ -125,6 +129,11 @@ class Task:
         if self.model and self.model.get("type") not in _run.MODELS:
             raise ValueError(f"task {self.name!r}: model type must be one of "
                              f"{list(_run.MODELS)}, got {self.model.get('type')!r}")  # fmt: skip
+        if not 0.0 <= self.validation < 1.0 or (self.validation and objective):
+            raise ValueError(
+                f"task {self.name!r}: `validation` must be a fraction in [0, 1) of a classifier's "
+                f"training examples, got {self.validation!r}"
+            )
         if self.schedule not in SCHEDULES:
             raise ValueError(f"task {self.name!r}: `schedule` must be one of {list(SCHEDULES)}, "
                              f"got {self.schedule!r}")  # fmt: skip
@@ -149,14 +158,18 @@ class Task:
         >>> tasks.get("rosenbrock").scalar_metrics
         ('loss', 'distance_to_minimum')
         """
-        if self.kind == "classification":
-            return ("loss", "test_accuracy", "test_loss")
-        return ("loss", "distance_to_minimum")
+        if self.kind == "objective":
+            return ("loss", "distance_to_minimum")
+        held_out = ("val_accuracy", "val_loss") if self.validation else ()
+        return ("loss", *held_out, "test_accuracy", "test_loss")
 
     @property
     def default_metric(self) -> str:
-        """The metric a sweep ranks by unless told otherwise."""
-        return "test_accuracy" if self.kind == "classification" else "loss"
+        """The metric a sweep ranks by unless told otherwise: the validation accuracy (the test
+        accuracy for a classifier without a validation split; the loss for 2-D tasks)."""
+        if self.kind == "objective":
+            return "loss"
+        return "val_accuracy" if self.validation else "test_accuracy"
 
     def examples_per_run(
         self, data: Any, epochs: int | None = None, batch_size: int | None = None
@@ -193,6 +206,34 @@ class Task:
         return (
             f"embedded 2-D objective {self.name}: start {tuple(data.start)}, "
             f"minimum at {tuple(data.minimum)}"
+        )
+
+    def sweep_data(self, data: Any) -> Any:
+        """``data`` with :attr:`validation` of its training examples held out as a validation
+        split (a seeded permutation; the rest keep their order), to choose configurations on
+        while the test split is only reported. Unchanged for a task without one, or for data
+        that has a validation split already.
+
+        >>> from rmsjax import tasks
+        >>> task = tasks.get("digits")
+        >>> data = task.sweep_data(task.load())
+        >>> data.num_train, len(data.x_val), data.num_test
+        (1150, 288, 359)
+        """
+        if not self.validation or data.validation is not None:
+            return data
+        n = data.num_train
+        held = int(round(self.validation * n))
+        perm = np.random.default_rng(0).permutation(n)
+        val, train = np.sort(perm[:held]), np.sort(perm[held:])
+        return dataclasses.replace(
+            data,
+            x_train=data.x_train[train],
+            y_train=data.y_train[train],
+            x_val=data.x_train[val],
+            y_val=data.y_train[val],
+            source=f"{data.source}; a sweep trains on {n - held:,} of the training examples and "
+            f"chooses on the other {held:,} (validation, seeded), the test split only reports",
         )
 
     def _data(self, data: Any, data_dir: PathLike | None = None) -> Any:
@@ -360,7 +401,6 @@ class Task:
         optimizer_factory: OptimizerFactory | None = None,
         progress: bool = False,
         eval_every: int = 1,
-        key: jax.Array | None = None,
     ) -> TrainResult:
         """Train one configuration and report it.
 
@@ -380,9 +420,6 @@ class Task:
           optimizer_factory: ``factory(hparams) -> GradientTransformation`` to use instead.
           progress: tqdm progress bar over epochs.
           eval_every: evaluate the held-out set after every this many epochs.
-          key: a PRNG key to train with instead of ``jax.random.key(seed)`` (e.g. the key a
-            sweep gave one of its configurations); the config then records ``key`` (its data)
-            beside ``seed``.
 
         Returns:
           :class:`TrainResult`.
@@ -402,7 +439,6 @@ class Task:
         else:
             opt = self.default_optimizer_factory(steps, preset)(hp)
             opt_desc = self.describe_optimizer(hp, preset)
-        given_key, key = key is not None, jax.random.key(seed) if key is None else key
         config = {
             "task": self.name,
             "hparams": _json_hparams(hp),
@@ -414,8 +450,6 @@ class Task:
             "loss": self.loss,
             "data": dict(self.data_options),
         }
-        if given_key:
-            config["key"] = np.asarray(jax.random.key_data(key)).tolist()
         if self.kind == "objective":
             traj, history, metrics = _run.train_objective(data, opt, epochs)
             params, source = traj[-1], self.describe_data(data)
@@ -423,7 +457,7 @@ class Task:
         else:
             config["batch_size"] = batch_size
             params, history, metrics = _run.train_classifier(
-                self, data, opt, epochs, batch_size, key, progress, eval_every
+                self, data, opt, epochs, batch_size, jax.random.key(seed), progress, eval_every
             )
             traj, source = None, data.source
         metrics["wall_seconds"] = time.perf_counter() - start_time

@@ -10,6 +10,7 @@ TASK = Task(
     data_options={"seed": 0},
     model={"type": "mlp", "hidden": (64,), "activation": "relu"},
     loss="softmax_cross_entropy",
+    validation=0.2,
     defaults={"learning_rate": 1e-3, "decay": 0.9},
     epochs=30,
     batch_size=32,

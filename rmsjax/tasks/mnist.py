@@ -11,6 +11,7 @@ TASK = Task(
     tfds=("mnist", "storage.googleapis.com"),
     model={"type": "mlp", "hidden": (128,), "activation": "relu"},
     loss="softmax_cross_entropy",
+    validation=0.2,
     defaults={"learning_rate": 1e-3, "decay": 0.9},
     epochs=20,
     batch_size=128,
