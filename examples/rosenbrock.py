@@ -103,9 +103,7 @@ def main(argv=None) -> dict:
     return {
         "figure": path,
         "steps": steps,
-        "final_value": {
-            k: r.metrics["loss"] for k, r in zip(names, runs.values(), strict=True)
-        },
+        "final_value": {k: r.metrics["loss"] for k, r in zip(names, runs.values(), strict=True)},
         "distance": {
             k: r.metrics["distance_to_minimum"] for k, r in zip(names, runs.values(), strict=True)
         },

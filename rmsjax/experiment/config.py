@@ -366,7 +366,9 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
 
 
 def load_data(config) -> Any:
-    """The data of ``config.task`` (from ``config.data_dir`` where the task reads files).
+    """The data of ``config.task`` (from ``config.data_dir`` where the task reads files); for a
+    sweep (or a train config with ``sweep_run``) with the task's validation split held out
+    (:meth:`rmsjax.tasks.Task.sweep_data`).
 
     Raises FileNotFoundError for a missing folder or files, RuntimeError when
     tensorflow-datasets cannot provide the data; both say what to pass instead.
@@ -379,6 +381,8 @@ def load_data(config) -> Any:
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
-        return task.load(data_dir)
+        data = task.load(data_dir)
     finally:
         absl.setLevel(level)
+    swept = isinstance(config, SweepConfig) or getattr(config, "sweep_run", None) is not None
+    return task.sweep_data(data) if swept else data
