@@ -122,7 +122,7 @@ def main(argv=None) -> dict:
         "source": data.source,
         "test_accuracy": m["test_accuracy"],
         "train_accuracy": m["train_accuracy"],
-        "final_loss": m["final_loss"],
+        "final_loss": m["loss"],
         "predicted": predicted,
         "labels": labels,
     }

@@ -54,7 +54,7 @@ def main(argv=None) -> dict:
     for name, run in runs.items():
         x, y = run.trajectory[-1]
         print(
-            f"  {name:8s} lr {optimizers[name][1]:<6g} f = {run.metrics['final_loss']:.4g} "
+            f"  {name:8s} lr {optimizers[name][1]:<6g} f = {run.metrics['loss']:.4g} "
             f"at ({x:.4f}, {y:.4f}), distance to minimum "
             f"{run.metrics['distance_to_minimum']:.4f}"
         )
@@ -81,7 +81,7 @@ def main(argv=None) -> dict:
     return {
         "figure": path,
         "steps": steps,
-        "final_value": {name: run.metrics["final_loss"] for name, run in runs.items()},
+        "final_value": {name: run.metrics["loss"] for name, run in runs.items()},
         "distance": {name: run.metrics["distance_to_minimum"] for name, run in runs.items()},
     }
 

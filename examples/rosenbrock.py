@@ -66,7 +66,7 @@ def main(argv=None) -> dict:
     for name, run in runs.items():
         x, y = run.trajectory[-1]
         print(
-            f"  {name:32s} f = {run.metrics['final_loss']:.4g} at ({x:.4f}, {y:.4f}), "
+            f"  {name:32s} f = {run.metrics['loss']:.4g} at ({x:.4f}, {y:.4f}), "
             f"distance to minimum {run.metrics['distance_to_minimum']:.4f}"
         )
 
@@ -103,9 +103,7 @@ def main(argv=None) -> dict:
     return {
         "figure": path,
         "steps": steps,
-        "final_value": {
-            k: r.metrics["final_loss"] for k, r in zip(names, runs.values(), strict=True)
-        },
+        "final_value": {k: r.metrics["loss"] for k, r in zip(names, runs.values(), strict=True)},
         "distance": {
             k: r.metrics["distance_to_minimum"] for k, r in zip(names, runs.values(), strict=True)
         },

@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
             f"  input {x.astype(int).tolist()}  target {y}  output {out:.4f}  "
             f"{'right' if ok else 'WRONG'}"
         )
-    print(f"final loss {result.metrics['final_loss']:.3g}; all four right: {bool(right.all())}")
+    print(f"final loss {result.metrics['loss']:.3g}; all four right: {bool(right.all())}")
 
     fig = Figure(figsize=(12, 5), layout="constrained")
     ax_loss, ax_map = fig.subplots(1, 2)
@@ -107,7 +107,7 @@ def main(argv=None) -> dict:
         "figure": path,
         "outputs": outputs,
         "all_right": bool(right.all()),
-        "final_loss": result.metrics["final_loss"],
+        "final_loss": result.metrics["loss"],
     }
 
 

@@ -4,6 +4,12 @@ This module only turns flags into a config of :mod:`rmsjax.experiment`, runs it 
 report to :mod:`rmsjax.report`. Errors in what the user typed or in their data (a bad value, a
 missing folder) are one line on stderr and a non-zero exit status; set ``RMSJAX_DEBUG=1`` to see
 the full traceback instead.
+
+The output folder (``--out``) belongs to one run: its ``run.json`` records the command and its
+resolved options, and the files it wrote (:func:`rmsjax.report.claim_out_dir`). The same command
+again continues there (a sweep reloads the configurations recorded in ``OUT/chunks`` as they
+finished; ``--fresh`` starts afresh); another run is refused, naming what differs, unless
+``--overwrite``, which deletes what the earlier run wrote first.
 """
 
 from __future__ import annotations
@@ -22,14 +28,11 @@ from typing import Any
 import rmsjax
 from rmsjax import experiment, report, tasks
 from rmsjax.experiment import DESCRIPTIONS, HPARAMS, PRESETS, SEARCHES, parse_hparam
+from rmsjax.presets import FLAGS
 
 __all__ = ["main", "parse_values"]
 
 PROG = "rmsjax"
-
-# The flag of each argument of rmsjax.rmsprop, and of the baselines.
-FLAGS = {name: "--" + name.replace("_", "-") for name in HPARAMS}
-FLAGS.update(learning_rate="--lr", sgd_learning_rate="--sgd-lr", adam_learning_rate="--adam-lr")
 
 
 UsageError = experiment.OptionError  # what the user typed cannot be read: exit status 2
@@ -67,9 +70,17 @@ def _given(args: argparse.Namespace, *, many: bool) -> dict[str, Any]:
 # The commands: flags -> config -> experiment -> report.
 
 
+def _out_dir(args: argparse.Namespace) -> Path:
+    return Path(args.out or Path("runs") / f"{args.task}-{args.command}")
+
+
 def _run(args, config, run) -> int:
     config = experiment.resolve(config)
-    out = report.check_can_save(args.out or Path("runs") / f"{args.task}-{args.command}")
+    out = report.check_can_save(_out_dir(args))
+    identity = report.run_identity(args.command, config)
+    report.claim_out_dir(
+        out, identity, overwrite=args.overwrite, fresh=getattr(args, "fresh", False)
+    )
     try:
         data = experiment.load_data(config)
     except RuntimeError as err:  # tensorflow-datasets could not load: the message says why
@@ -96,12 +107,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     metrics = tasks.get(args.task).scalar_metrics
+    args.metric = experiment.METRIC_ALIASES.get(args.metric, args.metric)
     if args.metric is not None and args.metric not in metrics:
         raise UsageError(f"--metric {args.metric!r} is not a metric of task {args.task!r}; "
                          f"choose from {', '.join(metrics)}")  # fmt: skip
-    resume = Path(args.out or Path("runs") / f"{args.task}-sweep") / "chunks"
-    resume = resume if args.resume else None
-    config = _config(experiment.SweepConfig, args, space=_given(args, many=True), resume_dir=resume)
+    space, resume = _given(args, many=True), _out_dir(args) / "chunks"  # always recorded
+    config = _config(experiment.SweepConfig, args, space=space, resume_dir=resume)
     return _run(args, config, experiment.run_sweep)
 
 
@@ -186,7 +197,10 @@ _RUN_OPTIONS = [  # (flag, help, argparse keywords) of every command
      {"type": _number(0), "metavar": "N", "default": 0}),
     ("--data-dir", "folder with the data of mnist (IDX files) or reviews (pos/ and neg/); "
      "default $RMSJAX_DATA_DIR, else downloaded by tensorflow-datasets", {"metavar": "DIR"}),
-    ("--out", "output folder (default runs/TASK-COMMAND)", {"metavar": "DIR"}),
+    ("--out", "output folder (default runs/TASK-COMMAND); one that holds another run's "
+     "results is refused, saying what differs", {"metavar": "DIR"}),
+    ("--overwrite", "replace another run's results in --out (everything that run wrote there "
+     "is deleted first)", {"action": "store_true"}),
     ("--no-progress", "no progress bars", {"action": "store_true"}),
 ]  # fmt: skip
 _COMMANDS = {  # summary, description, examples
@@ -211,7 +225,10 @@ _COMMANDS = {  # summary, description, examples
   rmsjax sweep xor --momentum none,0.5,0.9 --centered false,true
   rmsjax sweep digits --search sobol --trials 16 --lr 1e-4:1e-1 --decay 0.8:0.999
   rmsjax sweep digits --search random --trials 27 --halving 3 --epochs 27
-  rmsjax sweep mnist --data-dir ../shared/data --epochs 3 --chunk-size 4 --resume""",
+  rmsjax sweep mnist --data-dir ../shared/data --epochs 3 --chunk-size 4
+
+Finished configurations are recorded in OUT/chunks as they finish: after Ctrl-C, run the same
+command again to continue (--fresh starts afresh).""",
     ),
     "compare": (
         "SGD, RMSprop (each preset) and Adam side by side on the same task",
@@ -223,7 +240,27 @@ _COMMANDS = {  # summary, description, examples
   rmsjax compare digits --epochs 10 --sgd-lr 0.05""",
     ),
 }
+
+
+def _sweep_run(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected CONFIG,SEED,WIDTH (three integers >= 0, e.g. 3,0,2), got {text!r}"
+        )
+    config, seed, width = (int(p) for p in parts)
+    if width < 1:
+        raise argparse.ArgumentTypeError(f"WIDTH in CONFIG,SEED,WIDTH must be >= 1, got {text!r}")
+    return config, seed, width
+
+
 _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
+    "train": [
+        ("--sweep-run", "train as configuration CONFIG, seed SEED of a sweep run with --seed "
+         "whose compiled batch held WIDTH runs: same key and same program, so the metrics equal "
+         "that sweep's run bit for bit (a sweep prints this line for its best row)",
+         {"type": _sweep_run, "metavar": "CONFIG,SEED,WIDTH"}),
+    ],
     "sweep": [
         ("--seeds", "seeds per configuration (default 1); ranking uses their mean",
          {"type": _number(1), "metavar": "N", "default": 1}),
@@ -236,14 +273,19 @@ _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
          "best 1/ETA of the configurations", {"type": _number(2), "metavar": "ETA"}),
         ("--chunk-size", "configurations per compiled chunk: an integer, auto (default) or none",
          {"type": _number(1, extra=("auto", "none")), "metavar": "N", "default": "auto"}),
-        ("--metric", "metric to rank by (default test_accuracy for the classifiers, final_loss "
-         "for the 2-D tasks)", {"metavar": "NAME"}),
+        ("--metric", "metric to rank by (default val_accuracy for digits, mnist and reviews: "
+         "chosen on a validation split held out of the training examples, then reported on "
+         "the test split; test_accuracy for xor; loss for the 2-D tasks; loss is the last "
+         "epoch's training loss, final_loss also reads as loss)", {"metavar": "NAME"}),
         ("--mode", "best is min or max (default: max for accuracies, else min)",
          {"choices": ("min", "max")}),
         ("--top", "rows of the ranked table (default 10)",
          {"type": _number(1), "metavar": "N", "default": 10}),
-        ("--resume", "keep finished chunks in OUT/chunks and reuse them when the same sweep is "
-         "run again; other options in the same OUT are an error", {"action": "store_true"}),
+        ("--fresh", "start afresh: delete the configurations an earlier run of this same "
+         "command finished (by default a rerun continues from OUT/chunks, where finished "
+         "configurations are always recorded)", {"action": "store_true"}),
+        ("--resume", "continue from OUT/chunks (the default; kept for older scripts)",
+         {"action": "store_true"}),
     ],
     "compare": [
         ("--sgd-lr", "SGD's learning rate",
@@ -290,7 +332,8 @@ Set RMSJAX_DEBUG=1 to see full tracebacks instead of one-line errors.""",
         commands[name].set_defaults(func=func)
 
     for name, options in _OPTIONS.items():
-        group = commands[name].add_argument_group("sweep" if name == "sweep" else "baselines")
+        title = {"train": "a sweep's run again", "compare": "baselines"}.get(name, name)
+        group = commands[name].add_argument_group(title)
         for flag, help_, kwargs in options:
             group.add_argument(flag, help=help_, **kwargs)
     return parser
@@ -331,7 +374,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}{f' {args.command}' if usage else ''}: error: {message}", file=sys.stderr)
         return 2 if usage else 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        more = ""
+        if args.command == "sweep":
+            more = (f"; the configurations finished so far are kept in {_out_dir(args)}"
+                    "/chunks: run the same command again to continue (add --fresh to start "
+                    "afresh)")  # fmt: skip
+        print(f"{PROG}: interrupted{more}", file=sys.stderr)
         return 130
 
 

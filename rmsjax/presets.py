@@ -25,7 +25,7 @@ import optax
 
 import rmsjax
 
-__all__ = ["DESCRIPTIONS", "HPARAMS", "NU_DTYPES", "PRESETS", "Preset", "get_preset"]
+__all__ = ["DESCRIPTIONS", "FLAGS", "HPARAMS", "NU_DTYPES", "PRESETS", "Preset", "get_preset"]
 
 
 def _kinds() -> dict[str, str]:
@@ -48,6 +48,11 @@ HPARAMS: dict[str, str] = _kinds()
 """Argument of :func:`rmsjax.rmsprop` -> ``"float"``, ``"bool"`` or ``"dtype"``."""
 
 NU_DTYPES = ("float32", "bfloat16", "float16")
+
+FLAGS: dict[str, str] = {name: "--" + name.replace("_", "-") for name in HPARAMS}
+"""The command line's flag of each argument of :func:`rmsjax.rmsprop` (``--lr`` for
+``learning_rate``) and of the baselines' learning rates."""
+FLAGS.update(learning_rate="--lr", sgd_learning_rate="--sgd-lr", adam_learning_rate="--adam-lr")
 
 DESCRIPTIONS: dict[str, str] = {
     "learning_rate": "learning rate (default: the task's)",

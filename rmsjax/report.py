@@ -10,16 +10,18 @@ before any training.
 >>> r = experiment.run_train(experiment.TrainConfig("quadratic", epochs=20))
 >>> report.print_report(r)  # doctest: +ELLIPSIS
 metrics:
-  final_loss        ...
+  loss              ...
   distance_to_minimum  ...
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,10 +30,20 @@ from typing import Any, TextIO
 import numpy as np
 
 import rmsjax
-from rmsjax import tasks
+from rmsjax import experiment, tasks
 from rmsjax.presets import format_value, get_preset
 
-__all__ = ["INSTALL_HINT", "check_can_save", "plan", "print_report", "save_report", "to_json"]
+__all__ = [
+    "INSTALL_HINT",
+    "RUN_FILE",
+    "check_can_save",
+    "claim_out_dir",
+    "plan",
+    "print_report",
+    "run_identity",
+    "save_report",
+    "to_json",
+]
 
 INSTALL_HINT = "pip install 'rmsjax[examples]'"
 
@@ -69,10 +81,131 @@ def check_can_save(out_dir: str | os.PathLike, *, plots: bool = True) -> Path:
     return out
 
 
+RUN_FILE = "run.json"
+"""What an output folder's run was (its command and resolved config) and the files it wrote."""
+
+# What rmsjax writes in an output folder, for folders without a run.json (an older rmsjax).
+_KNOWN_FILES = ("metrics.json", "results.csv", "loss.png", "loss_curves.png", "heatmap.png",
+                "trajectory.png", "trajectories.png")  # fmt: skip
+_KNOWN_METRIC_PLOTS = ("loss", "final_loss", "val_accuracy", "val_loss", "test_accuracy",
+                       "test_loss", "distance_to_minimum")  # fmt: skip
+
+
+def run_identity(command: str, config) -> dict[str, Any]:
+    """What makes two runs the same run: the command and its resolved config, JSON-ready,
+    without what does not change the results (the data folder's path, the resume folder, the
+    chunk size: a resumed sweep keeps its recorded chunk widths)."""
+    fields = dataclasses.asdict(config)
+    for name in ("data_dir", "resume_dir", "chunk_size"):
+        fields.pop(name, None)
+    return json.loads(json.dumps(to_json({"command": command, **fields})))
+
+
+def _differences(before: Mapping[str, Any], now: Mapping[str, Any], prefix: str = "") -> list:
+    out = []
+    for key in [*before, *(k for k in now if k not in before)]:
+        a, b = before.get(key), now.get(key)
+        if a == b:
+            continue
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _differences(a, b, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key} {json.dumps(a)} there, {json.dumps(b)} now")
+    return out
+
+
+def _previous_run(out: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((out / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _written_before(out: Path, previous: dict[str, Any] | None) -> list[Path]:
+    """The files and folders an earlier run wrote in ``out``."""
+    if previous is not None:
+        names = [*previous.get("files", []), "chunks"]
+    else:
+        names = [*_KNOWN_FILES, *(f"{m}.png" for m in _KNOWN_METRIC_PLOTS), "chunks"]
+    return [out / n for n in names if (out / n).exists()]
+
+
+def _remove(paths: Sequence[Path]) -> None:
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def claim_out_dir(
+    out_dir: str | os.PathLike,
+    identity: Mapping[str, Any],
+    *,
+    overwrite: bool = False,
+    fresh: bool = False,
+) -> None:
+    """Make ``out_dir`` (from :func:`check_can_save`) the folder of the run ``identity``
+    (:func:`run_identity`), before any training.
+
+    A folder holding the results of the same run is kept (a sweep continues from its
+    ``chunks/``; ``fresh`` deletes them to start afresh). A folder holding another run's
+    results (or results without a ``run.json``, from an older rmsjax) raises
+    ``FileExistsError`` saying what differs, unless ``overwrite``: then everything that run wrote
+    is deleted first (its plots and ``chunks/`` included; files rmsjax did not write stay).
+
+    >>> import tempfile
+    >>> from rmsjax import experiment, report
+    >>> out = tempfile.mkdtemp()
+    >>> config = experiment.resolve(experiment.TrainConfig("quadratic", epochs=5))
+    >>> report.claim_out_dir(out, report.run_identity("train", config))
+    >>> report.save_report(experiment.run_train(config), out, plots=False)
+    ['metrics.json']
+    >>> other = experiment.resolve(experiment.TrainConfig("quadratic", epochs=7))
+    >>> report.claim_out_dir(out, report.run_identity("train", other))
+    Traceback (most recent call last):
+    FileExistsError: output folder '...' holds the results of another run (epochs 5 there, 7 now); \
+choose another folder, or overwrite them (--overwrite)
+    """
+    out = Path(out_dir)
+    previous = _previous_run(out)
+    written = _written_before(out, previous)
+    if written and not overwrite:
+        if previous is None:
+            raise FileExistsError(
+                f"output folder {str(out)!r} holds results of another run ("
+                f"{', '.join(p.name for p in written)}; no {RUN_FILE} says which: an older rmsjax "
+                "or another program wrote them); choose another folder, or overwrite them "
+                "(--overwrite)"
+            )
+        before = previous.get("identity", {})
+        differs = _differences(before, identity)
+        if before.get("command") != identity.get("command"):  # the rest differs with it
+            differs = differs[:1]
+        if len(differs) > 3:
+            differs = [*differs[:3], f"and {len(differs) - 3} more"]
+        if differs:
+            raise FileExistsError(
+                f"output folder {str(out)!r} holds the results of another run ("
+                f"{'; '.join(differs)}); choose another folder, or overwrite them (--overwrite)"
+            )
+    if overwrite:
+        _remove(written)
+    elif fresh:
+        _remove([out / "chunks"])
+    files = [] if overwrite or previous is None else previous.get("files", [])
+    _write_run(out, identity, files)
+
+
+def _write_run(out: Path, identity: Mapping[str, Any], files: Sequence[str]) -> None:
+    text = json.dumps({"identity": identity, "files": list(files)}, indent=2) + "\n"
+    tmp = out / f".{RUN_FILE}.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, out / RUN_FILE)
+
+
 def plan(config, data) -> list[str]:
     """What a resolved config will run, in a few lines to show before it starts."""
-    from rmsjax import experiment
-
     task = tasks.get(config.task)
     unit = task.budget_unit + ("" if config.epochs == 1 else "s")
     batch = "" if config.batch_size is None else f", batch {config.batch_size}"
@@ -212,6 +345,7 @@ def save_report(report, out_dir: str | os.PathLike, *, plots: bool = True) -> li
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    previous = _previous_run(out)
     saved = []
     text = json.dumps(to_json(report.json), indent=2, allow_nan=False) + "\n"
     (out / "metrics.json").write_text(text)
@@ -219,14 +353,19 @@ def save_report(report, out_dir: str | os.PathLike, *, plots: bool = True) -> li
     if report.sweep is not None:
         _write_csv(report.sweep, out / "results.csv")
         saved.append("results.csv")
-    if plots:
-        try:
-            _plots(report, out, saved)
-        except Exception as err:
-            raise RuntimeError(
-                f"plotting failed ({type(err).__name__}: {err}); the results are saved in "
-                f"{out}: {', '.join(saved)}"
-            ) from err
+    try:
+        if plots:
+            try:
+                _plots(report, out, saved)
+            except Exception as err:
+                raise RuntimeError(
+                    f"plotting failed ({type(err).__name__}: {err}); the results are saved in "
+                    f"{out}: {', '.join(saved)}"
+                ) from err
+    finally:
+        if previous is not None:  # a folder claimed by claim_out_dir: no stale files stay
+            _remove([out / n for n in previous.get("files", []) if n not in saved])
+            _write_run(out, previous.get("identity", {}), saved)
     return saved
 
 
@@ -251,6 +390,13 @@ def _save(fig, path: Path, saved: list[str]) -> None:
     saved.append(path.name)
 
 
+def _legend_place(lines) -> str:
+    """matplotlib's "best" place, unless there are so many points that finding it is slow (it
+    warns then, and may take seconds): a fixed corner instead."""
+    points = sum(int(np.size(line)) for line in lines)
+    return "best" if points < 100_000 else "upper right"
+
+
 def _plot_curves(path, curves: Mapping[str, np.ndarray], xlabel, title, saved, *, x0, highlight):
     """One line per curve; with ``highlight`` (labels, best first) the others are grey."""
     fig = _figure()
@@ -271,7 +417,7 @@ def _plot_curves(path, curves: Mapping[str, np.ndarray], xlabel, title, saved, *
     ax.set_xlabel(xlabel)
     ax.set_ylabel("training loss")
     ax.set_title(title, fontsize="medium")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc=_legend_place(curves.values()))
     _save(fig, path, saved)
 
 
@@ -294,7 +440,7 @@ def _plot_trajectories(path, problem, trajectories: Mapping[str, np.ndarray], ti
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_title(title, fontsize="medium")
-    ax.legend(fontsize="small", loc="best")
+    ax.legend(fontsize="small", loc=_legend_place(trajectories.values()))
     _save(fig, path, saved)
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import optax
 
 import rmsjax
+from rmsjax._checks import positive_int
 
 __all__ = [
     "FitResult",
@@ -82,8 +83,7 @@ def _num_examples(data: PyTree) -> int:
 
 
 def _check_batch_size(batch_size: int, n: int) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+    positive_int("batch_size", batch_size)
     if batch_size > n:
         raise ValueError(f"`batch_size`={batch_size} exceeds the {n} training examples")
 
@@ -308,8 +308,7 @@ def fit(
     wall_start = time.perf_counter()
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"`epochs` must be a non-negative integer, got {epochs!r}")
-    if not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"`eval_every` must be a positive integer, got {eval_every!r}")
+    positive_int("eval_every", eval_every)
     if (eval_data is None) != (metrics_fn is None):
         raise ValueError("`eval_data` and `metrics_fn` must be given together")
     n = _num_examples(train_data)
@@ -385,6 +384,26 @@ def _device_data(train_data, eval_data, metrics_fn, batch_size):
     return train_data, eval_data
 
 
+def _eval_sets(eval_data, validation_data) -> dict[str, PyTree]:
+    """prefix -> data evaluated after training: ``val`` (when given), then ``test``."""
+    if validation_data is not None and eval_data is None:
+        raise ValueError("`validation_data` needs `eval_data` and `metrics_fn`")
+    sets = (
+        {}
+        if validation_data is None
+        else {"val": jax.tree_util.tree_map(jnp.asarray, validation_data)}
+    )
+    return sets if eval_data is None else {**sets, "test": eval_data}
+
+
+def _evaluate_sets(params, evals, metrics_fn, eval_batch_size) -> dict[str, jax.Array]:
+    out = {}
+    for prefix, data in evals.items():
+        values = evaluate(params, data, metrics_fn, batch_size=eval_batch_size)
+        out.update({f"{prefix}_{k}": v for k, v in values.items()})
+    return out
+
+
 def make_train_fn(
     *,
     init_fn: Callable[[jax.Array], PyTree],
@@ -397,6 +416,7 @@ def make_train_fn(
     metrics_fn: MetricsFn | None = None,
     eval_batch_size: int | None = None,
     loss_takes_key: bool = False,
+    validation_data: PyTree | None = None,
 ) -> Callable[[Mapping[str, jax.Array], jax.Array], dict[str, jax.Array]]:
     """A pure ``train_fn(hparams, key) -> dict[str, jax.Array]`` for ``rmsjax.sweep``.
 
@@ -405,9 +425,11 @@ def make_train_fn(
     be traced scalars), trains ``epochs`` epochs inside one ``lax.scan`` (the same epoch function
     as :func:`fit`, with epoch ``e`` shuffled by ``fold_in(shuffle_key, e)``) and returns:
 
-    - ``"final_loss"``: the mean training loss of the last epoch (scalar),
+    - ``"loss"``: the mean training loss of the last epoch (scalar),
     - ``"loss_curve"``: the mean training loss of each epoch, ``[epochs]``,
-    - ``"test_<name>"``: each metric of ``metrics_fn`` on ``eval_data`` after training (scalars).
+    - ``"test_<name>"``: each metric of ``metrics_fn`` on ``eval_data`` after training (scalars),
+    - ``"val_<name>"``: the same on ``validation_data``, when given (a split to choose
+      configurations by, so ``eval_data`` stays a test split that is only reported).
 
     It has no Python side effects, so it works under ``jax.jit`` and ``jax.vmap``.
     ``loss_takes_key`` is as in :func:`fit`.
@@ -426,9 +448,9 @@ def make_train_fn(
     >>> out["loss_curve"].shape
     (2, 3)
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a positive integer, got {epochs!r}")
+    positive_int("epochs", epochs)
     train_data, eval_data = _device_data(train_data, eval_data, metrics_fn, batch_size)
+    evals = _eval_sets(eval_data, validation_data)
 
     def train_fn(hparams, key):
         init_key, shuffle_key = jax.random.split(key)
@@ -449,10 +471,8 @@ def make_train_fn(
             return carry, jnp.mean(losses)
 
         state, curve = jax.lax.scan(one_epoch, state, jnp.arange(epochs))
-        out = {"final_loss": curve[-1], "loss_curve": curve}
-        if eval_data is not None:
-            metrics = evaluate(state.params, eval_data, metrics_fn, batch_size=eval_batch_size)
-            out.update({f"test_{k}": v for k, v in metrics.items()})
+        out = {"loss": curve[-1], "loss_curve": curve}
+        out.update(_evaluate_sets(state.params, evals, metrics_fn, eval_batch_size))
         return out
 
     return train_fn
@@ -477,6 +497,7 @@ def make_trainer(
     metrics_fn: MetricsFn | None = None,
     eval_batch_size: int | None = None,
     loss_takes_key: bool = False,
+    validation_data: PyTree | None = None,
 ):
     """:func:`make_train_fn` cut into epochs: an ``rmsjax.Trainer`` for staged sweeps.
 
@@ -485,7 +506,7 @@ def make_trainer(
     exactly as ``train_fn``'s epoch ``u``; training ``E`` units gives ``train_fn`` with
     ``epochs=E`` (the key ``advance`` receives is not used). Each unit returns ``"loss"`` (the
     mean training loss of the epoch) and ``"test_<name>"`` for each metric of ``metrics_fn`` on
-    ``eval_data`` after the epoch.
+    ``eval_data`` after the epoch (and ``"val_<name>"`` on ``validation_data``, when given).
 
     >>> import jax, jax.numpy as jnp, optax
     >>> from rmsjax.training import make_trainer
@@ -504,6 +525,7 @@ def make_trainer(
     """
 
     train_data, eval_data = _device_data(train_data, eval_data, metrics_fn, batch_size)
+    evals = _eval_sets(eval_data, validation_data)
 
     def init(hparams, key):
         init_key, shuffle_key = jax.random.split(key)
@@ -523,9 +545,7 @@ def make_trainer(
             loss_takes_key=loss_takes_key,
         )
         metrics = {"loss": jnp.mean(losses)}
-        if eval_data is not None:
-            values = evaluate(state.params, eval_data, metrics_fn, batch_size=eval_batch_size)
-            metrics.update({f"test_{k}": v for k, v in values.items()})
+        metrics.update(_evaluate_sets(state.params, evals, metrics_fn, eval_batch_size))
         return TrainerCarry(state, carry.shuffle_key, carry.unit + 1), metrics
 
     return rmsjax.Trainer(init, advance)

@@ -7,8 +7,12 @@ installed console script in a subprocess.
 import csv
 import json
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,9 +94,9 @@ def test_train_2d_task_writes_metrics_and_plots(tmp_path, capsys):
         ["train", "rosenbrock", "--epochs", 50, "--out", tmp_path, "--no-progress"], capsys
     )
     assert code == 0, err
-    assert "final_loss" in out and str(tmp_path) in out
+    assert re.search(r"^  loss +[0-9]", out, re.M) and str(tmp_path) in out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    for key in ("final_loss", "distance_to_minimum", "steps_per_second", "wall_seconds"):
+    for key in ("loss", "distance_to_minimum", "steps_per_second", "wall_seconds"):
         assert isinstance(metrics[key], float), key
     assert "examples_per_second" not in metrics  # a 2-D function has no examples
     assert "examples_per_second" not in metrics["history"]
@@ -112,7 +116,7 @@ def test_train_classifier_reports_test_accuracy(tmp_path, capsys):
     assert code == 0, err
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
-    assert {"final_loss", "examples_per_second", "wall_seconds", "source"} <= set(metrics)
+    assert {"loss", "examples_per_second", "wall_seconds", "source"} <= set(metrics)
     assert metrics["config"]["hparams"]["learning_rate"] == 0.05
     assert metrics["config"]["batch_size"] == tasks.get("xor").batch_size
     assert len(metrics["history"]["train_loss"]) == 5
@@ -147,7 +151,7 @@ def test_preset_trains_the_same_numbers_as_the_preset(preset, make, tmp_path, ca
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     direct = tasks.get("quadratic").train(epochs=40, optimizer=make())
     np.testing.assert_allclose(metrics["trajectory"], direct.trajectory, rtol=1e-6, atol=0)
-    assert metrics["final_loss"] == pytest.approx(direct.metrics["final_loss"], rel=1e-6)
+    assert metrics["loss"] == pytest.approx(direct.metrics["loss"], rel=1e-6)
 
 
 def test_presets_differ_in_convention(tmp_path, capsys):
@@ -161,7 +165,7 @@ def test_presets_differ_in_convention(tmp_path, capsys):
             capsys,
         )
         assert code == 0
-        finals[preset] = json.loads((out_dir / "metrics.json").read_text())["final_loss"]
+        finals[preset] = json.loads((out_dir / "metrics.json").read_text())["loss"]
     assert finals["torch"] != finals["tf1"]
 
 
@@ -190,8 +194,8 @@ def test_sweep_ranks_writes_csv_and_plots(tmp_path, capsys):
     argv += ["--epochs", 30, "--top", 3, "--out", tmp_path, "--no-progress"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
-    assert "top 3 by final_loss (min)" in out
-    table = out.split("top 3 by final_loss (min):")[1].splitlines()[1:]
+    assert "top 3 by loss (min)" in out
+    table = out.split("top 3 by loss (min):")[1].splitlines()[1:]
     assert table[0].split()[:4] == ["rank", "config", "learning_rate", "decay"]
     assert [line.split()[0] for line in table[1:4]] == ["1", "2", "3"]
     assert "best: " in out
@@ -199,19 +203,19 @@ def test_sweep_ranks_writes_csv_and_plots(tmp_path, capsys):
     with open(tmp_path / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 * 2 * 2  # configurations x seeds
-    assert {"config_id", "learning_rate", "decay", "seed", "final_loss", "diverged"} <= set(rows[0])
+    assert {"config_id", "learning_rate", "decay", "seed", "loss", "diverged"} <= set(rows[0])
     assert sorted({float(r["learning_rate"]) for r in rows}) == [0.01, 0.0464, 0.215, 1.0]
 
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["configurations"] == 8 and metrics["seeds"] == 2
     ranking = metrics["ranking"]
-    finals = [r["final_loss"] for r in ranking]
+    finals = [r["loss"] for r in ranking]
     assert finals == sorted(finals)
     assert metrics["best"] == {
         "learning_rate": ranking[0]["learning_rate"],
         "decay": ranking[0]["decay"],
     }
-    assert metrics["final_loss"] == pytest.approx(finals[0])
+    assert metrics["loss"] == pytest.approx(finals[0])
     assert {"steps_per_second", "wall_seconds", "source", "config"} <= set(metrics)
     assert "examples_per_second" not in metrics and metrics["loaded_configurations"] == 0
     for name in ("loss_curves.png", "heatmap.png", "trajectories.png"):
@@ -223,7 +227,7 @@ def test_sweep_static_axis_and_preset(tmp_path, capsys):
     argv += ["--centered", "false,true", "--epochs", 20, "--out", tmp_path, "--no-progress"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
-    assert "top 4 by final_loss (min)" in out
+    assert "top 4 by loss (min)" in out
     assert "fixed: decay=0.9" in out
     assert "rmsjax.torch_rmsprop(lr=" in out
     with open(tmp_path / "results.csv", newline="") as f:
@@ -240,24 +244,29 @@ def test_sweep_static_axis_and_preset(tmp_path, capsys):
     assert_png(tmp_path / "heatmap.png")
 
 
-def test_sweep_resume_reuses_finished_chunks(tmp_path, capsys):
-    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2, "--resume"]
+def test_sweep_rerun_reuses_finished_chunks(tmp_path, capsys):
+    # Without --resume (recorded always); --resume is still accepted and changes nothing.
+    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2]
     argv += ["--out", tmp_path, "--no-progress"]
     assert run(argv, capsys)[0] == 0
     first = (tmp_path / "results.csv").read_text()
     assert list((tmp_path / "chunks").glob("*.npz"))
-    assert run(argv, capsys)[0] == 0
+    code, out, err = run([*argv, "--resume"], capsys)
+    assert code == 0, err
+    assert "resumed: 10 of 10 configurations loaded" in out
     assert (tmp_path / "results.csv").read_text() == first
-    # Chunks trained for 10 steps are never reused for a 20-step sweep: one clear line instead.
+    # Chunks trained for 10 steps are never reused for a 20-step sweep: one clear line instead,
+    # naming what differs, and the folder is left as it was.
     argv[3] = 20
     code, _, err = run(argv, capsys)
     assert code != 0
-    # The options live in the sweep's own manifest (its metadata), which names what differs.
-    assert "other metadata" in err and "{'epochs': 10}" in err and "{'epochs': 20}" in err
+    assert_one_line_error(err)
+    assert "holds the results of another run (epochs 10 there, 20 now)" in err
+    assert "--overwrite" in err
+    assert (tmp_path / "results.csv").read_text() == first
     manifest = json.loads((tmp_path / "chunks" / "manifest.json").read_text())
     assert manifest["metadata"]["task"] == "quadratic" and manifest["metadata"]["epochs"] == 10
     assert not (tmp_path / "chunks" / "cli-options.json").exists()  # no second options file
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_sweep_digits_default_is_the_main_job(tmp_path, capsys):
@@ -267,8 +276,10 @@ def test_sweep_digits_default_is_the_main_job(tmp_path, capsys):
     assert "best: " in out
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.97
-    assert metrics["metric"] == "test_accuracy" and metrics["mode"] == "max"
-    assert "load_digits" in metrics["source"]
+    # Chosen on the validation split, reported on the test split.
+    assert metrics["metric"] == "val_accuracy" and metrics["mode"] == "max"
+    assert "load_digits" in metrics["source"] and "validation" in metrics["source"]
+    assert "chosen by val_accuracy on the validation split; on the test split: " in out
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,7 +397,7 @@ def _console_script() -> str:
 def test_console_script_trains(tmp_path):
     proc = _run_script("train", "quadratic", "--epochs", 20, "--out", tmp_path, "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert "final_loss" in proc.stdout
+    assert re.search(r"^  loss +[0-9]", proc.stdout, re.M)
     assert json.loads((tmp_path / "metrics.json").read_text())["config"]["epochs"] == 20
     assert_png(tmp_path / "trajectory.png")
 
@@ -447,7 +458,7 @@ def test_offline_tfds_fails_fast_and_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_resumed_sweep_counts_only_computed_work(tmp_path, capsys):
-    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2, "--resume"]
+    argv = ["sweep", "quadratic", "--epochs", 10, "--chunk-size", 2]
     argv += ["--out", tmp_path, "--no-progress"]
     assert run(argv, capsys)[0] == 0
     chunks = sorted((tmp_path / "chunks").glob("chunk_*.npz"))
@@ -470,7 +481,12 @@ def test_old_resume_folder_gets_a_clear_message(tmp_path, capsys):
     code, _, err = run(argv, capsys)
     assert code == 1
     assert_one_line_error(err)
-    assert "older rmsjax" in err and "cli-options.json" in err
+    assert "holds results of another run (chunks; no run.json" in err and "older rmsjax" in err
+    # The library says what the folder is, for callers of run_sweep.
+    with pytest.raises(ValueError, match="older rmsjax .*cli-options.json"):
+        rmsjax.experiment.run_sweep(
+            rmsjax.experiment.SweepConfig("quadratic", resume_dir=tmp_path / "chunks")
+        )
 
 
 def test_sweep_momentum_none_against_momentum(tmp_path, capsys):
@@ -481,8 +497,10 @@ def test_sweep_momentum_none_against_momentum(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert [r["momentum"] for r in rows] == ["", "0.9"]  # None, as pandas wrote it
     direct = tasks.get("quadratic").train(epochs=20, optimizer=rmsjax.rmsprop(0.1, decay=0.9))
-    assert float(rows[0]["final_loss"]) == pytest.approx(direct.metrics["final_loss"], rel=1e-5)
-    code, _, err = run(["train", "quadratic", "--momentum", "none", "--out", tmp_path], capsys)
+    assert float(rows[0]["loss"]) == pytest.approx(direct.metrics["loss"], rel=1e-5)
+    code, _, err = run(
+        ["train", "quadratic", "--momentum", "none", "--out", tmp_path / "t"], capsys
+    )
     assert code == 0, err
 
 
@@ -544,13 +562,13 @@ def test_sweep_halving_stops_configurations_early(tmp_path, capsys):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     best = metrics["ranking"][0]
     assert best["epochs"] == 9 and not best["pruned"]  # only full runs can be best
-    assert_png(tmp_path / "test_accuracy.png")  # points of a sampled space, not a heatmap
+    assert_png(tmp_path / "val_accuracy.png")  # points of a sampled space, not a heatmap
     assert not (tmp_path / "heatmap.png").exists()
 
 
 def test_sweep_optuna_search_resumes(tmp_path, capsys):
     pytest.importorskip("optuna")
-    argv = ["sweep", "xor", "--search", "optuna", "--trials", 4, "--epochs", 3, "--resume"]
+    argv = ["sweep", "xor", "--search", "optuna", "--trials", 4, "--epochs", 3]
     argv += ["--out", tmp_path, "--no-progress"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
@@ -564,7 +582,7 @@ def test_sweep_optuna_search_resumes(tmp_path, capsys):
 
 def test_sweep_optuna_resume_refuses_other_options(tmp_path, capsys):
     pytest.importorskip("optuna")
-    argv = ["sweep", "xor", "--search", "optuna", "--trials", 2, "--epochs", 2, "--resume"]
+    argv = ["sweep", "xor", "--search", "optuna", "--trials", 2, "--epochs", 2]
     argv += ["--out", tmp_path, "--no-progress"]
     assert run(argv, capsys)[0] == 0
     manifest = json.loads((tmp_path / "chunks" / "manifest.json").read_text())
@@ -573,7 +591,7 @@ def test_sweep_optuna_resume_refuses_other_options(tmp_path, capsys):
     code, _, err = run([*argv, "--batch-size", 2], capsys)
     assert code == 1
     assert_one_line_error(err)
-    assert "other metadata" in err and "{'batch_size': 4}" in err and "{'batch_size': 2}" in err
+    assert "another run (batch_size 4 there, 2 now)" in err
 
 
 @pytest.mark.parametrize(
@@ -592,3 +610,108 @@ def test_search_errors_are_one_line(argv, code, match, tmp_path, capsys):
     assert got == code, err
     assert_one_line_error(err)
     assert match in err
+
+
+# --------------------------------------------------------------------------------------------
+# The output folder: nothing finished is lost, nothing is overwritten.
+
+
+def test_fresh_starts_afresh_and_overwrite_leaves_no_stale_files(tmp_path, capsys):
+    grid = ["sweep", "quadratic", "--epochs", 10, "--out", tmp_path, "--no-progress"]
+    assert run(grid, capsys)[0] == 0
+    assert_png(tmp_path / "heatmap.png")
+    (tmp_path / "notes.txt").write_text("mine")  # not written by rmsjax: never deleted
+    code, out, err = run([*grid, "--fresh"], capsys)
+    assert code == 0, err
+    assert "resumed" not in out
+    assert json.loads((tmp_path / "metrics.json").read_text())["loaded_configurations"] == 0
+    # Another command in the same folder is refused, naming what differs...
+    train = ["train", "quadratic", "--epochs", 10, "--out", tmp_path, "--no-progress"]
+    code, _, err = run(train, capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert 'command "sweep" there, "train" now' in err
+    # ...and replaces the sweep's results with --overwrite: no heatmap, no chunks, no CSV left.
+    code, _, err = run([*train, "--overwrite"], capsys)
+    assert code == 0, err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["loss.png", "metrics.json", "notes.txt", "run.json", "trajectory.png"]
+    assert json.loads((tmp_path / "metrics.json").read_text())["command"] == "train"
+
+
+def test_a_folder_of_an_older_rmsjax_is_refused_then_overwritten(tmp_path, capsys):
+    for name in ("metrics.json", "heatmap.png", "test_accuracy.png"):
+        (tmp_path / name).write_text("old")
+    argv = ["sweep", "quadratic", "--epochs", 5, "--lr", 0.1, "--out", tmp_path, "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert code == 1
+    assert "heatmap.png" in err and "no run.json" in err
+    assert (tmp_path / "metrics.json").read_text() == "old"
+    code, _, err = run([*argv, "--overwrite"], capsys)
+    assert code == 0, err
+    assert not (tmp_path / "heatmap.png").exists() and not (tmp_path / "test_accuracy.png").exists()
+    assert json.loads((tmp_path / "metrics.json").read_text())["command"] == "sweep"
+
+
+def test_sigint_keeps_finished_configurations_and_the_same_command_continues(tmp_path, capsys):
+    # A real Ctrl-C (SIGINT) of a subprocess running `rmsjax sweep`, once some configurations
+    # are recorded; the same command then continues, and ends with the results of an
+    # uninterrupted run, bit for bit (results.csv holds every configuration's metrics).
+    out = tmp_path / "out"
+    argv = ["sweep", "quadratic", "--lr", "1e-3:1:40", "--decay", 0.9, "--epochs", 30000]
+    argv += ["--chunk-size", 1, "--no-progress"]
+    root = str(Path(__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rmsjax.cli", *map(str, [*argv, "--out", out])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if len(list((out / "chunks").glob("*.npz"))) >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"kept in {out}/chunks: run the same command again to continue" in err
+    assert "Traceback" not in err
+    code, text, err = run([*argv, "--out", out], capsys)
+    assert code == 0, err
+    loaded = json.loads((out / "metrics.json").read_text())["loaded_configurations"]
+    assert 2 <= loaded < 40, loaded
+    assert f"resumed: {loaded} of 40 configurations loaded" in text
+    code, _, err = run([*argv, "--out", tmp_path / "whole"], capsys)
+    assert code == 0, err
+    assert (out / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# The best row again: the printed `rmsjax train` line reproduces it bit for bit.
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["digits", "--lr", "1e-3,3e-3", "--decay", "0.9,0.99", "--epochs", 2, "--seeds", 2],
+        ["quadratic", "--lr", "0.01:0.3:3", "--momentum", "0.5", "--chunk-size", 1],
+    ],
+)
+def test_the_printed_train_line_reproduces_the_best_row_bit_for_bit(argv, tmp_path, capsys):
+    code, out, err = run(["sweep", *argv, "--out", tmp_path / "sweep", "--no-progress"], capsys)
+    assert code == 0, err
+    line = re.search(r"bit for bit: (rmsjax train .*)$", out, re.M).group(1)
+    metrics = json.loads((tmp_path / "sweep" / "metrics.json").read_text())
+    assert metrics["best_train_command"] == line
+    words = shlex.split(line)[1:]
+    code, _, err = run([*words, "--out", tmp_path / "train", "--no-progress"], capsys)
+    assert code == 0, err
+    again = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    with open(tmp_path / "sweep" / "results.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["seed"] == "0"]
+    row = next(r for r in rows if int(r["config"]) == metrics["best_config_id"])
+    task = tasks.get(argv[0])
+    for name in task.scalar_metrics:  # float32 values, compared exactly
+        assert np.float32(again[name]) == np.float32(row[name]), (name, again[name], row[name])
+    if "--seeds" not in argv:  # one seed: the row is that run, in metrics.json too
+        assert all(again[n] == metrics[n] for n in task.scalar_metrics)

@@ -2,7 +2,9 @@
 
 import dataclasses
 import inspect
+from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -54,7 +56,7 @@ def test_resolve_fills_defaults_once_and_is_idempotent():
     sweep = experiment.resolve(SweepConfig("rosenbrock", space={"decay": [0.5]}, epochs=7))
     assert sweep.space == {"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1], "decay": [0.5]}
     assert (sweep.metric, sweep.mode, sweep.epochs, sweep.batch_size) == (
-        "final_loss",
+        "loss",
         "min",
         7,
         None,
@@ -131,12 +133,12 @@ def test_run_sweep_ranks_and_counts_steps_not_examples():
         "quadratic", space={"learning_rate": [0.01, 0.1, 1.0], "decay": [0.9]}, epochs=20
     )
     report = experiment.run_sweep(config)
-    finals = [row["final_loss"] for row in report.table]
+    finals = [row["loss"] for row in report.table]
     assert finals == sorted(finals) and len(finals) == 3
     assert report.json["best"] == {"learning_rate": report.table[0]["learning_rate"], "decay": 0.9}
     assert "steps_per_second" in report.metrics and "examples_per_second" not in report.metrics
     assert report.metrics["loaded_configurations"] == 0
-    assert report.notes[-1] == f"  {report.optimizer}"
+    assert f"  {report.optimizer}" in report.notes
 
 
 def test_run_sweep_momentum_none_against_momentum():
@@ -149,7 +151,7 @@ def test_run_sweep_momentum_none_against_momentum():
     ]:
         (row,) = [r for r in report.table if r["momentum"] == value]
         direct = task.train(epochs=25, optimizer=optimizer)
-        assert row["final_loss"] == pytest.approx(direct.metrics["final_loss"], rel=1e-5)
+        assert row["loss"] == pytest.approx(direct.metrics["loss"], rel=1e-5)
 
 
 def test_run_compare_has_every_optimizer_and_no_examples_on_2d():
@@ -198,3 +200,54 @@ def test_resolve_a_sampled_search():
     ]:
         with pytest.raises(ValueError, match=match):
             experiment.resolve(config)
+
+
+def test_the_application_uses_the_engine_through_public_names_only():
+    # The application layer (tasks, experiment, report, cli, presets, training) imports neither
+    # rmsjax._engine nor rmsjax._src, and never imports rmsjax inside a function.
+    import ast
+
+    root = Path(rmsjax.__file__).parent
+    files = [*(root / "tasks").glob("*.py"), *(root / "experiment").glob("*.py")]
+    files += [root / f"{n}.py" for n in ("report", "cli", "presets", "training")]
+    for path in files:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(("rmsjax._engine", "rmsjax._src")), (path, name)
+                top_level = node.col_offset == 0
+                assert top_level or not name.startswith("rmsjax"), (path, node.lineno, name)
+
+
+def test_a_sweep_chooses_on_validation_and_reports_on_test():
+    task = tasks.get("digits")
+    full = task.load()
+    data = task.sweep_data(full)
+    # The validation split is carved from the training examples: together they are the
+    # training set, and the test split is untouched.
+    together = np.concatenate([data.x_train, data.x_val])
+    assert len(together) == full.num_train and len(data.x_val) == round(0.2 * full.num_train)
+    key = np.lexsort(together.T)
+    np.testing.assert_array_equal(together[key], full.x_train[np.lexsort(full.x_train.T)])
+    np.testing.assert_array_equal(data.x_test, full.x_test)
+    assert task.sweep_data(data) is data  # split once
+    config = SweepConfig("digits", space={"learning_rate": [1e-3, 1e-2]}, epochs=2)
+    report = experiment.run_sweep(config)
+    assert report.json["metric"] == "val_accuracy"
+    vals = [row["val_accuracy"] for row in report.table]
+    assert vals == sorted(vals, reverse=True)  # ranked on validation...
+    best = report.table[0]
+    assert report.metrics["test_accuracy"] == best["test_accuracy"]  # ...reported on test
+    assert "chosen by val_accuracy on the validation split" in "\n".join(report.notes)
+    # The rows are what the train_fn on the split data measures: validation and test apart.
+    out = task.make_train_fn(data, epochs=2)(
+        {"learning_rate": 1e-3, "decay": task.defaults["decay"]},
+        jax.random.fold_in(jax.random.fold_in(jax.random.key(0), 0), 0),
+    )
+    assert {"val_accuracy", "val_loss", "test_accuracy", "test_loss"} <= set(out)

@@ -53,7 +53,7 @@ def test_print_report_sweep(sweep_report):
     out = io.StringIO()
     report.print_report(sweep_report, top=3, file=out)
     text = out.getvalue()
-    assert text.startswith("top 3 by final_loss (min):\n")
+    assert text.startswith("top 3 by loss (min):\n")
     header = text.splitlines()[1].split()
     assert header[:5] == ["rank", "config", "learning_rate", "decay", "centered"]
     assert "best: learning_rate=" in text and "rmsjax.rmsprop(learning_rate=" in text

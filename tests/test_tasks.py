@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +48,7 @@ def test_rosenbrock_rmsprop_beats_sgd_with_the_seed_settings():
     task = tasks.get("rosenbrock")
     rms = task.train()
     sgd = task.train(optimizer=optax.sgd(1e-3))
-    assert rms.metrics["final_loss"] < sgd.metrics["final_loss"]
+    assert rms.metrics["loss"] < sgd.metrics["loss"]
     assert sgd.config["optimizer"] == "user-supplied optax transformation"
 
 
@@ -79,7 +81,7 @@ def test_train_matches_train_fn_and_reports_json():
     text = json.dumps({"metrics": result.metrics, "config": result.config})
     assert '"learning_rate": 0.003' in text
     assert set(result.metrics) >= {
-        "final_loss",
+        "loss",
         "test_accuracy",
         "examples_per_second",
         "wall_seconds",
@@ -108,7 +110,7 @@ def test_runs_under_rmsjax_sweep():
     except NotImplementedError:
         pytest.skip("rmsjax.sweep is not implemented yet")
     assert result.metrics["trajectory"].shape == (2, 1, 51, 2)
-    assert result.metrics["final_loss"][1, 0] < result.metrics["final_loss"][0, 0]
+    assert result.metrics["loss"][1, 0] < result.metrics["loss"][0, 0]
 
 
 # ------------------------------------------------------------------------- real data, small
@@ -175,7 +177,8 @@ def test_reviews_word_dropout_and_pooling_options(tmp_path):
 def test_what_the_command_line_used_to_hold_lives_on_the_task():
     digits, rosen = tasks.get("digits"), tasks.get("rosenbrock")
     assert (digits.budget_unit, rosen.budget_unit) == ("epoch", "step")
-    assert digits.default_metric == "test_accuracy" and rosen.default_metric == "final_loss"
+    assert digits.default_metric == "val_accuracy" and rosen.default_metric == "loss"
+    assert tasks.get("xor").default_metric == "test_accuracy"  # no validation split
     assert "distance_to_minimum" in rosen.scalar_metrics
     assert rosen.sgd_learning_rate == 1e-3  # the seed's gradient-descent step on Rosenbrock
     data = digits.load()
@@ -184,3 +187,38 @@ def test_what_the_command_line_used_to_hold_lives_on_the_task():
     assert rosen.examples_per_run(rosen.load()) is None  # a 2-D function has no examples
     result = rosen.train(epochs=10)
     assert "steps_per_second" in result.metrics and "examples_per_second" not in result.metrics
+
+
+def _contributing_task_example() -> str:
+    text = (Path(__file__).parents[1] / "CONTRIBUTING.md").read_text()
+    section = text.split("## Adding a task")[1].split("\n## ")[0]
+    return section.split("```python\n")[1].split("```")[0]
+
+
+def test_contributing_example_task_is_found_and_trains(tmp_path, monkeypatch):
+    # The "Adding a task" example of CONTRIBUTING.md, as a file beside the built-in tasks: the
+    # registry finds it after them, and it trains with the shared machinery.
+    pytest.importorskip("sklearn")
+    (tmp_path / "cancer.py").write_text(_contributing_task_example())
+    monkeypatch.setattr(tasks, "__path__", [*tasks.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "rmsjax.tasks.cancer", raising=False)
+    try:
+        found = tasks._discover()
+    finally:
+        sys.modules.pop("rmsjax.tasks.cancer", None)
+    assert list(found) == [*tasks.names(), "cancer"]
+    task = found["cancer"]
+    assert (task.kind, task.budget_unit, task.default_metric) == ("classification", "epoch",
+                                                                  "val_accuracy")  # fmt: skip
+    result = task.train(epochs=5)
+    assert result.metrics["test_accuracy"] > 0.9  # a linearly separable-ish problem: ~0.97
+
+
+def test_a_declaration_that_mixes_kinds_is_refused():
+    digits = tasks.get("digits")
+    with pytest.raises(ValueError, match="a classifier declares `model`, `loss` and `batch_size`"):
+        dataclasses.replace(digits, loss=None)
+    with pytest.raises(ValueError, match="`budget_unit` must be 'step' for a 2-D objective"):
+        dataclasses.replace(digits, budget_unit="step")
+    with pytest.raises(ValueError, match="`loss` must be one of"):
+        dataclasses.replace(digits, loss="hinge")

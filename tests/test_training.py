@@ -176,7 +176,7 @@ def test_train_fn_vmaps_over_hparams_like_a_loop():
         for k in one:
             np.testing.assert_allclose(batched[k][i], one[k], rtol=1e-5, atol=1e-6)
     # A larger learning rate trains faster on this easy problem.
-    assert batched["final_loss"][1] < batched["final_loss"][0]
+    assert batched["loss"][1] < batched["loss"][0]
 
 
 def make_blob_trainer():
@@ -265,3 +265,26 @@ def test_minimize_matches_a_python_loop():
     np.testing.assert_allclose(traj, np.stack(expected), rtol=1e-5)
     np.testing.assert_allclose(values, [fn(q) for q in expected], rtol=1e-4)
     assert traj.shape == (21, 2)
+
+
+def test_validation_data_is_evaluated_beside_the_test_data():
+    args = blob_args()
+    x, y = args["train_data"]
+    args["validation_data"] = (x[:20], y[:20])
+    hp = {"learning_rate": 1e-2, "decay": 0.9}
+    key = jax.random.key(1)
+    out = jax.jit(training.make_train_fn(epochs=2, **args))(hp, key)
+    plain = jax.jit(make_blob_train_fn(epochs=2))(hp, key)
+    for k in plain:  # the validation split changes nothing else
+        np.testing.assert_array_equal(out[k], plain[k])
+    tests = {k[len("test_") :] for k in plain if k.startswith("test_")}
+    assert {k for k in out if k.startswith("val_")} == {f"val_{k}" for k in tests} != set()
+    # What the trainer returns after the same epochs, on the same validation examples.
+    trainer = training.make_trainer(**args)
+    carry = trainer.init(hp, key)
+    for _ in range(2):
+        carry, unit = trainer.advance(carry, hp, key)
+    np.testing.assert_allclose(unit["val_accuracy"], out["val_accuracy"], rtol=1e-6)
+    args.pop("eval_data"), args.pop("metrics_fn")
+    with pytest.raises(ValueError, match="`validation_data` needs `eval_data` and `metrics_fn`"):
+        training.make_train_fn(epochs=2, **args)

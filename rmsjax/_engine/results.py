@@ -29,6 +29,8 @@ class SweepResult:
         metric in that direction; for any other metric (or a plain sweep) they need ``mode``.
       key: the PRNG key the sweep was given (None if unknown); see `key_of`.
       keys: ``"per_config"`` or ``"shared"``, as the sweep was run.
+      loaded: bool ``(n_configs,)``: True for the configurations read back from ``out_dir``
+        (finished by an earlier run), False for those computed by this call.
     """
 
     space: Grid
@@ -39,6 +41,11 @@ class SweepResult:
     objective: tuple[str, str] | None = None
     key: Any = None
     keys: str = "per_config"
+    loaded: np.ndarray | None = dataclasses.field(default=None, kw_only=True)
+
+    def __post_init__(self):
+        if self.loaded is None:
+            self.loaded = np.zeros(len(self.space), dtype=bool)
 
     @property
     def configs(self) -> list[dict[str, Any]]:

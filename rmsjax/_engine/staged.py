@@ -154,6 +154,7 @@ class StagedRecord:
         self.spec: dict[str, dict] | None = None  # what is stored, in order
         self.arrays: dict[str, np.ndarray] = {}
         self.done = np.zeros(n, bool)
+        self.loaded = np.zeros(n, bool)  # finished in an earlier run, read from out_dir
         self.widths: dict[int, int] = {}
         self.extra: list[str] = []  # names of the columns besides metrics, curves, units, pruned
 
@@ -207,6 +208,7 @@ class StagedRecord:
             for array, name in zip(arrays, self.spec, strict=True):
                 self.arrays[name][ids[keep]] = array[keep]
             self.done[ids[keep]] = True
+        self.loaded = self.done.copy()
         if jax.process_count() > 1:
             multihost_utils.assert_equal(
                 self.done, f"processes found different finished configurations in out_dir "
@@ -231,7 +233,7 @@ class StagedRecord:
         pruned = self.arrays.get("_pruned", np.zeros((self.n, self.seeds), bool))
         widths = dict(sorted(self.widths.items()))
         return StagedResult(space, self.seeds, metrics, widths, metadata, objective=objective,
-                            key=key, keys=keys,
+                            key=key, keys=keys, loaded=self.loaded,
                             budget=units[:, 0].copy(), pruned=pruned[:, 0].copy(),
                             max_budget=self.budget)  # fmt: skip
 

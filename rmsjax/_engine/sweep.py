@@ -187,6 +187,7 @@ def sweep(
     context = _Context(train_fn, space, seeds, run_key, devices, chunk_size, store)
     groups = [_trace_group(context, static, ids) for static, ids in checks.groups(space).items()]
     state = _State.start(context, groups)
+    loaded = state.done.copy()
     with checks.progress_bar(int((~state.done).sum()), progress, "sweep") as bar:
         for group in groups:
             if not state.done[group.ids].all():
@@ -202,6 +203,7 @@ def sweep(
         metadata=metadata,
         key=key,
         keys=keys,
+        loaded=loaded,
     )
 
 

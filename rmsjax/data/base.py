@@ -25,6 +25,9 @@ class Dataset:
       source: a sentence saying which source was used (tfds, local files, embedded) and how
         the split was made; report it next to any figure measured on this data.
       info: extra facts (e.g. the vocabulary for reviews).
+      x_val, y_val: a validation split carved from the training examples (None: none), for
+        choosing among configurations while the test split is only reported (see
+        :meth:`rmsjax.tasks.Task.sweep_data`).
 
     >>> import numpy as np
     >>> from rmsjax.data import Dataset
@@ -42,6 +45,8 @@ class Dataset:
     num_classes: int
     source: str
     info: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def train(self) -> tuple[np.ndarray, np.ndarray]:
@@ -52,6 +57,11 @@ class Dataset:
     def test(self) -> tuple[np.ndarray, np.ndarray]:
         """``(x_test, y_test)``."""
         return self.x_test, self.y_test
+
+    @property
+    def validation(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(x_val, y_val)``, or None without a validation split."""
+        return None if self.x_val is None else (self.x_val, self.y_val)
 
     @property
     def num_train(self) -> int:

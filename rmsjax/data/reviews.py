@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rmsjax._checks import positive_int
 from rmsjax.data.base import Dataset, check_source, tfds_examples, tfds_installed
 
 __all__ = [
@@ -78,8 +79,7 @@ def encode(
     """
     if keep not in ("first", "last"):
         raise ValueError(f"`keep` must be 'first' or 'last', got {keep!r}")
-    if not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"`max_len` must be a positive integer, got {max_len!r}")
+    positive_int("max_len", max_len)
     index = {w: i for i, w in enumerate(vocab)}
     out = np.zeros((len(docs), max_len), np.int32)
     for row, doc in enumerate(docs):

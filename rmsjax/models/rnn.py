@@ -33,6 +33,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from rmsjax._checks import positive_int
+
 __all__ = ["CELLS", "PAD_ID", "POOLINGS", "apply", "elman_cell", "encode", "gru_cell", "init"]
 
 PAD_ID = 0
@@ -81,8 +83,7 @@ def init(
         ("hidden_size", hidden_size),
         ("num_classes", num_classes),
     ]:
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        positive_int(name, value)
     gates = 3 if cell == "gru" else 1
     k_emb, k_in, k_rec, k_bi, k_br, k_head = jax.random.split(key, 6)
     bound = 1.0 / hidden_size**0.5

@@ -1,0 +1,525 @@
+"""Running a resolved config: :func:`run_train`, :func:`run_sweep`, :func:`run_compare`, each
+returning a :class:`Report`."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import rmsjax
+from rmsjax import tasks, training
+from rmsjax.experiment.config import (
+    CompareConfig,
+    SweepConfig,
+    TrainConfig,
+    load_data,
+    resolve,
+)
+from rmsjax.presets import FLAGS, PRESETS, Preset, format_value, get_preset
+
+
+@dataclasses.dataclass
+class Report:
+    """What an experiment found, ready to print (:func:`rmsjax.report.print_report`) or save.
+
+    Attributes:
+      command: ``"train"``, ``"sweep"`` or ``"compare"``.
+      task: the task's name.
+      source: where the data came from.
+      optimizer: the optimizer that trained (a sweep: its best configuration), as a call.
+      metrics: headline numbers (a sweep: the best configuration's, and throughput).
+      table: rows to print (a sweep: every configuration, best first; compare: one per
+        optimizer; train: none).
+      notes: lines worth saying beside the table (the best configuration, divergences...).
+      curves: label -> training loss per epoch (per step, start included, for 2-D tasks).
+      trajectories: label -> ``[steps + 1, 2]`` points (2-D tasks only).
+      highlight: labels drawn in colour (a sweep's best few), or None for all.
+      problem: the 2-D :class:`~rmsjax.data.Problem` (contours), else None.
+      sweep: the :class:`rmsjax.SweepResult` of a sweep, else None.
+      json: everything, JSON-ready: the content of ``metrics.json``.
+    """
+
+    command: str
+    task: str
+    source: str
+    optimizer: str
+    metrics: dict[str, float]
+    table: list[dict[str, Any]]
+    notes: list[str]
+    curves: dict[str, np.ndarray]
+    trajectories: dict[str, np.ndarray]
+    highlight: list[str] | None
+    problem: Any
+    sweep: Any
+    json: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------
+# train
+
+
+def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) -> Report:
+    """Train one configuration (see :class:`TrainConfig`) and report it.
+
+    ``data`` is the task's data (default: :func:`load_data`); ``progress`` shows a bar.
+    """
+    config = resolve(config)
+    task = tasks.get(config.task)
+    data = load_data(config) if data is None else data
+    if config.sweep_run is not None:
+        result = _train_as_sweep_run(config, task, data)
+    else:
+        result = task.train(
+            config.hparams,
+            preset=config.preset,
+            data=data,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            progress=progress,
+        )
+    source = task.describe_data(data)
+    label = config.preset if task.kind == "objective" else "train loss"
+    history = result.history.as_dict()
+    if task.examples_per_run(data) is None:  # a 2-D objective has no examples to count
+        del history["examples_per_second"]
+    payload = {
+        "command": "train",
+        "task": task.name,
+        **result.metrics,
+        "source": source,
+        "config": result.config,
+        "history": history,
+    }
+    trajectories = {}
+    if result.trajectory is not None:
+        payload["trajectory"] = result.trajectory
+        trajectories = {config.preset: result.trajectory}
+    return Report(
+        command="train",
+        task=task.name,
+        source=source,
+        optimizer=result.config["optimizer"],
+        metrics=dict(result.metrics),
+        table=[],
+        notes=[],
+        curves={label: np.asarray(result.history.train_loss)},
+        trajectories=trajectories,
+        highlight=None,
+        problem=data if task.kind == "objective" else None,
+        sweep=None,
+        json=payload,
+    )
+
+
+def _traced(value: Any) -> bool:
+    """Whether a sweep traces this hyperparameter value (numbers; not bools, None, strings)."""
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _train_as_sweep_run(config: TrainConfig, task, data) -> tasks.TrainResult:
+    """One run of a plain sweep again, bit for bit (see :attr:`TrainConfig.sweep_run`)."""
+    start = time.perf_counter()
+    config_id, seed_index, width = config.sweep_run
+    key = jax.random.fold_in(jax.random.key(config.seed), config_id)
+    key = jax.random.fold_in(key, seed_index)  # the key rmsjax.sweep gives run (config, seed)
+    data = task.sweep_data(data)  # the data the sweep trained on (its validation split out)
+    train_fn = task.make_train_fn(
+        data, epochs=config.epochs, batch_size=config.batch_size, preset=config.preset
+    )
+    static = {k: v for k, v in config.hparams.items() if not _traced(v)}
+
+    def run(traced, key):
+        return train_fn({**static, **traced}, key)
+
+    traced = {k: jnp.asarray(v) for k, v in config.hparams.items() if _traced(v)}
+    if width == 1:
+        out = jax.jit(run)(traced, key)
+    else:
+        copies = {k: jnp.stack([v] * width) for k, v in traced.items()}
+        out = jax.jit(jax.vmap(run))(copies, jnp.stack([key] * width))
+        out = {k: v[0] for k, v in out.items()}
+    out = jax.device_get(out)
+    metrics = {n: float(out[n]) for n in task.scalar_metrics}
+    metrics["wall_seconds"] = time.perf_counter() - start
+    description = task.describe_optimizer(config.hparams, config.preset)
+    run_config = {
+        "task": task.name,
+        "hparams": _plain_hparams(config.hparams),
+        "optimizer": description,
+        "preset": config.preset,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "sweep_run": list(config.sweep_run),
+        "model": dict(task.model),
+        "loss": task.loss,
+        "data": dict(task.data_options),
+    }
+    history = training.History(train_loss=np.asarray(out["loss_curve"]).tolist())
+    trajectory = out.get("trajectory")
+    return tasks.TrainResult(task.name, None, history, metrics, run_config,
+                             task.describe_data(data), trajectory)  # fmt: skip
+
+
+def _plain_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in hparams.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# sweep
+
+
+def _label(config: Mapping[str, Any], names: Sequence[str]) -> str:
+    return ", ".join(f"{n}={format_value(config[n])}" for n in names) or "config 0"
+
+
+def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
+    """Every configuration, best first (by the mean over seeds; diverged ones last)."""
+    means = {
+        n: result.metrics[n].astype(np.float64).mean(axis=1)
+        for n in task.scalar_metrics
+        if n in result.metrics
+    }
+    diverged = result.diverged.any(axis=1)
+    rows = []
+    for rank, i in enumerate(result.rank(metric, mode), start=1):
+        row: dict[str, Any] = {"rank": rank, "config": i}
+        row.update({n: result.space[i][n] for n in varying})
+        row.update({n: float(m[i]) for n, m in means.items()})
+        if result.seeds > 1:
+            row[f"{metric}_std"] = float(result.metrics[metric][i].astype(np.float64).std())
+        row["diverged"] = bool(diverged[i])
+        if getattr(result, "pruned", None) is not None:  # a staged search
+            row["epochs"], row["pruned"] = int(result.budget[i]), bool(result.pruned[i])
+        rows.append(row)
+    return rows
+
+
+def _throughput(task, data, config, result, seconds: float) -> dict:
+    """Work per second over what this run computed (configurations loaded from a resume folder
+    excluded; a configuration stopped early by halving counts the units it trained)."""
+    units = getattr(result, "budget", None)  # a staged sweep: units each configuration trained
+    units = np.full(len(result.space), config.epochs) if units is None else np.asarray(units)
+    computed = ~result.loaded
+    work = int(units[computed].sum()) * result.seeds
+    per_unit = task.examples_per_run(data, 1, config.batch_size)
+    if per_unit is None:  # a 2-D function: steps, not examples
+        return {"steps_per_second": work / seconds if seconds else 0.0}
+    return {"examples_per_second": work * per_unit / seconds if seconds else 0.0}
+
+
+def _search(config: SweepConfig, task, preset, data, resume, metadata, progress):
+    """Run ``config``'s search and return its `SweepResult`."""
+    key = jax.random.key(config.seed)
+    common = {"seeds": config.seeds, "out_dir": resume, "metadata": metadata, "progress": progress}
+    if config.halving is None and config.search != "optuna":
+        fn = task.make_train_fn(
+            data, epochs=config.epochs, batch_size=config.batch_size, preset=preset
+        )
+        staged = {}
+    else:
+        fn = task.make_trainer(
+            data, budget=config.epochs, batch_size=config.batch_size, preset=preset
+        )
+        staged = {"budget": config.epochs}
+    if config.search == "optuna":
+        study = _optuna_study(config, resume)
+        return rmsjax.optuna_search(
+            fn, study, n_trials=config.trials, space=config.space, key=key, budget=config.epochs,
+            metric=config.metric, **common,
+        )  # fmt: skip
+    if config.halving is not None:
+        staged["halving"] = rmsjax.halving(config.metric, config.mode, eta=int(config.halving))
+    if config.search == "grid":
+        space = rmsjax.grid(**config.space)
+    else:
+        space = rmsjax.sample(config.trials, seed=config.seed, method=config.search, **config.space)
+    return rmsjax.sweep(fn, space, key=key, chunk_size=config.chunk_size, **common, **staged)
+
+
+def _optuna_study(config: SweepConfig, resume: Path | None):
+    """A seeded TPE study (median pruner), kept in ``resume/study.db`` when resuming."""
+    import optuna  # resolve() checked that it is installed
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = None
+    if resume is not None:
+        resume.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{resume / 'study.db'}"
+    return optuna.create_study(
+        direction="maximize" if config.mode == "max" else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=config.seed),
+        storage=storage, study_name="rmsjax", load_if_exists=True,
+    )  # fmt: skip
+
+
+def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) -> Report:
+    """Train every configuration of ``config``'s grid at once and rank them.
+
+    With ``resume_dir``, finished chunks are saved there, and reused when the same sweep (same
+    grid, seeds, seed, and the task, preset, epochs, batch size and data recorded in the sweep's
+    manifest) runs again; throughput then counts only the configurations computed now.
+    """
+    wall_start = time.perf_counter()
+    config = resolve(config)
+    task = tasks.get(config.task)
+    preset = get_preset(config.preset)
+    data = task.sweep_data(load_data(config) if data is None else data)
+    source = task.describe_data(data)
+    metadata = {
+        "task": task.name,
+        "preset": preset.name,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "data": source,
+    }
+    resume = None if config.resume_dir is None else Path(config.resume_dir)
+    if resume is not None and (resume / "cli-options.json").exists():
+        raise ValueError(
+            f"{resume} holds chunks from an older rmsjax (its options are in cli-options.json, "
+            "which this version no longer reads); delete that folder or resume elsewhere"
+        )
+    start = time.perf_counter()
+    result = _search(config, task, preset, data, resume, metadata, progress)
+    seconds = time.perf_counter() - start
+    report = _sweep_report(config, task, preset, data, result, seconds, source)
+    report.metrics["wall_seconds"] = report.json["wall_seconds"] = time.perf_counter() - wall_start
+    return report
+
+
+def _flag_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))  # every digit: the sweep traced exactly this value
+    return str(value)
+
+
+def _train_line(config: SweepConfig, task, preset: Preset, result, best_id: int) -> str | None:
+    """The ``rmsjax train`` command that trains the best configuration's first seed again, bit
+    for bit (a plain sweep only: a staged search's rows come from its pool of trainers)."""
+    if isinstance(result, rmsjax.StagedResult):
+        return None
+    space = result.space
+    best = space[best_id]
+    # Runs batched together: the chunk width of best's static combination (keyed by its first
+    # configuration) times the seeds, one flat vmap over (configuration, seed) pairs.
+    first = next(i for i in range(len(space))
+                 if all(space[i][a] == best[a] for a in space.static_axes))  # fmt: skip
+    width = result.chunk_sizes.get(first, 1) * result.seeds
+    words = ["rmsjax", "train", task.name]
+    words += [] if preset.name == "rmsjax" else ["--preset", preset.name]
+    for name, value in best.items():
+        words.append(f"{FLAGS[name]}={_flag_value(value)}")
+    words += ["--epochs", str(config.epochs)]
+    words += [] if config.batch_size is None else ["--batch-size", str(config.batch_size)]
+    words += ["--seed", str(config.seed)]
+    if task.needs_data_dir and config.data_dir is not None:
+        words += ["--data-dir", str(config.data_dir)]
+    words += ["--sweep-run", f"{best_id},0,{width}"]
+    return shlex.join(words)
+
+
+def _sweep_config_json(config: SweepConfig, task, preset: Preset, result) -> dict[str, Any]:
+    return {
+        "task": task.name,
+        "preset": preset.name,
+        "optimizer": preset.function.__name__,
+        "grid": result.space.to_json(),
+        "search": config.search,
+        "trials": config.trials,
+        "halving": config.halving,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "seeds": config.seeds,
+        "chunk_size": config.chunk_size,
+        "chunk_sizes_used": result.chunk_sizes,
+        "model": dict(task.model),
+        "data": dict(task.data_options),
+    }
+
+
+def _sweep_report(config, task, preset, data, result, seconds, source) -> Report:
+    loaded = int(result.loaded.sum())
+    space = result.space
+    metric, mode = config.metric, config.mode
+    varying = [n for n, v in space.axes.items() if len(set(map(repr, v))) > 1]
+    rows = _rows(result, task, metric, mode, varying)
+    best_id = rows[0]["config"]
+    best = space[best_id]
+    best_metrics = {n: rows[0][n] for n in task.scalar_metrics if n in rows[0]}
+    computed = len(space) - loaded
+    totals = {
+        **_throughput(task, data, config, result, seconds),
+        "sweep_seconds": seconds,
+        "loaded_configurations": loaded,
+        "wall_seconds": seconds,  # run_sweep sets the whole call's
+    }
+    n_div = sum(r["diverged"] for r in rows)
+    notes = []
+    if n_div:
+        notes.append(f"diverged: {n_div} of {len(space)} configurations (NaN or inf; ranked last)")
+    if loaded:
+        notes.append(
+            f"resumed: {loaded} of {len(space)} configurations loaded from "
+            f"{config.resume_dir}, {computed} computed now (throughput counts only those)"
+        )
+    notes += [f"best: {_label(best, list(best))}", f"  {preset.describe(best)}"]
+    if metric.startswith("val_"):
+        test = ", ".join(f"{n}={format_value(v)}" for n, v in best_metrics.items()
+                         if n.startswith("test_"))  # fmt: skip
+        notes.append(f"chosen by {metric} on the validation split; on the test split: {test}")
+    train_line = _train_line(config, task, preset, result, best_id)
+    if train_line is not None:
+        seeds = "" if config.seeds == 1 else f" (its seed 0 of {config.seeds})"
+        notes.append(f"the best row again{seeds}, bit for bit: {train_line}")
+    curves = result.metrics["loss_curve"].astype(np.float64).mean(axis=1)
+    labels = [_label(space[i], varying) for i in range(len(space))]
+    shown = [labels[r["config"]] for r in rows[: min(6, len(rows))]]
+    trajectories = {}
+    if task.kind == "objective":
+        trajectories = {labels[r["config"]]: result.metrics["trajectory"][r["config"], 0]
+                        for r in rows[:6]}  # fmt: skip
+    payload = {
+        "command": "sweep",
+        "task": task.name,
+        "metric": metric,
+        "mode": mode,
+        **best_metrics,
+        **totals,
+        "best": best,
+        "best_config_id": best_id,
+        "best_train_command": train_line,
+        "configurations": len(space),
+        "seeds": config.seeds,
+        "diverged_configurations": n_div,
+        "source": source,
+        "config": _sweep_config_json(config, task, preset, result),
+        "ranking": rows,
+    }
+    return Report(
+        command="sweep",
+        task=task.name,
+        source=source,
+        optimizer=preset.describe(best),
+        metrics={**best_metrics, **totals},
+        table=rows,
+        notes=notes,
+        curves=dict(zip(labels, curves, strict=True)),
+        trajectories=trajectories,
+        highlight=shown,
+        problem=data if task.kind == "objective" else None,
+        sweep=result,
+        json=payload,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# compare
+
+
+def _compare_runs(config: CompareConfig, task, steps: int) -> list[tuple[str, Any, str, list]]:
+    """(name, optimizer, description, hyperparameters it ignores) for each optimizer."""
+
+    def schedule(lr):  # every optimizer gets the task's schedule (constant for most tasks)
+        return task.learning_rate_schedule(lr, steps)
+
+    note = f" (learning rate on the task's {task.schedule} schedule)"
+    note = "" if task.schedule == "constant" else note
+    sgd = optax.sgd(schedule(config.sgd_learning_rate))
+    runs = [("sgd", sgd, f"optax.sgd({config.sgd_learning_rate:g}){note}", [])]
+    for preset in PRESETS.values():
+        hparams = preset.supported(config.hparams)
+        optimizer = task.default_optimizer_factory(steps, preset)(hparams)
+        ignored = preset.unsupported(config.hparams)
+        runs.append((preset.name, optimizer, task.describe_optimizer(hparams, preset), ignored))
+    adam = optax.adam(schedule(config.adam_learning_rate))
+    runs.append(("adam", adam, f"optax.adam({config.adam_learning_rate:g}){note}", []))
+    return runs
+
+
+def run_compare(config: CompareConfig, data: Any = None, *, progress: bool = False) -> Report:
+    """Train SGD, each RMSprop preset and Adam on one task, from the same initialisation and
+    data order, and report them side by side (see :class:`CompareConfig`)."""
+    config = resolve(config)
+    task = tasks.get(config.task)
+    data = load_data(config) if data is None else data
+    steps = task.total_steps(data, config.epochs, config.batch_size)
+    runs = _compare_runs(config, task, steps)
+    # The first training in a process also pays one-time costs inside its timed epochs (JAX
+    # compiling the small eager ops around the epoch function); a one-epoch warm-up keeps them
+    # out of the first optimizer's throughput, so the column compares like with like.
+    task.train(data=data, epochs=1, batch_size=config.batch_size, optimizer=optax.sgd(0.0))
+    results = {}
+    for name, optimizer, _, _ in runs:
+        results[name] = task.train(
+            config.hparams,
+            data=data,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            optimizer=optimizer,
+            progress=progress,
+        )
+    return _compare_report(task, data, runs, results)
+
+
+def _compare_report(task, data, runs, results) -> Report:
+    columns = ["loss"] + (
+        ["test_accuracy", "test_loss", "examples_per_second"]
+        if task.kind == "classification"
+        else ["distance_to_minimum"]  # a 2-D function has no examples to count
+    )
+    columns.append("wall_seconds")
+    rows = [{"optimizer": n, **{c: results[n].metrics[c] for c in columns}} for n, *_ in runs]
+    notes = [f"{n}: {description}" for n, _, description, _ in runs]
+    notes += [
+        f"note: {n} ignores {k} (not an argument of its preset)"
+        for n, _, _, ignored in runs
+        for k in ignored
+    ]
+    source = task.describe_data(data)
+    payload = {
+        "command": "compare",
+        "task": task.name,
+        "wall_seconds": sum(r.metrics["wall_seconds"] for r in results.values()),
+        "source": source,
+        "results": {
+            name: {
+                **results[name].metrics,
+                "optimizer": description,
+                "config": dict(results[name].config, optimizer=description),
+                "train_loss": results[name].history.train_loss,
+            }
+            for name, _, description, _ in runs
+        },
+    }
+    objective = task.kind == "objective"
+    return Report(
+        command="compare",
+        task=task.name,
+        source=source,
+        optimizer=", ".join(n for n, *_ in runs),
+        metrics={},
+        table=rows,
+        notes=notes,
+        curves={n: np.asarray(results[n].history.train_loss) for n, *_ in runs},
+        trajectories={n: results[n].trajectory for n, *_ in runs} if objective else {},
+        highlight=None,
+        problem=data if objective else None,
+        sweep=None,
+        json=payload,
+    )
