@@ -356,9 +356,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``rmsjax`` command with ``argv`` (default ``sys.argv[1:]``); return its exit status.
 
     Exit status: 0 on success, 1 for a bad value or missing data, 2 for a usage error,
-    130 when interrupted.
+    130 when interrupted. Run as the command (``argv`` None), an interrupted run ends the process
+    at once after its message (`os._exit`): jaxlib compiles on a thread of its own, which Ctrl-C
+    does not stop, and an interpreter torn down while it still compiles dies of a segmentation
+    fault (jax 0.10 on a CPU), so the normal exit would crash after the finished work is saved.
     """
     parser = build_parser()
+    command = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(_join_negative_values(argv))
     debug = os.environ.get("RMSJAX_DEBUG", "") not in ("", "0")
@@ -380,6 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "/chunks: run the same command again to continue (add --fresh to start "
                     "afresh)")  # fmt: skip
         print(f"{PROG}: interrupted{more}", file=sys.stderr)
+        if command:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
 
 

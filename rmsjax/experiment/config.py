@@ -355,7 +355,7 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
             f"`metric` {metric!r} is not a metric of task {task.name!r}; choose from "
             f"{', '.join(task.scalar_metrics)}"
         )
-    mode = config.mode or ("max" if "accuracy" in metric else "min")
+    mode = config.mode or task.metric_mode(metric)
     if mode not in ("min", "max"):
         raise ValueError(f"`mode` must be 'min' or 'max', got {mode!r}")
     return dataclasses.replace(config, space=space, metric=metric, mode=mode, **common)

@@ -163,6 +163,23 @@ class Task:
         held_out = ("val_accuracy", "val_loss") if self.validation else ()
         return ("loss", *held_out, "test_accuracy", "test_loss")
 
+    def metric_mode(self, metric: str) -> str:
+        """Which way ``metric`` is better, declared per metric, never guessed from its name:
+        ``"max"`` for the accuracies, ``"min"`` for the losses and the distance to the minimum.
+
+        >>> from rmsjax import tasks
+        >>> tasks.get("digits").metric_mode("val_accuracy"), tasks.get("xor").metric_mode("loss")
+        ('max', 'min')
+        """
+        modes = {"loss": "min", "distance_to_minimum": "min", "val_loss": "min",
+                 "test_loss": "min", "val_accuracy": "max", "test_accuracy": "max"}  # fmt: skip
+        if metric not in self.scalar_metrics:
+            raise ValueError(
+                f"`metric` {metric!r} is not a metric of task {self.name!r}; choose from "
+                f"{', '.join(self.scalar_metrics)}"
+            )
+        return modes[metric]
+
     @property
     def default_metric(self) -> str:
         """The metric a sweep ranks by unless told otherwise: the validation accuracy (the test
