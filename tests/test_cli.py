@@ -196,7 +196,7 @@ def test_sweep_ranks_writes_csv_and_plots(tmp_path, capsys):
     assert code == 0, err
     assert "top 3 by loss (min)" in out
     table = out.split("top 3 by loss (min):")[1].splitlines()[1:]
-    assert table[0].split()[:4] == ["rank", "config", "learning_rate", "decay"]
+    assert table[0].split()[:4] == ["rank", "config_id", "learning_rate", "decay"]
     assert [line.split()[0] for line in table[1:4]] == ["1", "2", "3"]
     assert "best: " in out
 
@@ -709,7 +709,7 @@ def test_the_printed_train_line_reproduces_the_best_row_bit_for_bit(argv, tmp_pa
     again = json.loads((tmp_path / "train" / "metrics.json").read_text())
     with open(tmp_path / "sweep" / "results.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["seed"] == "0"]
-    row = next(r for r in rows if int(r["config"]) == metrics["best_config_id"])
+    row = next(r for r in rows if int(r["config_id"]) == metrics["best_config_id"])
     task = tasks.get(argv[0])
     for name in task.scalar_metrics:  # float32 values, compared exactly
         assert np.float32(again[name]) == np.float32(row[name]), (name, again[name], row[name])

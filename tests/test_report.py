@@ -55,7 +55,7 @@ def test_print_report_sweep(sweep_report):
     text = out.getvalue()
     assert text.startswith("top 3 by loss (min):\n")
     header = text.splitlines()[1].split()
-    assert header[:5] == ["rank", "config", "learning_rate", "decay", "centered"]
+    assert header[:5] == ["rank", "config_id", "learning_rate", "decay", "centered"]
     assert "best: learning_rate=" in text and "rmsjax.rmsprop(learning_rate=" in text
     assert "steps_per_second" in text and "examples_per_second" not in text
 

@@ -193,7 +193,7 @@ def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
     diverged = result.diverged.any(axis=1)
     rows = []
     for rank, i in enumerate(result.rank(metric, mode), start=1):
-        row: dict[str, Any] = {"rank": rank, "config": i}
+        row: dict[str, Any] = {"rank": rank, "config_id": i}
         row.update({n: result.space[i][n] for n in varying})
         row.update({n: float(m[i]) for n, m in means.items()})
         if result.seeds > 1:
@@ -358,7 +358,7 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
     metric, mode = config.metric, config.mode
     varying = [n for n, v in space.axes.items() if len(set(map(repr, v))) > 1]
     rows = _rows(result, task, metric, mode, varying)
-    best_id = rows[0]["config"]
+    best_id = rows[0]["config_id"]
     best = space[best_id]
     best_metrics = {n: rows[0][n] for n in task.scalar_metrics if n in rows[0]}
     computed = len(space) - loaded
@@ -388,10 +388,10 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
         notes.append(f"the best row again{seeds}, bit for bit: {train_line}")
     curves = result.metrics["loss_curve"].astype(np.float64).mean(axis=1)
     labels = [_label(space[i], varying) for i in range(len(space))]
-    shown = [labels[r["config"]] for r in rows[: min(6, len(rows))]]
+    shown = [labels[r["config_id"]] for r in rows[: min(6, len(rows))]]
     trajectories = {}
     if task.kind == "objective":
-        trajectories = {labels[r["config"]]: result.metrics["trajectory"][r["config"], 0]
+        trajectories = {labels[r["config_id"]]: result.metrics["trajectory"][r["config_id"], 0]
                         for r in rows[:6]}  # fmt: skip
     payload = {
         "command": "sweep",
