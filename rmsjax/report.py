@@ -33,7 +33,7 @@ from rmsjax.presets import format_value, get_preset
 
 __all__ = ["INSTALL_HINT", "check_can_save", "plan", "print_report", "save_report", "to_json"]
 
-INSTALL_HINT = "pip install 'rmsjax[examples]'"
+INSTALL_HINT = "pip install matplotlib"
 
 
 # --------------------------------------------------------------------------------------------

@@ -84,3 +84,27 @@ def test_doc_page_python_blocks_run(page):
 def test_readme_links_to_pages_that_exist():
     for target in re.findall(r"\]\(((?:docs/|CONTRIBUTING)[^)#]*)\)", README.read_text()):
         assert (ROOT / target).exists(), target
+
+
+# The install table's promise: `pip install rmsjax` runs the command and the README's examples,
+# and installs nothing that rmsjax does not import.
+
+
+def base_dependencies() -> set[str]:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+
+
+def test_base_install_has_what_the_command_and_the_readme_use():
+    # matplotlib: the command's plots; pandas: `to_pandas()` in the README; scikit-learn: the
+    # digits data of the main job (`rmsjax sweep digits`).
+    assert {"matplotlib", "pandas", "scikit-learn"} <= base_dependencies()
+
+
+def test_every_base_dependency_is_imported():
+    source = "\n".join(p.read_text() for p in (ROOT / "rmsjax").rglob("*.py"))
+    import_names = {"scikit-learn": "sklearn"}
+    for dist in base_dependencies() - {"jaxlib"}:  # jaxlib is imported through jax
+        module = import_names.get(dist, dist)
+        assert re.search(rf"^\s*(import|from) {module}\b", source, flags=re.M), dist
