@@ -17,8 +17,9 @@ times ``rmsjax.sweep`` on 1 and on 64 configurations (target on a GPU: 64 in <= 
 
 Timing protocol (bench/_harness.py): each round runs the ways forward and then backward (ABBA),
 and (d) runs once more as "(d') again", an A/A pair with (d). Ratios are medians over rounds of
-per-round ratios; the A/A spread (how far (d')/(d) read from 1) is printed beside them, and a
-ratio is judged against a target only where it lies farther from it than that spread.
+per-round ratios; the A/A interval (a bootstrap interval of the median of the per-round ratios
+(d')/(d), and how far from 1 it reaches) is printed beside them, and a ratio is judged against a
+target only where it lies farther from it than that.
 
     python bench/sweep.py                           # 16 learning rates x 3 epochs
     python bench/sweep.py --configs 4 --epochs 1    # quick
@@ -203,7 +204,7 @@ def main(argv=None):
         }
         way_d(sizes["1"], params0, xs, ys, 1, progress=False)  # untimed: one-time costs
         samples = _harness.abba(measures, args.repeats)
-        spread = _harness.Spread.of([_harness.ratio(samples, "1 again", "1")])
+        spread = _harness.Spread.of(_harness.round_ratios(samples, "1 again", "1"))
         scaling = _harness.ratio(samples, "64", "1")
         print(f"MNIST MLP, {args.epochs} epochs, {len(xs)} batches of {BATCH} per epoch")
         for name in ("1", "64"):
@@ -240,7 +241,7 @@ def main(argv=None):
     samples = _harness.abba(
         {name[:4].strip(): measure(name, fn) for name, fn in ways.items()}, args.repeats
     )
-    spread = _harness.Spread.of([_harness.ratio(samples, "(d')", "(d)")])
+    spread = _harness.Spread.of(_harness.round_ratios(samples, "(d')", "(d)"))
     print(
         f"MNIST MLP {'-'.join(map(str, SIZES))}, {args.configs} learning rates x {args.epochs} "
         f"epochs, {len(xs)} batches of {BATCH} per epoch; wall time including compilation, "
@@ -254,7 +255,7 @@ def main(argv=None):
     samples["min(b, c)"] = [min(b, c) for b, c in zip(samples["(b)"], samples["(c)"], strict=True)]
     d_a = _harness.ratio(samples, "(d)", "(a)")
     d_bc = _harness.ratio(samples, "(d)", "min(b, c)")
-    print(f"A/A spread, (d') against (d): {spread}")
+    print(f"A/A interval, (d') against (d): {spread.describe()}")
     print(f"(d)/(a)        = {d_a:.2f}  ({spread.judge(d_a, 0.55)})")
     print(f"(d)/min(b, c)  = {d_bc:.2f}  ({spread.judge(d_bc, 1.1)})")
     # Same trajectories up to float32 rounding (jit, vmap and scan may order sums differently),

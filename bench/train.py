@@ -16,8 +16,10 @@ on the values). Timings exclude compilation and the first (warm-up) epoch.
 
 Timing protocol (bench/_harness.py): each round runs the loops forward and then backward
 (ABBA), and rmsjax's loop runs a second time as an A/A pair with itself; ratios are medians over
-rounds of per-round ratios, the A/A spread is printed beside them, and a ratio is judged against
-a target only where it lies farther from it than that spread.
+rounds of per-round ratios, shown with a bootstrap interval of that median; the A/A interval
+(the same for the A/A pair) is printed above them, and a ratio is judged against a target only
+where it lies farther from it than that. The throughput column is each loop's median over
+rounds: rounds differ, so ratios of those medians need not equal the medians of the ratios.
 
     python bench/train.py                   # full run (a few minutes on 2 CPU cores)
     python bench/train.py --quick           # fewer repetitions
@@ -302,14 +304,21 @@ def pause_after_torch(measure):
 
 
 def report(samples, base, names, spread, targets, unit):
-    """One line per loop: its median throughput and base/loop, judged against the A/A spread."""
-    print(f"{'loop':40s} {unit:>14s} {'rmsjax / this':>14s}  verdict (A/A spread {spread})")
+    """One line per loop: its median throughput and base/loop with the bootstrap interval of
+    that median ratio, judged against the A/A interval."""
+    print(f"A/A interval: {spread.describe()}")
+    print(f"{'loop':40s} {unit:>14s} {'rmsjax / this':>14s} {'interval':>13s}  verdict")
     for name in names:
-        r = _harness.ratio(samples, base, name)
+        per_round = _harness.round_ratios(samples, base, name)
+        r = statistics.median(per_round)
+        low, high = _harness.median_interval(per_round)
         # Throughputs: rmsjax / this > 1 means rmsjax is faster; judge this / rmsjax as a time.
         target = targets.get(name)
         verdict = spread.judge(1 / r, 1 / target, f">= {target:g}x") if target else ""
-        print(f"{name:40s} {statistics.median(samples[name]):14,.0f} {r:13.2f}x  {verdict}")
+        print(
+            f"{name:40s} {statistics.median(samples[name]):14,.0f} {r:13.2f}x "
+            f"{low:6.2f}-{high:<6.2f}  {verdict}"
+        )
 
 
 def bench_mlp(mlp_epochs, rounds, examples=None):
@@ -332,7 +341,9 @@ def bench_mlp(mlp_epochs, rounds, examples=None):
     }
     samples = _harness.abba(measures, rounds)
     base = "rmsjax.training.fit"
-    spread = _harness.Spread.of([_harness.ratio(samples, "rmsjax.training.fit again (A/A)", base)])
+    spread = _harness.Spread.of(
+        _harness.round_ratios(samples, "rmsjax.training.fit again (A/A)", base)
+    )
     targets = {"hand-written optax lax.scan": 0.95, "PyTorch eager (torch.optim.RMSprop)": 2.5}
     report(samples, base, list(loops), spread, targets, "examples/s")
 
@@ -355,7 +366,7 @@ def bench_rnn(rnn_epochs, rounds, examples=None):
             "rmsjax again (A/A)": lambda args=args: bench_rmsjax_rnn(*args),
         }
         samples = _harness.abba(measures, rounds)
-        spread = _harness.Spread.of([_harness.ratio(samples, "rmsjax again (A/A)", "rmsjax")])
+        spread = _harness.Spread.of(_harness.round_ratios(samples, "rmsjax again (A/A)", "rmsjax"))
         print(f"{cell}:")
         report(samples, "rmsjax", list(measures), spread, {"torch": 1.0}, "tokens/s")
 
