@@ -31,11 +31,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import _harness  # bench/_harness.py (the script's folder is on sys.path)
 import _machine
+import _record
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,7 +48,10 @@ from rmsjax import data as data_lib
 from rmsjax import tasks, training
 from rmsjax.models import mlp, rnn, softmax_cross_entropy
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# ../shared/data next to the repository, or $RMSJAX_DATA_DIR (as the tests find it)
+SHARED = Path(
+    os.environ.get("RMSJAX_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 LR, DECAY, BATCH = 1e-3, 0.9, 128
 # PyTorch's OpenMP threads keep spinning for a moment after its work (GOMP_SPINCOUNT); pausing
 # this long after a PyTorch run keeps them from slowing whatever is timed next.
@@ -267,28 +272,42 @@ def main(argv=None):
     parser.add_argument(
         "--examples", type=int, help="train on the first N examples only (smoke tests)"
     )
+    parser.add_argument(
+        "--rounds", type=int, help="ABBA rounds (default: 5 for the MLP and 2 for the RNN; 1 quick)"
+    )
+    parser.add_argument(
+        "--json",
+        default=_record.default_path("train"),
+        help="where to write the results (per-round throughputs, the printed tables) as JSON",
+    )
     args = parser.parse_args(argv)
     if args.examples is not None and args.examples < BATCH:
         parser.error(f"--examples must be at least the batch size, {BATCH}")
+    if args.rounds is not None and args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
     mlp_epochs, rnn_epochs = (2, 1) if args.quick else (3, 2)
-    rounds = 1 if args.quick else 5
+    mlp_rounds, rnn_rounds = (1, 1) if args.quick else (5, 2)
+    if args.rounds is not None:
+        mlp_rounds = rnn_rounds = args.rounds
 
     import torch
 
-    print(f"machine: {_machine.describe()}")
-    print(
-        f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
-        f"({os.cpu_count()} threads), numpy {np.__version__}"
-    )
-
-    if args.only != "rnn":
-        bench_mlp(mlp_epochs, rounds, args.examples)
-    if args.only != "mlp":
-        bench_rnn(rnn_epochs, 1 if args.quick else 2, args.examples)
-    print(
-        "\nTargets: rmsjax >= 0.95x the optax loop and >= 2.5x PyTorch eager on the MLP; "
-        ">= 1x PyTorch on the RNN. Shared machines make timings noisy: rerun to compare."
-    )
+    record = _record.Record("train", sys.argv[1:] if argv is None else argv)
+    with record.printing():
+        print(f"machine: {_machine.describe()}")
+        print(
+            f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
+            f"({os.cpu_count()} threads), numpy {np.__version__}"
+        )
+        if args.only != "rnn":
+            record.data["mlp"] = bench_mlp(mlp_epochs, mlp_rounds, args.examples)
+        if args.only != "mlp":
+            record.data["rnn"] = bench_rnn(rnn_epochs, rnn_rounds, args.examples)
+        print(
+            "\nTargets: rmsjax >= 0.95x the optax loop and >= 2.5x PyTorch eager on the MLP; "
+            ">= 1x PyTorch on the RNN. Shared machines make timings noisy: rerun to compare."
+        )
+    record.write(args.json)
 
 
 def pause_after_torch(measure):
@@ -346,6 +365,8 @@ def bench_mlp(mlp_epochs, rounds, examples=None):
     )
     targets = {"hand-written optax lax.scan": 0.95, "PyTorch eager (torch.optim.RMSprop)": 2.5}
     report(samples, base, list(loops), spread, targets, "examples/s")
+    return {"examples_per_second": samples, "base": base, "aa": "rmsjax.training.fit again (A/A)",
+            "targets": targets}  # fmt: skip
 
 
 def bench_rnn(rnn_epochs, rounds, examples=None):
@@ -358,6 +379,7 @@ def bench_rnn(rnn_epochs, rounds, examples=None):
         f"{model['hidden_size']}, {xr.shape[1]} tokens, batch {batch}, masked mean: {what}, "
         f"{len(xr)} examples, {rounds} ABBA round(s), medians"
     )
+    out = {}
     for cell in ("gru", "elman"):
         args = (xr, yr, vocab, cell, model, batch, rnn_epochs)
         measures = {
@@ -369,6 +391,9 @@ def bench_rnn(rnn_epochs, rounds, examples=None):
         spread = _harness.Spread.of(_harness.round_ratios(samples, "rmsjax again (A/A)", "rmsjax"))
         print(f"{cell}:")
         report(samples, "rmsjax", list(measures), spread, {"torch": 1.0}, "tokens/s")
+        out[cell] = {"tokens_per_second": samples, "base": "rmsjax", "aa": "rmsjax again (A/A)",
+                     "targets": {"torch": 1.0}}  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

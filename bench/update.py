@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 from collections.abc import Callable
 
 import _harness  # bench/_harness.py (the script's folder is on sys.path)
 import _machine
+import _record
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -110,7 +112,11 @@ def main(argv=None) -> None:
         "--builds", type=int, default=2, help="pairs of builds (one in each order) per point"
     )
     ap.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    ap.add_argument("--json", default=_record.default_path("update"), help="results as JSON")
     args = ap.parse_args(argv)
+    record = _record.Record("update", sys.argv[1:] if argv is None else argv)
+    record.begin()
+    raw: dict[str, dict] = {}  # per point: every build's per-round seconds, for the JSON
 
     def parse_size(s: str) -> int:
         s = s.strip().upper()
@@ -148,6 +154,7 @@ def main(argv=None) -> None:
             return measures
 
         per_order = _harness.both_build_orders(build, [*libraries, "triad"], rounds, args.builds)
+        raw[f"{n} {k}"] = {"params": n, "leaves": k, "jax_builds": per_order}
         spread = _harness.Spread.of(_harness.pooled_round_ratios(per_order, "optax again", "optax"))
         rows[n, k] = {
             "optax": statistics.median(v for s in per_order for v in s["optax"]),
@@ -169,6 +176,7 @@ def main(argv=None) -> None:
                 for name, fe in (("torch foreach", True), ("torch loop", False))
             }
             samples = _harness.abba(torch_measures, rounds)
+            raw[f"{n} {k}"]["torch"] = samples
             rows[n, k].update({name: statistics.median(v) for name, v in samples.items()})
 
     header = (
@@ -199,6 +207,8 @@ def main(argv=None) -> None:
         "reaches; a verdict calls a ratio different from 1, or from the 5% target, only beyond "
         "it. rmsjax/roof = roofline time / rmsjax time (1.0 = at the memory bound)."
     )
+    record.data = {"points": raw, "triad_bytes_per_element": 12, "step_bytes_per_param": 20}
+    record.write(args.json)
 
 
 def iterations(n: int) -> int:

@@ -1,8 +1,10 @@
 """The benchmarks still run (at smoke-test size), and the statistic behind their verdicts holds
 on synthetic data. Their timings are never asserted here."""
 
+import json
 import math
 import runpy
+import statistics
 import sys
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 import _harness  # noqa: E402  (bench/_harness.py)
+import tables  # noqa: E402  (bench/tables.py)
 
 
 def run_bench(name: str, argv: list[str], monkeypatch) -> None:
@@ -20,10 +23,21 @@ def run_bench(name: str, argv: list[str], monkeypatch) -> None:
     runpy.run_path(str(BENCH / name), run_name="__main__")
 
 
-def test_update_bench_runs(monkeypatch, capsys):
+def read_json(path: Path) -> dict:
+    """A benchmark's JSON: what ran, where, with which versions, and what it printed."""
+    run = json.loads(path.read_text())
+    assert run["command"].startswith(f"python bench/{run['benchmark']}.py")
+    assert {"machine", "date", "versions", "printed", "data"} <= set(run)
+    assert run["versions"]["jax"] and run["printed"][0].startswith("machine:")
+    return run
+
+
+def test_update_bench_runs(monkeypatch, capsys, tmp_path):
     pytest.importorskip("torch")
-    run_bench("update.py", ["--quick"], monkeypatch)
+    run_bench("update.py", ["--quick", "--json", str(tmp_path / "u.json")], monkeypatch)
     out = capsys.readouterr().out
+    points = read_json(tmp_path / "u.json")["data"]["points"]
+    assert len(points) == 2 and all(len(p["jax_builds"]) == 2 for p in points.values())
     assert "machine:" in out
     assert "triad bandwidth" in out
     rows = [line for line in out.splitlines() if "|" in line and line.strip()[0].isdigit()]
@@ -31,14 +45,16 @@ def test_update_bench_runs(monkeypatch, capsys):
     assert all("%" in row for row in rows)  # the A/A spread beside each row's ratios
 
 
-def test_sweep_bench_runs(monkeypatch, capsys, shared_data):
+def test_sweep_bench_runs(monkeypatch, capsys, shared_data, tmp_path):
     run_bench(
         "sweep.py",
         ["--data-dir", str(shared_data / "mnist"), "--configs", "2", "--epochs", "1",
-         "--repeats", "1"],
+         "--repeats", "1", "--json", str(tmp_path / "s.json")],
         monkeypatch,
     )  # fmt: skip
     out = capsys.readouterr().out
+    seconds = read_json(tmp_path / "s.json")["data"]["seconds"]
+    assert all(len(seconds[way]) == 1 for way in ("(a)", "(b)", "(c)", "(d)", "(d')"))
     assert "(d) rmsjax.sweep" in out and "(d)/(a)" in out
     assert "A/A interval" in out
 
@@ -56,11 +72,14 @@ def test_search_bench_runs(monkeypatch, capsys, tmp_path):
     assert "digits: (2)/(4) = " in out and "digits: (3)/(4) = " in out
 
 
-def test_train_bench_runs(monkeypatch, capsys):
+def test_train_bench_runs(monkeypatch, capsys, tmp_path):
     pytest.importorskip("torch")
     # The MLP half on 256 examples (the RNN half compiles two recurrent models: too slow here).
-    run_bench("train.py", ["--quick", "--only", "mlp", "--examples", "256"], monkeypatch)
+    argv = ["--quick", "--only", "mlp", "--examples", "256", "--json", str(tmp_path / "t.json")]
+    run_bench("train.py", argv, monkeypatch)
     out = capsys.readouterr().out
+    mlp = read_json(tmp_path / "t.json")["data"]["mlp"]
+    assert len(mlp["examples_per_second"]["rmsjax.training.fit"]) == 1
     assert "machine:" in out and "A/A interval" in out
     assert "hand-written optax lax.scan" in out and "rmsjax.training.fit again (A/A)" in out
 
@@ -121,3 +140,48 @@ def test_verdicts_are_rarely_wrong_on_synthetic_noise():
 def test_pooled_round_ratios_keep_every_build():
     per_order = [{"a": [1.0, 2.0], "b": [1.0, 1.0]}, {"a": [3.0], "b": [1.5]}]
     assert _harness.pooled_round_ratios(per_order, "a", "b") == [1.0, 2.0, 2.0]
+
+
+# ------------------------------------------------------------- pages generated from the JSON
+
+
+def test_the_pages_match_the_committed_json():
+    """The benchmark pages and the README's headline table are what bench/tables.py makes of
+    bench/results/*.json (run `python bench/tables.py` after a benchmark)."""
+    assert tables.main(["--check"]) == 0
+    for name in tables.BENCHMARKS:
+        if (tables.RESULTS / f"{name}.json").exists():
+            read_json(tables.RESULTS / f"{name}.json")
+
+
+def test_a_figure_typed_by_hand_is_caught(tmp_path, monkeypatch, capsys):
+    """Synthetic JSON in, pages out; then a hand-edited figure fails the check."""
+    results, generated = tmp_path / "results", tmp_path / "generated"
+    results.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n\nrest\n")
+    rounds = {"(a)": [6.0, 6.2, 5.9], "(b)": [2.0, 2.1, 2.0], "(c)": [1.9, 1.8, 1.9]}
+    rounds |= {"(d)": [1.8, 1.85, 1.8], "(d')": [1.8, 1.8, 1.85]}
+    rounds["min(b, c)"] = [min(b, c) for b, c in zip(rounds["(b)"], rounds["(c)"], strict=True)]
+    run = {
+        "benchmark": "sweep", "command": "python bench/sweep.py --repeats 3", "date": "today",
+        "machine": "a test machine", "versions": {"jax": "0"}, "printed": ["machine: x", "t"],
+        "data": {"mode": "ways", "configs": 16, "epochs": 3, "seconds": rounds,
+                 "targets": {"(d)/(a)": 0.55, "(d)/min(b, c)": 1.1}},
+    }  # fmt: skip
+    (results / "sweep.json").write_text(json.dumps(run))
+    for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
+        monkeypatch.setattr(tables, name, value)
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    assert tables.main([]) == 0
+    text = readme.read_text()
+    assert text.startswith("# x") and text.endswith("rest\n") and "old" not in text
+    d_a = statistics.median([1.8 / 6.0, 1.85 / 6.2, 1.8 / 5.9])
+    assert f"| {d_a:.2f} (faster; meets <= 0.55; A/A interval" in text
+    assert "`python bench/sweep.py --repeats 3`, today" in text
+    assert "Machine: a test machine." in text
+    assert "   t" in (generated / "sweep.inc").read_text()
+    assert tables.main(["--check"]) == 0
+    readme.write_text(text.replace(f"| {d_a:.2f} (", "| 0.25 ("))
+    assert tables.main(["--check"]) == 1
+    assert "README.md" in capsys.readouterr().out
