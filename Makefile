@@ -45,4 +45,5 @@ bench: $(BIN)/.test
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/width.py
 	$(BIN)/python bench/tables.py

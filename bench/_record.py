@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import io
 import json
+import os
 import platform
 import shlex
 import sys
@@ -58,6 +59,7 @@ class Record:
         self.data: dict[str, Any] = {}
         self._argv = list(argv)
         self._printed = io.StringIO()
+        self._load_at_start = _load()
 
     @contextlib.contextmanager
     def printing(self) -> Iterator[None]:
@@ -76,6 +78,8 @@ class Record:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": _machine.describe(),
             "versions": versions(),
+            # 1-minute load averages when the run began and ended (other jobs on the machine)
+            "load_average": {"start": self._load_at_start, "end": _load()},
             "printed": self._printed.getvalue().splitlines(),
             "data": self.data,
         }
@@ -89,6 +93,13 @@ class Record:
         path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
         print(f"results written to {path}")
         return path
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def default_path(benchmark: str) -> str:

@@ -56,6 +56,7 @@ LR, DECAY, BATCH = 1e-3, 0.9, 128
 # PyTorch's OpenMP threads keep spinning for a moment after its work (GOMP_SPINCOUNT); pausing
 # this long after a PyTorch run keeps them from slowing whatever is timed next.
 TORCH_SPIN_SECONDS = 0.5
+TORCH_THREADS = os.cpu_count() or 1  # --torch-threads
 
 
 def mnist_arrays():
@@ -133,7 +134,7 @@ def bench_optax_mlp(x, y, epochs):
 def bench_torch_mlp(x, y, epochs):
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(TORCH_THREADS)
     torch.manual_seed(0)
     model = torch.nn.Sequential(
         torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
@@ -236,7 +237,7 @@ def bench_rmsjax_rnn(x, y, vocab, cell, model, batch, epochs):
 def bench_torch_rnn(x, y, vocab, cell, model, batch, epochs):
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(TORCH_THREADS)
     torch.manual_seed(0)
     e, h = model["embed_dim"], model["hidden_size"]
     emb = torch.nn.Embedding(vocab, e)
@@ -276,6 +277,13 @@ def main(argv=None):
         "--rounds", type=int, help="ABBA rounds (default: 5 for the MLP and 2 for the RNN; 1 quick)"
     )
     parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="PyTorch's intra-op threads (default: one per core). On a machine shared with other "
+        "jobs, 1 keeps its OpenMP threads from waiting on each other",
+    )
+    parser.add_argument(
         "--json",
         default=_record.default_path("train"),
         help="where to write the results (per-round throughputs, the printed tables) as JSON",
@@ -285,6 +293,8 @@ def main(argv=None):
         parser.error(f"--examples must be at least the batch size, {BATCH}")
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    if args.torch_threads < 1:
+        parser.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
     mlp_epochs, rnn_epochs = (2, 1) if args.quick else (3, 2)
     mlp_rounds, rnn_rounds = (1, 1) if args.quick else (5, 2)
     if args.rounds is not None:
@@ -292,12 +302,14 @@ def main(argv=None):
 
     import torch
 
+    global TORCH_THREADS
+    TORCH_THREADS = args.torch_threads
     record = _record.Record("train", sys.argv[1:] if argv is None else argv)
     with record.printing():
         print(f"machine: {_machine.describe()}")
         print(
             f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
-            f"({os.cpu_count()} threads), numpy {np.__version__}"
+            f"({TORCH_THREADS} threads), numpy {np.__version__}"
         )
         if args.only != "rnn":
             record.data["mlp"] = bench_mlp(mlp_epochs, mlp_rounds, args.examples)

@@ -185,3 +185,12 @@ def test_a_figure_typed_by_hand_is_caught(tmp_path, monkeypatch, capsys):
     readme.write_text(text.replace(f"| {d_a:.2f} (", "| 0.25 ("))
     assert tables.main(["--check"]) == 1
     assert "README.md" in capsys.readouterr().out
+
+
+def test_width_bench_runs(monkeypatch, capsys, tmp_path):
+    argv = ["--tasks", "digits", "--rounds", "1", "--budget", "1", "--configs", "2"]
+    run_bench("width.py", [*argv, "--json", str(tmp_path / "w.json")], monkeypatch)
+    out = capsys.readouterr().out
+    assert "A/A interval (width 1 again / width 1)" in out and "auto = " in out
+    digits = read_json(tmp_path / "w.json")["data"]["digits"]
+    assert set(digits["seconds"]) == {"1", "9", "27", "auto", "1 again"}
