@@ -91,7 +91,7 @@ def update_rows(run: dict) -> list[tuple[str, str, str]]:
             ours = statistics.median(v for s in builds for v in s["rmsjax"])
             best = min(statistics.median(v) for v in point["torch"].values())
             torch.append(best / ours)
-    sizes = sorted({f"{p['params'] / (1 << 20):.3g}M" for p in points})
+    sizes = [f"{n / (1 << 20):.3g}M" for n in sorted({p["params"] for p in points})]
     leaves = sorted({p["leaves"] for p in points})
     where = f"{', '.join(sizes)} parameters in {', '.join(map(str, leaves))} leaves"
     counts = {w: verdicts.count(w) for w in ("same", "faster", "slower") if w in verdicts}
@@ -108,7 +108,7 @@ def update_rows(run: dict) -> list[tuple[str, str, str]]:
             (
                 "one update step: the faster PyTorch (foreach or loop) / rmsjax (time; PyTorch "
                 "timed after JAX, not interleaved)",
-                f"{_range(torch)}",
+                f"{_range(torch)} (PyTorch has no A/A pair here: no verdict)",
                 label(run),
             )
         )
@@ -211,11 +211,29 @@ def headline_rst(rows, machines: list[str]) -> str:
     return "\n".join(out)
 
 
+# The README's short table: these rows (by the start of their description) of the full one.
+README_ROWS = (
+    "one update step (",
+    "MNIST sweep",
+    "MLP training: rmsjax.training.fit / a hand-written",
+    "review RNN training (gru",
+)
+
+
 def headline_markdown(rows, machines: list[str]) -> str:
     out = [BEGIN, "", "| what | figure | run |", "| --- | --- | --- |"]
     for what, figure, run in rows:
+        if not what.startswith(README_ROWS):
+            continue
         out.append(f"| {what} | {figure} | {run.replace('``', '`')} |")
-    out += ["", "Machine: " + "; ".join(machines) + ".", "", END]
+    out += [
+        "",
+        "Machine: " + "; ".join(machines) + ". More figures (the PyTorch update step, the MLP",
+        "against PyTorch, the slots of a staged sweep on a CPU) are on the",
+        "[benchmarks page](docs/benchmarks.rst).",
+        "",
+        END,
+    ]
     return "\n".join(out)
 
 
