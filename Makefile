@@ -5,19 +5,19 @@ BIN = $(VENV)/bin
 
 .PHONY: demo test lint docs dist bench
 
-$(BIN)/.examples: pyproject.toml
+$(BIN)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[examples]"
+	$(BIN)/python -m pip install -q -e .
 	touch $@
 
 $(BIN)/.test: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]"
-	touch $@ $(BIN)/.examples
+	touch $@ $(BIN)/.base
 
-demo: $(BIN)/.examples
+demo: $(BIN)/.base
 	$(BIN)/rmsjax sweep digits
 
 test: $(BIN)/.test lint docs dist
@@ -45,3 +45,5 @@ bench: $(BIN)/.test
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/width.py
+	$(BIN)/python bench/tables.py

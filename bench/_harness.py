@@ -12,9 +12,13 @@ Three sources of bias, each measured on the 2-core CI machine, and what this mod
   one order and then in the reverse, and :func:`geomean_ratio` averages the two ratios (in log
   space), which cancels an effect that favours the first (or last) built.
 - **Noise that is left.** Each benchmark times one program against a copy of itself (an A/A
-  pair) by the same protocol. Its deviation from 1 is the resolution of the run:
-  :class:`Spread` prints it beside each ratio, and a ratio is called different from 1, or from
-  a target, only where it lies farther from it than that.
+  pair) by the same protocol, which gives one A/A ratio per round. A ratio is reported as the
+  median of its per-round ratios, so what matters is how far the *median* A/A ratio could have
+  fallen from 1 by chance: :class:`Spread` is a bootstrap interval of that median (the per-round
+  A/A ratios resampled with replacement), and its half-width, the farthest from 1 the interval
+  reaches, is printed beside each ratio. A ratio is called different from 1, or from a target,
+  only where it lies farther from it than that. With one round the interval is that round's
+  A/A ratio alone: a quick run resolves little, and says so.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 Measure = Callable[[], float]  # runs the thing once and returns its cost (seconds, say)
 
@@ -62,9 +68,14 @@ def abba(measures: Mapping[str, Measure], rounds: int) -> dict[str, list[float]]
     return samples
 
 
+def round_ratios(samples: Mapping[str, Sequence[float]], num: str, den: str) -> list[float]:
+    """``num / den`` in each round, the pair measured side by side."""
+    return [a / b for a, b in zip(samples[num], samples[den], strict=True)]
+
+
 def ratio(samples: Mapping[str, Sequence[float]], num: str, den: str) -> float:
     """Median over rounds of ``num / den``, each round's pair measured side by side."""
-    return statistics.median(a / b for a, b in zip(samples[num], samples[den], strict=True))
+    return statistics.median(round_ratios(samples, num, den))
 
 
 def both_build_orders(
@@ -93,19 +104,61 @@ def geomean_ratio(per_order: Iterable[Mapping[str, Sequence[float]]], num: str, 
     return math.exp(statistics.fmean(logs))
 
 
+def pooled_round_ratios(
+    per_order: Iterable[Mapping[str, Sequence[float]]], num: str, den: str
+) -> list[float]:
+    """:func:`round_ratios` of every build, pooled (the rounds behind :func:`geomean_ratio`)."""
+    return [r for samples in per_order for r in round_ratios(samples, num, den)]
+
+
+def median_interval(
+    values: Sequence[float], confidence: float = 0.95, resamples: int = 4000, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of the median of ``values`` (ratios, resampled in log
+    space, so that a ratio and its inverse are treated alike). Seeded: the same values always
+    give the same interval."""
+    logs = np.log(np.asarray(values, dtype=np.float64))
+    if logs.ndim != 1 or logs.size == 0:
+        raise ValueError(f"median_interval needs a non-empty list of ratios, got {values!r}")
+    rng = np.random.default_rng(seed)
+    medians = np.median(logs[rng.integers(0, logs.size, (resamples, logs.size))], axis=1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(medians, [tail, 100 - tail])
+    return math.exp(low), math.exp(high)
+
+
 @dataclass(frozen=True)
 class Spread:
-    """How far from 1 an A/A pair read: ratios within ``[1/bound, bound]`` are not differences."""
+    """The resolution of a run, from its A/A pair: ratios within ``[1/bound, bound]`` of 1 (or
+    of a target) are not differences.
 
-    bound: float
+    ``low`` and ``high`` are a bootstrap interval (95%) of the median of the per-round A/A
+    ratios; ``bound`` is the farthest from 1 that interval reaches, so it covers both the noise
+    of a median over the rounds and any offset between the two copies.
+    """
+
+    low: float
+    high: float
+    rounds: int
 
     @classmethod
     def of(cls, aa_ratios: Iterable[float]) -> Spread:
-        """From A/A ratios measured by the protocol the compared ratios use (the worst one)."""
-        return cls(math.exp(max(abs(math.log(r)) for r in aa_ratios)))
+        """From the per-round A/A ratios (:func:`round_ratios`), measured by the protocol the
+        compared ratios use."""
+        ratios = list(aa_ratios)
+        low, high = median_interval(ratios)
+        return cls(low, high, len(ratios))
+
+    @property
+    def bound(self) -> float:
+        return math.exp(max(abs(math.log(self.low)), abs(math.log(self.high))))
 
     def __str__(self) -> str:
         return f"±{100 * (self.bound - 1):.1f}%"
+
+    def describe(self) -> str:
+        """The interval itself, with the number of rounds it comes from."""
+        return f"{self.low:.3f}-{self.high:.3f} over {self.rounds} round(s), {self}"
 
     def resolves(self, value: float) -> bool:
         """True when ``value`` (a ratio or a target) lies outside the A/A band."""

@@ -17,8 +17,9 @@ times ``rmsjax.sweep`` on 1 and on 64 configurations (target on a GPU: 64 in <= 
 
 Timing protocol (bench/_harness.py): each round runs the ways forward and then backward (ABBA),
 and (d) runs once more as "(d') again", an A/A pair with (d). Ratios are medians over rounds of
-per-round ratios; the A/A spread (how far (d')/(d) read from 1) is printed beside them, and a
-ratio is judged against a target only where it lies farther from it than that spread.
+per-round ratios; the A/A interval (a bootstrap interval of the median of the per-round ratios
+(d')/(d), and how far from 1 it reaches) is printed beside them, and a ratio is judged against a
+target only where it lies farther from it than that.
 
     python bench/sweep.py                           # 16 learning rates x 3 epochs
     python bench/sweep.py --configs 4 --epochs 1    # quick
@@ -29,6 +30,7 @@ ratio is judged against a target only where it lies farther from it than that sp
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import _harness  # bench/_harness.py (the script's folder is on sys.path)
 import _machine
+import _record
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,7 +51,11 @@ from rmsjax.models import mlp, softmax_cross_entropy
 BATCH = 128
 NUM_TRAIN = 8000
 SIZES = (784, 128, 10)
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / ".." / "shared" / "data" / "mnist"
+# ../shared/data next to the repository, or $RMSJAX_DATA_DIR (as the tests find it)
+DEFAULT_DATA_DIR = (
+    Path(os.environ.get("RMSJAX_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    / "mnist"
+)
 
 
 def load_batches(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
@@ -186,10 +193,21 @@ def main(argv=None):
     parser.add_argument(
         "--gpu-scaling", action="store_true", help="time rmsjax.sweep on 1 vs 64 configurations"
     )
+    parser.add_argument(
+        "--json",
+        default=_record.default_path("sweep"),
+        help="where to write the results (per-round seconds, the printed table) as JSON",
+    )
     args = parser.parse_args(argv)
     if args.configs < 1 or args.epochs < 1 or args.repeats < 1:
         parser.error("--configs, --epochs and --repeats must be >= 1")
+    record = _record.Record("sweep", sys.argv[1:] if argv is None else argv)
+    with record.printing():
+        run_benchmark(args, record)
+    record.write(args.json)
 
+
+def run_benchmark(args, record):
     xs, ys = load_batches(args.data_dir)
     params0 = jax.block_until_ready(mlp.init(jax.random.key(0), SIZES))
     print(f"machine: {_machine.describe()}")
@@ -203,16 +221,17 @@ def main(argv=None):
         }
         way_d(sizes["1"], params0, xs, ys, 1, progress=False)  # untimed: one-time costs
         samples = _harness.abba(measures, args.repeats)
-        spread = _harness.Spread.of([_harness.ratio(samples, "1 again", "1")])
+        spread = _harness.Spread.of(_harness.round_ratios(samples, "1 again", "1"))
         scaling = _harness.ratio(samples, "64", "1")
         print(f"MNIST MLP, {args.epochs} epochs, {len(xs)} batches of {BATCH} per epoch")
         for name in ("1", "64"):
             seconds = statistics.median(samples[name])
             print(f"rmsjax.sweep, {name:>2} configuration(s): {seconds:8.2f} s")
         print(
-            f"ratio 64 / 1: {scaling:.2f}  (A/A spread {spread}; target on a GPU: <= 2: "
-            f"{spread.judge(scaling, 2.0)})"
+            f"ratio 64 / 1: {scaling:.2f}  (A/A interval {spread.describe()}; target on a GPU: "
+            f"<= 2: {spread.judge(scaling, 2.0)})"
         )
+        record.data = {"mode": "gpu-scaling", "epochs": args.epochs, "seconds": samples}
         return
 
     lrs = np.logspace(-4, -1, args.configs)
@@ -240,7 +259,7 @@ def main(argv=None):
     samples = _harness.abba(
         {name[:4].strip(): measure(name, fn) for name, fn in ways.items()}, args.repeats
     )
-    spread = _harness.Spread.of([_harness.ratio(samples, "(d')", "(d)")])
+    spread = _harness.Spread.of(_harness.round_ratios(samples, "(d')", "(d)"))
     print(
         f"MNIST MLP {'-'.join(map(str, SIZES))}, {args.configs} learning rates x {args.epochs} "
         f"epochs, {len(xs)} batches of {BATCH} per epoch; wall time including compilation, "
@@ -254,9 +273,17 @@ def main(argv=None):
     samples["min(b, c)"] = [min(b, c) for b, c in zip(samples["(b)"], samples["(c)"], strict=True)]
     d_a = _harness.ratio(samples, "(d)", "(a)")
     d_bc = _harness.ratio(samples, "(d)", "min(b, c)")
-    print(f"A/A spread, (d') against (d): {spread}")
+    print(f"A/A interval, (d') against (d): {spread.describe()}")
     print(f"(d)/(a)        = {d_a:.2f}  ({spread.judge(d_a, 0.55)})")
     print(f"(d)/min(b, c)  = {d_bc:.2f}  ({spread.judge(d_bc, 1.1)})")
+    record.data = {
+        "mode": "ways",
+        "configs": args.configs,
+        "epochs": args.epochs,
+        "ways": {name[:4].strip(): name for name in ways},
+        "seconds": samples,  # per way, one figure per ABBA round; "min(b, c)" per round too
+        "targets": {"(d)/(a)": 0.55, "(d)/min(b, c)": 1.1},
+    }
     # Same trajectories up to float32 rounding (jit, vmap and scan may order sums differently),
     # which training amplifies from lr ~1e-2 on (there even (a) and (b) differ by ~1e-2), so
     # compare where lr <= 1e-3.
@@ -264,6 +291,7 @@ def main(argv=None):
     if small.any():
         gap = max(float(np.max(np.abs(losses[k][small] - losses["(a)"][small]))) for k in losses)
         print(f"largest difference of per-epoch mean losses from (a) at lr <= 1e-3: {gap:.1e}")
+        record.data["largest_loss_gap_lr_le_1e-3"] = gap
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ on the values). Timings exclude compilation and the first (warm-up) epoch.
 
 Timing protocol (bench/_harness.py): each round runs the loops forward and then backward
 (ABBA), and rmsjax's loop runs a second time as an A/A pair with itself; ratios are medians over
-rounds of per-round ratios, the A/A spread is printed beside them, and a ratio is judged against
-a target only where it lies farther from it than that spread.
+rounds of per-round ratios, shown with a bootstrap interval of that median; the A/A interval
+(the same for the A/A pair) is printed above them, and a ratio is judged against a target only
+where it lies farther from it than that. The throughput column is each loop's median over
+rounds: rounds differ, so ratios of those medians need not equal the medians of the ratios.
 
     python bench/train.py                   # full run (a few minutes on 2 CPU cores)
     python bench/train.py --quick           # fewer repetitions
@@ -29,11 +31,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import _harness  # bench/_harness.py (the script's folder is on sys.path)
 import _machine
+import _record
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,11 +48,15 @@ from rmsjax import data as data_lib
 from rmsjax import tasks, training
 from rmsjax.models import mlp, rnn, softmax_cross_entropy
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# ../shared/data next to the repository, or $RMSJAX_DATA_DIR (as the tests find it)
+SHARED = Path(
+    os.environ.get("RMSJAX_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 LR, DECAY, BATCH = 1e-3, 0.9, 128
 # PyTorch's OpenMP threads keep spinning for a moment after its work (GOMP_SPINCOUNT); pausing
 # this long after a PyTorch run keeps them from slowing whatever is timed next.
 TORCH_SPIN_SECONDS = 0.5
+TORCH_THREADS = os.cpu_count() or 1  # --torch-threads
 
 
 def mnist_arrays():
@@ -126,7 +134,7 @@ def bench_optax_mlp(x, y, epochs):
 def bench_torch_mlp(x, y, epochs):
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(TORCH_THREADS)
     torch.manual_seed(0)
     model = torch.nn.Sequential(
         torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
@@ -229,7 +237,7 @@ def bench_rmsjax_rnn(x, y, vocab, cell, model, batch, epochs):
 def bench_torch_rnn(x, y, vocab, cell, model, batch, epochs):
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(TORCH_THREADS)
     torch.manual_seed(0)
     e, h = model["embed_dim"], model["hidden_size"]
     emb = torch.nn.Embedding(vocab, e)
@@ -265,28 +273,53 @@ def main(argv=None):
     parser.add_argument(
         "--examples", type=int, help="train on the first N examples only (smoke tests)"
     )
+    parser.add_argument(
+        "--rounds", type=int, help="ABBA rounds (default: 5 for the MLP and 2 for the RNN; 1 quick)"
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="PyTorch's intra-op threads (default: one per core). On a machine shared with other "
+        "jobs, 1 keeps its OpenMP threads from waiting on each other",
+    )
+    parser.add_argument(
+        "--json",
+        default=_record.default_path("train"),
+        help="where to write the results (per-round throughputs, the printed tables) as JSON",
+    )
     args = parser.parse_args(argv)
     if args.examples is not None and args.examples < BATCH:
         parser.error(f"--examples must be at least the batch size, {BATCH}")
+    if args.rounds is not None and args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    if args.torch_threads < 1:
+        parser.error(f"--torch-threads must be >= 1, got {args.torch_threads}")
     mlp_epochs, rnn_epochs = (2, 1) if args.quick else (3, 2)
-    rounds = 1 if args.quick else 5
+    mlp_rounds, rnn_rounds = (1, 1) if args.quick else (5, 2)
+    if args.rounds is not None:
+        mlp_rounds = rnn_rounds = args.rounds
 
     import torch
 
-    print(f"machine: {_machine.describe()}")
-    print(
-        f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
-        f"({os.cpu_count()} threads), numpy {np.__version__}"
-    )
-
-    if args.only != "rnn":
-        bench_mlp(mlp_epochs, rounds, args.examples)
-    if args.only != "mlp":
-        bench_rnn(rnn_epochs, 1 if args.quick else 2, args.examples)
-    print(
-        "\nTargets: rmsjax >= 0.95x the optax loop and >= 2.5x PyTorch eager on the MLP; "
-        ">= 1x PyTorch on the RNN. Shared machines make timings noisy: rerun to compare."
-    )
+    global TORCH_THREADS
+    TORCH_THREADS = args.torch_threads
+    record = _record.Record("train", sys.argv[1:] if argv is None else argv)
+    with record.printing():
+        print(f"machine: {_machine.describe()}")
+        print(
+            f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
+            f"({TORCH_THREADS} threads), numpy {np.__version__}"
+        )
+        if args.only != "rnn":
+            record.data["mlp"] = bench_mlp(mlp_epochs, mlp_rounds, args.examples)
+        if args.only != "mlp":
+            record.data["rnn"] = bench_rnn(rnn_epochs, rnn_rounds, args.examples)
+        print(
+            "\nTargets: rmsjax >= 0.95x the optax loop and >= 2.5x PyTorch eager on the MLP; "
+            ">= 1x PyTorch on the RNN. Shared machines make timings noisy: rerun to compare."
+        )
+    record.write(args.json)
 
 
 def pause_after_torch(measure):
@@ -302,14 +335,21 @@ def pause_after_torch(measure):
 
 
 def report(samples, base, names, spread, targets, unit):
-    """One line per loop: its median throughput and base/loop, judged against the A/A spread."""
-    print(f"{'loop':40s} {unit:>14s} {'rmsjax / this':>14s}  verdict (A/A spread {spread})")
+    """One line per loop: its median throughput and base/loop with the bootstrap interval of
+    that median ratio, judged against the A/A interval."""
+    print(f"A/A interval: {spread.describe()}")
+    print(f"{'loop':40s} {unit:>14s} {'rmsjax / this':>14s} {'interval':>13s}  verdict")
     for name in names:
-        r = _harness.ratio(samples, base, name)
+        per_round = _harness.round_ratios(samples, base, name)
+        r = statistics.median(per_round)
+        low, high = _harness.median_interval(per_round)
         # Throughputs: rmsjax / this > 1 means rmsjax is faster; judge this / rmsjax as a time.
         target = targets.get(name)
         verdict = spread.judge(1 / r, 1 / target, f">= {target:g}x") if target else ""
-        print(f"{name:40s} {statistics.median(samples[name]):14,.0f} {r:13.2f}x  {verdict}")
+        print(
+            f"{name:40s} {statistics.median(samples[name]):14,.0f} {r:13.2f}x "
+            f"{low:6.2f}-{high:<6.2f}  {verdict}"
+        )
 
 
 def bench_mlp(mlp_epochs, rounds, examples=None):
@@ -332,9 +372,13 @@ def bench_mlp(mlp_epochs, rounds, examples=None):
     }
     samples = _harness.abba(measures, rounds)
     base = "rmsjax.training.fit"
-    spread = _harness.Spread.of([_harness.ratio(samples, "rmsjax.training.fit again (A/A)", base)])
+    spread = _harness.Spread.of(
+        _harness.round_ratios(samples, "rmsjax.training.fit again (A/A)", base)
+    )
     targets = {"hand-written optax lax.scan": 0.95, "PyTorch eager (torch.optim.RMSprop)": 2.5}
     report(samples, base, list(loops), spread, targets, "examples/s")
+    return {"examples_per_second": samples, "base": base, "aa": "rmsjax.training.fit again (A/A)",
+            "targets": targets}  # fmt: skip
 
 
 def bench_rnn(rnn_epochs, rounds, examples=None):
@@ -347,6 +391,7 @@ def bench_rnn(rnn_epochs, rounds, examples=None):
         f"{model['hidden_size']}, {xr.shape[1]} tokens, batch {batch}, masked mean: {what}, "
         f"{len(xr)} examples, {rounds} ABBA round(s), medians"
     )
+    out = {}
     for cell in ("gru", "elman"):
         args = (xr, yr, vocab, cell, model, batch, rnn_epochs)
         measures = {
@@ -355,9 +400,12 @@ def bench_rnn(rnn_epochs, rounds, examples=None):
             "rmsjax again (A/A)": lambda args=args: bench_rmsjax_rnn(*args),
         }
         samples = _harness.abba(measures, rounds)
-        spread = _harness.Spread.of([_harness.ratio(samples, "rmsjax again (A/A)", "rmsjax")])
+        spread = _harness.Spread.of(_harness.round_ratios(samples, "rmsjax again (A/A)", "rmsjax"))
         print(f"{cell}:")
         report(samples, "rmsjax", list(measures), spread, {"torch": 1.0}, "tokens/s")
+        out[cell] = {"tokens_per_second": samples, "base": "rmsjax", "aa": "rmsjax again (A/A)",
+                     "targets": {"torch": 1.0}}  # fmt: skip
+    return out
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ same backend.
 Timing protocol (bench/_harness.py): at each size, every JAX program is built (buffers allocated,
 compiled) in one order and timed in A B ... B A rounds, then rebuilt in the reverse order and
 timed again (``--builds`` such pairs); each ratio to optax is the geometric mean over the
-builds of the median per-round ratio. optax is also timed against a second copy of itself (A/A),
-and "A/A spread" gives how far that pair read from 1 in one build: a ratio inside it is no
-measurable difference. The
-target (no rmsjax setting slower than optax by more than 5%) is judged only where a ratio lies
-farther from 1.05 than the A/A spread.
+builds of the median per-round ratio. optax is also timed against a second copy of itself (A/A):
+"A/A spread" is how far from 1 a bootstrap interval of the median of that pair's per-round
+ratios (every build's rounds pooled) reaches, and a ratio inside it is no measurable difference.
+The target (no rmsjax setting slower than optax by more than 5%) is judged only where a ratio
+lies farther from 1.05 than the A/A spread.
 
     python bench/update.py            # full table: 1M and 16M parameters, 1/100/1000 leaves
     python bench/update.py --quick    # small smoke run (used by the test suite)
@@ -27,11 +27,13 @@ import argparse
 import pathlib
 import statistics
 import subprocess
+import sys
 import types
 from collections.abc import Callable
 
 import _harness  # bench/_harness.py (the script's folder is on sys.path)
 import _machine
+import _record
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -146,7 +148,11 @@ def main(argv=None) -> None:
         help="also time the bf16-nu step of git revision REF, twice (an A/A pair), against this "
         "checkout's",
     )
+    ap.add_argument("--json", default=_record.default_path("update"), help="results as JSON")
     args = ap.parse_args(argv)
+    record = _record.Record("update", sys.argv[1:] if argv is None else argv)
+    record.begin()
+    raw: dict[str, dict] = {}  # per point: every build's per-round seconds, for the JSON
 
     def parse_size(s: str) -> int:
         s = s.strip().upper()
@@ -189,9 +195,8 @@ def main(argv=None) -> None:
             return measures
 
         per_order = _harness.both_build_orders(build, [*libraries, "triad"], rounds, args.builds)
-        spread = _harness.Spread.of(
-            _harness.ratio(samples, "optax again", "optax") for samples in per_order
-        )
+        raw[f"{n} {k}"] = {"params": n, "leaves": k, "jax_builds": per_order}
+        spread = _harness.Spread.of(_harness.pooled_round_ratios(per_order, "optax again", "optax"))
         rows[n, k] = {
             "optax": statistics.median(v for s in per_order for v in s["optax"]),
             "rmsjax ms": statistics.median(v for s in per_order for v in s["rmsjax"]),
@@ -222,6 +227,7 @@ def main(argv=None) -> None:
                 for name, fe in (("torch foreach", True), ("torch loop", False))
             }
             samples = _harness.abba(torch_measures, rounds)
+            raw[f"{n} {k}"]["torch"] = samples
             rows[n, k].update({name: statistics.median(v) for name, v in samples.items()})
 
     header = (
@@ -268,10 +274,12 @@ def main(argv=None) -> None:
     print(
         "rmsjax, bf16-nu = seconds / optax seconds (geometric mean over builds in both orders; "
         "lower is faster); A/A = a second optax copy / optax, by the same protocol; A/A spread = "
-        "the farthest from 1 that pair read in one build; a verdict calls a ratio different from "
-        "1, or from the 5% target, only beyond that spread. rmsjax/roof = roofline time / rmsjax "
-        "time (1.0 = at the memory bound)."
+        "how far from 1 a bootstrap interval (95%) of the median of that pair's per-round ratios "
+        "reaches; a verdict calls a ratio different from 1, or from the 5% target, only beyond "
+        "it. rmsjax/roof = roofline time / rmsjax time (1.0 = at the memory bound)."
     )
+    record.data = {"points": raw, "triad_bytes_per_element": 12, "step_bytes_per_param": 20}
+    record.write(args.json)
 
 
 def iterations(n: int) -> int:

@@ -1,10 +1,10 @@
-"""The effect of the decay rate on RMSprop's cache (slide 5 of the seed).
+"""How the decay rate sets the memory of RMSprop's cache: its response to a constant gradient.
 
 The cache ``nu`` of ``rmsjax.scale_by_rms`` (read from its state with
 ``optax.tree_utils.tree_get(state, "nu")``, not recomputed by hand) under a constant gradient ``g``,
 for decay rates 0.9, 0.99 and 0.999. Starting from zero it follows ``g^2 (1 - decay^t)``: the
 cache remembers about ``1 / (1 - decay)`` steps, so a *higher* decay rate means a *longer*
-memory and a slower response (the seed's text says the opposite; its code and this plot agree
+memory and a slower response (the tutorial's text says the opposite; its code and this plot agree
 with the formula). The dots mark ``t = 1 / (1 - decay)``, where the cache reaches
 ``1 - 1/e`` (63%) of ``g^2``.
 

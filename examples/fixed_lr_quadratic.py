@@ -1,10 +1,10 @@
-"""Fixed learning rates on x^2 (slide 2 of the seed).
+"""Gradient descent on x^2 at fixed learning rates: fast, slow, and one that overshoots.
 
-Gradient descent (``optax.sgd``) on ``f(x) = x^2`` from ``x = 5`` with the seed's two fixed rates,
-0.1 (fast) and 0.01 (slow), plus 0.9, a rate high enough to overshoot the minimum on every step
-(the "oscillations" the slide's text speaks of). Each run is one ``lax.scan`` of
-``rmsjax.training.minimize`` on ``rmsjax.data.quadratic``. On x^2 gradient descent multiplies
-``x`` by ``1 - 2 lr`` each step, so the printed final values can be checked by hand.
+Gradient descent (``optax.sgd``) on ``f(x) = x^2`` from ``x = 5`` with the tutorial's two fixed
+rates, 0.1 (fast) and 0.01 (slow), plus 0.9, a rate high enough to overshoot the minimum on every
+step (the "oscillations" the tutorial's text speaks of). Each run is one ``lax.scan`` of
+``rmsjax.training.minimize`` on ``rmsjax.data.quadratic``. On x^2 gradient descent multiplies ``x``
+by ``1 - 2 lr`` each step, so the printed final values can be checked by hand.
 
 Run::
 
@@ -27,7 +27,7 @@ from rmsjax.data import quadratic
 from rmsjax.training import minimize
 
 OUT = Path(__file__).resolve().parent / "out"
-START = 5.0  # the seed's starting point
+START = 5.0  # the tutorial's starting point
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -1,6 +1,6 @@
-"""Gradient descent versus RMSprop on x^2 (slide 7 of the seed).
+"""Gradient descent against RMSprop on x^2, from x = 5 with learning rate 0.1.
 
-Both from ``x = 5`` with learning rate 0.1, as in the seed: ``optax.sgd(0.1)`` and
+Both from ``x = 5`` with learning rate 0.1, as in the tutorial: ``optax.sgd(0.1)`` and
 ``rmsjax.rmsprop(0.1)`` (decay 0.9), each run by ``rmsjax.training.minimize`` on
 ``rmsjax.data.quadratic``. Gradient descent's step shrinks with the gradient, so on this
 well-scaled problem it converges geometrically. RMSprop divides the gradient by its running RMS,
@@ -11,7 +11,7 @@ badly-scaled problems: see ``rosenbrock.py`` and ``lr_adaptation.py``.) No RMSpr
 
 Run::
 
-    python examples/gd_vs_rmsprop_quadratic.py            # 50 steps, as the seed
+    python examples/gd_vs_rmsprop_quadratic.py            # 50 steps, as the tutorial
     python examples/gd_vs_rmsprop_quadratic.py --steps 100
     python examples/gd_vs_rmsprop_quadratic.py --quick    # 20 steps, for CI
 """
@@ -31,7 +31,7 @@ from rmsjax.data import quadratic
 from rmsjax.training import minimize
 
 OUT = Path(__file__).resolve().parent / "out"
-START = 5.0  # the seed's starting point
+START = 5.0  # the tutorial's starting point
 
 
 def parse_args(argv=None) -> argparse.Namespace:

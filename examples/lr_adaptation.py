@@ -1,6 +1,6 @@
-"""RMSprop's learning-rate adaptation, measured (slide 1 of the seed).
+"""RMSprop's per-parameter step size, read from its state, as gradient scales change.
 
-The seed plots a made-up schedule, ``0.01 / sqrt(1 + 0.1 t)``. Here the curve is real: the
+The tutorial plots a made-up schedule, ``0.01 / sqrt(1 + 0.1 t)``. Here the curve is real: the
 effective step size of each parameter, ``lr / (sqrt(nu) + eps)``, read from the state of
 ``rmsjax.rmsprop`` (``optax.tree_utils.tree_get(state, "nu")``) at every iteration.
 

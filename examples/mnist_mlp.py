@@ -1,6 +1,6 @@
-"""The seed's MNIST MLP trained with RMSprop, and a figure of its predictions (slides 10-12).
+"""A 784-128-10 MLP trained on MNIST with RMSprop, and a figure of its predictions.
 
-A 784-128-10 ReLU network, batch 128, ``rmsjax.rmsprop(0.001)`` as in the seed, via
+A 784-128-10 ReLU network, batch 128, ``rmsjax.rmsprop(0.001)`` as in the tutorial, via
 ``rmsjax.tasks.get("mnist")`` (model from ``rmsjax.models``, data from ``rmsjax.data.load_mnist``,
 one jitted ``lax.scan`` per epoch from ``rmsjax.training``). The figure shows the first ten
 held-out images with the predicted and true labels (red title: wrong).

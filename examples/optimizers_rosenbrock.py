@@ -1,14 +1,14 @@
-"""SGD, RMSprop and Adam on Rosenbrock's function (slide 13 of the seed).
+"""SGD, RMSprop and Adam on Rosenbrock's function: paths over its contours.
 
-The seed's comparison, with its missing ``from matplotlib.colors import LogNorm`` supplied: the
+The tutorial's comparison, with its missing ``from matplotlib.colors import LogNorm`` supplied: the
 contour levels are log-spaced and coloured on a log scale. All three start from (-1.5, 2.5) and
-take the seed's 1,000 steps with its rates: ``optax.sgd(0.001)``, ``rmsjax.rmsprop(0.01)``
+take the tutorial's 1,000 steps with its rates: ``optax.sgd(0.001)``, ``rmsjax.rmsprop(0.01)``
 (decay 0.9) and ``optax.adam(0.01)``. Each runs through ``rmsjax.tasks.get("rosenbrock").train``
 (one compiled ``lax.scan``); the script prints where each ends.
 
 Run::
 
-    python examples/optimizers_rosenbrock.py              # 1,000 steps, as the seed
+    python examples/optimizers_rosenbrock.py              # 1,000 steps, as the tutorial
     python examples/optimizers_rosenbrock.py --quick      # 500 steps, for CI
 """
 

@@ -1,13 +1,13 @@
-"""The seed's movie-review RNN, trained with RMSprop (slide 14 of the seed).
+"""A recurrent classifier of movie reviews (GRU or Elman) trained with RMSprop.
 
-The seed sketches an Elman RNN over bag-of-words vectors with plain SGD and never trains it. Here
-``rmsjax.tasks.get("reviews")`` supplies the whole pipeline: the polarity corpus (2,000 reviews,
-one per file in ``pos/`` and ``neg/``) tokenised, a vocabulary from the training split only,
-a seeded 1,600 / 400 split, reviews padded or truncated to ``--max-len`` tokens; a recurrent
+The tutorial sketches an Elman RNN over bag-of-words vectors with plain SGD and never trains it.
+Here ``rmsjax.tasks.get("reviews")`` supplies the whole pipeline: the polarity corpus (2,000
+reviews, one per file in ``pos/`` and ``neg/``) tokenised, a vocabulary from the training split
+only, a seeded 1,600 / 400 split, reviews padded or truncated to ``--max-len`` tokens; a recurrent
 classifier from ``rmsjax.models.rnn`` (token embedding, an Elman or GRU cell unrolled with
-``jax.lax.scan``, padding masked, mean of the states into a linear head); and
-``rmsjax.rmsprop`` through ``rmsjax.training``. The figure shows the training loss and the
-held-out accuracy after each epoch.
+``jax.lax.scan``, padding masked, mean of the states into a linear head); and ``rmsjax.rmsprop``
+through ``rmsjax.training``. The figure shows the training loss and the held-out accuracy after each
+epoch.
 
 Run::
 

@@ -1,6 +1,6 @@
-"""Gradient descent versus RMSprop on Rosenbrock's function (slide 9 of the seed).
+"""Gradient descent against RMSprop in Rosenbrock's curved valley: paths and losses.
 
-Both start from the seed's point (-1.5, 2.5) and run the seed's 1,000 steps with its rates:
+Both start from the tutorial's point (-1.5, 2.5) and run the tutorial's 1,000 steps with its rates:
 ``optax.sgd(0.001)`` and ``rmsjax.rmsprop(0.01)`` (decay 0.9). The objective, start point and
 plotting box come from ``rmsjax.tasks.get("rosenbrock")``, whose ``train`` runs each optimizer
 in one compiled ``lax.scan`` and returns the trajectory. Left: both paths (dots: where they
@@ -11,7 +11,7 @@ coordinate and travels along the valley much faster.
 
 Run::
 
-    python examples/rosenbrock.py                 # 1,000 steps, as the seed
+    python examples/rosenbrock.py                 # 1,000 steps, as the tutorial
     python examples/rosenbrock.py --steps 5000
     python examples/rosenbrock.py --quick         # 500 steps, for CI
 """

@@ -1,6 +1,6 @@
-"""The XOR network trained with RMSprop (slide 8 of the seed).
+"""A small tanh network learning XOR with RMSprop, and the surface it learns.
 
-The seed trains a 3-4-1 sigmoid network in NumPy (a constant third input standing in for a
+The tutorial trains a 3-4-1 sigmoid network in NumPy (a constant third input standing in for a
 bias). Here the task comes from the library, ``rmsjax.tasks.get("xor")``: a 2-8-1 tanh MLP with
 biases and a sigmoid output (``rmsjax.models``), trained full-batch on the four XOR points by
 ``rmsjax.rmsprop`` through ``rmsjax.training.fit``. The script prints the network's output for

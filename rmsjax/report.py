@@ -45,7 +45,7 @@ __all__ = [
     "to_json",
 ]
 
-INSTALL_HINT = "pip install 'rmsjax[examples]'"
+INSTALL_HINT = "pip install matplotlib"
 
 
 # --------------------------------------------------------------------------------------------

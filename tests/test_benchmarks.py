@@ -1,12 +1,20 @@
-"""The benchmarks still run (at smoke-test size). Their timings are never asserted here."""
+"""The benchmarks still run (at smoke-test size), and the statistic behind their verdicts holds
+on synthetic data. Their timings are never asserted here."""
 
+import json
+import math
 import runpy
+import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+import _harness  # noqa: E402  (bench/_harness.py)
+import tables  # noqa: E402  (bench/tables.py)
 
 
 def run_bench(name: str, argv: list[str], monkeypatch) -> None:
@@ -15,10 +23,21 @@ def run_bench(name: str, argv: list[str], monkeypatch) -> None:
     runpy.run_path(str(BENCH / name), run_name="__main__")
 
 
-def test_update_bench_runs(monkeypatch, capsys):
+def read_json(path: Path) -> dict:
+    """A benchmark's JSON: what ran, where, with which versions, and what it printed."""
+    run = json.loads(path.read_text())
+    assert run["command"].startswith(f"python bench/{run['benchmark']}.py")
+    assert {"machine", "date", "versions", "printed", "data"} <= set(run)
+    assert run["versions"]["jax"] and run["printed"][0].startswith("machine:")
+    return run
+
+
+def test_update_bench_runs(monkeypatch, capsys, tmp_path):
     pytest.importorskip("torch")
-    run_bench("update.py", ["--quick"], monkeypatch)
+    run_bench("update.py", ["--quick", "--json", str(tmp_path / "u.json")], monkeypatch)
     out = capsys.readouterr().out
+    points = read_json(tmp_path / "u.json")["data"]["points"]
+    assert len(points) == 2 and all(len(p["jax_builds"]) == 2 for p in points.values())
     assert "machine:" in out
     assert "triad bandwidth" in out
     rows = [line for line in out.splitlines() if "|" in line and line.strip()[0].isdigit()]
@@ -26,16 +45,18 @@ def test_update_bench_runs(monkeypatch, capsys):
     assert all("%" in row for row in rows)  # the A/A spread beside each row's ratios
 
 
-def test_sweep_bench_runs(monkeypatch, capsys, shared_data):
+def test_sweep_bench_runs(monkeypatch, capsys, shared_data, tmp_path):
     run_bench(
         "sweep.py",
         ["--data-dir", str(shared_data / "mnist"), "--configs", "2", "--epochs", "1",
-         "--repeats", "1"],
+         "--repeats", "1", "--json", str(tmp_path / "s.json")],
         monkeypatch,
     )  # fmt: skip
     out = capsys.readouterr().out
+    seconds = read_json(tmp_path / "s.json")["data"]["seconds"]
+    assert all(len(seconds[way]) == 1 for way in ("(a)", "(b)", "(c)", "(d)", "(d')"))
     assert "(d) rmsjax.sweep" in out and "(d)/(a)" in out
-    assert "A/A spread" in out
+    assert "A/A interval" in out
 
 
 def test_search_bench_runs(monkeypatch, capsys, tmp_path):
@@ -51,12 +72,15 @@ def test_search_bench_runs(monkeypatch, capsys, tmp_path):
     assert "digits: (2)/(4) = " in out and "digits: (3)/(4) = " in out
 
 
-def test_train_bench_runs(monkeypatch, capsys):
+def test_train_bench_runs(monkeypatch, capsys, tmp_path):
     pytest.importorskip("torch")
     # The MLP half on 256 examples (the RNN half compiles two recurrent models: too slow here).
-    run_bench("train.py", ["--quick", "--only", "mlp", "--examples", "256"], monkeypatch)
+    argv = ["--quick", "--only", "mlp", "--examples", "256", "--json", str(tmp_path / "t.json")]
+    run_bench("train.py", argv, monkeypatch)
     out = capsys.readouterr().out
-    assert "machine:" in out and "A/A spread" in out
+    mlp = read_json(tmp_path / "t.json")["data"]["mlp"]
+    assert len(mlp["examples_per_second"]["rmsjax.training.fit"]) == 1
+    assert "machine:" in out and "A/A interval" in out
     assert "hand-written optax lax.scan" in out and "rmsjax.training.fit again (A/A)" in out
 
 
@@ -77,3 +101,115 @@ def test_search_bench_quality_runs(monkeypatch, capsys, tmp_path):
     assert [r["way"] for r in rows] == ["full sweep", "halving", "Optuna TPE + SHP"]
     assert rows[0]["rank"] == 1 and rows[0]["epochs_ratio"] == 1.0  # the full sweep's own pick
     assert all(1 <= r["rank"] <= 9 and 0 < r["epochs_ratio"] <= 1 for r in rows)
+
+
+# ------------------------------------------------------------------- the A/A interval (synthetic)
+
+
+def test_one_deviant_round_widens_the_a_a_interval():
+    """The issue's case: a table printed ±0.6% beside an A/A pair 24% apart in one round. The
+    interval comes from the per-round ratios, so one such round out of five shows."""
+    samples = {"A": [1.0] * 5, "A again": [1.0, 1.006, 0.995, 1.0, 1.24]}
+    spread = _harness.Spread.of(_harness.round_ratios(samples, "A again", "A"))
+    assert spread.high == pytest.approx(1.24)  # a resample with 3 of 5 such rounds: p ~ 6%
+    assert spread.bound == pytest.approx(1.24)
+    assert str(spread) == "±24.0%"
+    assert spread.judge(1.2) == "same"  # a 20% difference is not resolved by this run
+    assert spread.judge(0.7) == "faster"
+
+
+def test_quiet_rounds_give_a_narrow_interval_and_a_verdict():
+    rng = np.random.default_rng(0)
+    aa = np.exp(rng.normal(0, 0.01, 9))  # 1% noise per round
+    spread = _harness.Spread.of(aa)
+    assert spread.low < 1 < spread.high or abs(math.log(spread.bound)) < 0.02
+    assert spread.bound < 1.02
+    assert spread.judge(1.10) == "slower"
+    assert spread.judge(1.005) == "same"
+    assert spread.judge(0.96, 1.05) == "faster; meets <= 1.05"
+    assert spread.judge(1.045, 1.05) == "slower; <= 1.05: within A/A"
+    assert spread.judge(1.2, 1.05) == "slower; MISSES <= 1.05"
+
+
+def test_the_interval_is_seeded_and_one_round_is_its_own_interval():
+    values = [1.03, 0.98, 1.11, 1.0]
+    assert _harness.median_interval(values) == _harness.median_interval(values)
+    assert _harness.Spread.of([1.08]).bound == pytest.approx(1.08)
+    assert _harness.Spread.of([1 / 1.08]).bound == pytest.approx(1.08)  # symmetric in log
+    with pytest.raises(ValueError, match="non-empty"):
+        _harness.median_interval([])
+
+
+def test_verdicts_are_rarely_wrong_on_synthetic_noise():
+    """Rounds with 5% lognormal noise per timing: with no true difference the verdict says
+    "same" in at least 90% of 300 runs of 9 rounds; with a true 25% difference it says
+    "slower" in at least 95%. (Measured with this seed: 99% and 100%.)"""
+    rng = np.random.default_rng(1)
+
+    def verdict(true_ratio):
+        a, a2, b = (np.exp(rng.normal(0, 0.05, 9)) for _ in range(3))
+        samples = {"A": a, "A again": a2, "B": true_ratio * b}
+        spread = _harness.Spread.of(_harness.round_ratios(samples, "A again", "A"))
+        return spread.judge(_harness.ratio(samples, "B", "A"))
+
+    assert sum(verdict(1.0) == "same" for _ in range(300)) >= 270
+    assert sum(verdict(1.25) == "slower" for _ in range(300)) >= 285
+
+
+def test_pooled_round_ratios_keep_every_build():
+    per_order = [{"a": [1.0, 2.0], "b": [1.0, 1.0]}, {"a": [3.0], "b": [1.5]}]
+    assert _harness.pooled_round_ratios(per_order, "a", "b") == [1.0, 2.0, 2.0]
+
+
+# ------------------------------------------------------------- pages generated from the JSON
+
+
+def test_the_pages_match_the_committed_json():
+    """The benchmark pages and the README's headline table are what bench/tables.py makes of
+    bench/results/*.json (run `python bench/tables.py` after a benchmark)."""
+    assert tables.main(["--check"]) == 0
+    for name in tables.BENCHMARKS:
+        if (tables.RESULTS / f"{name}.json").exists():
+            read_json(tables.RESULTS / f"{name}.json")
+
+
+def test_a_figure_typed_by_hand_is_caught(tmp_path, monkeypatch, capsys):
+    """Synthetic JSON in, pages out; then a hand-edited figure fails the check."""
+    results, generated = tmp_path / "results", tmp_path / "generated"
+    results.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n\nrest\n")
+    rounds = {"(a)": [6.0, 6.2, 5.9], "(b)": [2.0, 2.1, 2.0], "(c)": [1.9, 1.8, 1.9]}
+    rounds |= {"(d)": [1.8, 1.85, 1.8], "(d')": [1.8, 1.8, 1.85]}
+    rounds["min(b, c)"] = [min(b, c) for b, c in zip(rounds["(b)"], rounds["(c)"], strict=True)]
+    run = {
+        "benchmark": "sweep", "command": "python bench/sweep.py --repeats 3", "date": "today",
+        "machine": "a test machine", "versions": {"jax": "0"}, "printed": ["machine: x", "t"],
+        "data": {"mode": "ways", "configs": 16, "epochs": 3, "seconds": rounds,
+                 "targets": {"(d)/(a)": 0.55, "(d)/min(b, c)": 1.1}},
+    }  # fmt: skip
+    (results / "sweep.json").write_text(json.dumps(run))
+    for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
+        monkeypatch.setattr(tables, name, value)
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    assert tables.main([]) == 0
+    text = readme.read_text()
+    assert text.startswith("# x") and text.endswith("rest\n") and "old" not in text
+    d_a = statistics.median([1.8 / 6.0, 1.85 / 6.2, 1.8 / 5.9])
+    assert f"| {d_a:.2f} (faster; meets <= 0.55; A/A interval" in text
+    assert "`python bench/sweep.py --repeats 3`, today" in text
+    assert "Machine: a test machine." in text
+    assert "   t" in (generated / "sweep.inc").read_text()
+    assert tables.main(["--check"]) == 0
+    readme.write_text(text.replace(f"| {d_a:.2f} (", "| 0.25 ("))
+    assert tables.main(["--check"]) == 1
+    assert "README.md" in capsys.readouterr().out
+
+
+def test_width_bench_runs(monkeypatch, capsys, tmp_path):
+    argv = ["--tasks", "digits", "--rounds", "1", "--budget", "1", "--configs", "2"]
+    run_bench("width.py", [*argv, "--json", str(tmp_path / "w.json")], monkeypatch)
+    out = capsys.readouterr().out
+    assert "A/A interval (width 1 again / width 1)" in out and "auto = " in out
+    digits = read_json(tmp_path / "w.json")["data"]["digits"]
+    assert set(digits["seconds"]) == {"1", "9", "27", "auto", "1 again"}

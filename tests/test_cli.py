@@ -418,7 +418,7 @@ def test_missing_matplotlib_is_reported_before_training(tmp_path, capsys, monkey
     code, out, err = run(["sweep", "quadratic", "--out", tmp_path, "--no-progress"], capsys)
     assert code == 1
     assert_one_line_error(err)
-    assert "pip install 'rmsjax[examples]'" in err
+    assert "pip install matplotlib" in err
     assert out == "" and list(tmp_path.iterdir()) == []  # nothing trained, nothing half-saved
 
 

@@ -51,9 +51,13 @@ def test_every_example_is_listed_and_documented():
         "rosenbrock",
         "xor",
     }
+    page = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "examples.rst").read_text()
     for name in ALL:
         doc = load(name).__doc__
-        assert doc and "slide" in doc and f"python examples/{name}.py" in doc, name
+        assert doc and f"python examples/{name}.py" in doc, name
+        # The first line is the script's --help: the experiment in its own words.
+        assert not any(word in doc.splitlines()[0] for word in ("slide", "seed")), name
+        assert f"``{name}.py``" in page, name
 
 
 def test_lr_adaptation(tmp_path):

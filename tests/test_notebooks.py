@@ -48,7 +48,7 @@ def test_committed_notebook_is_clean(name):
     assert first.cell_type == "markdown" and first.source.startswith(BADGE.format(name=name))
     assert install.cell_type == "code"
     assert REPO in install.source and "pip" in install.source
-    assert "rmsjax[examples,tfds] @ {REPO}" in install.source
+    assert "rmsjax[tfds] @ {REPO}" in install.source
     assert 'find_spec("rmsjax") is None' in install.source, "install only when not importable"
     assert 'os.environ.get("RMSJAX_NOTEBOOK_SMALL") == "1"' in nb.cells[2].source
 

@@ -1,18 +1,116 @@
-"""The README's Python examples run as written."""
+"""The README's and the documentation pages' Python examples run as written.
+
+Each page's blocks run in order in one namespace, as a reader would run them (later blocks may
+use names from earlier ones). README.md has Markdown fences; the pages under docs/ have reST
+``.. code-block:: python`` directives.
+"""
 
 import re
+import textwrap
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+
+
+def markdown_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def rst_blocks(text: str) -> list[str]:
+    """The bodies of ``.. code-block:: python`` directives: the indented lines that follow
+    (after the directive's options and one blank line), dedented."""
+    blocks = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not re.match(r"\s*\.\. code-block:: python\s*$", line):
+            continue
+        indent = len(line) - len(line.lstrip())
+        body = []
+        for next_line in lines[i + 1 :]:
+            if next_line.strip() and len(next_line) - len(next_line.lstrip()) <= indent:
+                break
+            body.append(next_line)
+        code = textwrap.dedent("\n".join(body))
+        code = re.sub(r"\A(\s*:[\w-]+:.*\n)+", "", code)  # directive options
+        blocks.append(code.strip("\n") + "\n")
+    return blocks
+
+
+def run_blocks(blocks: list[str], path: Path) -> dict:
+    namespace: dict = {"__name__": f"page:{path.name}"}
+    for block in blocks:
+        exec(compile(block, str(path), "exec"), namespace)
+    return namespace
+
+
+def test_rst_blocks_are_found_with_their_indentation():
+    page = ".. code-block:: python\n   :caption: x\n\n   a = 1\n   if a:\n       b = 2\n\nText\n"
+    assert rst_blocks(page) == ["a = 1\nif a:\n    b = 2\n"]
+    assert rst_blocks("::\n\n   not python\n") == []
 
 
 def test_readme_python_blocks_run():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks, "the README has no python example"
-    namespace: dict = {}
-    for block in blocks:  # later blocks may use names from earlier ones, as a reader would
-        exec(compile(block, str(README), "exec"), namespace)
+    blocks = markdown_blocks(README.read_text())
+    assert len(blocks) >= 3, "the README lost its quick example"
+    namespace = run_blocks(blocks, README)
     assert float(namespace["loss"](namespace["params"])) < 0.5  # it starts at 1.0
     # The sweep example's printed claim.
-    best = namespace["result"].best("final_loss", mode="min")
-    assert best == {"learning_rate": 0.1, "decay": 0.99}
+    assert namespace["result"].best("final_loss", mode="min") == {
+        "learning_rate": 0.1,
+        "decay": 0.99,
+    }
+
+
+def pages_with_python() -> list[str]:
+    return sorted(
+        str(p.relative_to(DOCS)) for p in DOCS.rglob("*.rst") if rst_blocks(p.read_text())
+    )
+
+
+def test_the_guides_have_examples():
+    expected = {"guide/conventions.rst", "guide/sweeps.rst", "guide/cli.rst"}
+    assert expected <= set(pages_with_python())
+
+
+@pytest.mark.parametrize("page", pages_with_python())
+def test_doc_page_python_blocks_run(page):
+    namespace = run_blocks(rst_blocks((DOCS / page).read_text()), DOCS / page)
+    if page == "guide/sweeps.rst":  # the printed claims
+        assert namespace["result"].best("final_loss", mode="min") == {
+            "learning_rate": 0.1,
+            "decay": 0.99,
+        }
+        assert namespace["halved"].budget.sum() < 27 * 9
+
+
+def test_readme_links_to_pages_that_exist():
+    for target in re.findall(r"\]\(((?:docs/|CONTRIBUTING)[^)#]*)\)", README.read_text()):
+        assert (ROOT / target).exists(), target
+
+
+# The install table's promise: `pip install rmsjax` runs the command and the README's examples,
+# and installs nothing that rmsjax does not import.
+
+
+def base_dependencies() -> set[str]:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+
+
+def test_base_install_has_what_the_command_and_the_readme_use():
+    # matplotlib: the command's plots; pandas: `to_pandas()` in the README; scikit-learn: the
+    # digits data of the main job (`rmsjax sweep digits`).
+    assert {"matplotlib", "pandas", "scikit-learn"} <= base_dependencies()
+
+
+def test_every_base_dependency_is_imported():
+    source = "\n".join(p.read_text() for p in (ROOT / "rmsjax").rglob("*.py"))
+    import_names = {"scikit-learn": "sklearn"}
+    for dist in base_dependencies() - {"jaxlib"}:  # jaxlib is imported through jax
+        module = import_names.get(dist, dist)
+        assert re.search(rf"^\s*(import|from) {module}\b", source, flags=re.M), dist

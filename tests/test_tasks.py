@@ -100,15 +100,12 @@ def test_wrong_data_is_a_clear_error():
 
 def test_runs_under_rmsjax_sweep():
     task = tasks.get("quadratic")
-    try:
-        result = rmsjax.sweep(
-            task.make_train_fn(epochs=50),
-            rmsjax.grid(learning_rate=[0.01, 0.1], decay=[0.9]),
-            key=jax.random.key(0),
-            progress=False,
-        )
-    except NotImplementedError:
-        pytest.skip("rmsjax.sweep is not implemented yet")
+    result = rmsjax.sweep(
+        task.make_train_fn(epochs=50),
+        rmsjax.grid(learning_rate=[0.01, 0.1], decay=[0.9]),
+        key=jax.random.key(0),
+        progress=False,
+    )
     assert result.metrics["trajectory"].shape == (2, 1, 51, 2)
     assert result.metrics["loss"][1, 0] < result.metrics["loss"][0, 0]
 

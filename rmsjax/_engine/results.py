@@ -86,10 +86,8 @@ class SweepResult:
         """
         try:
             import pandas as pd
-        except ImportError as e:  # pragma: no cover - pandas is in the `examples` extra
-            raise ImportError(
-                "SweepResult.to_pandas needs pandas: pip install 'rmsjax[examples]'"
-            ) from e
+        except ImportError as e:  # pragma: no cover - pandas is a dependency
+            raise ImportError("SweepResult.to_pandas needs pandas: pip install pandas") from e
         n, s = len(self.space), self.seeds
         columns: dict[str, Any] = {"config_id": np.repeat(np.arange(n), s)}
         for name in self.space.names:
@@ -309,9 +307,7 @@ class SweepResult:
         try:
             import matplotlib.pyplot as plt
         except ImportError as e:
-            raise ImportError(
-                "SweepResult.plot needs matplotlib: pip install 'rmsjax[examples]'"
-            ) from e
+            raise ImportError("SweepResult.plot needs matplotlib: pip install matplotlib") from e
         if metric not in self.metrics:
             raise ValueError(f"unknown metric {metric!r}; this sweep has {sorted(self.metrics)}")
         if mode is not None or (self.objective is not None and self.objective[0] == metric):
