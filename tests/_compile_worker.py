@@ -16,9 +16,6 @@ def announced_compile(self, *args, **kwargs):
     return compile_(self, *args, **kwargs)
 
 
-jax.stages.Lowered.compile = announced_compile
-
-
 def train_fn(hparams, key):
     """A small MLP trained by RMSprop, its loop unrolled so that XLA takes seconds on it."""
     k1, k2 = jax.random.split(key)
@@ -40,7 +37,8 @@ def train_fn(hparams, key):
     return {"loss": curve[-1]}
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # never on import (pytest imports this file for its doctests)
+    jax.stages.Lowered.compile = announced_compile
     space = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1])
     rmsjax.sweep(train_fn, space, key=jax.random.key(0), chunk_size=3, progress=False)
     print("finished", flush=True)

@@ -36,7 +36,7 @@ def test_results_are_saved_before_a_plot_fails(sweep_report, tmp_path):
 
 def test_missing_matplotlib_is_found_before_a_run(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
-    with pytest.raises(ImportError, match=r"pip install 'rmsjax\[examples\]'"):
+    with pytest.raises(ImportError, match=r"not installed: pip install matplotlib"):
         report.check_can_save(tmp_path / "out")
     assert report.check_can_save(tmp_path / "out", plots=False).is_dir()
 
