@@ -286,8 +286,12 @@ class SweepResult:
 
         An array metric of one dimension (e.g. a loss curve) is drawn as one line per
         configuration (mean over seeds, diverged configurations dashed), each labelled with its
-        hyperparameters; up to 10 configurations get a legend, more are coloured by the varying
-        axis with the most values (a legend of its values, or a colour bar beyond 12).
+        hyperparameters; up to 10 configurations get a legend, more are coloured by the axis with
+        the most distinct values: a legend of its values, or, for a numeric axis with more than
+        12, a continuous colour bar with sorted, round ticks (logarithmic for a ``loguniform``
+        axis, or for positive values of a grid spanning two decades or more). In a staged result
+        (``halving``, `optuna_search`) every configuration shows: a configuration stopped early
+        is thin, faded and ends in an ``x``; a curve of a single point is drawn as a marker.
 
         A scalar metric is drawn as a heatmap of its mean over seeds with axis ``x`` across and
         ``y`` up (default: the first two axes with more than one value), the other axes reduced by
@@ -338,33 +342,33 @@ class SweepResult:
         return fig
 
     def _plot_curves(self, ax, fig, metric):
-        import matplotlib as mpl
-
         diverged = self.diverged.any(axis=1)
         curves = self.metrics[metric].astype(np.float64).mean(axis=1)
         n = len(self.space)
-        by = max(self.space.names, key=lambda a: len(self.space.axes[a]), default=None)
-        values = self.space.axes[by] if by is not None and n > _LEGEND_LINES else ()
-        cmap = mpl.colormaps["viridis"]
-        shade = {v: cmap(i / max(1, len(values) - 1)) for i, v in enumerate(values)}
+        stopped = ~self._eligible()  # a staged result: stopped before the budget (halving)
+        staged = getattr(self, "max_budget", 0) > 0
+        xs = np.arange(1, curves.shape[1] + 1) if staged else np.arange(curves.shape[1])
+        colour = _Colours(self, n > _LEGEND_LINES)
         for i, config in enumerate(self.space):
             label = ", ".join(f"{k}={v}" for k, v in config.items()) or f"config {i}"
-            style = {"color": shade[config[by]]} if values else {}
-            ax.plot(curves[i], linestyle="--" if diverged[i] else "-", label=label, **style)
-        ax.set_xlabel("step")
+            seen = np.flatnonzero(np.isfinite(curves[i]))
+            style = {"color": colour(config)} if colour.by is not None else {}
+            if stopped[i]:  # thin and faded, an "x" where it stopped
+                style.update(linewidth=0.8, alpha=0.6, marker="x")
+                style["markevery"] = [int(seen[-1])] if seen.size else []
+            elif seen.size == 1:  # one point: a line alone would not show
+                style["marker"] = "o"
+            ax.plot(xs, curves[i], linestyle="--" if diverged[i] else "-", label=label, **style)
+        ax.set_xlabel("unit" if staged else "step")
         ax.set_ylabel(metric)
-        if not values:
-            ax.legend(fontsize="small")
-        elif len(values) <= _LEGEND_VALUES:
-            handles = [mpl.lines.Line2D([], [], color=shade[v]) for v in values]
-            ax.legend(handles, [f"{by}={v}" for v in values], fontsize="small", title=by)
-        else:
-            norm = mpl.colors.Normalize(0, len(values) - 1)
-            bar = fig.colorbar(mpl.cm.ScalarMappable(norm, cmap), ax=ax, label=by)
-            ticks = np.linspace(0, len(values) - 1, min(len(values), 6)).round().astype(int)
-            bar.set_ticks(ticks, labels=[str(values[t]) for t in ticks])
-        if values:
-            ax.set_title(f"{n} configurations, coloured by {by}", fontsize="small")
+        colour.explain(ax, fig)
+        parts = [f"{n} configurations"]
+        if stopped.any():
+            parts.append(f"{int(stopped.sum())} stopped early (x)")
+        if colour.by is not None:
+            parts.append(f"coloured by {colour.by}")
+        if colour.by is not None or stopped.any():
+            ax.set_title(", ".join(parts), fontsize="small")
 
     def _plot_scalar(self, ax, fig, metric, x, y, mode):
         scores = self._scores(metric).reshape(self.space.shape)
@@ -441,6 +445,73 @@ class SweepResult:
 _LEGEND_LINES = 10
 # Values of that axis listed in a legend; above, a colour bar.
 _LEGEND_VALUES = 12
+
+
+class _Colours:
+    """The colour of each curve: by the axis with the most distinct values, on a continuous,
+    sorted scale for a numeric axis with many values (logarithmic for a ``loguniform`` axis, or
+    positive values spanning two decades or more), else one colour per value with a legend."""
+
+    def __init__(self, result: SweepResult, needed: bool):
+        import matplotlib as mpl
+
+        space = result.space
+        distinct = {n: _distinct(space.column(n)) for n in space.names}
+        self.by = max(distinct, key=lambda n: len(distinct[n]), default=None) if needed else None
+        self.cmap, self.norm, self.shade = mpl.colormaps["viridis"], None, {}
+        if self.by is None:
+            return
+        values = distinct[self.by]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric:
+            values = sorted(values)
+        if numeric and len(values) > _LEGEND_VALUES:
+            lo, hi = float(values[0]), float(values[-1])
+            dist = getattr(space, "distributions", {}).get(self.by)
+            if dist is not None:
+                log = type(dist).__name__ == "LogUniform" or bool(getattr(dist, "log", False))
+            else:
+                log = lo > 0 and hi / lo >= 100
+            self.norm = (mpl.colors.LogNorm if log else mpl.colors.Normalize)(lo, hi)
+        else:
+            last = max(1, len(values) - 1)
+            self.shade = {_key(v): self.cmap(i / last) for i, v in enumerate(values)}
+            self.values = values
+
+    def __call__(self, config: dict[str, Any]):
+        value = config[self.by]
+        return self.cmap(self.norm(value)) if self.norm is not None else self.shade[_key(value)]
+
+    def explain(self, ax, fig) -> None:
+        """A colour bar (continuous scale), a legend of values, or the configurations' legend."""
+        import matplotlib as mpl
+
+        if self.by is None:
+            ax.legend(fontsize="small")
+        elif self.norm is not None:
+            fig.colorbar(mpl.cm.ScalarMappable(self.norm, self.cmap), ax=ax, label=self.by)
+        elif len(self.values) <= _LEGEND_VALUES:
+            handles = [mpl.lines.Line2D([], [], color=self.shade[_key(v)]) for v in self.values]
+            labels = [f"{self.by}={v}" for v in self.values]
+            ax.legend(handles, labels, fontsize="small", title=self.by)
+        else:  # many values without an order: a colour bar of their indices, a few labelled
+            last = len(self.values) - 1
+            norm = mpl.colors.Normalize(0, last)
+            bar = fig.colorbar(mpl.cm.ScalarMappable(norm, self.cmap), ax=ax, label=self.by)
+            ticks = np.linspace(0, last, min(len(self.values), 6)).round().astype(int)
+            bar.set_ticks(ticks, labels=[str(self.values[t]) for t in ticks])
+
+
+def _key(value: Any) -> str:
+    return repr(value)
+
+
+def _distinct(values) -> list:
+    """The distinct values of a column, in order of first appearance."""
+    out: dict[str, Any] = {}
+    for v in values:
+        out.setdefault(_key(v), v)
+    return list(out.values())
 
 
 def _count(n: int, noun: str) -> str:
