@@ -341,6 +341,123 @@ class SweepResult:
             fig.savefig(path)
         return fig
 
+    def history(
+        self, metric: str | None = None, mode: str | None = None, order: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best score so far against units spent: did the budget suffice?
+
+        Needs a staged result (a `Trainer` swept with ``budget``: ``halving``, `optuna_search`,
+        or a plain staged sweep), whose ``<metric>_curve`` holds each unit's value. The best
+        score so far is the best value any configuration has shown at any unit trained so far
+        (mean over seeds; diverged values are skipped). Units are counted in one of two orders:
+
+        - ``"rungs"``: every configuration advances one unit at a time together, as synchronous
+          successive halving and a sweep of one chunk do; one point per unit of the budget.
+        - ``"trials"``: one configuration after the other in id order, as Optuna asks trials;
+          one point per configuration. (A pool trains several at once, so the real order lies
+          between the two.)
+
+        Args:
+          metric: a scalar metric of the trainer; default the search's (see `objective`).
+          mode: ``"min"``, ``"max"`` or None (the search's direction, see `mode_of`).
+          order: ``"rungs"``, ``"trials"`` or None: ``"trials"`` for an `optuna_search` result,
+            else ``"rungs"``.
+
+        Returns:
+          ``(units_spent, best_so_far)``, two float arrays of the same length.
+
+        Raises:
+          ValueError: not a staged result, an unknown metric, order or mode, or no metric where
+            the result ran no search.
+
+        Example:
+          >>> import numpy as np, rmsjax
+          >>> result = rmsjax.StagedResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1, objective=("loss", "min"),
+          ...     metrics={"loss": np.array([[3.0], [1.0]]),
+          ...              "loss_curve": np.array([[[4.0, np.nan]], [[2.0, 1.0]]])},
+          ...     budget=np.array([1, 2]), pruned=np.array([True, False]), max_budget=2)
+          >>> [a.tolist() for a in result.history()]
+          [[2.0, 3.0], [2.0, 1.0]]
+        """
+        if getattr(self, "max_budget", 0) <= 0:
+            raise ValueError(
+                "history() needs a staged result, one of a Trainer swept with a `budget` "
+                "(halving, optuna_search or a staged sweep); this result has no units"
+            )
+        if metric is None:
+            if self.objective is None:
+                raise ValueError("`metric` is required: this result ran no search")
+            metric = self.objective[0]
+        mode = self.mode_of(metric, mode)
+        if f"{metric}_curve" not in self.metrics:
+            curves = sorted(n[: -len("_curve")] for n in self.metrics if n.endswith("_curve"))
+            raise ValueError(f"unknown metric {metric!r}; its curve is not recorded, these are: "
+                             f"{curves}")  # fmt: skip
+        if order is None:
+            planned = isinstance(self.space, Grid) or hasattr(self.space, "distributions")
+            order = "rungs" if planned else "trials"  # else the trials of optuna_search
+        if order not in ("rungs", "trials"):
+            raise ValueError(f"`order` must be 'rungs', 'trials' or None, got {order!r}")
+        curves = self.metrics[f"{metric}_curve"].astype(np.float64).mean(axis=1)
+        sign = 1.0 if mode == "min" else -1.0
+        signed = np.where(np.isfinite(curves), sign * curves, np.inf)
+        units = np.asarray(self.budget, dtype=np.int64)
+        reached = np.arange(curves.shape[1])[None, :] < units[:, None]  # (n, budget)
+        signed = np.where(reached, signed, np.inf)
+        if order == "trials":
+            spent = np.cumsum(units).astype(np.float64)
+            best = np.minimum.accumulate(signed.min(axis=1))
+        else:
+            ticks = np.arange(1, int(units.max(initial=0)) + 1)
+            spent = np.array([np.minimum(units, t).sum() for t in ticks], dtype=np.float64)
+            best = np.array([signed[:, :t].min() for t in ticks])
+        best = np.where(np.isinf(best), np.nan, sign * best)
+        return spent, best
+
+    def plot_history(
+        self,
+        metric: str | None = None,
+        *,
+        mode: str | None = None,
+        order: str | None = None,
+        unit: str = "unit",
+        path: str | os.PathLike | None = None,
+        ax=None,
+    ):
+        """Plots `history`: best score so far against units spent by all configurations.
+
+        Args:
+          metric, mode, order: as in `history`.
+          unit: what a unit is, for the axis label (e.g. ``"epoch"``).
+          path: if given, the figure is saved there.
+          ax: a matplotlib Axes to draw into; default a new figure.
+
+        Returns:
+          The matplotlib Figure.
+        """
+        spent, best = self.history(metric, mode, order)
+        metric = self.objective[0] if metric is None else metric
+        if ax is None:
+            try:
+                import matplotlib.pyplot as plt
+            except ImportError as e:
+                raise ImportError(
+                    "SweepResult.plot_history needs matplotlib: pip install 'rmsjax[examples]'"
+                ) from e
+            fig, ax = plt.subplots(figsize=(6, 4))
+        else:
+            fig = ax.figure
+        ax.plot(spent, best, drawstyle="steps-post", marker="o", markersize=3)
+        ax.set_xlabel(f"{unit}s spent (all configurations)")
+        ax.set_ylabel(f"best {metric} so far")
+        ax.set_title(f"{len(self.space)} configurations, {int(spent[-1])} {unit}s "
+                     f"({self.mode_of(metric, mode)} {metric})", fontsize="small")  # fmt: skip
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path)
+        return fig
+
     def _plot_curves(self, ax, fig, metric):
         diverged = self.diverged.any(axis=1)
         curves = self.metrics[metric].astype(np.float64).mean(axis=1)
