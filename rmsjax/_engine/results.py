@@ -458,6 +458,98 @@ class SweepResult:
             fig.savefig(path)
         return fig
 
+    def to_optuna(self, study, metric: str | None = None, mode: str | None = None):
+        """Writes this result into an Optuna study, one trial per configuration, for Optuna's
+        plots (``optuna.visualization``) and ``optuna-dashboard``.
+
+        Each trial (added in id order with ``study.add_trials``) has the configuration's
+        hyperparameters as params, with distributions from the space: a `sample`'s own, a
+        `grid` axis as a ``CategoricalDistribution`` of its values, an `optuna_search` result's
+        the range of its values (``FloatDistribution``, ``IntDistribution``, categorical for
+        the rest); a value Optuna cannot store (not None, bool, int, float or str) is written
+        as its ``str``. Its value is the mean of ``metric`` over seeds. A staged result (a
+        `Trainer` with a ``budget``) adds each unit's value as the intermediate value of step
+        ``unit`` (1, 2, ...), as `optuna_search` reports them. States: FAIL for a configuration
+        that diverged for any seed (no value), PRUNED for one stopped before the budget (its
+        value at the unit it reached, as Optuna gives pruned trials), COMPLETE for the others.
+        User attributes: ``rmsjax_config`` (the configuration id), ``rmsjax_units`` (units
+        trained, staged results).
+
+        Args:
+          study: an ``optuna.Study`` with one objective, whose direction must be ``mode``'s.
+          metric: the scalar metric to write as the value; default the search's (`objective`).
+          mode: ``"min"``, ``"max"`` or None: the search's direction for its metric (see
+            `mode_of`), else the study's.
+
+        Returns:
+          The trials added, as ``optuna.trial.FrozenTrial`` in id order.
+
+        Raises:
+          ImportError: Optuna is not installed.
+          ValueError: no metric where the result ran no search, an unknown or non-scalar
+            metric, a study with several objectives, or a study direction that is not ``mode``.
+
+        Example:
+          >>> import numpy as np, optuna, rmsjax
+          >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+          >>> result = rmsjax.SweepResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1,
+          ...     metrics={"loss": np.array([[0.5], [np.nan]])})
+          >>> study = optuna.create_study(direction="minimize")
+          >>> trials = result.to_optuna(study, "loss")
+          >>> [(t.params, t.state.name, t.value) for t in study.trials]
+          [({'lr': 0.1}, 'COMPLETE', 0.5), ({'lr': 0.2}, 'FAIL', None)]
+        """
+        try:
+            import optuna
+        except ImportError as e:
+            raise ImportError("SweepResult.to_optuna needs Optuna: pip install 'rmsjax[optuna]'"
+                              ) from e  # fmt: skip
+        if len(study.directions) != 1:
+            raise ValueError(
+                f"`study` must have one objective, got {len(study.directions)} directions"
+            )
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        wanted = "max" if maximize else "min"
+        if metric is None:
+            if self.objective is None:
+                raise ValueError("`metric` is required: this result ran no search")
+            metric = self.objective[0]
+        searched = self.objective is not None and self.objective[0] == metric
+        mode = self.mode_of(metric, mode) if mode is not None or searched else wanted
+        if mode != wanted:
+            raise ValueError(
+                f"the study's direction is {study.direction.name} but {metric!r} is ranked with "
+                f"mode={mode!r}: create the study with "
+                f"direction={'maximize' if mode == 'max' else 'minimize'!r}"
+            )
+        scores = self._scores(metric)
+        diverged = self.diverged.any(axis=1) | np.isnan(scores)
+        stopped = ~self._eligible()
+        curve = self.metrics.get(f"{metric}_curve")
+        curve = None if curve is None else curve.astype(np.float64).mean(axis=1)
+        units = getattr(self, "budget", None)
+        dists = {n: _optuna_distribution(self.space, n, optuna) for n in self.space.names}
+        State = optuna.trial.TrialState
+        trials = []
+        for i, config in enumerate(self.space):
+            steps = {}
+            if curve is not None:
+                reached = int(units[i]) if units is not None else curve.shape[1]
+                steps = {u + 1: float(curve[i, u]) for u in range(reached)
+                         if np.isfinite(curve[i, u])}  # fmt: skip
+            state = State.FAIL if diverged[i] else State.PRUNED if stopped[i] else State.COMPLETE
+            attrs = {"rmsjax_config": i}
+            if units is not None:
+                attrs["rmsjax_units"] = int(units[i])
+            trials.append(optuna.trial.create_trial(
+                state=state, value=None if diverged[i] else float(scores[i]),
+                params={n: _optuna_value(v) for n, v in config.items()}, distributions=dists,
+                intermediate_values=steps, user_attrs=attrs,
+            ))  # fmt: skip
+        study.add_trials(trials)
+        return study.trials[-len(trials) :] if trials else []
+
     def _plot_curves(self, ax, fig, metric):
         diverged = self.diverged.any(axis=1)
         curves = self.metrics[metric].astype(np.float64).mean(axis=1)
@@ -629,6 +721,31 @@ def _distinct(values) -> list:
     for v in values:
         out.setdefault(_key(v), v)
     return list(out.values())
+
+
+def _optuna_value(value: Any) -> Any:
+    """``value`` as Optuna stores a param: None, bool, int, float or str."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _optuna_distribution(space, name: str, optuna):
+    """The Optuna distribution of axis ``name``: a sample's own, a grid's values as categories,
+    else (an `optuna_search` result) the range of the values it holds."""
+    dists = optuna.distributions
+    own = getattr(space, "distributions", {}).get(name)
+    if own is not None:
+        return own.to_optuna()
+    values = [_optuna_value(v) for v in _distinct(space.column(name))]
+    if not isinstance(space, Grid) and values:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return dists.IntDistribution(min(values), max(values))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return dists.FloatDistribution(float(min(values)), float(max(values)))
+    return dists.CategoricalDistribution(values)
 
 
 def _count(n: int, noun: str) -> str:
