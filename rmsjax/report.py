@@ -94,9 +94,9 @@ _KNOWN_METRIC_PLOTS = ("loss", "final_loss", "val_accuracy", "val_loss", "test_a
 def run_identity(command: str, config) -> dict[str, Any]:
     """What makes two runs the same run: the command and its resolved config, JSON-ready,
     without what does not change the results (the data folder's path, the resume folder, the
-    chunk size: a resumed sweep keeps its recorded chunk widths)."""
+    chunk size: a resumed sweep keeps its recorded chunk widths; the Optuna storage written to)."""
     fields = dataclasses.asdict(config)
-    for name in ("data_dir", "resume_dir", "chunk_size"):
+    for name in ("data_dir", "resume_dir", "chunk_size", "optuna_storage"):
         fields.pop(name, None)
     return json.loads(json.dumps(to_json({"command": command, **fields})))
 
