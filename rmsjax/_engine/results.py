@@ -435,6 +435,18 @@ class SweepResult:
 
         Returns:
           The matplotlib Figure.
+
+        Example:
+          >>> import matplotlib; matplotlib.use("Agg")
+          >>> import numpy as np, rmsjax
+          >>> result = rmsjax.StagedResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1, objective=("loss", "min"),
+          ...     metrics={"loss": np.array([[3.0], [1.0]]),
+          ...              "loss_curve": np.array([[[4.0, np.nan]], [[2.0, 1.0]]])},
+          ...     budget=np.array([1, 2]), pruned=np.array([True, False]), max_budget=2)
+          >>> fig = result.plot_history(unit="epoch")
+          >>> fig.axes[0].get_xlabel(), fig.axes[0].lines[0].get_ydata().tolist()
+          ('epochs spent (all configurations)', [2.0, 1.0])
         """
         spent, best = self.history(metric, mode, order)
         metric = self.objective[0] if metric is None else metric
