@@ -46,6 +46,19 @@ def test_a_sampled_uniform_axis_gets_a_linear_sorted_scale():
     assert bar.get_ylim() == pytest.approx((min(values), max(values)))
 
 
+def test_a_grid_spanning_decades_gets_a_log_scale_and_few_values_a_sorted_legend():
+    rates = [float(v) for v in np.geomspace(1e-4, 1e-1, 13)][::-1]  # listed high to low
+    result = rmsjax.SweepResult(space=rmsjax.grid(lr=rates), seeds=1,
+                                metrics={"loss_curve": _curves(13, 3)})  # fmt: skip
+    assert result.plot("loss_curve").axes[1].get_yscale() == "log"
+    few = rmsjax.grid(lr=[0.3, 0.1, 0.2], decay=[0.9, 0.99, 0.999, 0.9999])
+    result = rmsjax.SweepResult(space=few, seeds=1, metrics={"loss_curve": _curves(12, 3)})
+    legend = result.plot("loss_curve").axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "decay=0.9", "decay=0.99", "decay=0.999", "decay=0.9999"
+    ]  # fmt: skip
+
+
 def _halving_result():
     from tests._staged_helpers import TRAINER
 
