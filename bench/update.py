@@ -120,6 +120,22 @@ def transform_at(ref: str) -> types.ModuleType:
     return module
 
 
+def split_loops(tx: optax.GradientTransformation, tree: dict) -> int:
+    """How many loops of the compiled step XLA splits across threads: on a CPU its cost model
+    splits a loop that it counts as compute-bound (more operations than bytes per element) from
+    about 200,000 cycles of work, a memory-bound one only from 512 KB; each split loop hands work
+    to another thread on every call. (Read from the compiled HLO's
+    ``outer_dimension_partitions``; 0 on backends that do not split this way.)"""
+    params = jax.tree.map(jnp.asarray, tree)
+
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    compiled = jax.jit(step).lower(params, tx.init(params), params).compile()
+    return compiled.as_text().count("outer_dimension_partitions")
+
+
 def bf16_rmsprop(transform: types.ModuleType, lr: float) -> optax.GradientTransformation:
     """``rmsjax.rmsprop(lr, decay=0.9, eps=1e-8, nu_dtype=jnp.bfloat16)``, built as rmsprop
     builds it, from the given version of the transform module."""
@@ -212,6 +228,10 @@ def main(argv=None) -> None:
             rows[n, k]["ref spread"] = _harness.Spread.of(
                 _harness.ratio(samples, again, base) for samples in per_order
             )
+            rows[n, k]["split"] = (
+                split_loops(libraries[new](), tree),
+                split_loops(libraries[base](), tree),
+            )
             rows[n, k]["rounds"] = [
                 a / b for s in per_order for a, b in zip(s[new], s[base], strict=True)
             ]
@@ -253,21 +273,23 @@ def main(argv=None) -> None:
         print(f"\nbf16-nu step, this checkout against git revision {ref} (same protocol):")
         head = (
             f"{'params':>7} {'leaves':>6} | {'new/ref':>7} {'A/A':>6} {'A/A spread':>10} | "
-            f"{'per-round new/ref':>19} | verdict"
+            f"{'per-round new/ref':>19} | {'split new/ref':>13} | verdict"
         )
         print(head)
         print("-" * len(head))
         for n, k in configs:
             r = rows[n, k]
             lo, hi = min(r["rounds"]), max(r["rounds"])
+            split = "{}/{}".format(*r["split"])
             print(
                 f"{n / (1 << 20):6.3g}M {k:6d} | {r['vs ref']:7.3f} {r['ref aa']:6.3f} "
-                f"{str(r['ref spread']):>10} | {f'[{lo:.3f}, {hi:.3f}]':>19} | "
+                f"{str(r['ref spread']):>10} | {f'[{lo:.3f}, {hi:.3f}]':>19} | {split:>13} | "
                 f"{r['ref spread'].judge(r['vs ref'])}"
             )
         print(
             f"new/ref = seconds of this checkout's bf16-nu step / seconds of {ref}'s; A/A = "
-            f"{ref}'s second copy / {ref}'s; per-round new/ref: the range over all rounds."
+            f"{ref}'s second copy / {ref}'s; per-round new/ref: the range over all rounds; "
+            "split new/ref: loops XLA splits across threads in each compiled step (split_loops)."
         )
     for n in sizes:
         print(f"triad bandwidth at {n / (1 << 20):.3g}M elements: {bandwidths[n] / 1e9:.2f} GB/s")

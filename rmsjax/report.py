@@ -86,7 +86,7 @@ RUN_FILE = "run.json"
 
 # What rmsjax writes in an output folder, for folders without a run.json (an older rmsjax).
 _KNOWN_FILES = ("metrics.json", "results.csv", "loss.png", "loss_curves.png", "heatmap.png",
-                "trajectory.png", "trajectories.png")  # fmt: skip
+                "history.png", "trajectory.png", "trajectories.png")  # fmt: skip
 _KNOWN_METRIC_PLOTS = ("loss", "final_loss", "val_accuracy", "val_loss", "test_accuracy",
                        "test_loss", "distance_to_minimum")  # fmt: skip
 
@@ -94,9 +94,9 @@ _KNOWN_METRIC_PLOTS = ("loss", "final_loss", "val_accuracy", "val_loss", "test_a
 def run_identity(command: str, config) -> dict[str, Any]:
     """What makes two runs the same run: the command and its resolved config, JSON-ready,
     without what does not change the results (the data folder's path, the resume folder, the
-    chunk size: a resumed sweep keeps its recorded chunk widths)."""
+    chunk size: a resumed sweep keeps its recorded chunk widths; the Optuna storage written to)."""
     fields = dataclasses.asdict(config)
-    for name in ("data_dir", "resume_dir", "chunk_size"):
+    for name in ("data_dir", "resume_dir", "chunk_size", "optuna_storage"):
         fields.pop(name, None)
     return json.loads(json.dumps(to_json({"command": command, **fields})))
 
@@ -406,10 +406,10 @@ def _plot_curves(path, curves: Mapping[str, np.ndarray], xlabel, title, saved, *
     for label, curve in curves.items():
         if label not in shown:
             xs = np.arange(x0, x0 + len(curve))
-            ax.plot(xs, curve, color="0.75", linewidth=0.8, zorder=1)
+            ax.plot(xs, curve, color="0.75", linewidth=0.8, zorder=1, **_dot(curve))
     for label in shown:
         xs = np.arange(x0, x0 + len(curves[label]))
-        ax.plot(xs, curves[label], label=label, linewidth=1.6, zorder=2)
+        ax.plot(xs, curves[label], label=label, linewidth=1.6, zorder=2, **_dot(curves[label]))
     values = np.concatenate([c.ravel() for c in curves.values()])
     finite = values[np.isfinite(values)]
     if finite.size and np.all(finite > 0):
@@ -419,6 +419,12 @@ def _plot_curves(path, curves: Mapping[str, np.ndarray], xlabel, title, saved, *
     ax.set_title(title, fontsize="medium")
     ax.legend(fontsize="small", loc=_legend_place(curves.values()))
     _save(fig, path, saved)
+    return fig
+
+
+def _dot(curve: np.ndarray) -> dict:
+    """A marker for a curve of one point (a run stopped after one epoch), which a line hides."""
+    return {"marker": "o", "markersize": 3} if np.isfinite(curve).sum() == 1 else {}
 
 
 def _plot_trajectories(path, problem, trajectories: Mapping[str, np.ndarray], title, saved):
@@ -474,6 +480,11 @@ def _plots(report, out: Path, saved: list[str]) -> None:
     varying = [n for n, v in report.sweep.space.axes.items() if len(set(map(repr, v))) > 1]
     heatmap = len(varying) >= 2 and isinstance(report.sweep.space, rmsjax.Grid)  # sampled: points
     _save(fig, out / ("heatmap.png" if heatmap else f"{metric}.png"), saved)
+    if getattr(report.sweep, "max_budget", 0):  # a search (halving, Optuna): did the budget do?
+        fig = _figure()
+        report.sweep.plot_history(metric, mode=mode, unit="epoch", ax=fig.add_subplot())
+        fig.axes[0].set_title(f"{name}: best {metric} so far", fontsize="medium")
+        _save(fig, out / "history.png", saved)
     if objective:
         _plot_trajectories(out / "trajectories.png", report.problem, report.trajectories,
                            f"{name}: best {len(shown)} trajectories", saved)  # fmt: skip

@@ -715,3 +715,35 @@ def test_the_printed_train_line_reproduces_the_best_row_bit_for_bit(argv, tmp_pa
         assert np.float32(again[name]) == np.float32(row[name]), (name, again[name], row[name])
     if "--seeds" not in argv:  # one seed: the row is that run, in metrics.json too
         assert all(again[n] == metrics[n] for n in task.scalar_metrics)
+
+
+def test_sweep_writes_its_result_to_an_optuna_storage(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    argv = ["sweep", "xor", "--search", "random", "--trials", 6, "--halving", 3, "--epochs", 3]
+    argv += ["--optuna-storage", url, "--out", tmp_path / "out", "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    (summary,) = optuna.get_all_study_summaries(url)
+    assert f"written to the Optuna storage as study {summary.study_name!r}" in out
+    study = optuna.load_study(study_name=summary.study_name, storage=url)
+    rows = _rows(tmp_path / "out")
+    assert len(study.trials) == len(rows) == 6
+    states = [t.state.name for t in study.trials]
+    assert states == ["PRUNED" if r["pruned"] == "True" else "COMPLETE" for r in rows]
+    assert study.direction.name == "MAXIMIZE" and study.metric_names == ["test_accuracy"]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert study.best_trial.user_attrs["rmsjax_config"] == metrics["best_config_id"]
+    assert metrics["optuna_study"] == summary.study_name
+    assert_png(tmp_path / "out" / "history.png")
+
+
+def test_sweep_refuses_an_optuna_storage_that_is_not_a_url(tmp_path, capsys):
+    argv = ["sweep", "xor", "--optuna-storage", "optuna.db", "--out", tmp_path, "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert code == 1
+    assert_one_line_error(err)
+    assert (
+        "`optuna_storage` must be a storage URL such as 'sqlite:///optuna.db', got 'optuna.db'"
+        in err
+    )

@@ -114,3 +114,15 @@ def test_every_base_dependency_is_imported():
     for dist in base_dependencies() - {"jaxlib"}:  # jaxlib is imported through jax
         module = import_names.get(dist, dist)
         assert re.search(rf"^\s*(import|from) {module}\b", source, flags=re.M), dist
+
+
+def test_the_sweeps_guide_states_direction_halving_and_keys():
+    # The rules a reader must not miss; the guide was once ported from an older README that
+    # lacked them. Each is named by the API spelling a reader would search for.
+    page = " ".join((DOCS / "guide" / "sweeps.rst").read_text().split())
+    assert "halving(metric, mode=...)" in page  # the direction is stated once, required
+    assert "rank(metric, mode=...)" in page and "best(metric, mode=...)" in page  # plain sweep
+    assert "contradicting ``mode`` is an error" in page
+    assert "**synchronous** successive halving" in page and "asynchronous" in page  # and why
+    assert 'keys="per_config"' in page and 'keys="shared"' in page
+    assert "key_of(config_id, seed)" in page

@@ -79,3 +79,32 @@ def test_results_csv_of_a_sampled_search(halving, tmp_path):
     assert (tmp_path / "results.csv").read_text() == frame.to_csv(index=False)
     if halving:
         assert {"budget", "pruned"} <= set(frame.columns)
+
+
+def test_a_halving_report_draws_the_optimization_history(tmp_path):
+    pytest.importorskip("matplotlib")
+    space = {"learning_rate": [0.003, 0.01, 0.03, 0.1, 0.3], "decay": [0.9, 0.99]}
+    config = experiment.SweepConfig("xor", space=space, epochs=9, halving=3)
+    result = experiment.run_sweep(config)
+    saved = report.save_report(result, tmp_path)
+    assert "history.png" in saved and (tmp_path / "history.png").stat().st_size > 0
+    sweep = result.sweep
+    spent, best = sweep.history()
+    # Units spent end at every configuration's epochs; the best so far only gets better.
+    assert spent[-1] == sweep.budget.sum() and np.all(np.diff(spent) > 0)
+    assert sweep.objective[1] == "max" and np.all(np.diff(best) >= 0)
+    curves = sweep.metrics[f"{sweep.objective[0]}_curve"].mean(axis=1)
+    assert best[-1] == np.nanmax(curves)
+    line = sweep.plot_history(unit="epoch").axes[0].lines[0]
+    np.testing.assert_array_equal(line.get_xdata(), spent)
+    np.testing.assert_array_equal(line.get_ydata(), best)
+
+
+def test_loss_curves_of_one_epoch_show_as_markers(tmp_path):
+    pytest.importorskip("matplotlib")
+    curves = {"stopped": np.array([0.5, np.nan, np.nan]), "full": np.array([0.6, 0.4, 0.3])}
+    fig = report._plot_curves(tmp_path / "c.png", curves, "epoch", "t", [], x0=1,
+                              highlight=["full"])  # fmt: skip
+    stopped, full = fig.axes[0].lines
+    assert np.isfinite(stopped.get_ydata()).sum() == 1 and stopped.get_marker() == "o"
+    assert full.get_marker() in (None, "None", "")

@@ -284,8 +284,12 @@ class SweepResult:
 
         An array metric of one dimension (e.g. a loss curve) is drawn as one line per
         configuration (mean over seeds, diverged configurations dashed), each labelled with its
-        hyperparameters; up to 10 configurations get a legend, more are coloured by the varying
-        axis with the most values (a legend of its values, or a colour bar beyond 12).
+        hyperparameters; up to 10 configurations get a legend, more are coloured by the axis with
+        the most distinct values: a legend of its values, or, for a numeric axis with more than
+        12, a continuous colour bar with sorted, round ticks (logarithmic for a ``loguniform``
+        axis, or for positive values of a grid spanning two decades or more). In a staged result
+        (``halving``, `optuna_search`) every configuration shows: a configuration stopped early
+        is thin, faded and ends in an ``x``; a curve of a single point is drawn as a marker.
 
         A scalar metric is drawn as a heatmap of its mean over seeds with axis ``x`` across and
         ``y`` up (default: the first two axes with more than one value), the other axes reduced by
@@ -333,34 +337,255 @@ class SweepResult:
             fig.savefig(path)
         return fig
 
-    def _plot_curves(self, ax, fig, metric):
-        import matplotlib as mpl
+    def history(
+        self, metric: str | None = None, mode: str | None = None, order: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best score so far against units spent: did the budget suffice?
 
+        Needs a staged result (a `Trainer` swept with ``budget``: ``halving``, `optuna_search`,
+        or a plain staged sweep), whose ``<metric>_curve`` holds each unit's value. The best
+        score so far is the best value any configuration has shown at any unit trained so far
+        (mean over seeds; diverged values are skipped). Units are counted in one of two orders:
+
+        - ``"rungs"``: every configuration advances one unit at a time together, as synchronous
+          successive halving and a sweep of one chunk do; one point per unit of the budget.
+        - ``"trials"``: one configuration after the other in id order, as Optuna asks trials;
+          one point per configuration. (A pool trains several at once, so the real order lies
+          between the two.)
+
+        Args:
+          metric: a scalar metric of the trainer; default the search's (see `objective`).
+          mode: ``"min"``, ``"max"`` or None (the search's direction, see `mode_of`).
+          order: ``"rungs"``, ``"trials"`` or None: ``"trials"`` for an `optuna_search` result,
+            else ``"rungs"``.
+
+        Returns:
+          ``(units_spent, best_so_far)``, two float arrays of the same length.
+
+        Raises:
+          ValueError: not a staged result, an unknown metric, order or mode, or no metric where
+            the result ran no search.
+
+        Example:
+          >>> import numpy as np, rmsjax
+          >>> result = rmsjax.StagedResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1, objective=("loss", "min"),
+          ...     metrics={"loss": np.array([[3.0], [1.0]]),
+          ...              "loss_curve": np.array([[[4.0, np.nan]], [[2.0, 1.0]]])},
+          ...     budget=np.array([1, 2]), pruned=np.array([True, False]), max_budget=2)
+          >>> [a.tolist() for a in result.history()]
+          [[2.0, 3.0], [2.0, 1.0]]
+        """
+        if getattr(self, "max_budget", 0) <= 0:
+            raise ValueError(
+                "history() needs a staged result, one of a Trainer swept with a `budget` "
+                "(halving, optuna_search or a staged sweep); this result has no units"
+            )
+        if metric is None:
+            if self.objective is None:
+                raise ValueError("`metric` is required: this result ran no search")
+            metric = self.objective[0]
+        mode = self.mode_of(metric, mode)
+        if f"{metric}_curve" not in self.metrics:
+            curves = sorted(n[: -len("_curve")] for n in self.metrics if n.endswith("_curve"))
+            raise ValueError(f"unknown metric {metric!r}; its curve is not recorded, these are: "
+                             f"{curves}")  # fmt: skip
+        if order is None:
+            planned = isinstance(self.space, Grid) or hasattr(self.space, "distributions")
+            order = "rungs" if planned else "trials"  # else the trials of optuna_search
+        if order not in ("rungs", "trials"):
+            raise ValueError(f"`order` must be 'rungs', 'trials' or None, got {order!r}")
+        curves = self.metrics[f"{metric}_curve"].astype(np.float64).mean(axis=1)
+        sign = 1.0 if mode == "min" else -1.0
+        signed = np.where(np.isfinite(curves), sign * curves, np.inf)
+        units = np.asarray(self.budget, dtype=np.int64)
+        reached = np.arange(curves.shape[1])[None, :] < units[:, None]  # (n, budget)
+        signed = np.where(reached, signed, np.inf)
+        if order == "trials":
+            spent = np.cumsum(units).astype(np.float64)
+            best = np.minimum.accumulate(signed.min(axis=1))
+        else:
+            ticks = np.arange(1, int(units.max(initial=0)) + 1)
+            spent = np.array([np.minimum(units, t).sum() for t in ticks], dtype=np.float64)
+            best = np.array([signed[:, :t].min() for t in ticks])
+        best = np.where(np.isinf(best), np.nan, sign * best)
+        return spent, best
+
+    def plot_history(
+        self,
+        metric: str | None = None,
+        *,
+        mode: str | None = None,
+        order: str | None = None,
+        unit: str = "unit",
+        path: str | os.PathLike | None = None,
+        ax=None,
+    ):
+        """Plots `history`: best score so far against units spent by all configurations.
+
+        Args:
+          metric, mode, order: as in `history`.
+          unit: what a unit is, for the axis label (e.g. ``"epoch"``).
+          path: if given, the figure is saved there.
+          ax: a matplotlib Axes to draw into; default a new figure.
+
+        Returns:
+          The matplotlib Figure.
+
+        Example:
+          >>> import matplotlib; matplotlib.use("Agg")
+          >>> import numpy as np, rmsjax
+          >>> result = rmsjax.StagedResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1, objective=("loss", "min"),
+          ...     metrics={"loss": np.array([[3.0], [1.0]]),
+          ...              "loss_curve": np.array([[[4.0, np.nan]], [[2.0, 1.0]]])},
+          ...     budget=np.array([1, 2]), pruned=np.array([True, False]), max_budget=2)
+          >>> fig = result.plot_history(unit="epoch")
+          >>> fig.axes[0].get_xlabel(), fig.axes[0].lines[0].get_ydata().tolist()
+          ('epochs spent (all configurations)', [2.0, 1.0])
+        """
+        spent, best = self.history(metric, mode, order)
+        metric = self.objective[0] if metric is None else metric
+        if ax is None:
+            try:
+                import matplotlib.pyplot as plt
+            except ImportError as e:
+                raise ImportError(
+                    "SweepResult.plot_history needs matplotlib: pip install 'rmsjax[examples]'"
+                ) from e
+            fig, ax = plt.subplots(figsize=(6, 4))
+        else:
+            fig = ax.figure
+        ax.plot(spent, best, drawstyle="steps-post", marker="o", markersize=3)
+        ax.set_xlabel(f"{unit}s spent (all configurations)")
+        ax.set_ylabel(f"best {metric} so far")
+        ax.set_title(f"{len(self.space)} configurations, {int(spent[-1])} {unit}s "
+                     f"({self.mode_of(metric, mode)} {metric})", fontsize="small")  # fmt: skip
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path)
+        return fig
+
+    def to_optuna(self, study, metric: str | None = None, mode: str | None = None):
+        """Writes this result into an Optuna study, one trial per configuration, for Optuna's
+        plots (``optuna.visualization``) and ``optuna-dashboard``.
+
+        Each trial (added in id order with ``study.add_trials``) has the configuration's
+        hyperparameters as params, with distributions from the space: a `sample`'s own, a
+        `grid` axis as a ``CategoricalDistribution`` of its values, an `optuna_search` result's
+        the range of its values (``FloatDistribution``, ``IntDistribution``, categorical for
+        the rest); a value Optuna cannot store (not None, bool, int, float or str) is written
+        as its ``str``. Its value is the mean of ``metric`` over seeds. A staged result (a
+        `Trainer` with a ``budget``) adds each unit's value as the intermediate value of step
+        ``unit`` (1, 2, ...), as `optuna_search` reports them. States: FAIL for a configuration
+        that diverged for any seed (no value), PRUNED for one stopped before the budget (its
+        value at the unit it reached, as Optuna gives pruned trials), COMPLETE for the others.
+        User attributes: ``rmsjax_config`` (the configuration id), ``rmsjax_units`` (units
+        trained, staged results).
+
+        Args:
+          study: an ``optuna.Study`` with one objective, whose direction must be ``mode``'s.
+          metric: the scalar metric to write as the value; default the search's (`objective`).
+          mode: ``"min"``, ``"max"`` or None: the search's direction for its metric (see
+            `mode_of`), else the study's.
+
+        Returns:
+          The trials added, as ``optuna.trial.FrozenTrial`` in id order.
+
+        Raises:
+          ImportError: Optuna is not installed.
+          ValueError: no metric where the result ran no search, an unknown or non-scalar
+            metric, a study with several objectives, or a study direction that is not ``mode``.
+
+        Example:
+          >>> import numpy as np, optuna, rmsjax
+          >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+          >>> result = rmsjax.SweepResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1,
+          ...     metrics={"loss": np.array([[0.5], [np.nan]])})
+          >>> study = optuna.create_study(direction="minimize")
+          >>> trials = result.to_optuna(study, "loss")
+          >>> [(t.params, t.state.name, t.value) for t in study.trials]
+          [({'lr': 0.1}, 'COMPLETE', 0.5), ({'lr': 0.2}, 'FAIL', None)]
+        """
+        try:
+            import optuna
+        except ImportError as e:
+            raise ImportError("SweepResult.to_optuna needs Optuna: pip install 'rmsjax[optuna]'"
+                              ) from e  # fmt: skip
+        if len(study.directions) != 1:
+            raise ValueError(
+                f"`study` must have one objective, got {len(study.directions)} directions"
+            )
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        wanted = "max" if maximize else "min"
+        if metric is None:
+            if self.objective is None:
+                raise ValueError("`metric` is required: this result ran no search")
+            metric = self.objective[0]
+        searched = self.objective is not None and self.objective[0] == metric
+        mode = self.mode_of(metric, mode) if mode is not None or searched else wanted
+        if mode != wanted:
+            raise ValueError(
+                f"the study's direction is {study.direction.name} but {metric!r} is ranked with "
+                f"mode={mode!r}: create the study with "
+                f"direction={'maximize' if mode == 'max' else 'minimize'!r}"
+            )
+        scores = self._scores(metric)
+        diverged = self.diverged.any(axis=1) | np.isnan(scores)
+        stopped = ~self._eligible()
+        curve = self.metrics.get(f"{metric}_curve")
+        curve = None if curve is None else curve.astype(np.float64).mean(axis=1)
+        units = getattr(self, "budget", None)
+        dists = {n: _optuna_distribution(self.space, n, optuna) for n in self.space.names}
+        State = optuna.trial.TrialState
+        trials = []
+        for i, config in enumerate(self.space):
+            steps = {}
+            if curve is not None:
+                reached = int(units[i]) if units is not None else curve.shape[1]
+                steps = {u + 1: float(curve[i, u]) for u in range(reached)
+                         if np.isfinite(curve[i, u])}  # fmt: skip
+            state = State.FAIL if diverged[i] else State.PRUNED if stopped[i] else State.COMPLETE
+            attrs = {"rmsjax_config": i}
+            if units is not None:
+                attrs["rmsjax_units"] = int(units[i])
+            trials.append(optuna.trial.create_trial(
+                state=state, value=None if diverged[i] else float(scores[i]),
+                params={n: _optuna_value(v) for n, v in config.items()}, distributions=dists,
+                intermediate_values=steps, user_attrs=attrs,
+            ))  # fmt: skip
+        study.add_trials(trials)
+        return study.trials[-len(trials) :] if trials else []
+
+    def _plot_curves(self, ax, fig, metric):
         diverged = self.diverged.any(axis=1)
         curves = self.metrics[metric].astype(np.float64).mean(axis=1)
         n = len(self.space)
-        by = max(self.space.names, key=lambda a: len(self.space.axes[a]), default=None)
-        values = self.space.axes[by] if by is not None and n > _LEGEND_LINES else ()
-        cmap = mpl.colormaps["viridis"]
-        shade = {v: cmap(i / max(1, len(values) - 1)) for i, v in enumerate(values)}
+        stopped = ~self._eligible()  # a staged result: stopped before the budget (halving)
+        staged = getattr(self, "max_budget", 0) > 0
+        xs = np.arange(1, curves.shape[1] + 1) if staged else np.arange(curves.shape[1])
+        colour = _Colours(self, n > _LEGEND_LINES)
         for i, config in enumerate(self.space):
             label = ", ".join(f"{k}={v}" for k, v in config.items()) or f"config {i}"
-            style = {"color": shade[config[by]]} if values else {}
-            ax.plot(curves[i], linestyle="--" if diverged[i] else "-", label=label, **style)
-        ax.set_xlabel("step")
+            seen = np.flatnonzero(np.isfinite(curves[i]))
+            style = {"color": colour(config)} if colour.by is not None else {}
+            if stopped[i]:  # thin and faded, an "x" where it stopped
+                style.update(linewidth=0.8, alpha=0.6, marker="x")
+                style["markevery"] = [int(seen[-1])] if seen.size else []
+            elif seen.size == 1:  # one point: a line alone would not show
+                style["marker"] = "o"
+            ax.plot(xs, curves[i], linestyle="--" if diverged[i] else "-", label=label, **style)
+        ax.set_xlabel("unit" if staged else "step")
         ax.set_ylabel(metric)
-        if not values:
-            ax.legend(fontsize="small")
-        elif len(values) <= _LEGEND_VALUES:
-            handles = [mpl.lines.Line2D([], [], color=shade[v]) for v in values]
-            ax.legend(handles, [f"{by}={v}" for v in values], fontsize="small", title=by)
-        else:
-            norm = mpl.colors.Normalize(0, len(values) - 1)
-            bar = fig.colorbar(mpl.cm.ScalarMappable(norm, cmap), ax=ax, label=by)
-            ticks = np.linspace(0, len(values) - 1, min(len(values), 6)).round().astype(int)
-            bar.set_ticks(ticks, labels=[str(values[t]) for t in ticks])
-        if values:
-            ax.set_title(f"{n} configurations, coloured by {by}", fontsize="small")
+        colour.explain(ax, fig)
+        parts = [f"{n} configurations"]
+        if stopped.any():
+            parts.append(f"{int(stopped.sum())} stopped early (x)")
+        if colour.by is not None:
+            parts.append(f"coloured by {colour.by}")
+        if colour.by is not None or stopped.any():
+            ax.set_title(", ".join(parts), fontsize="small")
 
     def _plot_scalar(self, ax, fig, metric, x, y, mode):
         scores = self._scores(metric).reshape(self.space.shape)
@@ -437,6 +662,98 @@ class SweepResult:
 _LEGEND_LINES = 10
 # Values of that axis listed in a legend; above, a colour bar.
 _LEGEND_VALUES = 12
+
+
+class _Colours:
+    """The colour of each curve: by the axis with the most distinct values, on a continuous,
+    sorted scale for a numeric axis with many values (logarithmic for a ``loguniform`` axis, or
+    positive values spanning two decades or more), else one colour per value with a legend."""
+
+    def __init__(self, result: SweepResult, needed: bool):
+        import matplotlib as mpl
+
+        space = result.space
+        distinct = {n: _distinct(space.column(n)) for n in space.names}
+        self.by = max(distinct, key=lambda n: len(distinct[n]), default=None) if needed else None
+        self.cmap, self.norm, self.shade = mpl.colormaps["viridis"], None, {}
+        if self.by is None:
+            return
+        values = distinct[self.by]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric:
+            values = sorted(values)
+        if numeric and len(values) > _LEGEND_VALUES:
+            lo, hi = float(values[0]), float(values[-1])
+            dist = getattr(space, "distributions", {}).get(self.by)
+            if dist is not None:
+                log = type(dist).__name__ == "LogUniform" or bool(getattr(dist, "log", False))
+            else:
+                log = lo > 0 and hi / lo >= 100
+            self.norm = (mpl.colors.LogNorm if log else mpl.colors.Normalize)(lo, hi)
+        else:
+            last = max(1, len(values) - 1)
+            self.shade = {_key(v): self.cmap(i / last) for i, v in enumerate(values)}
+            self.values = values
+
+    def __call__(self, config: dict[str, Any]):
+        value = config[self.by]
+        return self.cmap(self.norm(value)) if self.norm is not None else self.shade[_key(value)]
+
+    def explain(self, ax, fig) -> None:
+        """A colour bar (continuous scale), a legend of values, or the configurations' legend."""
+        import matplotlib as mpl
+
+        if self.by is None:
+            ax.legend(fontsize="small")
+        elif self.norm is not None:
+            fig.colorbar(mpl.cm.ScalarMappable(self.norm, self.cmap), ax=ax, label=self.by)
+        elif len(self.values) <= _LEGEND_VALUES:
+            handles = [mpl.lines.Line2D([], [], color=self.shade[_key(v)]) for v in self.values]
+            labels = [f"{self.by}={v}" for v in self.values]
+            ax.legend(handles, labels, fontsize="small", title=self.by)
+        else:  # many values without an order: a colour bar of their indices, a few labelled
+            last = len(self.values) - 1
+            norm = mpl.colors.Normalize(0, last)
+            bar = fig.colorbar(mpl.cm.ScalarMappable(norm, self.cmap), ax=ax, label=self.by)
+            ticks = np.linspace(0, last, min(len(self.values), 6)).round().astype(int)
+            bar.set_ticks(ticks, labels=[str(self.values[t]) for t in ticks])
+
+
+def _key(value: Any) -> str:
+    return repr(value)
+
+
+def _distinct(values) -> list:
+    """The distinct values of a column, in order of first appearance."""
+    out: dict[str, Any] = {}
+    for v in values:
+        out.setdefault(_key(v), v)
+    return list(out.values())
+
+
+def _optuna_value(value: Any) -> Any:
+    """``value`` as Optuna stores a param: None, bool, int, float or str."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _optuna_distribution(space, name: str, optuna):
+    """The Optuna distribution of axis ``name``: a sample's own, a grid's values as categories,
+    else (an `optuna_search` result) the range of the values it holds."""
+    dists = optuna.distributions
+    own = getattr(space, "distributions", {}).get(name)
+    if own is not None:
+        return own.to_optuna()
+    values = [_optuna_value(v) for v in _distinct(space.column(name))]
+    if not isinstance(space, Grid) and values:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return dists.IntDistribution(min(values), max(values))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return dists.FloatDistribution(float(min(values)), float(max(values)))
+    return dists.CategoricalDistribution(values)
 
 
 def _count(n: int, noun: str) -> str:

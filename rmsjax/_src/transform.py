@@ -446,6 +446,20 @@ def stochastic_round_bfloat16(x: jax.Array, seed: jax.Array) -> jax.Array:
     element's index, keeps the work per element small; hashing only its bfloat16 part made
     elements of equal bfloat16 value round alike, and the mean error over a layer noisy.)
 
+    Speed on a CPU: inside the loop that updates a bfloat16 moment (8 bytes per element: read
+    the gradient and the old moment, write the new one) the moment itself costs 5 operations and
+    rounding to nearest 1 more; this rounding costs 10 more. With more operations than bytes,
+    XLA's CPU cost model (jax 0.10) counts the loop as compute-bound and splits it across
+    threads from about 2,100 elements per leaf on, where rounding to nearest is split only from
+    65,536. Between those sizes every step hands each leaf's loop to another thread: on a busy
+    2-core machine ``bench/update.py --bf16-baseline`` measured the bfloat16 step 1.7x and 2.1x
+    the time of rounding to nearest at 100 leaves of 2,600 and 10,000 elements, the same at
+    1,000 leaves of 1,000 elements, and 1.04x to 1.22x at one leaf of 256K to 16M (both split
+    there; 1.09x at 256K was beyond the A/A interval); it prints how many loops each version
+    splits. No hashed rounding fits the cost model's bound: reading the bits, hashing them,
+    adding and writing back take at least 7 operations (12 in all, where 8 would be needed; the
+    cheapest one compiled was split alike).
+
     Example:
       >>> import jax, jax.numpy as jnp
       >>> from rmsjax._src.transform import stochastic_round_bfloat16

@@ -92,6 +92,9 @@ class SweepConfig:
       halving: successive halving's ``eta``, an int >= 2 (:func:`rmsjax.halving`; classifiers
         only): configurations behind at a rung stop early. None: every configuration trains all
         its epochs.
+      optuna_storage: an Optuna storage URL (e.g. ``sqlite:///runs/optuna.db``), or None: the
+        result is also written there as a new study, one trial per configuration
+        (:meth:`rmsjax.SweepResult.to_optuna`), for ``optuna-dashboard``.
     """
 
     task: str
@@ -109,6 +112,7 @@ class SweepConfig:
     search: str = "grid"
     trials: int | None = None
     halving: float | None = None
+    optuna_storage: str | None = None
 
 
 @dataclasses.dataclass
@@ -335,6 +339,13 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
     positive_int("seeds", config.seeds)
     if config.search == "optuna" and importlib.util.find_spec("optuna") is None:
         raise ImportError("search 'optuna' needs optuna: pip install 'rmsjax[optuna]'")
+    storage = config.optuna_storage
+    if storage is not None and (not isinstance(storage, str) or "://" not in storage):
+        raise ValueError(
+            f"`optuna_storage` must be a storage URL such as 'sqlite:///optuna.db', got {storage!r}"
+        )
+    if storage is not None and importlib.util.find_spec("optuna") is None:
+        raise ImportError("`optuna_storage` needs optuna: pip install 'rmsjax[optuna]'")
     sampled = config.search != "grid"
     if sampled and (config.trials is None or config.trials < 1):
         raise ValueError(f"search {config.search!r} needs `trials` >= 1, got {config.trials!r}")

@@ -263,6 +263,28 @@ def _optuna_study(config: SweepConfig, resume: Path | None):
     )  # fmt: skip
 
 
+def _storage_study(config: SweepConfig, task):
+    """A new study in ``config.optuna_storage`` for the result, named after the run (created
+    before training, so that a storage that cannot be reached fails first)."""
+    import warnings
+
+    import optuna  # resolve() checked that it is installed
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    how = config.search + (f" halving {config.halving}" if config.halving is not None else "")
+    name = f"rmsjax {task.name} {how} {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}"
+    study = optuna.create_study(
+        storage=config.optuna_storage, study_name=name,
+        direction="maximize" if config.mode == "max" else "minimize",
+    )  # fmt: skip
+    with warnings.catch_warnings():  # experimental in Optuna: the dashboard shows the name
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([config.metric])
+    study.set_user_attr("rmsjax", {"task": task.name, "preset": config.preset,
+                                   "epochs": config.epochs, "seed": config.seed})  # fmt: skip
+    return study
+
+
 def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) -> Report:
     """Train every configuration of ``config``'s grid at once and rank them.
 
@@ -289,10 +311,15 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
             f"{resume} holds chunks from an older rmsjax (its options are in cli-options.json, "
             "which this version no longer reads); delete that folder or resume elsewhere"
         )
+    study = None if config.optuna_storage is None else _storage_study(config, task)
     start = time.perf_counter()
     result = _search(config, task, preset, data, resume, metadata, progress)
     seconds = time.perf_counter() - start
     report = _sweep_report(config, task, preset, data, result, seconds, source)
+    if study is not None:  # one trial per configuration, for optuna-dashboard
+        result.to_optuna(study, config.metric, config.mode)
+        report.notes.append(f"written to the Optuna storage as study {study.study_name!r}")
+        report.json["optuna_study"] = study.study_name
     report.metrics["wall_seconds"] = report.json["wall_seconds"] = time.perf_counter() - wall_start
     return report
 
