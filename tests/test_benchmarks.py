@@ -62,14 +62,25 @@ def test_sweep_bench_runs(monkeypatch, capsys, shared_data, tmp_path):
 def test_search_bench_runs(monkeypatch, capsys, tmp_path):
     pytest.importorskip("optuna")
     # digits at smoke-test size; MNIST is skipped with a message (no data in tmp_path)
-    run_bench("search.py", ["--small", "--tasks", "digits,mnist", "--data-dir", str(tmp_path)],
-              monkeypatch)  # fmt: skip
+    out_json = tmp_path / "search.json"
+    run_bench("search.py", ["--small", "--tasks", "digits,mnist", "--data-dir", str(tmp_path),
+                            "--json", str(out_json)], monkeypatch)  # fmt: skip
     out = capsys.readouterr().out
     assert "MNIST skipped" in out
     for way in ("(1) rmsjax.sweep, full", "(2) rmsjax.sweep, halving", "(3) rmsjax.optuna_search",
-                "(4) Optuna alone", "(5) Optuna alone, XLA defaults"):  # fmt: skip
+                "(4) Optuna alone", "(5) Optuna alone, XLA defaults",
+                "(2') rmsjax.sweep, halving (A/A)"):  # fmt: skip
         assert way in out
+    assert "A/A interval ((2')/(2), per-round wall ratios)" in out and " width" in out
     assert "digits: (2)/(4) = " in out and "digits: (3)/(4) = " in out
+    assert "; A/A interval ±" in out  # every verdict beside the interval it was judged against
+    run = read_json(out_json)
+    digits = run["data"]["tasks"]["digits"]
+    assert set(digits["seconds"]) == {"(1)", "(2)", "(3)", "(4)", "(5)", "(2')"}
+    assert all(len(v) == 1 for v in digits["seconds"].values())
+    assert digits["runs"]["(4)"][0]["width"] == 1  # Optuna alone: one trial at a time
+    assert all(r[0]["width"] >= 1 for r in digits["runs"].values())
+    assert {t["task"] for t in run["data"]["targets"]} >= {"digits", "mnist"}
 
 
 def test_train_bench_runs(monkeypatch, capsys, tmp_path):
