@@ -75,6 +75,7 @@ import _record
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tables  # bench/tables.py: the verdict, as the documentation's table computes it
 
 import rmsjax
 from rmsjax import tasks, training
@@ -90,7 +91,6 @@ WAYS = ("(1) rmsjax.sweep, full", "(2) rmsjax.sweep, halving", "(3) rmsjax.optun
         "(4) Optuna alone", "(5) Optuna alone, XLA defaults",
         "(2') rmsjax.sweep, halving (A/A)")  # fmt: skip
 SHORT = ("(1)", "(2)", "(3)", "(4)", "(5)", "(2')")  # the keys of the JSON
-AA = (5, 1)  # the A/A pair: (2') against (2)
 # (task, better way, reference way, wall ratio at most, accuracy at least reference minus)
 TARGETS = [
     ("digits", 1, 3, 0.6, 0.006),
@@ -275,11 +275,11 @@ def run_task(name, task, data, args, clock) -> dict:
         for i in order:
             runs[i].append(time_one(RUNNERS[i], task, data, args.configs, budget, args.seed, clock))
     seconds = {key: [x["wall"] for x in results] for key, results in zip(SHORT, runs, strict=True)}
-    spread = _harness.Spread.of(_harness.round_ratios(seconds, SHORT[AA[0]], SHORT[AA[1]]))
+    spread = _harness.Spread.of(_harness.round_ratios(seconds, *tables.AA_SEARCH))
     print(f"\n{name}: {data.source}; {args.configs} configurations, budget {budget} epochs, "
           f"medians of {args.rounds} round(s), every way once per round (forward in even rounds, "
           "backward in odd ones)")  # fmt: skip
-    print(f"A/A interval ({SHORT[AA[0]]}/{SHORT[AA[1]]}, per-round wall ratios): "
+    print(f"A/A interval ({'/'.join(tables.AA_SEARCH)}, per-round wall ratios): "
           f"{spread.describe()}")  # fmt: skip
     print(f"{'way':34} {'wall s':>8} {'compile s':>10} {'epochs':>7} {'best acc':>9} "
           f"{'width':>5}")  # fmt: skip
@@ -300,30 +300,13 @@ def targets(gpu: bool) -> list[dict]:
             for name, a, b, ratio, slack in TARGETS + (GPU_TARGETS if gpu else [])]  # fmt: skip
 
 
-def judge_target(part: dict, target: dict) -> tuple[float, float, str]:
-    """The wall ratio (median of per-round ratios), the accuracy gap (medians) and the verdict:
-    the time against the target only beyond the A/A interval of the run's rounds."""
-    seconds = part["seconds"]
-    spread = _harness.Spread.of(_harness.round_ratios(seconds, SHORT[AA[0]], SHORT[AA[1]]))
-    got = _harness.ratio(seconds, target["num"], target["den"])
-    runs = part["runs"]
-    gap = statistics.median(x["accuracy"] for x in runs[target["num"]]) - statistics.median(
-        x["accuracy"] for x in runs[target["den"]]
-    )
-    time_word = spread.judge(got, target["at_most"])
-    accuracy_word = "met" if gap >= -target["slack"] else "NOT met"
-    verdict = (f"time {time_word}; accuracy {gap:+.4f} (target >= -{target['slack']}): "
-               f"{accuracy_word}; A/A interval {spread}")  # fmt: skip
-    return got, gap, verdict
-
-
 def print_targets(table: dict[str, dict], goals: list[dict]) -> None:
     print("\nTargets (wall ratio with compilation, median of per-round ratios, judged beyond the "
           "A/A interval; accuracy against the reference's):")  # fmt: skip
     for target in goals:
         if target["task"] not in table:
             continue
-        got, _, verdict = judge_target(table[target["task"]], target)
+        got, _, verdict = tables.search_target(table[target["task"]], target)
         print(f"  {target['task']}: {target['num']}/{target['den']} = {got:.2f} "
               f"(target <= {target['at_most']}): {verdict}")  # fmt: skip
 
