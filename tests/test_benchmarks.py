@@ -217,13 +217,26 @@ def test_a_figure_typed_by_hand_is_caught(tmp_path, monkeypatch, capsys):
     assert "README.md" in capsys.readouterr().out
 
 
-def test_width_bench_runs(monkeypatch, capsys, tmp_path):
+def test_width_bench_runs(tmp_path):
+    """In a process of its own, as run from the command line: --cpu-devices 2 must set XLA_FLAGS
+    before JAX starts, and adds the row of the pool spread over both devices."""
+    import os
+    import subprocess
+
     argv = ["--tasks", "digits", "--rounds", "1", "--budget", "1", "--configs", "2"]
-    run_bench("width.py", [*argv, "--json", str(tmp_path / "w.json")], monkeypatch)
-    out = capsys.readouterr().out
+    env = {**os.environ, "PYTHONPATH": str(BENCH.parent)}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "width.py"), *argv, "--cpu-devices", "2", "--json",
+         str(tmp_path / "w.json")],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
     assert "A/A interval (width 1 again / width 1)" in out and "auto = " in out
+    assert "auto, 2 devices = 2" in out  # auto: one slot per device at least, on both devices
     digits = read_json(tmp_path / "w.json")["data"]["digits"]
-    assert set(digits["seconds"]) == {"1", "9", "27", "auto", "1 again"}
+    assert set(digits["seconds"]) == {"1", "9", "27", "auto", "auto, 2 devices", "1 again"}
+    assert digits["devices"] == 2 and digits["auto_width_devices"] == [2]
 
 
 def _search_run(seconds: dict[str, list[float]]) -> dict:
