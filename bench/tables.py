@@ -177,6 +177,9 @@ def width_rows(run: dict) -> list[tuple[str, str, str]]:
         for w in ("9", "27"):
             r = _harness.ratio(samples, w, "1")
             figures.append(f"{w} slots {r:.2f} ({spread.judge(r)})")
+        auto = ",".join(map(str, part["auto_width"]))
+        r = _harness.ratio(samples, "auto", "1")
+        figures.append(f'"auto" ({auto} slot(s)) {r:.2f} ({spread.judge(r)})')
         devices = part.get("devices", 1)
         if devices > 1:  # bench/width.py --cpu-devices N: the pool spread over N CPU devices
             r = _harness.ratio(samples, f"auto, {devices} devices", "1")
@@ -185,7 +188,6 @@ def width_rows(run: dict) -> list[tuple[str, str, str]]:
                 f'"auto" spread over {devices} CPU devices ({slots} slots in all; the devices '
                 f"share the machine's cores) {r:.2f} ({spread.judge(r)})"
             )
-        auto = ",".join(map(str, part["auto_width"]))
         where = (
             "on one CPU device"
             if devices == 1
@@ -194,7 +196,7 @@ def width_rows(run: dict) -> list[tuple[str, str, str]]:
         rows.append(
             (
                 f"{task} MLP, {part['configs']} configurations x {part['budget']} epoch(s) "
-                f'{where}, with compilation: time / time with 1 slot ({auto} with "auto")',
+                f"{where}, with compilation: time / time with 1 slot",
                 f"{'; '.join(figures)}; A/A interval {spread}",
                 label(run),
             )

@@ -191,15 +191,16 @@ def auto_width(n_todo: int, devices: list, run_bytes: int, cap: int | None = Non
     stopping needs fewer slots than configurations).
 
     On a CPU this is 1 or 2 slots per device for the models of `rmsjax.tasks` (1 on the MNIST
-    MLP, 2 on the digits MLP), and that is what the measurement asks for: ``bench/width.py``
-    times one sweep of 27 configurations at 1, 9 and 27 slots on one CPU device, and neither
-    wider pool came out faster than one slot beyond the run's A/A interval (the figures, with
-    the machine and load, are in ``docs/benchmarks.rst``, generated from
-    ``bench/results/width.json``). A CPU device already runs one small run's operations at full
-    speed once its arrays outgrow the per-operation overhead; more slots only grow the working
-    set, so configurations are trained a slot or two at a time, one after another, and several
-    CPU devices (``--xla_force_host_platform_device_count``) each get their own slots. On a GPU
-    or TPU one program over every slot is what pays, so all of them are trained together.
+    MLP, 2 on the digits MLP), because that is what the measurement supports: ``bench/width.py``
+    times one sweep of 27 configurations at 1, 9 and 27 slots on one CPU device, and in no run
+    so far did a wider pool come out faster than one slot beyond the run's A/A interval (in
+    some it came out slower; the figures, with the machine and its load, are in
+    ``docs/benchmarks.rst``, generated from ``bench/results/width.json``). A CPU device already
+    runs a run's operations at full speed once its arrays outgrow the per-operation overhead;
+    more slots then only grow the working set. So configurations are trained a slot or two at a
+    time, one unit after another, and several CPU devices
+    (``--xla_force_host_platform_device_count``) each get their own slots. On a GPU or TPU one
+    program over every slot is what pays, so all of them are trained together.
 
     >>> import types
     >>> cpu = [types.SimpleNamespace(platform="cpu")]
