@@ -21,12 +21,18 @@ train, the last 2,000 are held out; budget 9 epochs) and the digits MLP (64-64-1
 Every way trains the same model with the same epoch code (`rmsjax.training.train_epoch`), and
 reports wall time *with* compilation, the compile time within it (the wall seconds covered by
 JAX's monitoring events for tracing, lowering and XLA compilation; rmsjax compiles its two
-programs side by side, and overlapping compilations count once), epochs trained and
-the best held-out accuracy (mean over seeds of a configuration trained the full budget). No
-persistent compilation cache; each run builds fresh closures after ``jax.clear_caches()``, so
-nothing compiled is shared between the runs compared. Rounds are interleaved in ABBA order; the
-table shows medians of ``--rounds`` and the spread (max - min) / median of each way across
-rounds, the A/A noise beside a ratio.
+programs side by side, and overlapping compilations count once), epochs trained, the best
+held-out accuracy (mean over seeds of a configuration trained the full budget) and the pool
+width (slots trained together: the widest unit of a staged sweep; 1 for Optuna alone, whose
+trials run one after another). No persistent compilation cache; each run builds fresh closures
+after ``jax.clear_caches()``, so nothing compiled is shared between the runs compared. Every
+round runs every way once, forward in even rounds and backward in odd ones, and (2) runs a
+second time as (2'), the A/A pair. A ratio of two ways is the median of its per-round ratios,
+and its verdict (``bench/_harness.py``) stands only beyond the A/A interval: a bootstrap
+interval of the median of the per-round (2')/(2) ratios. The table shows medians over rounds.
+Results (command, machine, load average, versions, every round) go to
+``bench/results/search.json`` (``--json``), from which ``bench/tables.py`` makes the
+documentation's table.
 
     python bench/search.py                     # both tasks, 3 rounds (several minutes)
     python bench/search.py --tasks digits      # digits only
@@ -63,10 +69,13 @@ import sys
 import time
 from pathlib import Path
 
-import _machine  # bench/_machine.py (the script's folder is on sys.path)
+import _harness  # bench/_harness.py (the script's folder is on sys.path)
+import _machine
+import _record
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tables  # bench/tables.py: the verdict, as the documentation's table computes it
 
 import rmsjax
 from rmsjax import tasks, training
@@ -79,7 +88,9 @@ BUDGETS = {"mnist": 9, "digits": 27}
 LR, DECAY = (1e-5, 1e-1), (0.5, 0.999)
 METRIC = "test_accuracy"
 WAYS = ("(1) rmsjax.sweep, full", "(2) rmsjax.sweep, halving", "(3) rmsjax.optuna_search",
-        "(4) Optuna alone", "(5) Optuna alone, XLA defaults")  # fmt: skip
+        "(4) Optuna alone", "(5) Optuna alone, XLA defaults",
+        "(2') rmsjax.sweep, halving (A/A)")  # fmt: skip
+SHORT = ("(1)", "(2)", "(3)", "(4)", "(5)", "(2')")  # the keys of the JSON
 # (task, better way, reference way, wall ratio at most, accuracy at least reference minus)
 TARGETS = [
     ("digits", 1, 3, 0.6, 0.006),
@@ -139,7 +150,7 @@ def full_sweep(task, data, n, budget, seed, key):
                           decay=rmsjax.uniform(*DECAY))  # fmt: skip
     result = rmsjax.sweep(task.make_trainer(data, budget=budget), space, key=key, budget=budget,
                           progress=False)  # fmt: skip
-    return int(result.budget.sum()), best_accuracy(result)
+    return int(result.budget.sum()), best_accuracy(result), width(result)
 
 
 def halving_sweep(task, data, n, budget, seed, key):
@@ -148,7 +159,12 @@ def halving_sweep(task, data, n, budget, seed, key):
     rule = rmsjax.halving(METRIC, mode="max", eta=3)
     result = rmsjax.sweep(task.make_trainer(data, budget=budget), space, key=key, budget=budget,
                           halving=rule, progress=False)  # fmt: skip
-    return int(result.budget.sum()), best_accuracy(result)
+    return int(result.budget.sum()), best_accuracy(result), width(result)
+
+
+def width(result) -> int:
+    """The pool width: the most slots any unit of the run trained together."""
+    return max(result.chunk_sizes.values())
 
 
 def best_accuracy(result) -> float:
@@ -163,7 +179,7 @@ def rmsjax_optuna(task, data, n, budget, seed, key):
     result = rmsjax.optuna_search(task.make_trainer(data, budget=budget), study, n_trials=n,
                                   space=space, key=key, budget=budget, metric=METRIC,
                                   progress=False)  # fmt: skip
-    return int(result.budget.sum()), float(study.best_value)
+    return int(result.budget.sum()), float(study.best_value), width(result)
 
 
 def optuna_alone(task, data, n, budget, seed, key, xla_defaults=False):
@@ -214,14 +230,15 @@ def optuna_alone(task, data, n, budget, seed, key, xla_defaults=False):
 
     study = new_study(seed)
     study.optimize(objective, n_trials=n)
-    return epochs, float(study.best_value)
+    return epochs, float(study.best_value), 1  # one trial at a time
 
 
 def optuna_alone_defaults(task, data, n, budget, seed, key):
     return optuna_alone(task, data, n, budget, seed, key, xla_defaults=True)
 
 
-RUNNERS = (full_sweep, halving_sweep, rmsjax_optuna, optuna_alone, optuna_alone_defaults)
+RUNNERS = (full_sweep, halving_sweep, rmsjax_optuna, optuna_alone, optuna_alone_defaults,
+           halving_sweep)  # fmt: skip
 
 
 def load(name: str, data_dir: Path, small: bool):
@@ -244,46 +261,54 @@ def time_one(runner, task, data, n, budget, seed, clock) -> dict:
     jax.clear_caches()  # nothing compiled is shared between the runs compared
     key = jax.random.key(seed)
     start = time.perf_counter()
-    epochs, accuracy = runner(task, data, n, budget, seed, key)
+    epochs, accuracy, slots = runner(task, data, n, budget, seed, key)
     stop = time.perf_counter()
     return {"wall": stop - start, "compile": clock.seconds(start, stop), "epochs": epochs,
-            "accuracy": accuracy}  # fmt: skip
+            "accuracy": accuracy, "width": slots}  # fmt: skip
 
 
-def run_task(name, task, data, args, clock) -> list[dict]:
+def run_task(name, task, data, args, clock) -> dict:
     budget = 3 if args.small else BUDGETS[name]
     runs = [[] for _ in RUNNERS]
     for r in range(args.rounds):
         order = range(len(RUNNERS)) if r % 2 == 0 else reversed(range(len(RUNNERS)))
         for i in order:
             runs[i].append(time_one(RUNNERS[i], task, data, args.configs, budget, args.seed, clock))
-    rows = []
+    seconds = {key: [x["wall"] for x in results] for key, results in zip(SHORT, runs, strict=True)}
+    spread = _harness.Spread.of(_harness.round_ratios(seconds, *tables.AA_SEARCH))
     print(f"\n{name}: {data.source}; {args.configs} configurations, budget {budget} epochs, "
-          f"medians of {args.rounds} interleaved rounds")  # fmt: skip
-    print(f"{'way':34} {'wall s':>8} {'compile s':>10} {'epochs':>7} {'best acc':>9} {'spread':>7}")
+          f"medians of {args.rounds} round(s), every way once per round (forward in even rounds, "
+          "backward in odd ones)")  # fmt: skip
+    print(f"A/A interval ({'/'.join(tables.AA_SEARCH)}, per-round wall ratios): "
+          f"{spread.describe()}")  # fmt: skip
+    print(f"{'way':34} {'wall s':>8} {'compile s':>10} {'epochs':>7} {'best acc':>9} "
+          f"{'width':>5}")  # fmt: skip
     for way, results in zip(WAYS, runs, strict=True):
-        walls = [x["wall"] for x in results]
         row = {k: statistics.median(x[k] for x in results) for k in results[0]}
-        row["spread"] = (max(walls) - min(walls)) / row["wall"]
-        rows.append(row)
+        widths = sorted({x["width"] for x in results})
         print(f"{way:34} {row['wall']:8.2f} {row['compile']:10.2f} {row['epochs']:7.0f} "
-              f"{row['accuracy']:9.4f} {row['spread']:7.2f}")  # fmt: skip
-    return rows
+              f"{row['accuracy']:9.4f} {'/'.join(map(str, widths)):>5}")  # fmt: skip
+    return {"source": data.source, "configs": args.configs, "budget": budget,
+            "rounds": args.rounds, "ways": dict(zip(SHORT, WAYS, strict=True)),
+            "seconds": seconds,
+            "runs": {key: results for key, results in zip(SHORT, runs, strict=True)}}  # fmt: skip
 
 
-def print_targets(table: dict[str, list[dict]]) -> None:
-    gpu = jax.devices()[0].platform == "gpu"
-    print("\nTargets (wall ratio with compilation; accuracy against the reference's):")
-    for name, a, b, ratio, slack in TARGETS + (GPU_TARGETS if gpu else []):
-        if name not in table:
+def targets(gpu: bool) -> list[dict]:
+    """The targets that apply on this platform, as the JSON keeps them."""
+    return [{"task": name, "num": SHORT[a], "den": SHORT[b], "at_most": ratio, "slack": slack}
+            for name, a, b, ratio, slack in TARGETS + (GPU_TARGETS if gpu else [])]  # fmt: skip
+
+
+def print_targets(table: dict[str, dict], goals: list[dict]) -> None:
+    print("\nTargets (wall ratio with compilation, median of per-round ratios, judged beyond the "
+          "A/A interval; accuracy against the reference's):")  # fmt: skip
+    for target in goals:
+        if target["task"] not in table:
             continue
-        rows = table[name]
-        got = rows[a]["wall"] / rows[b]["wall"]
-        gap = rows[a]["accuracy"] - rows[b]["accuracy"]
-        met = got <= ratio and gap >= -slack
-        print(f"  {name}: {WAYS[a][:3]}/{WAYS[b][:3]} = {got:.2f} (target <= {ratio}), accuracy "
-              f"{gap:+.4f} (target >= -{slack}), spread {rows[a]['spread']:.2f}/"
-              f"{rows[b]['spread']:.2f}: {'met' if met else 'NOT met'}")  # fmt: skip
+        got, _, verdict = tables.search_target(table[target["task"]], target)
+        print(f"  {target['task']}: {target['num']}/{target['den']} = {got:.2f} "
+              f"(target <= {target['at_most']}): {verdict}")  # fmt: skip
 
 
 # Quality of the pick (--quality): its rank in the full sweep, epochs, test accuracy.
@@ -450,9 +475,16 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, default=5, help="with --quality: seeds 0..N-1")
     parser.add_argument(
-        "--json", type=Path, default=None, help="with --quality: write the results there as JSON"
+        "--json",
+        type=Path,
+        default=None,
+        help="write the results there as JSON (timing: bench/results/search.json unless given; "
+        "--quality: only where given)",
     )
     args = parser.parse_args()
+    for flag in ("configs", "rounds", "seeds"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if args.small:
         args.configs, args.rounds = 9, 1
         args.seeds = min(args.seeds, 2)
@@ -462,17 +494,23 @@ def main() -> None:
         sys.exit("bench/search.py needs Optuna: pip install 'rmsjax[optuna]'")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     jax.config.update("jax_enable_compilation_cache", False)
-    print("machine:", _machine.describe())
     if args.quality:
+        print("machine:", _machine.describe())
         quality(args)
         return
-    clock = CompileClock()
-    table = {}
-    for name in args.tasks.split(","):
-        task, data = load(name.strip(), args.data_dir, args.small)
-        if data is not None:
-            table[name.strip()] = run_task(name.strip(), task, data, args, clock)
-    print_targets(table)
+    record = _record.Record("search", sys.argv[1:])
+    with record.printing():
+        print("machine:", _machine.describe())
+        clock = CompileClock()
+        table = {}
+        for name in args.tasks.split(","):
+            task, data = load(name.strip(), args.data_dir, args.small)
+            if data is not None:
+                table[name.strip()] = run_task(name.strip(), task, data, args, clock)
+        goals = targets(jax.devices()[0].platform == "gpu")
+        print_targets(table, goals)
+    record.data = {"tasks": table, "targets": goals}
+    record.write(args.json or _record.default_path("search"))
 
 
 if __name__ == "__main__":

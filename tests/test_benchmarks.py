@@ -62,14 +62,25 @@ def test_sweep_bench_runs(monkeypatch, capsys, shared_data, tmp_path):
 def test_search_bench_runs(monkeypatch, capsys, tmp_path):
     pytest.importorskip("optuna")
     # digits at smoke-test size; MNIST is skipped with a message (no data in tmp_path)
-    run_bench("search.py", ["--small", "--tasks", "digits,mnist", "--data-dir", str(tmp_path)],
-              monkeypatch)  # fmt: skip
+    out_json = tmp_path / "search.json"
+    run_bench("search.py", ["--small", "--tasks", "digits,mnist", "--data-dir", str(tmp_path),
+                            "--json", str(out_json)], monkeypatch)  # fmt: skip
     out = capsys.readouterr().out
     assert "MNIST skipped" in out
     for way in ("(1) rmsjax.sweep, full", "(2) rmsjax.sweep, halving", "(3) rmsjax.optuna_search",
-                "(4) Optuna alone", "(5) Optuna alone, XLA defaults"):  # fmt: skip
+                "(4) Optuna alone", "(5) Optuna alone, XLA defaults",
+                "(2') rmsjax.sweep, halving (A/A)"):  # fmt: skip
         assert way in out
+    assert "A/A interval ((2')/(2), per-round wall ratios)" in out and " width" in out
     assert "digits: (2)/(4) = " in out and "digits: (3)/(4) = " in out
+    assert "; A/A interval ±" in out  # every verdict beside the interval it was judged against
+    run = read_json(out_json)
+    digits = run["data"]["tasks"]["digits"]
+    assert set(digits["seconds"]) == {"(1)", "(2)", "(3)", "(4)", "(5)", "(2')"}
+    assert all(len(v) == 1 for v in digits["seconds"].values())
+    assert digits["runs"]["(4)"][0]["width"] == 1  # Optuna alone: one trial at a time
+    assert all(r[0]["width"] >= 1 for r in digits["runs"].values())
+    assert {t["task"] for t in run["data"]["targets"]} >= {"digits", "mnist"}
 
 
 def test_train_bench_runs(monkeypatch, capsys, tmp_path):
@@ -206,10 +217,108 @@ def test_a_figure_typed_by_hand_is_caught(tmp_path, monkeypatch, capsys):
     assert "README.md" in capsys.readouterr().out
 
 
-def test_width_bench_runs(monkeypatch, capsys, tmp_path):
+def test_width_bench_runs(tmp_path):
+    """In a process of its own, as run from the command line: --cpu-devices 2 must set XLA_FLAGS
+    before JAX starts, and adds the row of the pool spread over both devices."""
+    import os
+    import subprocess
+
     argv = ["--tasks", "digits", "--rounds", "1", "--budget", "1", "--configs", "2"]
-    run_bench("width.py", [*argv, "--json", str(tmp_path / "w.json")], monkeypatch)
-    out = capsys.readouterr().out
+    env = {**os.environ, "PYTHONPATH": str(BENCH.parent)}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "width.py"), *argv, "--cpu-devices", "2", "--json",
+         str(tmp_path / "w.json")],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
     assert "A/A interval (width 1 again / width 1)" in out and "auto = " in out
+    assert "auto, 2 devices = 2" in out  # auto: one slot per device at least, on both devices
     digits = read_json(tmp_path / "w.json")["data"]["digits"]
-    assert set(digits["seconds"]) == {"1", "9", "27", "auto", "1 again"}
+    assert set(digits["seconds"]) == {"1", "9", "27", "auto", "auto, 2 devices", "1 again"}
+    assert digits["devices"] == 2 and digits["auto_width_devices"] == [2]
+
+
+def _search_run(seconds: dict[str, list[float]]) -> dict:
+    """A synthetic bench/search.py JSON for one task, digits, with the given wall seconds."""
+    keys = ("(1)", "(2)", "(3)", "(4)", "(5)", "(2')")
+    runs = {
+        k: [{"wall": w, "compile": 1.0, "epochs": 10, "accuracy": 0.95, "width": 1 if k in
+             ("(4)", "(5)") else 2} for w in seconds[k]]
+        for k in keys
+    }  # fmt: skip
+    return {
+        "benchmark": "search", "command": "python bench/search.py --rounds 3", "date": "today",
+        "machine": "a test machine", "versions": {"jax": "0"}, "printed": ["machine: x", "t"],
+        "load_average": {"start": 1.5, "end": 2.0},
+        "data": {
+            "tasks": {"digits": {"configs": 81, "budget": 27, "rounds": 3, "seconds": seconds,
+                                 "runs": runs, "ways": {k: f"way {k}" for k in keys}}},
+            "targets": [{"task": "digits", "num": "(2)", "den": "(4)", "at_most": 0.6,
+                         "slack": 0.006},
+                        {"task": "mnist", "num": "(3)", "den": "(4)", "at_most": 1.1,
+                         "slack": 0.002}],
+        },
+    }  # fmt: skip
+
+
+def test_search_verdicts_stand_only_beyond_the_a_a_interval():
+    """(2)/(4) = 0.5 against a target of 0.6: met where the A/A pair agrees within 2%, not
+    resolved where one round of three puts (2') 30% from (2) (the old verdict said "met")."""
+    base = {"(1)": [4.0] * 3, "(3)": [2.0] * 3, "(4)": [2.0] * 3, "(5)": [3.0] * 3}
+    quiet = base | {"(2)": [1.0, 1.0, 1.0], "(2')": [1.01, 0.99, 1.02]}
+    noisy = base | {"(2)": [1.0, 1.0, 1.0], "(2')": [1.3, 1.0, 1.3]}
+    target = _search_run(quiet)["data"]["targets"][0]
+    got, gap, verdict = tables.search_target(_search_run(quiet)["data"]["tasks"]["digits"], target)
+    assert got == pytest.approx(0.5) and gap == 0
+    assert verdict.startswith("time faster; meets <= 0.6; accuracy +0.0000")
+    _, _, verdict = tables.search_target(_search_run(noisy)["data"]["tasks"]["digits"], target)
+    assert verdict.startswith("time faster; <= 0.6: within A/A") and "±30.0%" in verdict
+
+
+def test_search_tables_are_generated_and_checked(tmp_path, monkeypatch, capsys):
+    """The search timing rows (only for the tasks measured) and the table of halving's picks come
+    from the JSON; a rank typed by hand on the page fails the check."""
+    results, generated = tmp_path / "results", tmp_path / "generated"
+    results.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n")
+    seconds = {"(1)": [4.0] * 3, "(2)": [1.0] * 3, "(2')": [1.01, 0.99, 1.0], "(3)": [1.5] * 3,
+               "(4)": [2.0] * 3, "(5)": [3.0] * 3}  # fmt: skip
+    (results / "search.json").write_text(json.dumps(_search_run(seconds)))
+    summary = {
+        "full sweep": {"ranks": [1, 1, 1], "median_rank": 1, "worst_rank": 1,
+                       "epochs_ratios": [1.0] * 3, "test_accuracy_mean": 0.97, "widths": [2]},
+        "halving": {"ranks": [4, 1, 2], "median_rank": 2, "worst_rank": 4,
+                    "epochs_ratios": [0.11] * 3, "test_accuracy_mean": 0.96, "widths": [2]},
+        "Optuna TPE + SHP": {"ranks": [3, 2, 7], "median_rank": 3, "worst_rank": 7,
+                             "epochs_ratios": [0.15, 0.2, 0.18], "test_accuracy_mean": 0.965,
+                             "widths": [2]},
+    }  # fmt: skip
+    quality = {
+        "command": "python bench/search.py --quality --tasks digits", "machine": "a test machine",
+        "versions": {"jax": "0", "rmsjax_commit": "abcdef0123456789"}, "seconds": 1.0,
+        "tasks": {"digits": {"budget": 27, "configurations": 81, "validation_examples": 287,
+                             "rows": [], "summary": summary}},
+        "targets": {"digits": {"median rank <= 3": True, "worst rank <= 10": True}},
+    }  # fmt: skip
+    (results / "search_quality_digits.json").write_text(json.dumps(quality))
+    for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
+        monkeypatch.setattr(tables, name, value)
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    assert tables.main([]) == 0
+    headline = (generated / "headline.inc").read_text()
+    assert "digits search, 81 configurations x 27 epochs" in headline
+    assert "way (2) (width 2) / way (4) (width 1) (time)" in headline
+    assert "0.50 (time faster; meets <= 0.6;" in headline and "mnist search" not in headline
+    text = readme.read_text()
+    assert "| digits: median 2, worst 4 at 0.11x the epochs (Optuna TPE + SHP: median 3" in text
+    assert "digits search" not in text  # the timing rows are on the benchmarks page only
+    page = (generated / "search_quality.inc").read_text()
+    assert "   * - halving\n     - 4, 1, 2\n     - 2\n     - 4\n     - 0.11\n" in page
+    assert "     - 0.15 to 0.20\n" in page and "median rank <= 3: met" in page
+    assert "   t" in (generated / "search.inc").read_text()  # the table the run printed
+    assert tables.main(["--check"]) == 0
+    (generated / "search_quality.inc").write_text(page.replace("- 4, 1, 2", "- 1, 1, 2"))
+    assert tables.main(["--check"]) == 1
+    assert "search_quality.inc" in capsys.readouterr().out

@@ -185,9 +185,32 @@ def _programs(traced: TracedTrainer, key: program.RunKey, seeds: int):
 
 
 def auto_width(n_todo: int, devices: list, run_bytes: int, cap: int | None = None) -> int:
-    """Slots for ``n_todo`` configurations: all of them on GPU/TPU; on a CPU as many per device as
-    keep one run's largest array (times seeds) within `program`'s CPU batch size (at least one).
-    ``cap`` bounds the result (early stopping needs fewer slots than configurations)."""
+    """Slots for ``n_todo`` configurations (``width="auto"``): all of them on GPU/TPU; on a CPU
+    as many per device as keep one run's largest array (``run_bytes``, times seeds) within
+    `program`'s CPU batch size of 256 KiB, and at least one. ``cap`` bounds the result (early
+    stopping needs fewer slots than configurations).
+
+    On a CPU this is 1 or 2 slots per device for the models of `rmsjax.tasks` (1 on the MNIST
+    MLP, 2 on the digits MLP), because that is what the measurement supports: ``bench/width.py``
+    times one sweep of 27 configurations at 1, 9 and 27 slots on one CPU device, and in no run
+    so far did a wider pool come out faster than one slot beyond the run's A/A interval (in
+    some it came out slower; the figures, with the machine and its load, are in
+    ``docs/benchmarks.rst``, generated from ``bench/results/width.json``). A CPU device already
+    runs a run's operations at full speed once its arrays outgrow the per-operation overhead;
+    more slots then only grow the working set. So configurations are trained a slot or two at a
+    time, one unit after another, and several CPU devices
+    (``--xla_force_host_platform_device_count``) each get their own slots. On a GPU or TPU one
+    program over every slot is what pays, so all of them are trained together.
+
+    >>> import types
+    >>> cpu = [types.SimpleNamespace(platform="cpu")]
+    >>> auto_width(27, cpu, run_bytes=400_000), auto_width(27, cpu, run_bytes=100_000)
+    (1, 2)
+    >>> auto_width(27, [types.SimpleNamespace(platform="gpu")], run_bytes=400_000)
+    27
+    >>> auto_width(27, [types.SimpleNamespace(platform="gpu")], run_bytes=400_000, cap=9)
+    9
+    """
     n_dev = len(devices)
     width = program.round_up(n_todo, n_dev)
     if devices[0].platform == "cpu":
