@@ -10,6 +10,7 @@ light.
 import importlib
 
 from rmsjax._engine.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
+from rmsjax._engine.population import PBT, PBTResult, pbt, replay
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.search import optuna_search
 from rmsjax._engine.spaces import (
@@ -49,6 +50,8 @@ __all__ = [
     "Halving",
     "HyperparameterError",
     "LogUniform",
+    "PBT",
+    "PBTResult",
     "Sample",
     "ScaleByCenteredRmsState",
     "ScaleByCenteredRmsWithCountState",
@@ -65,6 +68,8 @@ __all__ = [
     "keras_rmsprop",
     "loguniform",
     "optuna_search",
+    "pbt",
+    "replay",
     "rmsprop",
     "sample",
     "scale_by_rms",

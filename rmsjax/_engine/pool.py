@@ -13,6 +13,7 @@ needed), so a run continues exactly where it stopped.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -310,6 +311,7 @@ class Pool:
         self.carry = self._zeros()
         self.keys = self._put(np.zeros((width, seeds, *key.data.shape), key.data.dtype))
         self.compile_seconds = 0.0
+        self.compiled = collections.Counter()  # programs compiled, by name
         self._compile(*_programs(traced, key, seeds), replicated)
         self._load = None  # compiled by the first `restore`
 
@@ -349,6 +351,7 @@ class Pool:
             init_future = threads.submit(low.compile, compiler_options=options("init"))
             self._init, self._advance = init_future.result(), advance_future.result()
         self.compile_seconds += time.perf_counter() - start
+        self.compiled.update(("init", "advance"))
 
     def free_slots(self) -> list[int]:
         return [int(s) for s in np.flatnonzero(self.config < 0)]
@@ -438,6 +441,7 @@ class Pool:
             self._put(np.zeros(self.keys.shape, self.keys.dtype)),
         ).compile()  # fmt: skip
         self.compile_seconds += time.perf_counter() - start
+        self.compiled["restore"] += 1
         return compiled
 
     def _hp(self) -> list:

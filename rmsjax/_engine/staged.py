@@ -168,7 +168,8 @@ class StagedRecord:
             raise ValueError(f"Trainer.advance returns metrics named {clash}, which staged sweeps "
                              "use for curves and columns; rename them")  # fmt: skip
         spec = {**spec, **curves, "_units": _spec((), np.int32), "_pruned": _spec((), np.bool_)}
-        spec.update({k: _spec((), dt) for k, dt in (extra or {}).items()})
+        for k, dt in (extra or {}).items():  # a dtype (a scalar column) or (shape, dtype)
+            spec[k] = _spec(*dt) if isinstance(dt, tuple) else _spec((), dt)
         if self.spec is not None and spec != self.spec:
             raise ValueError(
                 f"Trainer.advance returns {spec} here but {self.spec} for other configurations "
@@ -512,6 +513,7 @@ def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store
         "budget": budget,
         # "synchronous": out_dirs of the earlier asynchronous rule are refused, not mixed in
         "halving": {**dataclasses.asdict(rule), "rule": "synchronous"} if rule else None,
+        "pbt": None,
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
 

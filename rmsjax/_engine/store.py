@@ -7,7 +7,8 @@ holds that program's text (to say what changed when a fingerprint differs), and 
 random name of the run that fills the folder (`optuna_search` tags its trials with it, to know
 its own trials in a study that other processes share);
 ``chunk_XXXXX.npz`` holds the metrics of one finished chunk with its configuration ids;
-``paused_XXXXX.npz`` a run that halving paused at a rung (carry, run keys, metrics so far). Every
+``paused_XXXXX.npz`` a run that halving paused at a rung (carry, run keys, metrics so far);
+``pbt_XXXXX.npz`` a population of `pbt` at its last interval (carries, keys, values, lineage). Every
 file is written to a temporary name and renamed, so an interruption never leaves a half-written
 file, and a finished chunk is never rewritten: it is linked into place, which fails if the name
 exists, so two writers can never overwrite each other's chunks.
@@ -281,6 +282,30 @@ class Store:
     def drop_paused(self, config_id: int) -> None:
         """Removes the paused run of ``config_id`` (it has finished), if any."""
         path = os.path.join(self.path, f"paused_{config_id:05d}.npz")
+        if self.writer and os.path.exists(path):
+            self._check_owner()
+            os.remove(path)
+
+    def save_state(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """Writes (or replaces) the state file ``name`` (e.g. a population of `pbt` at its last
+        interval), atomically."""
+        if self.writer:
+            self._atomic_write(name, lambda f: np.savez(f, **arrays))
+
+    def load_state(self, name: str) -> dict[str, np.ndarray] | None:
+        """The arrays of state file ``name``, or None if there is none."""
+        path = os.path.join(self.path, name)
+        if not os.path.exists(path):
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return dict(data)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read the saved state {path!r} of the sweep: {e}") from e
+
+    def drop_state(self, name: str) -> None:
+        """Removes state file ``name`` (what it saved has finished), if any."""
+        path = os.path.join(self.path, name)
         if self.writer and os.path.exists(path):
             self._check_owner()
             os.remove(path)

@@ -18,8 +18,9 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rmsjax._engine import checks, program, staged
+from rmsjax._engine import checks, population, program, staged
 from rmsjax._engine.pool import compiling
+from rmsjax._engine.population import PBT
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Configs, Grid, grid
 from rmsjax._engine.staged import Halving
@@ -43,6 +44,7 @@ def sweep(
     budget: int | None = None,
     halving: Halving | None = None,
     keys: str = "per_config",
+    pbt: PBT | None = None,
 ) -> SweepResult:
     """Trains every configuration of a grid, for several seeds, in one compiled program.
 
@@ -143,6 +145,10 @@ def sweep(
         keys that differ) and returned as `SweepResult.metadata`.
       budget: with a `Trainer`: units to train each configuration (default 9).
       halving: with a `Trainer`: `rmsjax.halving(...)` to stop configurations early.
+      pbt: with a `Trainer`: `rmsjax.pbt(...)` for population-based training: the space is the
+        initial population, every member in a slot at once; at intervals the worst members
+        continue the best ones' runs with perturbed hyperparameters (see `pbt`). The result is
+        a `PBTResult` (final hyperparameters per member, `PBTResult.schedule`).
       keys: ``"per_config"`` (each configuration its own keys) or ``"shared"`` (seed ``s`` is
         the same key for every configuration); recorded in ``out_dir``, where a resume with the
         other is refused.
@@ -170,15 +176,23 @@ def sweep(
     """
     if isinstance(train_fn, Trainer):
         space, seeds, metadata = _check_arguments(train_fn.init, space, seeds, chunk_size, metadata)
+        if pbt is not None:
+            if halving is not None:
+                raise ValueError("`halving` and `pbt` are two searches; pass one of them, not both")
+            return population.sweep_pbt(
+                train_fn, space, key=key, budget=9 if budget is None else budget, seeds=seeds,
+                chunk_size=chunk_size, devices=devices, out_dir=out_dir, progress=progress,
+                rule=pbt, metadata=metadata, keys=keys,
+            )  # fmt: skip
         return staged.sweep_trainer(
             train_fn, space, key=key, budget=9 if budget is None else budget, seeds=seeds,
             chunk_size=chunk_size, devices=devices, out_dir=out_dir, progress=progress,
             halving_rule=halving, metadata=metadata, keys=keys,
         )  # fmt: skip
-    if budget is not None or halving is not None:
+    if budget is not None or halving is not None or pbt is not None:
         raise ValueError(
-            "`budget` and `halving` need training in units: pass an rmsjax.Trainer (e.g. from "
-            "rmsjax.training.make_trainer) instead of a train_fn"
+            "`budget`, `halving` and `pbt` need training in units: pass an rmsjax.Trainer (e.g. "
+            "from rmsjax.training.make_trainer) instead of a train_fn"
         )
     space, seeds, metadata = _check_arguments(train_fn, space, seeds, chunk_size, metadata)
     run_key = program.split_key(key, keys)
