@@ -77,6 +77,35 @@ def halving_mode(out_dir: str) -> dict[str, np.ndarray]:
     return arrays
 
 
+def pbt_mode(out_dir: str) -> dict[str, np.ndarray]:
+    """Population-based training: 6 members in 8 slots over all four devices (two padded), the
+    population saved at every interval; then reloaded."""
+    import _staged_helpers
+
+    space = rmsjax.sample(6, seed=4, learning_rate=rmsjax.loguniform(1e-3, 0.3),
+                          decay=rmsjax.uniform(0.5, 0.99))  # fmt: skip
+    arrays = {}
+    store = os.path.join(out_dir, "pbt")
+    for label in ("run", "reloaded"):
+        result = rmsjax.sweep(
+            _staged_helpers.TRAINER,
+            space,
+            key=jax.random.key(KEY),
+            seeds=SEEDS,
+            budget=6,
+            pbt=rmsjax.pbt("loss", mode="min", interval=2, fraction=0.5),
+            out_dir=store,
+            progress=False,
+        )
+        arrays[f"{label}/copied_from"] = result.copied_from
+        for name, value in result.hparams.items():
+            arrays[f"{label}/hp_{name}"] = value
+        for name, value in result.metrics.items():
+            arrays[f"{label}/{name}"] = value
+        arrays[f"{label}/loaded"] = result.loaded
+    return arrays
+
+
 def unshared_out_dir_mode(out_dir: str) -> dict[str, np.ndarray]:
     """Each process passes its own directory (as on disks that are not shared): only process 0
     writes, so on the rerun the processes disagree on what is finished and must say so."""
@@ -95,7 +124,7 @@ def unshared_out_dir_mode(out_dir: str) -> dict[str, np.ndarray]:
 # MODE -> function(out_dir) -> named arrays. The test runs it in two processes and in its own
 # (one device) and compares every array (`*chunk_sizes` apart, which depend on the device count):
 # add a mode here to test another kind of sweep across processes.
-MODES = {"grid": grid_mode, "halving": halving_mode}
+MODES = {"grid": grid_mode, "halving": halving_mode, "pbt": pbt_mode}
 # MODE -> function(out_dir) -> {"error": the message the sweep raised}.
 ERROR_MODES = {"unshared_out_dir": unshared_out_dir_mode}
 

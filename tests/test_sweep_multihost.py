@@ -80,6 +80,11 @@ def test_two_processes_agree_with_one(tmp_path, mode):
         assert 0 < (first["run/budget"] < 4).sum() < 10  # some pruned, some trained in full
         # one file per configuration as it finished; the reload ran nothing, wrote nothing
         assert len(list((tmp_path / "halving").glob("chunk_*.npz"))) == 10
+    if mode == "pbt":
+        np.testing.assert_array_equal(first["run/copied_from"], one["run/copied_from"])
+        assert (first["run/copied_from"] >= 0).sum() == 3 * 2  # 3 copies at units 2 and 4
+        assert first["reloaded/loaded"].all() and not first["run/loaded"].any()
+        assert not list((tmp_path / "pbt").glob("pbt_*.npz"))  # finished: no state left
 
 
 def test_out_dir_must_be_shared_by_the_processes(tmp_path):
