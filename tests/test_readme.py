@@ -85,6 +85,7 @@ def test_doc_page_python_blocks_run(page):
             "decay": 0.99,
         }
         assert namespace["halved"].budget.sum() < 27 * 9
+        assert (namespace["found"].copied_from >= 0).sum() == 2 * 2  # 2 copies at units 3, 6
 
 
 def test_readme_links_to_pages_that_exist():
