@@ -114,7 +114,12 @@ def test_schedule_lists_units_members_copies_and_values():
     assert frame["copied"].sum() == (frame["member"].diff().fillna(0) != 0).sum() >= 1
     assert frame["member"].iloc[-1] == member
     frame2 = result.to_pandas()
-    assert "copies" in frame2 and len(frame2) == len(SPACE)
+    assert len(frame2) == len(SPACE) and frame2["config_id"].tolist() == list(range(len(SPACE)))
+    assert frame2["learning_rate"].tolist() == result.hparams["learning_rate"][:, -1].tolist()
+    assert frame2["copies"].tolist() == (result.copied_from >= 0).sum(axis=1).tolist()
+    np.testing.assert_array_equal(
+        frame2["loss_curve"][member], result.metrics["loss_curve"][member, 0]
+    )
     with pytest.raises(ValueError, match="`member` must be an int in \\[0, 8\\), got 8"):
         result.schedule(8)
     with pytest.raises(TypeError, match="replay: `schedule` must be a DataFrame from"):

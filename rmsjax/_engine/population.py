@@ -228,10 +228,16 @@ class PBTResult(StagedResult):
     devices: int = 1
 
     def to_pandas(self):
-        """As `SweepResult.to_pandas` (final hyperparameters), with ``copies``: how many times
-        the member took another member's carry."""
+        """As `SweepResult.to_pandas`, one row per (member, seed) with the member's final
+        hyperparameters and metrics, and ``copies`` (how many times the member took another
+        member's carry) and ``<name>_curve`` for each scalar metric: the member slot's values
+        per unit, as an array in each row (a curve jumps where the member copied)."""
         frame = super().to_pandas()
         frame["copies"] = np.repeat((self.copied_from >= 0).sum(axis=1), self.seeds)
+        for name in self.scalar_metrics:
+            curve = self.metrics.get(f"{name}_curve")
+            if curve is not None:
+                frame[f"{name}_curve"] = list(curve.reshape(-1, curve.shape[-1]))
         return frame
 
     def lineage(self, member: int) -> np.ndarray:
@@ -482,14 +488,8 @@ class _Population:
         ties to the smaller member id)."""
         curve = self.record.arrays[f"{self.rule.metric}_curve"]
         scores = [score(curve[m, :, unit - 1], self.rule.mode) for m in self.ids]
-        return sorted(
-            range(len(self.ids)),
-            key=lambda s: (
-                math.isnan(scores[s]),
-                -scores[s] if not math.isnan(scores[s]) else 0,
-                s,
-            ),
-        )
+        nan = [math.isnan(v) for v in scores]
+        return sorted(range(len(self.ids)), key=lambda s: (nan[s], 0 if nan[s] else -scores[s], s))
 
     def _exploit_and_explore(self, unit: int) -> None:
         order = self._ranking(unit)
