@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import rmsjax
-from rmsjax import cli, tasks
+from rmsjax import cli, experiment, tasks
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -715,6 +715,19 @@ def test_the_printed_train_line_reproduces_the_best_row_bit_for_bit(argv, tmp_pa
         assert np.float32(again[name]) == np.float32(row[name]), (name, again[name], row[name])
     if "--seeds" not in argv:  # one seed: the row is that run, in metrics.json too
         assert all(again[n] == metrics[n] for n in task.scalar_metrics)
+
+
+def test_two_runs_in_the_same_second_write_two_studies(tmp_path, monkeypatch):
+    optuna = pytest.importorskip("optuna")
+    from rmsjax.experiment import run as run_module
+
+    second = time.gmtime(0)
+    monkeypatch.setattr(run_module.time, "gmtime", lambda *a: second)  # both in one second
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    config = experiment.resolve(experiment.SweepConfig(
+        task="xor", search="random", trials=2, optuna_storage=url))  # fmt: skip
+    names = {run_module._storage_study(config, tasks.get("xor")).study_name for _ in range(2)}
+    assert len(names) == 2 and len(optuna.get_all_study_summaries(url)) == 2
 
 
 def test_sweep_writes_its_result_to_an_optuna_storage(tmp_path, capsys):

@@ -4,6 +4,7 @@ returning a :class:`Report`."""
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import shlex
 import time
 from collections.abc import Mapping, Sequence
@@ -272,7 +273,9 @@ def _storage_study(config: SweepConfig, task):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     how = config.search + (f" halving {config.halving}" if config.halving is not None else "")
-    name = f"rmsjax {task.name} {how} {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}"
+    # A random tag after the time: two runs started in the same second get two studies.
+    stamp = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} {secrets.token_hex(3)}"
+    name = f"rmsjax {task.name} {how} {stamp}"
     study = optuna.create_study(
         storage=config.optuna_storage, study_name=name,
         direction="maximize" if config.mode == "max" else "minimize",
