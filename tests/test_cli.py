@@ -717,6 +717,21 @@ def test_the_printed_train_line_reproduces_the_best_row_bit_for_bit(argv, tmp_pa
         assert all(again[n] == metrics[n] for n in task.scalar_metrics)
 
 
+def test_a_resumed_optuna_study_does_not_propose_its_trials_again(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from rmsjax.experiment import run as run_module
+
+    config = experiment.resolve(experiment.SweepConfig(task="xor", search="optuna", trials=3))
+    space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    study = run_module._optuna_study(config, tmp_path)
+    for _ in range(3):  # TPE's first trials are random draws from its seeded generator
+        trial = study.ask(space)
+        study.tell(trial, trial.params["x"])
+    first = [t.params["x"] for t in study.trials]
+    resumed = run_module._optuna_study(config, tmp_path)
+    assert resumed.ask(space).params["x"] not in first
+
+
 def test_two_runs_in_the_same_second_write_two_studies(tmp_path, monkeypatch):
     optuna = pytest.importorskip("optuna")
     from rmsjax.experiment import run as run_module

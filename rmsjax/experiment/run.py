@@ -249,7 +249,11 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
 
 
 def _optuna_study(config: SweepConfig, resume: Path | None):
-    """A seeded TPE study (median pruner), kept in ``resume/study.db`` when resuming."""
+    """A seeded TPE study (median pruner), kept in ``resume/study.db`` when resuming.
+
+    A resumed study's sampler is seeded with the seed and the number of trials the study holds:
+    seeded with the seed alone, it would start its draws over and propose again the parameters
+    of the trials already run."""
     import optuna  # resolve() checked that it is installed
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -257,11 +261,16 @@ def _optuna_study(config: SweepConfig, resume: Path | None):
     if resume is not None:
         resume.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{resume / 'study.db'}"
-    return optuna.create_study(
+    study = optuna.create_study(
         direction="maximize" if config.mode == "max" else "minimize",
         sampler=optuna.samplers.TPESampler(seed=config.seed),
         storage=storage, study_name="rmsjax", load_if_exists=True,
     )  # fmt: skip
+    done = len(study.trials)
+    if done:
+        seed = int(np.random.SeedSequence([config.seed, done]).generate_state(1)[0])
+        study.sampler = optuna.samplers.TPESampler(seed=seed)
+    return study
 
 
 def _storage_study(config: SweepConfig, task):
