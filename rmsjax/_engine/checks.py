@@ -68,14 +68,15 @@ def key_header(run_key) -> dict:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, progress: bool, desc: str) -> Iterator[Any]:
-    """A tqdm bar over ``total`` configurations, or None when there is nothing to show."""
+def progress_bar(total: int, progress: bool, desc: str, unit: str = "config") -> Iterator[Any]:
+    """A tqdm bar over ``total`` configurations (or other ``unit``s), or None when there is
+    nothing to show."""
     if not (total and progress and jax.process_index() == 0):
         yield None
         return
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, unit="config", desc=desc)
+    bar = tqdm(total=total, unit=unit, desc=desc)
     try:
         yield bar
     finally:

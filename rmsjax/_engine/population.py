@@ -25,6 +25,7 @@ from jax.experimental import multihost_utils
 
 from rmsjax._engine import checks, program
 from rmsjax._engine.pool import Paused, Pool, _key_data, compiling, trace_trainer
+from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Choice, Configs, IntUniform, LogUniform, Sample, Uniform
 from rmsjax._engine.staged import StagedRecord, StagedResult, score
 from rmsjax._engine.store import Store
@@ -313,7 +314,9 @@ class PBTResult(StagedResult):
 
     def __repr__(self) -> str:
         copies = int((self.copied_from >= 0).sum())
-        return super().__repr__()[:-1] + f"; pbt every {self.rule.interval}: {copies} copies)"
+        base = SweepResult.__repr__(self)[len("SweepResult(") : -1]
+        base = base.replace("configuration", "member", 1)
+        return f"PBTResult({base}; pbt every {self.rule.interval} units: {copies} copies)"
 
 
 def _member(member, n: int) -> int:
@@ -377,7 +380,7 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
         traced_groups[static_values] = traced
     todo = sum(budget for ids in groups.values() if not record.done[ids].all())
     slots = {}
-    with checks.progress_bar(todo, progress, "pbt") as bar:
+    with checks.progress_bar(todo, progress, "pbt", unit="unit") as bar:
         for static_values, ids in groups.items():
             slots.update({m: i for i, m in enumerate(ids)})
             if record.done[ids].all():
