@@ -108,7 +108,7 @@ def main(argv=None) -> None:
             if not r["met"]
         ]
         print("\nall targets met" if not failed else f"\nmissed: {failed}")
-    record.data = {"tasks": results}
+    record.data = {"data_dir": str(args.data_dir), "tasks": results}
     record.write(args.json)
 
 
