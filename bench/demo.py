@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -28,7 +29,17 @@ from pathlib import Path
 import _machine  # bench/_machine.py (the script's folder is on sys.path)
 import _record
 
+import rmsjax
+
 COMMAND = ["sweep", "digits"]  # the Makefile's `demo` target: $(BIN)/rmsjax sweep digits
+
+
+def _env() -> dict[str, str]:
+    """This process's environment, with the ``rmsjax`` it imports first on the path: the command
+    runs the same checkout as the rest of the benchmarks."""
+    root = str(Path(rmsjax.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root if not path else os.pathsep.join([root, path])}
 
 
 def rmsjax_command() -> list[str]:
@@ -45,7 +56,7 @@ def run_demo(extra: list[str]) -> dict:
         argv = [*COMMAND, *extra, "--out", out]
         start = time.perf_counter()
         done = subprocess.run(
-            [*rmsjax_command(), *argv], capture_output=True, text=True, check=False
+            [*rmsjax_command(), *argv], capture_output=True, text=True, check=False, env=_env()
         )
         seconds = time.perf_counter() - start
         if done.returncode:
