@@ -14,51 +14,102 @@ reviews); XOR all four points; digits >= 0.97 held-out (359 digits).
 The reviews defaults (GRU, mean pooling, word dropout 0.5, rmsprop lr 1e-2 cosine, eps 1e-4) were
 chosen by experiment on the default split (seed 0), so its held-out figure is not an unbiased
 estimate; measured: 0.8375 / 0.825 / 0.8125 / 0.7975 with training seeds 0 / 1 / 2 / 3.
+
+The results (per task its settings and data, per seed the accuracies, the wall seconds and the
+verdict) go to ``bench/results/accuracy.json`` (``--json`` to write elsewhere), from which
+``bench/tables.py`` makes the accuracy table of the command-line guide.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
+import sys
 from pathlib import Path
+
+import _machine  # bench/_machine.py (the script's folder is on sys.path)
+import _record
 
 from rmsjax import tasks
 
 TARGETS = {"xor": 1.0, "digits": 0.97, "mnist": 0.95, "reviews": 0.80}
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# RMSJAX_DATA_DIR as the tests read it, else ../shared/data beside the checkout.
+DEFAULT_DATA = Path(
+    os.environ.get("RMSJAX_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 
-def main():
+def settings(task: tasks.Task) -> dict:
+    """The task's defaults, as JSON: what ``rmsjax train TASK`` trains with."""
+    return {
+        "description": task.description,
+        "defaults": dict(task.defaults),
+        "epochs": task.epochs,
+        "batch_size": task.batch_size,
+        "model": {k: list(v) if isinstance(v, tuple) else v for k, v in task.model.items()},
+        "data_options": dict(task.data_options),
+        "schedule": task.schedule,
+    }
+
+
+def run_task(name: str, seeds: list[int], data_dir: Path) -> dict:
+    task = tasks.get(name)
+    data = task.load(data_dir if task.needs_data_dir else None)
+    part = settings(task)
+    print(f"\n{name}: {task.description}\n  data: {data.source}")
+    print(
+        f"  defaults: {part['defaults']}, epochs {task.epochs}, batch {task.batch_size}, "
+        f"model {dict(task.model)}, data options {part['data_options']}, "
+        f"schedule {task.schedule}"
+    )
+    part["data"] = {
+        "source": data.source,
+        "train_examples": len(data.x_train),
+        "test_examples": len(data.x_test),
+    }
+    part["target"] = TARGETS[name]
+    part["seeds"] = {}
+    for seed in seeds:
+        r = task.train(data=data, seed=seed)
+        acc = r.metrics["test_accuracy"]
+        ok = acc >= TARGETS[name]
+        curve = [float(a) for a in r.history.eval["accuracy"][-5:]]
+        print(
+            f"  seed {seed}: test_accuracy {acc:.4f} (target >= {TARGETS[name]}) "
+            f"{'ok' if ok else 'MISSED'}; train_accuracy {r.metrics['train_accuracy']:.4f}; "
+            f"last 5 epochs [{', '.join(f'{a:.3f}' for a in curve)}]; "
+            f"{r.metrics['wall_seconds']:.1f} s"
+        )
+        part["seeds"][str(seed)] = {
+            "test_accuracy": acc,
+            "train_accuracy": r.metrics["train_accuracy"],
+            "last_epochs_accuracy": curve,
+            "wall_seconds": r.metrics["wall_seconds"],
+            "met": ok,
+        }
+    return part
+
+
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    args = parser.parse_args()
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPU cores")
-    failed = []
-    for name in args.tasks:
-        task = tasks.get(name)
-        data = task.load(args.data_dir if task.needs_data_dir else None)
-        print(f"\n{name}: {task.description}\n  data: {data.source}")
-        print(
-            f"  defaults: {dict(task.defaults)}, epochs {task.epochs}, batch {task.batch_size}, "
-            f"model {dict(task.model)}, data options {dict(task.data_options)}, "
-            f"schedule {task.schedule}"
-        )
-        for seed in args.seeds:
-            r = task.train(data=data, seed=seed)
-            acc = r.metrics["test_accuracy"]
-            ok = acc >= TARGETS[name]
-            if not ok:
-                failed.append((name, seed, acc))
-            curve = ", ".join(f"{a:.3f}" for a in r.history.eval["accuracy"][-5:])
-            print(
-                f"  seed {seed}: test_accuracy {acc:.4f} (target >= {TARGETS[name]}) "
-                f"{'ok' if ok else 'MISSED'}; train_accuracy {r.metrics['train_accuracy']:.4f}; "
-                f"last 5 epochs [{curve}]; {r.metrics['wall_seconds']:.1f} s"
-            )
-    print("\nall targets met" if not failed else f"\nmissed: {failed}")
+    parser.add_argument("--json", default=_record.default_path("accuracy"), help="results as JSON")
+    args = parser.parse_args(argv)
+    record = _record.Record("accuracy", sys.argv[1:] if argv is None else argv)
+    with record.printing():
+        print("machine:", _machine.describe())
+        results = {name: run_task(name, args.seeds, args.data_dir) for name in args.tasks}
+        failed = [
+            (name, int(seed), round(r["test_accuracy"], 4))
+            for name, part in results.items()
+            for seed, r in part["seeds"].items()
+            if not r["met"]
+        ]
+        print("\nall targets met" if not failed else f"\nmissed: {failed}")
+    record.data = {"data_dir": str(args.data_dir), "tasks": results}
+    record.write(args.json)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ the date, the machine, the versions, and the table that run printed. From
 of halving's picks, ``docs/_generated/search_quality.inc``. From the per-round figures in those
 files it also computes the headline figures, each with its verdict against the run's A/A
 interval, into ``docs/_generated/headline.inc`` and the README's headline table (between its two
-markers). No figure on those pages is typed by hand; ``tests/test_benchmarks.py`` checks that
-they match the JSON.
+markers). From ``bench/results/accuracy.json`` (``bench/accuracy.py``) and ``demo.json``
+(``bench/demo.py``) it makes the command-line guide's accuracy table and its ``make demo``
+figures, ``docs/_generated/accuracy.inc`` and ``demo.inc``. No figure on those pages is typed
+by hand; ``tests/test_benchmarks.py`` checks that they match the JSON.
 
     python bench/tables.py            # regenerate the pages from bench/results/*.json
     python bench/tables.py --check    # exit 1, naming the files, if a page differs from the JSON
@@ -18,6 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -377,6 +382,153 @@ def headline_markdown(rows, machines: list[str]) -> str:
     return "\n".join(out)
 
 
+# ------------------------------------------------ the command-line guide: accuracy and demo
+
+
+def _kv(mapping: dict) -> str:
+    return ", ".join(
+        f"{k} {'-'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in mapping.items()
+    )
+
+
+def _settings(part: dict) -> str:
+    """A task's defaults, as ``bench/accuracy.py`` recorded them."""
+    model = {k: v for k, v in part["model"].items() if k != "type"}
+    schedule = "" if part["schedule"] == "constant" else f" ({part['schedule']} schedule)"
+    data = f"; data options: {_kv(part['data_options'])}" if part["data_options"] else ""
+    return (
+        f"{part['description']}. Model: {part['model']['type']}, {_kv(model)}. "
+        f"rmsprop: {_kv(part['defaults'])}{schedule}, batch {part['batch_size']}, "
+        f"{part['epochs']} epochs{data}"
+    )
+
+
+def _source(source: str, data_dir: str | None) -> str:
+    """The data's source, the run's data folder written ``DATA_DIR``."""
+    if not data_dir:
+        return source
+    path = re.escape(data_dir.rstrip("/")) + r"(\S*?)(?=[:,;]?(\s|$))"
+    return re.sub(path, lambda m: f"``DATA_DIR{m.group(1)}``", source)
+
+
+def _accuracy(value: float, examples: int) -> str:
+    """An accuracy, as a count of examples where the test set is tiny (XOR's four points)."""
+    return f"{round(value * examples)}/{examples}" if examples <= 10 else f"{value:.4f}"
+
+
+def demo_pick(demo: dict | None, task: str) -> str:
+    """The digits row's note: the test accuracy of ``make demo``'s validation-selected pick."""
+    if demo is None or demo["data"]["metrics"]["task"] != task:
+        return ""
+    m = demo["data"]["metrics"]
+    return (
+        f" (``make demo``'s pick, chosen on a validation split by {m['metric']}: "
+        f"{m['test_accuracy']:.4f}, see above)"
+    )
+
+
+def accuracy_page(run: dict | None, demo: dict | None = None) -> str:
+    """The table of ``bench/accuracy.py``: per task its defaults, data, accuracy per seed."""
+    if run is None:
+        return "(not measured yet)\n"
+    tasks = run["data"]["tasks"]
+    seeds = sorted({int(s) for part in tasks.values() for s in part["seeds"]})
+    per_seed = " / ".join(map(str, seeds))
+    out = [
+        f"{label(run)}; machine: {run['machine']}.",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - task",
+        "     - model and settings (the defaults)",
+        "     - data",
+        f"     - test-split accuracy, seeds {per_seed}",
+        f"     - training accuracy, seeds {per_seed}",
+        "     - target",
+        f"     - seconds per run, seeds {per_seed}",
+    ]
+    margins = []
+    for name, part in tasks.items():
+        n = part["data"]["test_examples"]
+        runs = {s: part["seeds"][str(s)] for s in seeds if str(s) in part["seeds"]}
+        missed = [s for s, r in runs.items() if not r["met"]]
+        verdict = (
+            "met on every seed" if not missed else f"missed on seed {', '.join(map(str, missed))}"
+        )
+        seconds = " / ".join(f"{r['wall_seconds']:.1f}" for r in runs.values())
+        target = f"{n}/{n}" if part["target"] >= 1 else f">= {part['target']:g}"
+        if part["target"] < 1:  # a target of every example leaves no margin to speak of
+            margins += [
+                (r["test_accuracy"] - part["target"], name, s, r, n) for s, r in runs.items()
+            ]
+        out += [
+            f"   * - ``{name}``",
+            f"     - {_settings(part)}",
+            f"     - {_source(part['data']['source'], run['data'].get('data_dir'))}",
+            f"     - {' / '.join(_accuracy(r['test_accuracy'], n) for r in runs.values())}"
+            + demo_pick(demo, name),
+            f"     - {' / '.join(_accuracy(r['train_accuracy'], n) for r in runs.values())}",
+            f"     - {target}: {verdict}",
+            f"     - {seconds}",
+        ]
+    out += ["", "``DATA_DIR``: the run's ``--data-dir``."]
+    if margins:
+        _, name, seed, r, n = min(margins, key=lambda m: m[0])
+        target = tasks[name]["target"]
+        right, needed = round(r["test_accuracy"] * n), math.ceil(target * n - 1e-9)
+        out += [
+            "",
+            f"The closest to its target: ``{name}`` seed {seed}, {r['test_accuracy']:.4f} against "
+            f"{target:g}: {right:,} of its {n:,} test examples right, {needed:,} needed.",
+        ]
+    return "\n".join([*out, ""])
+
+
+def _grid(grid: dict) -> str:
+    return " x ".join(f"{name} {', '.join(f'{v:g}' for v in values)}" for name, values in
+                      grid.items())  # fmt: skip
+
+
+def demo_page(run: dict | None) -> str:
+    """The ``make demo`` paragraph: what ``bench/demo.py`` measured and the lines it printed."""
+    if run is None:
+        return "(not measured yet)\n"
+    data = run["data"]
+    m, config = data["metrics"], data["metrics"]["config"]
+    ranking, metric = m["ranking"], m["metric"]
+    ties = sum(row[metric] == ranking[0][metric] for row in ranking[1:])
+    tied = (
+        ""
+        if not ties
+        else f" (tied with {ties} other{'s' if ties > 1 else ''}; ties go to the smaller "
+        "configuration id)"
+    )
+    best = ", ".join(f"{k}={v:g}" for k, v in m["best"].items())
+    printed = data["stdout"]
+    start = next(i for i, line in enumerate(printed) if line.startswith("best: "))
+    end = next(i for i, line in enumerate(printed) if line.startswith("the best row again"))
+    load = run.get("load_average") or {}
+    lines = [
+        f"``{run['command']}`` ran ``{shlex.join(data['argv'])}`` into a temporary ``--out`` "
+        f"folder on {run['date']}: {m['configurations']} configurations "
+        f"({_grid(config['grid'])}), {config['epochs']} epochs each, batch "
+        f"{config['batch_size']}; data: {m['source']}.",
+        "",
+        f"Machine: {run['machine']}; load average {load.get('start')} at the start. "
+        f"**{data['wall_seconds']:.0f} s** for the whole command (Python start, imports, "
+        f"compilation, sweep, plots), **{m['sweep_seconds']:.0f} s** of sweep. Best "
+        f"``{best}`` at {m[metric]:.4f} {metric.replace('val_', 'validation ').replace('_', ' ')}"
+        f"{tied}, chosen on the "
+        f"validation split, and **{m['test_accuracy']:.4f}** on the test split. What it "
+        "printed for the best row::",
+        "",
+        *(f"   {line}" for line in printed[start : end + 1]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------- pages
 
 
@@ -394,6 +546,9 @@ def expected() -> dict[Path, str]:
     rows = headline(runs, quality)
     machines = sorted({run["machine"] for run in [*runs.values(), *quality.values()]})
     files[GENERATED / "headline.inc"] = headline_rst(rows, machines)
+    demo = load("demo")
+    files[GENERATED / "accuracy.inc"] = accuracy_page(load("accuracy"), demo)
+    files[GENERATED / "demo.inc"] = demo_page(demo)
     readme = README.read_text()
     if BEGIN not in readme or END not in readme:
         raise SystemExit(f"README.md lacks the markers {BEGIN!r} ... {END!r}")

@@ -179,7 +179,7 @@ def test_the_pages_match_the_committed_json():
     """The benchmark pages and the README's headline table are what bench/tables.py makes of
     bench/results/*.json (run `python bench/tables.py` after a benchmark)."""
     assert tables.main(["--check"]) == 0
-    for name in tables.BENCHMARKS:
+    for name in (*tables.BENCHMARKS, "accuracy", "demo"):
         if (tables.RESULTS / f"{name}.json").exists():
             read_json(tables.RESULTS / f"{name}.json")
 
@@ -215,6 +215,127 @@ def test_a_figure_typed_by_hand_is_caught(tmp_path, monkeypatch, capsys):
     readme.write_text(text.replace(f"| {d_a:.2f} (", "| 0.25 ("))
     assert tables.main(["--check"]) == 1
     assert "README.md" in capsys.readouterr().out
+
+
+def test_accuracy_bench_runs(monkeypatch, capsys, tmp_path):
+    run_bench("accuracy.py", ["--tasks", "xor", "--seeds", "0", "1", "--json",
+                              str(tmp_path / "a.json")], monkeypatch)  # fmt: skip
+    out = capsys.readouterr().out
+    assert "seed 1: test_accuracy" in out and "all targets met" in out
+    xor = read_json(tmp_path / "a.json")["data"]["tasks"]["xor"]
+    assert xor["data"]["test_examples"] == 4 and xor["epochs"] == 500 and xor["target"] == 1.0
+    assert set(xor["seeds"]) == {"0", "1"}
+    assert xor["seeds"]["0"]["test_accuracy"] == 1.0 and xor["seeds"]["0"]["met"] is True
+
+
+def test_demo_bench_runs(monkeypatch, capsys, tmp_path):
+    """make demo's command, at 1 epoch: its output and files recorded, the page made from them."""
+    run_bench("demo.py", ["--epochs", "1", "--json", str(tmp_path / "d.json")], monkeypatch)
+    out = capsys.readouterr().out
+    assert "$ rmsjax sweep digits --epochs 1" in out and "whole command" in out
+    run = read_json(tmp_path / "d.json")
+    data = run["data"]
+    assert data["argv"] == ["rmsjax", "sweep", "digits", "--epochs", "1"]
+    assert data["metrics"]["config"]["epochs"] == 1 and data["run"]["identity"]["epochs"] == 1
+    assert data["wall_seconds"] > data["metrics"]["sweep_seconds"] > 0
+    page = tables.demo_page(run)
+    assert "   best: " in page and "   the best row again, bit for bit: rmsjax train" in page
+
+
+def _accuracy_run(test: dict[str, list[float]]) -> dict:
+    """A synthetic bench/accuracy.py JSON: per task, test accuracies for seeds 0, 1, ..."""
+    tasks = {}
+    for name, accuracies in test.items():
+        examples, target = {"xor": (4, 1.0), "reviews": (400, 0.8)}[name]
+        seeds = {str(i): {"test_accuracy": a, "train_accuracy": 0.99, "wall_seconds": 2.0 + i,
+                          "last_epochs_accuracy": [a], "met": a >= target}
+                 for i, a in enumerate(accuracies)}  # fmt: skip
+        tasks[name] = {
+            "description": f"{name} task", "defaults": {"learning_rate": 0.01}, "epochs": 10,
+            "batch_size": 32, "model": {"type": "rnn", "hidden": [8]}, "data_options": {},
+            "schedule": "cosine" if name == "reviews" else "constant", "target": target,
+            "data": {"source": "folder /data/dir/reviews: 400 held out",
+                     "train_examples": 1600, "test_examples": examples},
+            "seeds": seeds,
+        }  # fmt: skip
+    return {
+        "benchmark": "accuracy", "command": "python bench/accuracy.py --seeds 0 1",
+        "date": "today", "machine": "a test machine", "versions": {"jax": "0"},
+        "load_average": {"start": 1.5, "end": 2.0}, "printed": ["machine: x"],
+        "data": {"data_dir": "/data/dir", "tasks": tasks},
+    }  # fmt: skip
+
+
+def _demo_run() -> dict:
+    ranking = [{"config_id": i, "val_accuracy": v} for i, v in ((4, 0.97), (6, 0.97), (1, 0.9))]
+    printed = ["plan", "best: learning_rate=0.001, decay=0.9", "  rmsjax.rmsprop(...)",
+               "chosen by val_accuracy ...", "the best row again, bit for bit: rmsjax train x",
+               "  loss 0.1"]  # fmt: skip
+    metrics = {"task": "digits", "metric": "val_accuracy", "val_accuracy": 0.97,
+               "test_accuracy": 0.9721, "sweep_seconds": 20.4, "configurations": 10,
+               "best": {"learning_rate": 0.001, "decay": 0.9}, "ranking": ranking,
+               "source": "digits, 1,150 train / 288 validation",
+               "config": {"grid": {"learning_rate": [1e-4, 1e-3], "decay": [0.9, 0.99]},
+                          "epochs": 30, "batch_size": 32}}  # fmt: skip
+    return {
+        "benchmark": "demo", "command": "python bench/demo.py", "date": "today",
+        "machine": "a test machine", "versions": {"jax": "0"}, "printed": ["machine: x"],
+        "load_average": {"start": 1.5, "end": 2.0},
+        "data": {"argv": ["rmsjax", "sweep", "digits"], "wall_seconds": 31.2, "stdout": printed,
+                 "metrics": metrics, "run": {}},
+    }  # fmt: skip
+
+
+def test_accuracy_and_demo_pages_are_generated_and_checked(tmp_path, monkeypatch, capsys):
+    """The guide's accuracy table and make demo paragraph come from the JSON; a figure typed by
+    hand on either page fails the check."""
+    results, generated = tmp_path / "results", tmp_path / "generated"
+    results.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n")
+    accuracy = _accuracy_run({"xor": [1.0, 0.75], "reviews": [0.8375, 0.8125]})
+    (results / "accuracy.json").write_text(json.dumps(accuracy))
+    (results / "demo.json").write_text(json.dumps(_demo_run()))
+    for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
+        monkeypatch.setattr(tables, name, value)
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    assert tables.main([]) == 0
+    page = (generated / "accuracy.inc").read_text()
+    assert "     - test-split accuracy, seeds 0 / 1\n" in page
+    assert "     - 4/4 / 3/4\n     - 4/4 / 4/4\n     - 4/4: missed on seed 1\n" in page
+    assert "     - 0.8375 / 0.8125\n" in page and "     - >= 0.8: met on every seed\n" in page
+    assert "     - 2.0 / 3.0\n" in page  # the seconds of each seed's run
+    assert "folder ``DATA_DIR/reviews``: 400 held out" in page  # not the machine's path
+    assert "(cosine schedule)" in page and "Model: rnn, hidden 8." in page
+    # the tightest margin: reviews seed 1, 325 right of 400 where 320 are needed
+    assert "``reviews`` seed 1, 0.8125 against 0.8: 325 of its 400 test examples right, 320" in page
+    demo = (generated / "demo.inc").read_text()
+    assert "**31 s** for the whole command" in demo and "**20 s** of sweep" in demo
+    assert (
+        "``learning_rate=0.001, decay=0.9`` at 0.9700 validation accuracy (tied with 1 other;"
+        in demo
+    )
+    assert "**0.9721** on the test split" in demo
+    assert "(learning_rate 0.0001, 0.001 x decay 0.9, 0.99), 30 epochs each" in demo
+    block = "   best: learning_rate=0.001, decay=0.9\n   "
+    assert block in demo and "   the best row again, bit for bit: rmsjax train x\n" in demo
+    assert "plan" not in demo and "loss 0.1" not in demo  # only the best row's lines
+    assert tables.main(["--check"]) == 0
+    for page, old, typed in (("accuracy.inc", "0.8375 / 0.8125", "0.84 / 0.8125"),
+                             ("demo.inc", "**0.9721**", "**0.972**")):  # fmt: skip
+        path = generated / page
+        text = path.read_text()
+        path.write_text(text.replace(old, typed))
+        assert tables.main(["--check"]) == 1
+        assert page in capsys.readouterr().out
+        path.write_text(text)
+    # the digits row of the accuracy table cites make demo's pick, from demo.json
+    assert "make demo``'s pick" not in (generated / "accuracy.inc").read_text()  # no digits row
+    accuracy["data"]["tasks"] = {"digits": accuracy["data"]["tasks"]["reviews"]}
+    assert (
+        "(``make demo``'s pick, chosen on a validation split by val_accuracy: 0.9721, see "
+        "above)" in tables.accuracy_page(accuracy, _demo_run())
+    )
 
 
 def test_width_bench_runs(tmp_path):
