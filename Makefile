@@ -46,4 +46,6 @@ bench: $(BIN)/.test
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/width.py
+	$(BIN)/python bench/accuracy.py --seeds 0 1 2
+	$(BIN)/python bench/demo.py
 	$(BIN)/python bench/tables.py

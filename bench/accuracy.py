@@ -13,7 +13,7 @@ reviews); XOR all four points; digits >= 0.97 held-out (359 digits).
 
 The reviews defaults (GRU, mean pooling, word dropout 0.5, rmsprop lr 1e-2 cosine, eps 1e-4) were
 chosen by experiment on the default split (seed 0), so its held-out figure is not an unbiased
-estimate; measured: 0.8375 / 0.825 / 0.8125 / 0.7975 with training seeds 0 / 1 / 2 / 3.
+estimate (the figures per seed are in bench/results/accuracy.json and the guide's table).
 
 The results (per task its settings and data, per seed the accuracies, the wall seconds and the
 verdict) go to ``bench/results/accuracy.json`` (``--json`` to write elsewhere), from which
