@@ -15,7 +15,7 @@ import numpy as np
 _DECADES = 100.0  # positive values spanning this ratio or more get a log axis
 
 
-def plot_schedules(result, metric: str | None = None, *, path=None, axes=None):
+def plot_schedules(result, metric: str | None = None, *, unit="unit", path=None, axes=None):
     """The figure of `PBTResult.plot_schedules` (see there)."""
     rule = result.rule
     metric = rule.metric if metric is None else metric
@@ -48,13 +48,13 @@ def plot_schedules(result, metric: str | None = None, *, path=None, axes=None):
         ax.set_ylabel(name)
         if _log_axis(result, name, series[name]):
             ax.set_yscale("log")
-    axes[-1].set_xlabel("unit")
+    axes[-1].set_xlabel(unit)
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
     copies = int((result.copied_from >= 0).sum())
     axes[0].set_title(
         f"{len(result.space)} members, {copies} copies (dashed), ranked every {rule.interval} "
-        f"units by {rule.metric} ({rule.mode})",
+        f"{unit}s by {rule.metric} ({rule.mode})",
         fontsize="small",
     )
     bar = fig.colorbar(mpl.cm.ScalarMappable(norm, cmap), ax=list(axes))

@@ -309,7 +309,7 @@ class PBTResult(StagedResult):
         copies = int((self.copied_from >= 0).sum())
         return super().__repr__()[:-1] + f"; pbt every {self.rule.interval}: {copies} copies)"
 
-    def plot_schedules(self, metric: str | None = None, *, path=None, axes=None):
+    def plot_schedules(self, metric: str | None = None, *, unit="unit", path=None, axes=None):
         """The classic PBT picture: each hyperparameter against units for every member.
 
         One panel per dynamic hyperparameter that takes more than one value, then one of
@@ -322,6 +322,7 @@ class PBTResult(StagedResult):
 
         Args:
           metric: a scalar metric whose curve is recorded; default the searched one.
+          unit: what a unit is, for the axis label (e.g. ``"epoch"``).
           path: if given, the figure is saved there (format from the suffix, e.g. ``.png``).
           axes: matplotlib Axes to draw into, one per panel; default a new figure.
 
@@ -342,7 +343,7 @@ class PBTResult(StagedResult):
         """
         from rmsjax._engine.pbt_plot import plot_schedules
 
-        return plot_schedules(self, metric, path=path, axes=axes)
+        return plot_schedules(self, metric, unit=unit, path=path, axes=axes)
 
 
 def _member(member, n: int) -> int:
