@@ -58,7 +58,7 @@ def test_lines_are_coloured_by_final_score(sampled):
     fig = result.plot_schedules()
     scores = result.metrics["loss"].mean(axis=1)
     bar = fig.axes[-1]
-    assert bar.get_ylim() == pytest.approx((scores.min(), scores.max()))
+    assert bar.get_ylim() == pytest.approx((scores.max(), scores.min()))  # min: the best on top
     best = int(np.argmin(scores))
     # The best member's first segment (unit 1 onwards) has the colour map's best colour.
     first = [line for line in _solid(fig.axes[0]) if line.get_xdata()[0] == 1]
@@ -88,3 +88,19 @@ def test_constant_axes_are_left_out_and_decades_get_a_log_scale():
     *panels, _ = fig.axes
     assert [ax.get_ylabel() for ax in panels] == ["learning_rate", "loss"]
     assert panels[0].get_yscale() == "log"  # a grid spanning three decades
+
+
+def test_a_tied_population_gets_one_colour_and_says_so():
+    trainer = rmsjax.Trainer(
+        init=lambda hp, key: jax.numpy.float32(1.0),
+        advance=lambda w, hp, key: (w * (1 - hp["lr"]), {"c": 0 * w + 1, "w": w}),
+    )
+    result = rmsjax.sweep(trainer, rmsjax.grid(lr=[0.1, 0.2, 0.3, 0.4]), key=jax.random.key(0),
+                          budget=4, progress=False,
+                          pbt=rmsjax.pbt("c", mode="max", interval=2, fraction=0.5))  # fmt: skip
+    fig = result.plot_schedules("w", unit="epoch")
+    *panels, bar = fig.axes
+    assert bar.get_ylabel() == "final c (every member ties)"
+    assert panels[-1].get_xlabel() == "epoch"
+    colours = {matplotlib.colors.to_rgba(line.get_color()) for ax in panels for line in ax.lines}
+    assert len(colours) == 1

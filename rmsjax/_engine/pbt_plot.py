@@ -31,7 +31,11 @@ def plot_schedules(result, metric: str | None = None, *, unit="unit", path=None,
     final = result._scores(rule.metric)  # NaN where a seed diverged
     finite = final[np.isfinite(final)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    norm = mpl.colors.Normalize(lo, hi if hi > lo else lo + 1.0)
+    tied = hi == lo  # every member ends at the same score: one colour, mid-scale
+    if tied:
+        half = abs(lo) * 0.01 or 0.01
+        lo, hi = lo - half, hi + half
+    norm = mpl.colors.Normalize(lo, hi)
     cmap = mpl.colormaps["viridis" if rule.mode == "max" else "viridis_r"]  # best is yellow
 
     def colour(m: int):
@@ -58,7 +62,9 @@ def plot_schedules(result, metric: str | None = None, *, unit="unit", path=None,
         fontsize="small",
     )
     bar = fig.colorbar(mpl.cm.ScalarMappable(norm, cmap), ax=list(axes))
-    bar.set_label(f"final {rule.metric}")
+    bar.set_label(f"final {rule.metric}" + (" (every member ties)" if tied else ""))
+    if rule.mode == "min":
+        bar.ax.invert_yaxis()  # the best at the top
     if path is not None:
         fig.savefig(os.fspath(path))
     return fig
