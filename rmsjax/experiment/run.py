@@ -503,8 +503,8 @@ def _pbt_notes(config: SweepConfig, result, best_id: int) -> list[str]:
     every = "epoch" if config.interval == 1 else f"{config.interval} epochs"
     return [
         f"population-based training: {copies} copies in {rankings} rankings (every {every}); "
-        f"the best member took another's weights {own} times, its schedule epoch by epoch is "
-        "in best_schedule.csv",
+        f"the best member took another's weights {own} time{'' if own == 1 else 's'}, its "
+        "schedule epoch by epoch is in best_schedule.csv",
         "the best member again: `rmsjax train` trains fixed hyperparameters and cannot follow "
         f"its schedule; rmsjax.replay(experiment.make_trainer(config), result.schedule("
         f"{best_id}), key={key}) does, bit for bit, with this run's config and result (see the "
