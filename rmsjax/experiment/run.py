@@ -502,14 +502,18 @@ def _pbt_notes(config: SweepConfig, result, best_id: int) -> list[str]:
     key = f"jax.random.key({config.seed})"
     every = "epoch" if config.interval == 1 else f"{config.interval} epochs"
     return [
-        f"population-based training: {copies} copies in {rankings} rankings (every {every}); "
-        f"the best member took another's weights {own} time{'' if own == 1 else 's'}, its "
-        "schedule epoch by epoch is in best_schedule.csv",
+        f"population-based training: {_count(copies, 'copy', 'copies')} in "
+        f"{_count(rankings, 'ranking')} (every {every}); the best member took another's weights "
+        f"{_count(own, 'time')}, its schedule epoch by epoch is in best_schedule.csv",
         "the best member again: `rmsjax train` trains fixed hyperparameters and cannot follow "
         f"its schedule; rmsjax.replay(experiment.make_trainer(config), result.schedule("
         f"{best_id}), key={key}) does, bit for bit, with this run's config and result (see the "
         "command-line guide)",
     ]
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _pbt_json(config: SweepConfig, result, best_id: int) -> dict[str, Any]:
