@@ -225,10 +225,11 @@ _COMMANDS = {  # summary, description, examples
   rmsjax sweep xor --momentum none,0.5,0.9 --centered false,true
   rmsjax sweep digits --search sobol --trials 16 --lr 1e-4:1e-1 --decay 0.8:0.999
   rmsjax sweep digits --search random --trials 27 --halving 3 --epochs 27
+  rmsjax sweep digits --search pbt --population 8 --interval 3 --epochs 27
   rmsjax sweep mnist --data-dir ../shared/data --epochs 3 --chunk-size 4
 
-Finished configurations are recorded in OUT/chunks as they finish: after Ctrl-C, run the same
-command again to continue (--fresh starts afresh).""",
+Finished configurations are recorded in OUT/chunks as they finish (a pbt population at every
+ranking): after Ctrl-C, run the same command again to continue (--fresh starts afresh).""",
     ),
     "compare": (
         "SGD, RMSprop (each preset) and Adam side by side on the same task",
@@ -266,9 +267,16 @@ _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
          {"type": _number(1), "metavar": "N", "default": 1}),
         ("--search", "how configurations are picked: grid (every one, default); random or "
          "sobol (--trials drawn from the ranges); optuna (--trials asked of Optuna's TPE "
-         "sampler, pruned by its median pruner)", {"choices": SEARCHES, "default": "grid"}),
+         "sampler, pruned by its median pruner); pbt (population-based training: --population "
+         "drawn at random, trained together; every --interval epochs the bottom quarter copies "
+         "the weights of the top quarter and perturbs their hyperparameters)",
+         {"choices": SEARCHES, "default": "grid"}),
         ("--trials", "configurations a random, sobol or optuna search draws",
          {"type": _number(1), "metavar": "N"}),
+        ("--population", "members of a pbt search (at least 4)",
+         {"type": _number(1), "metavar": "N"}),
+        ("--interval", "epochs between two rankings of a pbt search (fewer than --epochs)",
+         {"type": _number(1), "metavar": "K"}),
         ("--halving", "successive halving (classifiers): at each rung keep training only the "
          "best 1/ETA of the configurations", {"type": _number(2), "metavar": "ETA"}),
         ("--chunk-size", "configurations per compiled chunk: an integer, auto (default) or none",
@@ -383,9 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         more = ""
         if args.command == "sweep":
-            more = (f"; the configurations finished so far are kept in {_out_dir(args)}"
-                    "/chunks: run the same command again to continue (add --fresh to start "
-                    "afresh)")  # fmt: skip
+            kept = "the configurations finished so far are"
+            if args.search == "pbt":
+                kept = "the population as it was at its last ranking is"
+            more = (f"; {kept} kept in {_out_dir(args)}/chunks: run the same command again to "
+                    "continue (add --fresh to start afresh)")  # fmt: skip
         print(f"{PROG}: interrupted{more}", file=sys.stderr)
         if command:
             sys.stdout.flush()

@@ -221,10 +221,17 @@ def plan(config, data) -> list[str]:
             size = math.prod(len(v) for v in varied.values())
             shape = " x ".join(f"{len(v)} {n}" for n, v in varied.items()) or "1 configuration"
             what = f"{size} configurations ({shape})"
+        elif config.search == "pbt":
+            axes = ", ".join(f"{n} {_describe_axis(v)}" for n, v in varied.items())
+            what = f"a population of {config.population} drawn at random over {axes}"
         else:
             axes = ", ".join(f"{n} {_describe_axis(v)}" for n, v in varied.items())
             what = f"{config.trials} configurations by {config.search} search over {axes}"
         halving = "" if config.halving is None else f", successive halving (eta {config.halving})"
+        if config.search == "pbt":
+            every = f"{config.interval} {task.budget_unit}{'' if config.interval == 1 else 's'}"
+            halving = (f", population-based training (every {every} by {config.metric}, the "
+                       "bottom quarter copies the top quarter)")  # fmt: skip
         lines.append(
             f"{task.name}: {what} x {config.seeds} seed(s), rmsjax.{function}, "
             f"{config.epochs} {unit}{batch}{halving}"
@@ -336,6 +343,13 @@ def _write_csv(result, path: Path) -> None:
                 )
 
 
+def _write_rows(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else [])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def save_report(report, out_dir: str | os.PathLike, *, plots: bool = True) -> list[str]:
     """Save ``report`` in ``out_dir``: ``metrics.json``, for a sweep ``results.csv``, then
     (with ``plots``) the PNG plots. Returns the names written, in that order.
@@ -353,6 +367,9 @@ def save_report(report, out_dir: str | os.PathLike, *, plots: bool = True) -> li
     if report.sweep is not None:
         _write_csv(report.sweep, out / "results.csv")
         saved.append("results.csv")
+    if "pbt" in report.json:  # the best member's hyperparameters, epoch by epoch
+        _write_rows(report.json["pbt"]["best_schedule"], out / "best_schedule.csv")
+        saved.append("best_schedule.csv")
     try:
         if plots:
             try:
@@ -480,11 +497,17 @@ def _plots(report, out: Path, saved: list[str]) -> None:
     varying = [n for n, v in report.sweep.space.axes.items() if len(set(map(repr, v))) > 1]
     heatmap = len(varying) >= 2 and isinstance(report.sweep.space, rmsjax.Grid)  # sampled: points
     _save(fig, out / ("heatmap.png" if heatmap else f"{metric}.png"), saved)
+    pbt = isinstance(report.sweep, rmsjax.PBTResult)
     if getattr(report.sweep, "max_budget", 0):  # a search (halving, Optuna): did the budget do?
         fig = _figure()
-        report.sweep.plot_history(metric, mode=mode, unit="epoch", ax=fig.add_subplot())
+        order = "rungs" if pbt else None  # the population trains together, epoch by epoch
+        report.sweep.plot_history(metric, mode=mode, order=order, unit="epoch",
+                                  ax=fig.add_subplot())  # fmt: skip
         fig.axes[0].set_title(f"{name}: best {metric} so far", fontsize="medium")
         _save(fig, out / "history.png", saved)
+    if pbt:  # the classic PBT picture (its own layout: no tight_layout)
+        report.sweep.plot_schedules(metric, unit="epoch", path=out / "pbt_schedules.png")
+        saved.append("pbt_schedules.png")
     if objective:
         _plot_trajectories(out / "trajectories.png", report.problem, report.trajectories,
                            f"{name}: best {len(shown)} trajectories", saved)  # fmt: skip

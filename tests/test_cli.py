@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -775,3 +776,97 @@ def test_sweep_refuses_an_optuna_storage_that_is_not_a_url(tmp_path, capsys):
         "`optuna_storage` must be a storage URL such as 'sqlite:///optuna.db', got 'optuna.db'"
         in err
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Population-based training (rmsjax.pbt): --search pbt --population N --interval K.
+
+PBT = ["sweep", "digits", "--search", "pbt", "--population", 4, "--interval", 1]
+
+
+def test_sweep_pbt_reports_saves_its_picture_and_its_best_member_replays(tmp_path, capsys):
+    argv = [*PBT, "--epochs", 3, "--out", tmp_path, "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "a population of 4 drawn at random over learning_rate log-uniform" in out
+    assert "population-based training (every 1 epoch by val_accuracy" in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    best = metrics["best_config_id"]
+    assert metrics["best_train_command"] is None  # `rmsjax train` cannot follow a schedule
+    assert "--sweep-run" not in out
+    assert f"rmsjax.replay(experiment.make_trainer(config), result.schedule({best}), " in out
+    assert metrics["pbt"]["population"] == 4 and metrics["pbt"]["interval"] == 1
+    assert metrics["pbt"]["copies"] >= 2  # one copy at each of the two rankings
+    ranking = metrics["ranking"]
+    assert len(ranking) == 4 and sum(r["copies"] for r in ranking) == metrics["pbt"]["copies"]
+    with open(tmp_path / "best_schedule.csv", newline="") as f:
+        schedule = list(csv.DictReader(f))
+    assert [int(r["unit"]) for r in schedule] == [0, 1, 2]
+    assert float(schedule[-1]["learning_rate"]) == metrics["best"]["learning_rate"]
+    assert_png(tmp_path / "pbt_schedules.png")
+    files = json.loads((tmp_path / "run.json").read_text())["files"]  # --overwrite removes them
+    assert "pbt_schedules.png" in files and "best_schedule.csv" in files
+    # The replay the report prints: the result read back from OUT/chunks (nothing trains),
+    # the sweep's trainer, the best member's schedule: its metrics again, bit for bit.
+    config = rmsjax.experiment.SweepConfig(
+        "digits", search="pbt", population=4, interval=1, epochs=3, resume_dir=tmp_path / "chunks"
+    )
+    result = rmsjax.experiment.run_sweep(config).sweep
+    assert result.loaded.all() and result.rank("val_accuracy")[0] == best
+    again = rmsjax.replay(rmsjax.experiment.make_trainer(config), result.schedule(best),
+                          key=jax.random.key(0))  # fmt: skip
+    for name in ("val_accuracy", "test_accuracy", "loss"):
+        np.testing.assert_array_equal(again[name], result.metrics[name][best])
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        ([*PBT[:4], "--interval", 1], "needs `population`, an int >= 4"),
+        ([*PBT[:5], 3, "--interval", 1], "needs `population`, an int >= 4 (the bottom quarter"),
+        ([*PBT[:6]], "needs `interval`, the epochs between two rankings"),
+        ([*PBT, "--epochs", 1], "`interval` (1) must be smaller than `epochs` (1)"),
+        ([*PBT, "--trials", 4], "`trials` is not for search 'pbt': give the size of its "
+                                "population as `population`"),
+        ([*PBT, "--halving", 3], "`halving` is not for search 'pbt'"),
+        ([*PBT, "--chunk-size", 2], "`chunk_size` 2 is smaller than `population` 4"),
+        ([*PBT, "--centered"], "numeric ones only; `centered` [True] is compiled into"),
+        (["sweep", "digits", "--population", 4], "`population` is for search 'pbt', not 'grid'"),
+        (["sweep", "digits", "--search", "random", "--trials", 4, "--interval", 2],
+         "`interval` is for search 'pbt', not 'random'"),
+        (["sweep", "quadratic", *PBT[2:]], "task 'quadratic' has no epochs"),
+    ],
+)  # fmt: skip
+def test_pbt_errors_are_one_line(argv, match, tmp_path, capsys):
+    code, _, err = run([*argv, "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 1, err
+    assert_one_line_error(err)
+    assert match in err
+
+
+def test_sigint_keeps_the_pbt_population_and_the_same_command_continues(tmp_path, capsys):
+    # A real Ctrl-C once the population is saved at a ranking; the same command continues from
+    # there and ends as an uninterrupted run, bit for bit.
+    out = tmp_path / "out"
+    argv = [*PBT, "--epochs", 20, "--no-progress"]
+    root = str(Path(__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rmsjax.cli", *map(str, [*argv, "--out", out])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if list((out / "chunks").glob("pbt_*.npz")):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert f"the population as it was at its last ranking is kept in {out}/chunks" in err
+    assert "Traceback" not in err
+    code, _, err = run([*argv, "--out", out], capsys)
+    assert code == 0, err
+    code, _, err = run([*argv, "--out", tmp_path / "whole"], capsys)
+    assert code == 0, err
+    assert (out / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()

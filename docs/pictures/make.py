@@ -1,4 +1,4 @@
-"""Draws the pictures of docs/pictures.rst from a real run on digits (seconds on a CPU).
+"""Draws the pictures of docs/pictures.rst from real runs on digits (seconds on a CPU).
 
 Run from the repository root: ``python docs/pictures/make.py`` (needs matplotlib and optuna).
 """
@@ -31,10 +31,22 @@ def save(fig, name: str) -> None:
     plt.close(fig)
 
 
+def pbt(space) -> None:
+    """The classic PBT picture of a population of 16 (its own layout: saved as drawn)."""
+    config = experiment.SweepConfig("digits", space=space, search="pbt", population=16,
+                                    interval=3, epochs=27, metric="val_loss")  # fmt: skip
+    result = experiment.run_sweep(config).sweep
+    print(result)
+    fig = result.plot_schedules(unit="epoch")
+    fig.set_size_inches(7.0, 6.5)
+    fig.savefig(HERE / "pbt_schedules.png", dpi=DPI)
+
+
 def main() -> None:
     from rmsjax import loguniform, uniform
 
     space = {"learning_rate": loguniform(1e-4, 1e-1), "decay": uniform(0.8, 0.999)}
+    pbt(space)
     config = experiment.SweepConfig("digits", space=space, search="random", trials=27,
                                     halving=3, epochs=9)  # fmt: skip
     result = experiment.run_sweep(config).sweep

@@ -318,6 +318,42 @@ class PBTResult(StagedResult):
         base = base.replace("configuration", "member", 1)
         return f"PBTResult({base}; pbt every {self.rule.interval} units: {copies} copies)"
 
+    def plot_schedules(self, metric: str | None = None, *, unit="unit", path=None, axes=None):
+        """The classic PBT picture: each hyperparameter against units for every member.
+
+        One panel per dynamic hyperparameter that takes more than one value, then one of
+        ``metric``'s curve (mean over seeds); one line per member slot, coloured by its final
+        score (the searched metric, mean over seeds; grey where it diverged; the best in
+        yellow). Where a member copied another at unit ``u``, its line breaks and a dashed
+        segment jumps from the donor's value at ``u - 1`` to the member's new value at ``u``.
+        Units are drawn from 1 (the value that trained unit 1; the metric after it). The y axis
+        is logarithmic for a ``loguniform`` axis or positive values spanning two decades.
+
+        Args:
+          metric: a scalar metric whose curve is recorded; default the searched one.
+          unit: what a unit is, for the axis label (e.g. ``"epoch"``).
+          path: if given, the figure is saved there (format from the suffix, e.g. ``.png``).
+          axes: matplotlib Axes to draw into, one per panel; default a new figure.
+
+        Returns:
+          The matplotlib Figure.
+
+        Example:
+          >>> import jax, jax.numpy as jnp, rmsjax
+          >>> trainer = rmsjax.Trainer(
+          ...     init=lambda hp, key: jnp.float32(1.0),
+          ...     advance=lambda w, hp, key: (w * (1 - hp["lr"]), {"w": w * (1 - hp["lr"])}))
+          >>> result = rmsjax.sweep(trainer, rmsjax.grid(lr=[0.1, 0.2, 0.3, 0.4]),
+          ...                       key=jax.random.key(0), budget=4, progress=False,
+          ...                       pbt=rmsjax.pbt("w", mode="min", interval=2, fraction=0.5))
+          >>> fig = result.plot_schedules()  # path="pbt.png" saves it
+          >>> [ax.get_ylabel() for ax in fig.axes]  # the lr panel, the metric, the colour bar
+          ['lr', 'w', 'final w']
+        """
+        from rmsjax._engine.pbt_plot import plot_schedules
+
+        return plot_schedules(self, metric, unit=unit, path=path, axes=axes)
+
 
 def _member(member, n: int) -> int:
     if isinstance(member, bool) or not isinstance(member, numbers.Integral) or not 0 <= member < n:

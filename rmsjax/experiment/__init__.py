@@ -50,7 +50,7 @@ from rmsjax.experiment.config import (
     parse_values,
     resolve,
 )
-from rmsjax.experiment.run import Report, run_compare, run_sweep, run_train
+from rmsjax.experiment.run import Report, make_trainer, run_compare, run_sweep, run_train
 from rmsjax.presets import DESCRIPTIONS, HPARAMS, NU_DTYPES, PRESETS, Preset, get_preset
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "TrainConfig",
     "get_preset",
     "load_data",
+    "make_trainer",
     "parse_hparam",
     "parse_values",
     "resolve",

@@ -27,10 +27,12 @@ from rmsjax.presets import HPARAMS, NU_DTYPES, PRESETS, Preset, get_preset
 METRIC_ALIASES = {"final_loss": "loss"}
 """Older metric names a sweep's ``metric`` still accepts -> the name used now."""
 
-SEARCHES = ("grid", "random", "sobol", "optuna")
+SEARCHES = ("grid", "random", "sobol", "optuna", "pbt")
 """How a sweep picks configurations: every one of a grid, ``trials`` drawn at random or from a
-Sobol sequence (:func:`rmsjax.sample`), or ``trials`` asked of an Optuna study
-(:func:`rmsjax.optuna_search`, which needs ``optuna``)."""
+Sobol sequence (:func:`rmsjax.sample`), ``trials`` asked of an Optuna study
+(:func:`rmsjax.optuna_search`, which needs ``optuna``), or a ``population`` drawn at random and
+trained by population-based training (:func:`rmsjax.pbt`), which changes their hyperparameters
+as they train."""
 
 
 @dataclasses.dataclass
@@ -86,9 +88,17 @@ class SweepConfig:
         ``"loss"`` is the training loss of the last epoch (``"final_loss"``, its older name, is
         read as ``"loss"``).
       resume_dir: a folder for finished chunks, reused when the same sweep runs again.
-      search: one of :data:`SEARCHES`: ``"grid"`` (default), ``"random"``, ``"sobol"`` or
-        ``"optuna"`` (Optuna's TPE sampler and median pruner, seeded with ``seed``).
-      trials: configurations a sampled search draws (None for a grid).
+      search: one of :data:`SEARCHES`: ``"grid"`` (default), ``"random"``, ``"sobol"``,
+        ``"optuna"`` (Optuna's TPE sampler and median pruner, seeded with ``seed``) or ``"pbt"``
+        (population-based training, classifiers only: ``population`` members drawn at random
+        as ``"random"`` draws trials, trained together; every ``interval`` epochs the bottom
+        quarter by ``metric`` copies the weights of the top quarter and perturbs their
+        hyperparameters, :func:`rmsjax.pbt` with its defaults).
+      trials: configurations a sampled search draws (None for a grid and for ``"pbt"``).
+      population: members of a ``"pbt"`` search, an int >= 4 (a quarter of it, at least one,
+        is copied at each ranking); None for the other searches.
+      interval: epochs between two rankings of a ``"pbt"`` search, an int in [1, ``epochs``);
+        None for the other searches.
       halving: successive halving's ``eta``, an int >= 2 (:func:`rmsjax.halving`; classifiers
         only): configurations behind at a rung stop early. None: every configuration trains all
         its epochs.
@@ -113,6 +123,8 @@ class SweepConfig:
     trials: int | None = None
     halving: float | None = None
     optuna_storage: str | None = None
+    population: int | None = None
+    interval: int | None = None
 
 
 @dataclasses.dataclass
@@ -346,10 +358,16 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
         )
     if storage is not None and importlib.util.find_spec("optuna") is None:
         raise ImportError("`optuna_storage` needs optuna: pip install 'rmsjax[optuna]'")
-    sampled = config.search != "grid"
+    if config.search == "pbt":
+        _check_pbt(config, task)
+    else:
+        for name in ("population", "interval"):
+            if getattr(config, name) is not None:
+                raise ValueError(f"`{name}` is for search 'pbt', not {config.search!r}")
+    sampled = config.search not in ("grid", "pbt")
     if sampled and (config.trials is None or config.trials < 1):
         raise ValueError(f"search {config.search!r} needs `trials` >= 1, got {config.trials!r}")
-    if not sampled and config.trials is not None:
+    if config.search == "grid" and config.trials is not None:
         raise ValueError("`trials` is for the sampled searches (random, sobol, optuna), not a grid")
     if config.halving is not None:
         if task.kind != "classification":
@@ -360,6 +378,8 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
         if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
             raise ValueError(f"`halving` (eta) must be an int >= 2, got {eta!r}")
     space = _sweep_space(config, task, get_preset(config.preset))
+    if config.search == "pbt":
+        _check_pbt_space(space)
     metric = METRIC_ALIASES.get(config.metric, config.metric) or task.default_metric
     if metric not in task.scalar_metrics:
         raise ValueError(
@@ -370,6 +390,61 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
     if mode not in ("min", "max"):
         raise ValueError(f"`mode` must be 'min' or 'max', got {mode!r}")
     return dataclasses.replace(config, space=space, metric=metric, mode=mode, **common)
+
+
+def _check_pbt(config: SweepConfig, task: tasks.Task) -> None:
+    """The options of search 'pbt': a population, an interval shorter than the epochs."""
+    if task.kind != "classification":
+        raise ValueError(
+            f"search 'pbt' trains epoch by epoch between rankings; task {task.name!r} has no "
+            "epochs (it is a 2-D objective)"
+        )
+    if config.trials is not None:
+        raise ValueError(
+            "`trials` is not for search 'pbt': give the size of its population as `population`"
+        )
+    if config.halving is not None:
+        raise ValueError("`halving` is not for search 'pbt', which copies and perturbs instead")
+    n, interval = config.population, config.interval
+    fraction = rmsjax.PBT.fraction  # the default of rmsjax.pbt
+    least = math.ceil(1 / fraction)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < least:
+        raise ValueError(
+            f"search 'pbt' needs `population`, an int >= {least} (the bottom quarter, at least one "
+            f"member, copies the top quarter at each ranking), got {n!r}"
+        )
+    epochs = task.epochs if config.epochs is None else config.epochs
+    if isinstance(interval, bool) or not isinstance(interval, (int, np.integer)) or interval < 1:
+        raise ValueError(
+            f"search 'pbt' needs `interval`, the epochs between two rankings, an int >= 1, "
+            f"got {interval!r}"
+        )
+    if interval >= epochs:
+        raise ValueError(
+            f"`interval` ({interval}) must be smaller than `epochs` ({epochs}): with no ranking "
+            "before the end, search 'pbt' would copy nothing"
+        )
+    width = config.chunk_size
+    if isinstance(width, (int, np.integer)) and not isinstance(width, bool) and width < n:
+        raise ValueError(
+            f"search 'pbt' trains its whole population at once: `chunk_size` {width} is smaller "
+            f"than `population` {n}; leave it 'auto'"
+        )
+
+
+def _check_pbt_space(space: Mapping[str, Any]) -> None:
+    """PBT changes hyperparameters while training: numeric ones only (a bool, None or a dtype
+    is compiled into the program, one program per value)."""
+    for name, values in space.items():
+        if _is_range(values):
+            continue
+        fixed = [v for v in values if isinstance(v, (bool, str)) or v is None]
+        if fixed:
+            raise ValueError(
+                f"search 'pbt' changes hyperparameters while training, numeric ones only; "
+                f"`{name}` {values!r} is compiled into the program: leave it out, or use "
+                "another search"
+            )
 
 
 # --------------------------------------------------------------------------------------------

@@ -200,7 +200,9 @@ def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
         if result.seeds > 1:
             row[f"{metric}_std"] = float(result.metrics[metric][i].astype(np.float64).std())
         row["diverged"] = bool(diverged[i])
-        if getattr(result, "pruned", None) is not None:  # a staged search
+        if isinstance(result, rmsjax.PBTResult):  # times it took another member's weights
+            row["copies"] = int((result.copied_from[i] >= 0).sum())
+        elif getattr(result, "pruned", None) is not None:  # a staged search
             row["epochs"], row["pruned"] = int(result.budget[i]), bool(result.pruned[i])
         rows.append(row)
     return rows
@@ -223,7 +225,7 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
     """Run ``config``'s search and return its `SweepResult`."""
     key = jax.random.key(config.seed)
     common = {"seeds": config.seeds, "out_dir": resume, "metadata": metadata, "progress": progress}
-    if config.halving is None and config.search != "optuna":
+    if config.halving is None and config.search not in ("optuna", "pbt"):
         fn = task.make_train_fn(
             data, epochs=config.epochs, batch_size=config.batch_size, preset=preset
         )
@@ -231,7 +233,7 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
     else:
         fn = task.make_trainer(
             data, budget=config.epochs, batch_size=config.batch_size, preset=preset
-        )
+        )  # as make_trainer(config) builds it
         staged = {"budget": config.epochs}
     if config.search == "optuna":
         study = _optuna_study(config, resume)
@@ -241,11 +243,41 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
         )  # fmt: skip
     if config.halving is not None:
         staged["halving"] = rmsjax.halving(config.metric, config.mode, eta=int(config.halving))
-    if config.search == "grid":
+    if config.search == "pbt":  # the population is drawn as a random search draws its trials
+        staged["pbt"] = rmsjax.pbt(config.metric, config.mode, interval=int(config.interval))
+        space = rmsjax.sample(config.population, seed=config.seed, method="random",
+                              **config.space)  # fmt: skip
+    elif config.search == "grid":
         space = rmsjax.grid(**config.space)
     else:
         space = rmsjax.sample(config.trials, seed=config.seed, method=config.search, **config.space)
     return rmsjax.sweep(fn, space, key=key, chunk_size=config.chunk_size, **common, **staged)
+
+
+def make_trainer(config: SweepConfig, data: Any = None) -> rmsjax.Trainer:
+    """The `rmsjax.Trainer` that :func:`run_sweep` trains for a staged search of ``config``
+    (``halving``, ``"optuna"``, ``"pbt"``; classifiers only): one unit an epoch, on the data the
+    sweep trains on (``data``, default :func:`load_data`, with the validation split held out).
+
+    With it, ``rmsjax.replay(make_trainer(config), result.schedule(member), key=...)`` trains a
+    member of a ``"pbt"`` search again, bit for bit.
+
+    >>> import jax
+    >>> from rmsjax import experiment
+    >>> config = experiment.SweepConfig("digits", search="pbt", population=4, interval=1, epochs=2)
+    >>> trainer = experiment.make_trainer(config)
+    >>> hparams = {"learning_rate": 1e-3, "decay": 0.9}
+    >>> _, metrics = trainer.advance(trainer.init(hparams, jax.random.key(0)), hparams,
+    ...                              jax.random.key(0))
+    >>> sorted(metrics)
+    ['loss', 'test_accuracy', 'test_loss', 'val_accuracy', 'val_loss']
+    """
+    config = resolve(config)
+    task = tasks.get(config.task)
+    data = task.sweep_data(load_data(config) if data is None else data)
+    return task.make_trainer(
+        data, budget=config.epochs, batch_size=config.batch_size, preset=get_preset(config.preset)
+    )
 
 
 def _optuna_study(config: SweepConfig, resume: Path | None):
@@ -380,6 +412,8 @@ def _sweep_config_json(config: SweepConfig, task, preset: Preset, result) -> dic
         "search": config.search,
         "trials": config.trials,
         "halving": config.halving,
+        "population": config.population,
+        "interval": config.interval,
         "epochs": config.epochs,
         "batch_size": config.batch_size,
         "seed": config.seed,
@@ -416,7 +450,9 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
             f"resumed: {loaded} of {len(space)} configurations loaded from "
             f"{config.resume_dir}, {computed} computed now (throughput counts only those)"
         )
-    notes += [f"best: {_label(best, list(best))}", f"  {preset.describe(best)}"]
+    pbt = isinstance(result, rmsjax.PBTResult)
+    what = f"best (member {best_id}, its hyperparameters at the end)" if pbt else "best"
+    notes += [f"{what}: {_label(best, list(best))}", f"  {preset.describe(best)}"]
     if metric.startswith("val_"):
         test = ", ".join(f"{n}={format_value(v)}" for n, v in best_metrics.items()
                          if n.startswith("test_"))  # fmt: skip
@@ -425,6 +461,8 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
     if train_line is not None:
         seeds = "" if config.seeds == 1 else f" (its seed 0 of {config.seeds})"
         notes.append(f"the best row again{seeds}, bit for bit: {train_line}")
+    if pbt:
+        notes += _pbt_notes(config, result, best_id)
     curves = result.metrics["loss_curve"].astype(np.float64).mean(axis=1)
     labels = [_label(space[i], varying) for i in range(len(space))]
     shown = [labels[r["config_id"]] for r in rows[: min(6, len(rows))]]
@@ -449,6 +487,8 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
         "config": _sweep_config_json(config, task, preset, result),
         "ranking": rows,
     }
+    if pbt:
+        payload["pbt"] = _pbt_json(config, result, best_id)
     return Report(
         command="sweep",
         task=task.name,
@@ -464,6 +504,39 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
         sweep=result,
         json=payload,
     )
+
+
+def _pbt_notes(config: SweepConfig, result, best_id: int) -> list[str]:
+    """What population-based training did, and how its best member is trained again."""
+    copies = int((result.copied_from >= 0).sum())
+    rankings = len(result.rule.intervals(result.max_budget))
+    own = int((result.copied_from[best_id] >= 0).sum())
+    key = f"jax.random.key({config.seed})"
+    every = "epoch" if config.interval == 1 else f"{config.interval} epochs"
+    return [
+        f"population-based training: {_count(copies, 'copy', 'copies')} in "
+        f"{_count(rankings, 'ranking')} (every {every}); the best member took another's weights "
+        f"{_count(own, 'time')}, its schedule epoch by epoch is in best_schedule.csv",
+        "the best member again: `rmsjax train` trains fixed hyperparameters and cannot follow "
+        f"its schedule; rmsjax.replay(experiment.make_trainer(config), result.schedule("
+        f"{best_id}), key={key}) does, bit for bit, with this run's config and result (see the "
+        "command-line guide)",
+    ]
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _pbt_json(config: SweepConfig, result, best_id: int) -> dict[str, Any]:
+    frame = result.schedule(best_id)
+    return {
+        "population": config.population,
+        "interval": config.interval,
+        "copies": int((result.copied_from >= 0).sum()),
+        "best_member": best_id,
+        "best_schedule": frame.to_dict(orient="records"),
+    }
 
 
 # --------------------------------------------------------------------------------------------
