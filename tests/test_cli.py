@@ -830,7 +830,8 @@ def test_sweep_pbt_reports_saves_its_picture_and_its_best_member_replays(tmp_pat
                                 "population as `population`"),
         ([*PBT, "--halving", 3], "`halving` is not for search 'pbt'"),
         ([*PBT, "--chunk-size", 2], "`chunk_size` 2 is smaller than `population` 4"),
-        ([*PBT, "--centered"], "numeric ones only; `centered` [True] is compiled into"),
+        ([*PBT, "--momentum", "none,0.9"], "numeric ones only; `momentum` [None, 0.9] is "
+                                           "compiled into"),
         (["sweep", "digits", "--population", 4], "`population` is for search 'pbt', not 'grid'"),
         (["sweep", "digits", "--search", "random", "--trials", 4, "--interval", 2],
          "`interval` is for search 'pbt', not 'random'"),
@@ -865,8 +866,9 @@ def test_sigint_keeps_the_pbt_population_and_the_same_command_continues(tmp_path
     assert proc.returncode == 130, err
     assert f"the population as it was at its last ranking is kept in {out}/chunks" in err
     assert "Traceback" not in err
-    code, _, err = run([*argv, "--out", out], capsys)
+    code, resumed, err = run([*argv, "--out", out], capsys)
     assert code == 0, err
+    assert "resumed: the population continued from epoch" in resumed
     code, _, err = run([*argv, "--out", tmp_path / "whole"], capsys)
     assert code == 0, err
     assert (out / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()

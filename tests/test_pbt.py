@@ -69,6 +69,9 @@ def test_the_bottom_copies_the_top_and_explores_from_the_key():
     for m in range(n):
         assert result.space[m]["learning_rate"] == result.hparams["learning_rate"][m, -1]
     assert result.best("loss") in list(result.space)
+    spent, best = result.history()  # every member a unit at a time: one point per unit
+    assert spent.tolist() == [n * (u + 1) for u in range(BUDGET)]
+    np.testing.assert_array_equal(best, np.fmin.accumulate(np.nanmin(curve, axis=0)))
     assert list(result.initial) == list(SPACE)
 
 
@@ -198,7 +201,8 @@ def test_out_dir_saves_the_population_and_a_finished_run_reloads(tmp_path):
     files = os.listdir(tmp_path / "run")
     assert not [f for f in files if f.startswith("pbt_")]  # finished: no state left
     again = run(out_dir=tmp_path / "run")
-    assert again.loaded.all()
+    assert again.loaded.all() and (again.resumed_units == BUDGET).all()
+    assert not result.loaded.any() and (result.resumed_units == 0).all()
     assert_same(result, again)
     with pytest.raises(ValueError, match="pbt="):  # another search in the folder
         run(rule=rmsjax.pbt("loss", mode="min", interval=3), out_dir=tmp_path / "run")
@@ -249,6 +253,7 @@ def test_a_run_killed_at_an_interval_resumes_bit_for_bit(tmp_path, monkeypatch):
     monkeypatch.setattr(Pool, "step", counted)
     resumed = _pbt_worker.run(str(out))
     assert len(steps) == 12 - saved  # it continued from the saved interval
+    assert (resumed.resumed_units == saved).all()
     assert not resumed.loaded.any()
     assert_same(resumed, _pbt_worker.run(None))
 
@@ -283,6 +288,8 @@ def test_bad_sweeps_are_refused():
         run(rmsjax.sample(3, learning_rate=LR, decay=DECAY))
     with pytest.raises(ValueError, match="\\['centered'\\] are static"):
         run(rmsjax.sample(8, learning_rate=LR, decay=DECAY, centered=[False, True]))
+    one_value = run(rmsjax.sample(8, learning_rate=LR, decay=DECAY, centered=[True]))
+    assert all(config["centered"] for config in one_value.space)
     with pytest.raises(ValueError, match="`chunk_size` 4 is smaller than the population of 8"):
         run(chunk_size=4)
     with pytest.raises(ValueError, match="`halving` and `pbt` are two searches"):

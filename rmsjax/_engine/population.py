@@ -219,6 +219,9 @@ class PBTResult(StagedResult):
     budget)``: the value member ``m``'s slot trained unit ``u`` with; ``copied_from`` is
     ``(members, budget)``: the member whose carry ``m`` took at the start of unit ``u`` (-1
     where it kept its own). `schedule` follows a member's lineage through those copies.
+    ``resumed_units`` is ``(members,)``: the units each member had trained before this call
+    (0 when it started fresh, the unit of the saved population it continued from, or the budget
+    for a member loaded finished from ``out_dir``); this call trained the rest.
     """
 
     initial: Any = None
@@ -227,6 +230,7 @@ class PBTResult(StagedResult):
     rule: PBT = None
     slots: dict[int, int] = None  # member -> its slot in its group's pool
     devices: int = 1
+    resumed_units: np.ndarray = None  # int (members,): units done before this call
 
     def to_pandas(self):
         """As `SweepResult.to_pandas`, one row per (member, seed) with the member's final
@@ -240,6 +244,11 @@ class PBTResult(StagedResult):
             if curve is not None:
                 frame[f"{name}_curve"] = list(curve.reshape(-1, curve.shape[-1]))
         return frame
+
+    def history(self, metric=None, mode=None, order=None):
+        """As `SweepResult.history`; ``order`` defaults to ``"rungs"``: a population trains
+        every member one unit at a time together."""
+        return super().history(metric, mode, "rungs" if order is None else order)
 
     def lineage(self, member: int) -> np.ndarray:
         """``(budget,)``: the member whose slot (and run keys) trained each unit of ``member``'s
@@ -380,11 +389,14 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
             f"pbt: `interval` ({rule.interval}) must be smaller than the budget ({budget} units)"
             ": with no ranking before the end, nothing would be exploited"
         )
-    if isinstance(space, Sample) and space.static_axes:
+    changing = [
+        n for n in getattr(space, "static_axes", ()) if len(_distinct(space.column(n))) > 1
+    ]  # fmt: skip
+    if isinstance(space, Sample) and changing:
         raise ValueError(
-            f"pbt: the sample's axes {list(space.static_axes)} are static (one compiled program "
-            "per value), and a member that copies another would have to change them; give them "
-            "as static axes of a grid (one population per value) or as numbers"
+            f"pbt: the sample's axes {changing} are static (one compiled program per value) and "
+            "take several values, and a member that copies another would have to change them; "
+            "give them as static axes of a grid (one population per value), or one value each"
         )
     width_arg = checks.check_width(chunk_size, "chunk_size")
     run_key = program.split_key(key, keys)
@@ -416,6 +428,7 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
         traced_groups[static_values] = traced
     todo = sum(budget for ids in groups.values() if not record.done[ids].all())
     slots = {}
+    resumed = np.where(record.done, budget, 0)
     with checks.progress_bar(todo, progress, "pbt", unit="unit") as bar:
         for static_values, ids in groups.items():
             slots.update({m: i for i, m in enumerate(ids)})
@@ -435,10 +448,13 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
             traced = traced_groups[static_values]
             record.begin_group(store, ids[0], run_key, traced, record.spec)
             pool = Pool(traced, space.dynamic_axes, run_key, seeds, width, devices)
-            _Population(pool, space, ids, axes, rule, record, store, run_key, bar).run()
+            resumed[ids] = _Population(pool, space, ids, axes, rule, record, store, run_key,
+                                       bar).run()  # fmt: skip
     if store is not None and jax.process_count() > 1:
         multihost_utils.sync_global_devices("rmsjax pbt: out_dir written")
-    return _result(space, record, rule, metadata, key, keys, slots, len(devices), dtypes)
+    out = _result(space, record, rule, metadata, key, keys, slots, len(devices), dtypes)
+    out.resumed_units = resumed
+    return out
 
 
 def _check_population(ids: list[int], rule: PBT, width, space) -> None:
@@ -478,9 +494,10 @@ class _Population:
         self.values = {n: [space[m][n] for m in ids] for n in space.dynamic_axes}
         self._exploit = None
 
-    def run(self) -> None:
+    def run(self) -> int:
+        """Trains the population to the budget; returns the unit it started from."""
         pool, record, names = self.pool, self.record, self.pool.traced.metric_names
-        unit = self._resume()
+        unit = start = self._resume()
         if unit == 0:
             for slot, m in enumerate(self.ids):
                 pool.place(slot, m, self.space[m])
@@ -504,6 +521,7 @@ class _Population:
             arrays = [a[self.members] for a in record.arrays.values()]
             self.store.save(self.members, arrays)
             self.store.drop_state(_state_name(self.ids[0]))
+        return start
 
     # Host bookkeeping.
 

@@ -433,17 +433,17 @@ def _check_pbt(config: SweepConfig, task: tasks.Task) -> None:
 
 
 def _check_pbt_space(space: Mapping[str, Any]) -> None:
-    """PBT changes hyperparameters while training: numeric ones only (a bool, None or a dtype
-    is compiled into the program, one program per value)."""
+    """PBT changes hyperparameters while training: numeric ones only, or one value of one
+    that is compiled into the program (a bool, None or a dtype: one program per value)."""
     for name, values in space.items():
         if _is_range(values):
             continue
         fixed = [v for v in values if isinstance(v, (bool, str)) or v is None]
-        if fixed:
+        if fixed and len(values) > 1:
             raise ValueError(
                 f"search 'pbt' changes hyperparameters while training, numeric ones only; "
-                f"`{name}` {values!r} is compiled into the program: leave it out, or use "
-                "another search"
+                f"`{name}` {values!r} is compiled into the program: give it one value, leave "
+                "it out, or use another search"
             )
 
 

@@ -213,8 +213,11 @@ def _throughput(task, data, config, result, seconds: float) -> dict:
     excluded; a configuration stopped early by halving counts the units it trained)."""
     units = getattr(result, "budget", None)  # a staged sweep: units each configuration trained
     units = np.full(len(result.space), config.epochs) if units is None else np.asarray(units)
-    computed = ~result.loaded
-    work = int(units[computed].sum()) * result.seeds
+    resumed = getattr(result, "resumed_units", None)  # pbt: units done before this call
+    if resumed is not None:
+        work = int((units - resumed).sum()) * result.seeds
+    else:
+        work = int(units[~result.loaded].sum()) * result.seeds
     per_unit = task.examples_per_run(data, 1, config.batch_size)
     if per_unit is None:  # a 2-D function: steps, not examples
         return {"steps_per_second": work / seconds if seconds else 0.0}
@@ -451,6 +454,14 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
             f"{config.resume_dir}, {computed} computed now (throughput counts only those)"
         )
     pbt = isinstance(result, rmsjax.PBTResult)
+    continued = (
+        sorted({int(u) for u in result.resumed_units if 0 < u < config.epochs}) if pbt else []
+    )
+    if continued:
+        notes.append(
+            f"resumed: the population continued from epoch {continued[0]}, saved in "
+            f"{config.resume_dir}; throughput counts only the epochs computed now"
+        )
     what = f"best (member {best_id}, its hyperparameters at the end)" if pbt else "best"
     notes += [f"{what}: {_label(best, list(best))}", f"  {preset.describe(best)}"]
     if metric.startswith("val_"):
