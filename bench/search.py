@@ -76,6 +76,7 @@ writes everything as JSON (command, machine, versions) to ``--json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -400,7 +401,8 @@ def ray_pbt(task_name, data, population, budget, interval, seed) -> dict:
                                           stop={"training_iteration": budget}),
             )  # fmt: skip
             started = time.perf_counter()
-            grid = tuner.fit()
+            with contextlib.redirect_stdout(sys.stderr):  # Ray's banner: not the run's table
+                grid = tuner.fit()
             wall = time.perf_counter() - started
             frames = [r.metrics_dataframe for r in grid]
             best = grid.get_best_result(metric=METRIC, mode="max", scope="last")
