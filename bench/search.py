@@ -330,7 +330,7 @@ def ray_trainable(config, *, task_name, data, budget, interval, seed):
         run_key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), config["member"]), 0)
         state, shuffle_key = start(lr, decay, run_key)
         first = 0
-    else:  # a new trial after PBT's exploit: the state of the trial it copied
+    else:  # resumed after a pause, or exploit: the state of the trial it copied (and its keys)
         with checkpoint.as_directory() as folder:
             saved = pickle.loads((Path(folder) / "state.pkl").read_bytes())
         state = jax.tree.map(jnp.asarray, saved["state"])
