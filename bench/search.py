@@ -1,4 +1,4 @@
-"""Search that spends compute where it pays: four ways to tune RMSprop, side by side in one run.
+"""Search that spends compute where it pays: ways to tune RMSprop, side by side in one run.
 
 81 configurations, learning rate log-uniform in [1e-5, 1e-1] and decay uniform in [0.5, 0.999],
 on the MNIST MLP (784-128-10, the offline split: the first 8,000 images of the MNIST test set
@@ -16,7 +16,23 @@ train, the last 2,000 are held out; budget 9 epochs) and the digits MLP (64-64-1
       (``rmsjax.staged_cpu_compiler_options``: ``start`` those of the init program, ``epoch``
       those of the advance program), through ``jax.jit(..., compiler_options=...)``, so that
       no compile-time saving is denied to it;
-  (5) the same as (4) with XLA's default options, as Optuna users usually write it.
+  (5) the same as (4) with XLA's default options, as Optuna users usually write it;
+  (6), (7) population-based training, ``rmsjax.sweep(..., pbt=rmsjax.pbt("test_accuracy",
+      mode="max", interval=K))`` (fraction 0.25, perturb (0.8, 1.25), resample 0.25), the
+      population drawn as ``rmsjax.sample`` draws the configurations of the others, ranked on
+      the metric they select on: on digits populations 8 and 16, interval 3; on MNIST
+      population 8, interval 1. Every member trains the full budget (epochs: population x
+      budget); the accuracy is the best member's final one.
+
+With ``--ray`` (Ray Tune installed: ``pip install 'rmsjax[bench]'``), Ray Tune's
+``PopulationBasedTraining`` runs once on digits, after the ways of round 1: the same model,
+data, initial population (as ``points_to_evaluate``), interval and mutations (learning rate
+log-uniform, decay uniform, resample probability 0.25, factors (1.25, 0.8), quantile fraction
+0.25, values clipped to the bounds as rmsjax clips them, ``synch=True``), written as its users
+write it: a function trainable, one jitted epoch function with traced hyperparameters (compiled
+once per worker process, with the XLA options of (4)), a ``tune.Checkpoint`` of the parameters
+and optimizer state every interval for PBT's exploit, ``ray.init(num_cpus=2)`` (timed apart,
+not counted). Its wall is compared with (6)'s in the same round (several minutes).
 
 Every way trains the same model with the same epoch code (`rmsjax.training.train_epoch`), and
 reports wall time *with* compilation, the compile time within it (the wall seconds covered by
@@ -37,6 +53,7 @@ documentation's table.
     python bench/search.py                     # both tasks, 3 rounds (several minutes)
     python bench/search.py --tasks digits      # digits only
     python bench/search.py --small             # smoke test: 9 configurations, budget 3
+    python bench/search.py --ray               # and Ray Tune's PBT on digits, once
 
 ``--quality`` measures instead what halving picks, not how fast (no timing, so a shared machine
 does not matter): for each of ``--seeds`` seeds (the space ``rmsjax.sample(81, seed=s)`` and
@@ -59,6 +76,7 @@ writes everything as JSON (command, machine, versions) to ``--json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -91,6 +109,9 @@ WAYS = ("(1) rmsjax.sweep, full", "(2) rmsjax.sweep, halving", "(3) rmsjax.optun
         "(4) Optuna alone", "(5) Optuna alone, XLA defaults",
         "(2') rmsjax.sweep, halving (A/A)")  # fmt: skip
 SHORT = ("(1)", "(2)", "(3)", "(4)", "(5)", "(2')")  # the keys of the JSON
+# Population-based training, per task: (key of the JSON, population, interval in epochs).
+PBT_WAYS = {"digits": (("(6)", 8, 3), ("(7)", 16, 3)), "mnist": (("(6)", 8, 1),)}
+PBT_KNOBS = {"fraction": 0.25, "perturb": (0.8, 1.25), "resample": 0.25}  # rmsjax.pbt's defaults
 # (task, better way, reference way, wall ratio at most, accuracy at least reference minus)
 TARGETS = [
     ("digits", 1, 3, 0.6, 0.006),
@@ -99,6 +120,11 @@ TARGETS = [
     ("mnist", 1, 0, 0.5, 0.003),
 ]
 GPU_TARGETS = [("mnist", 2, 3, 0.2, 0.002)]
+# (task, PBT way, reference way, epochs ratio at most, accuracy at least reference minus)
+PBT_TARGETS = [("digits", "(7)", "(1)", 0.25, 0.003)]
+# With --ray: (task, PBT way, wall ratio to Ray Tune's PBT at most, accuracy at least Ray's minus)
+RAY_TARGETS = [("digits", "(6)", 0.01, 0.003)]
+RAY_TASKS = ("digits",)  # --ray runs Ray Tune there (about 5 minutes on 2 cores), in round 1
 
 
 class CompileClock:
@@ -187,6 +213,32 @@ def optuna_alone(task, data, n, budget, seed, key, xla_defaults=False):
     on a CPU with rmsjax's XLA options unless ``xla_defaults``."""
     import optuna
 
+    start, epoch, train, test = epoch_functions(task, data, xla_defaults)
+    epochs = 0
+
+    def objective(trial):
+        nonlocal epochs
+        lr = trial.suggest_float("learning_rate", *LR, log=True)
+        decay = trial.suggest_float("decay", *DECAY)
+        run_key = jax.random.fold_in(jax.random.fold_in(key, trial.number), 0)
+        state, shuffle_key = start(lr, decay, run_key)
+        for e in range(budget):
+            state, accuracy = epoch(state, lr, decay, shuffle_key, e, train, test)
+            accuracy, epochs = float(accuracy), epochs + 1
+            trial.report(accuracy, e + 1)
+            if e + 1 < budget and trial.should_prune():
+                raise optuna.TrialPruned()
+        return accuracy
+
+    study = new_study(seed)
+    study.optimize(objective, n_trials=n)
+    return epochs, float(study.best_value), 1  # one trial at a time
+
+
+def epoch_functions(task, data, xla_defaults: bool = False):
+    """``(start, epoch, train, test)``: the two jitted functions a user of Optuna or Ray Tune
+    writes, hyperparameters as traced arguments (compiled once), and the data on the device.
+    On a CPU they get the XLA options of rmsjax's pool unless ``xla_defaults``."""
     cpu = jax.devices()[0].platform == "cpu" and not xla_defaults
     options = rmsjax.staged_cpu_compiler_options if cpu else {"init": None, "advance": None}
 
@@ -212,33 +264,156 @@ def optuna_alone(task, data, n, budget, seed, key, xla_defaults=False):
                                     batch_size=tasks.EVAL_BATCH_SIZE)  # fmt: skip
         return state, metrics["accuracy"]
 
-    epochs = 0
-
-    def objective(trial):
-        nonlocal epochs
-        lr = trial.suggest_float("learning_rate", *LR, log=True)
-        decay = trial.suggest_float("decay", *DECAY)
-        run_key = jax.random.fold_in(jax.random.fold_in(key, trial.number), 0)
-        state, shuffle_key = start(lr, decay, run_key)
-        for e in range(budget):
-            state, accuracy = epoch(state, lr, decay, shuffle_key, e, train, test)
-            accuracy, epochs = float(accuracy), epochs + 1
-            trial.report(accuracy, e + 1)
-            if e + 1 < budget and trial.should_prune():
-                raise optuna.TrialPruned()
-        return accuracy
-
-    study = new_study(seed)
-    study.optimize(objective, n_trials=n)
-    return epochs, float(study.best_value), 1  # one trial at a time
+    return start, epoch, train, test
 
 
 def optuna_alone_defaults(task, data, n, budget, seed, key):
     return optuna_alone(task, data, n, budget, seed, key, xla_defaults=True)
 
 
+def pbt_sweep(task, data, n, budget, seed, key, *, population, interval):
+    """``rmsjax.sweep`` with ``pbt=``: a population drawn as the configurations of the other ways
+    are, trained together and ranked on the metric they select on, every ``interval`` epochs."""
+    del n  # the population replaces the number of configurations
+    space = rmsjax.sample(population, seed=seed, learning_rate=rmsjax.loguniform(*LR),
+                          decay=rmsjax.uniform(*DECAY))  # fmt: skip
+    rule = rmsjax.pbt(METRIC, mode="max", interval=interval, **PBT_KNOBS)
+    result = rmsjax.sweep(task.make_trainer(data, budget=budget), space, key=key, budget=budget,
+                          pbt=rule, progress=False)  # fmt: skip
+    return int(result.budget.sum()), best_final(result), width(result)
+
+
+def best_final(result) -> float:
+    """The best member's final accuracy (mean over seeds): every member trains the full budget,
+    and members copied from one another may end with equal hyperparameters."""
+    return float(np.nanmax(result.metrics[METRIC].mean(axis=1)))
+
+
 RUNNERS = (full_sweep, halving_sweep, rmsjax_optuna, optuna_alone, optuna_alone_defaults,
            halving_sweep)  # fmt: skip
+
+
+def ways(name: str, small: bool) -> list[tuple[str, str, object]]:
+    """The ways timed on task ``name``: (key of the JSON, label, runner); PBT before the A/A pair,
+    which stays last."""
+    out = list(zip(SHORT, WAYS, RUNNERS, strict=True))
+    for key, population, interval in PBT_WAYS[name]:
+        runner = functools.partial(pbt_sweep, population=population,
+                                   interval=pbt_interval(interval, small))  # fmt: skip
+        out.insert(len(out) - 1, (key, f"{key} rmsjax PBT, population {population}", runner))
+    return out
+
+
+def pbt_interval(interval: int, small: bool) -> int:
+    return 1 if small else interval  # --small trains 3 epochs: an interval of 3 ranks never
+
+
+# Ray Tune's PopulationBasedTraining (--ray), as its users write it: a function trainable, one
+# jitted epoch function taking the hyperparameters as traced arguments, a tune.Checkpoint holding
+# the parameters and optimizer state, which PBT's exploit loads into the copying trial.
+
+_RAY_FUNCTIONS: dict = {}  # per Ray worker process: the jitted functions, compiled once there
+
+
+def ray_trainable(config, *, task_name, data, budget, interval, seed):
+    import pickle
+    import tempfile
+
+    from ray import tune
+
+    if task_name not in _RAY_FUNCTIONS:
+        _RAY_FUNCTIONS[task_name] = epoch_functions(tasks.get(task_name), data)
+    start, epoch, train, test = _RAY_FUNCTIONS[task_name]
+    lr, decay = config["learning_rate"], config["decay"]
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        run_key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), config["member"]), 0)
+        state, shuffle_key = start(lr, decay, run_key)
+        first = 0
+    else:  # resumed after a pause, or exploit: the state of the trial it copied (and its keys)
+        with checkpoint.as_directory() as folder:
+            saved = pickle.loads((Path(folder) / "state.pkl").read_bytes())
+        state = jax.tree.map(jnp.asarray, saved["state"])
+        shuffle_key, first = jax.random.wrap_key_data(saved["key"]), saved["epoch"]
+    for e in range(first, budget):
+        state, accuracy = epoch(state, lr, decay, shuffle_key, e, train, test)
+        metrics = {METRIC: float(accuracy)}
+        if (e + 1) % interval and e + 1 < budget:
+            tune.report(metrics)
+            continue
+        saved = {"state": jax.device_get(state), "epoch": e + 1,
+                 "key": np.asarray(jax.random.key_data(shuffle_key))}  # fmt: skip
+        with tempfile.TemporaryDirectory() as folder:
+            (Path(folder) / "state.pkl").write_bytes(pickle.dumps(saved))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def ray_pbt(task_name, data, population, budget, interval, seed) -> dict:
+    """Ray Tune's PBT on ``population`` trials (the same initial population as ``pbt_sweep``'s,
+    given as ``points_to_evaluate``), ``ray.init(num_cpus=2)`` timed apart."""
+    import random
+    import tempfile
+
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    space = rmsjax.sample(population, seed=seed, learning_rate=rmsjax.loguniform(*LR),
+                          decay=rmsjax.uniform(*DECAY))  # fmt: skip
+    points = [{**config, "member": m} for m, config in enumerate(space)]
+
+    def clip(config):  # as rmsjax.pbt does: a perturbed value stays within its axis's bounds
+        config["learning_rate"] = min(max(config["learning_rate"], LR[0]), LR[1])
+        config["decay"] = min(max(config["decay"], DECAY[0]), DECAY[1])
+        return config
+
+    scheduler = PopulationBasedTraining(
+        time_attr="training_iteration", perturbation_interval=interval,
+        hyperparam_mutations={"learning_rate": tune.loguniform(*LR),
+                              "decay": tune.uniform(*DECAY)},
+        quantile_fraction=PBT_KNOBS["fraction"], resample_probability=PBT_KNOBS["resample"],
+        perturbation_factors=PBT_KNOBS["perturb"][::-1], custom_explore_fn=clip,
+        # Generations, as rmsjax.pbt ranks. Ray's default, asynchronous PBT, with 2 trials
+        # running at a time, would rank a trial at epoch 3 against trials already finished and
+        # copy their final checkpoints: not the same search.
+        synch=True,
+    )  # fmt: skip
+    random.seed(seed)  # Ray's PBT draws from Python's random module
+    started = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray_start = time.perf_counter() - started
+    try:
+        with tempfile.TemporaryDirectory() as storage:
+            trainable = tune.with_parameters(
+                ray_trainable, task_name=task_name, data=data, budget=budget, interval=interval,
+                seed=seed,
+            )  # fmt: skip
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"learning_rate": tune.loguniform(*LR),
+                             "decay": tune.uniform(*DECAY), "member": -1},
+                tune_config=tune.TuneConfig(
+                    metric=METRIC, mode="max", scheduler=scheduler, num_samples=population,
+                    search_alg=BasicVariantGenerator(points_to_evaluate=points),
+                ),
+                run_config=tune.RunConfig(storage_path=storage, verbose=0,
+                                          stop={"training_iteration": budget}),
+            )  # fmt: skip
+            started = time.perf_counter()
+            with contextlib.redirect_stdout(sys.stderr):  # Ray's banner: not the run's table
+                grid = tuner.fit()
+            wall = time.perf_counter() - started
+            frames = [r.metrics_dataframe for r in grid]
+            best = grid.get_best_result(metric=METRIC, mode="max", scope="last")
+            accuracy = float(best.metrics[METRIC])
+            errors = len(grid.errors)
+    finally:
+        ray.shutdown()
+    return {"wall": wall, "ray_start": ray_start, "accuracy": accuracy,
+            "epochs": int(sum(len(f) for f in frames if f is not None)), "errors": errors,
+            "population": population, "interval": interval, "budget": budget, "width": 1,
+            "synch": True, "num_cpus": 2, "rounds": 1, "ray": ray.__version__}  # fmt: skip
 
 
 def load(name: str, data_dir: Path, small: bool):
@@ -269,29 +444,56 @@ def time_one(runner, task, data, n, budget, seed, clock) -> dict:
 
 def run_task(name, task, data, args, clock) -> dict:
     budget = 3 if args.small else BUDGETS[name]
-    runs = [[] for _ in RUNNERS]
+    timed = ways(name, args.small)
+    runs = [[] for _ in timed]
+    ray = None
     for r in range(args.rounds):
-        order = range(len(RUNNERS)) if r % 2 == 0 else reversed(range(len(RUNNERS)))
+        order = range(len(timed)) if r % 2 == 0 else reversed(range(len(timed)))
         for i in order:
-            runs[i].append(time_one(RUNNERS[i], task, data, args.configs, budget, args.seed, clock))
-    seconds = {key: [x["wall"] for x in results] for key, results in zip(SHORT, runs, strict=True)}
+            runner = timed[i][2]
+            runs[i].append(time_one(runner, task, data, args.configs, budget, args.seed, clock))
+        if r == 0 and args.ray and name in RAY_TASKS:  # once, after the ways of round 1
+            key, population, interval = PBT_WAYS[name][0]
+            ray = ray_pbt(name, data, population, budget, pbt_interval(interval, args.small),
+                          args.seed)  # fmt: skip
+            ray.update(round=0, rmsjax_way=key)
+    keys = [key for key, _, _ in timed]
+    seconds = {key: [x["wall"] for x in results] for key, results in zip(keys, runs, strict=True)}
     spread = _harness.Spread.of(_harness.round_ratios(seconds, *tables.AA_SEARCH))
     print(f"\n{name}: {data.source}; {args.configs} configurations, budget {budget} epochs, "
           f"medians of {args.rounds} round(s), every way once per round (forward in even rounds, "
           "backward in odd ones)")  # fmt: skip
+    pbt = "; ".join(f"{key} every {pbt_interval(interval, args.small)} epoch(s)"
+                    for key, _, interval in PBT_WAYS[name])  # fmt: skip
+    print(f"PBT: population x {budget} epochs, ranked on {METRIC} as the other ways select, "
+          f"fraction {PBT_KNOBS['fraction']}, perturb {PBT_KNOBS['perturb']}, resample "
+          f"{PBT_KNOBS['resample']}; {pbt}")  # fmt: skip
     print(f"A/A interval ({'/'.join(tables.AA_SEARCH)}, per-round wall ratios): "
           f"{spread.describe()}")  # fmt: skip
     print(f"{'way':34} {'wall s':>8} {'compile s':>10} {'epochs':>7} {'best acc':>9} "
           f"{'width':>5}")  # fmt: skip
-    for way, results in zip(WAYS, runs, strict=True):
+    for (_, way, _), results in zip(timed, runs, strict=True):
         row = {k: statistics.median(x[k] for x in results) for k in results[0]}
         widths = sorted({x["width"] for x in results})
         print(f"{way:34} {row['wall']:8.2f} {row['compile']:10.2f} {row['epochs']:7.0f} "
               f"{row['accuracy']:9.4f} {'/'.join(map(str, widths)):>5}")  # fmt: skip
-    return {"source": data.source, "configs": args.configs, "budget": budget,
-            "rounds": args.rounds, "ways": dict(zip(SHORT, WAYS, strict=True)),
+    if ray is not None:
+        print(f"{'(R) Ray Tune PBT, population ' + str(ray['population']):34} "
+              f"{ray['wall']:8.2f} {'-':>10} {ray['epochs']:7d} {ray['accuracy']:9.4f} "
+              f"{ray['width']:5d}")  # fmt: skip
+        print(f"(R): Ray Tune {ray['ray']} PopulationBasedTraining (synch=True), round 1 only, "
+              f"beside {ray['rmsjax_way']} of that round; ray.init(num_cpus=2) took "
+              f"{ray['ray_start']:.2f} s more, not counted; compilation is in its worker "
+              f"processes, inside the wall; {ray['errors']} trial error(s)")  # fmt: skip
+    part = {"source": data.source, "configs": args.configs, "budget": budget,
+            "rounds": args.rounds, "ways": {key: way for key, way, _ in timed},
+            "pbt": {key: {"population": p, "interval": pbt_interval(i, args.small), **PBT_KNOBS}
+                    for key, p, i in PBT_WAYS[name]},
             "seconds": seconds,
-            "runs": {key: results for key, results in zip(SHORT, runs, strict=True)}}  # fmt: skip
+            "runs": {key: results for key, results in zip(keys, runs, strict=True)}}  # fmt: skip
+    if ray is not None:
+        part["ray"] = ray
+    return part
 
 
 def targets(gpu: bool) -> list[dict]:
@@ -300,15 +502,31 @@ def targets(gpu: bool) -> list[dict]:
             for name, a, b, ratio, slack in TARGETS + (GPU_TARGETS if gpu else [])]  # fmt: skip
 
 
-def print_targets(table: dict[str, dict], goals: list[dict]) -> None:
+def pbt_targets() -> list[dict]:
+    return [{"task": name, "num": a, "den": b, "epochs_at_most": ratio, "slack": slack}
+            for name, a, b, ratio, slack in PBT_TARGETS]  # fmt: skip
+
+
+def ray_targets() -> list[dict]:
+    return [{"task": name, "num": a, "den": "(R)", "at_most": ratio, "slack": slack}
+            for name, a, ratio, slack in RAY_TARGETS]  # fmt: skip
+
+
+def print_targets(table: dict[str, dict], goals: dict[str, list[dict]]) -> None:
     print("\nTargets (wall ratio with compilation, median of per-round ratios, judged beyond the "
           "A/A interval; accuracy against the reference's):")  # fmt: skip
-    for target in goals:
+    for target in goals["targets"]:
         if target["task"] not in table:
             continue
         got, _, verdict = tables.search_target(table[target["task"]], target)
         print(f"  {target['task']}: {target['num']}/{target['den']} = {got:.2f} "
               f"(target <= {target['at_most']}): {verdict}")  # fmt: skip
+    for target in goals["pbt_targets"]:
+        if target["task"] in table:
+            print(f"  {target['task']}: {tables.pbt_target(table[target['task']], target)[1]}")
+    for target in goals["ray_targets"]:
+        if "ray" in table.get(target["task"], {}):
+            print(f"  {target['task']}: {tables.ray_target(table[target['task']], target)[1]}")
 
 
 # Quality of the pick (--quality): its rank in the full sweep, epochs, test accuracy.
@@ -475,6 +693,11 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, default=5, help="with --quality: seeds 0..N-1")
     parser.add_argument(
+        "--ray",
+        action="store_true",
+        help="also Ray Tune's PopulationBasedTraining on digits, once, in round 1 (minutes)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=None,
@@ -493,6 +716,11 @@ def main() -> None:
     except ImportError:
         sys.exit("bench/search.py needs Optuna: pip install 'rmsjax[optuna]'")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.ray:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            sys.exit("bench/search.py --ray needs Ray Tune: pip install 'rmsjax[bench]'")
     jax.config.update("jax_enable_compilation_cache", False)
     if args.quality:
         print("machine:", _machine.describe())
@@ -507,9 +735,10 @@ def main() -> None:
             task, data = load(name.strip(), args.data_dir, args.small)
             if data is not None:
                 table[name.strip()] = run_task(name.strip(), task, data, args, clock)
-        goals = targets(jax.devices()[0].platform == "gpu")
+        goals = {"targets": targets(jax.devices()[0].platform == "gpu"),
+                 "pbt_targets": pbt_targets(), "ray_targets": ray_targets()}  # fmt: skip
         print_targets(table, goals)
-    record.data = {"tasks": table, "targets": goals}
+    record.data = {"tasks": table, **goals}
     record.write(args.json or _record.default_path("search"))
 
 

@@ -232,6 +232,44 @@ def search_target(part: dict, target: dict) -> tuple[float, float, str]:
     return got, gap, verdict
 
 
+def pbt_target(part: dict, target: dict) -> tuple[float, str]:
+    """A PBT target of ``bench/search.py`` on one task: the epochs ratio to the reference way and
+    the verdict, with the accuracy gap (median accuracies; neither figure is a timing, so no A/A
+    interval applies). ``bench/search.py`` prints the same verdict with this function."""
+    runs = part["runs"]
+    mine, reference = runs[target["num"]], runs[target["den"]]
+    epochs = statistics.median(x["epochs"] for x in mine) / statistics.median(
+        x["epochs"] for x in reference
+    )
+    gap = statistics.median(x["accuracy"] for x in mine) - statistics.median(
+        x["accuracy"] for x in reference
+    )
+    met = epochs <= target["epochs_at_most"] and gap >= -target["slack"]
+    verdict = (
+        f"{target['num']}/{target['den']} epochs = {epochs:.3f} (target <= "
+        f"{target['epochs_at_most']}), accuracy {gap:+.4f} (target >= -{target['slack']}): "
+        f"{'met' if met else 'NOT met'}"
+    )
+    return epochs, verdict
+
+
+def ray_target(part: dict, target: dict) -> tuple[float, str]:
+    """rmsjax's PBT against Ray Tune's (``bench/search.py --ray``), which runs once: the wall
+    ratio in the round it ran, judged beyond the run's A/A interval, and the accuracy gap."""
+    ray = part["ray"]
+    mine = part["runs"][target["num"]][ray["round"]]
+    spread = _harness.Spread.of(_harness.round_ratios(part["seconds"], *AA_SEARCH))
+    got = mine["wall"] / ray["wall"]
+    gap = mine["accuracy"] - ray["accuracy"]
+    verdict = (
+        f"{target['num']}/Ray Tune PBT = {got:.4f} (target <= {target['at_most']}): time "
+        f"{spread.judge(got, target['at_most'])}; accuracy {gap:+.4f} (target >= "
+        f"-{target['slack']}): {'met' if gap >= -target['slack'] else 'NOT met'}; A/A interval "
+        f"{spread}; Ray Tune run once, in round {ray['round'] + 1}"
+    )
+    return got, verdict
+
+
 def search_rows(run: dict) -> list[tuple[str, str, str]]:
     rows = []
     tasks = run["data"]["tasks"]
@@ -251,6 +289,37 @@ def search_rows(run: dict) -> list[tuple[str, str, str]]:
                 f"epochs, with compilation: {num} (width {widths[target['num']]}) / {den} "
                 f"(width {widths[target['den']]}) (time)",
                 f"{got:.2f} ({verdict})",
+                label(run),
+            )
+        )
+    for target in run["data"].get("pbt_targets", []):
+        part = tasks.get(target["task"])
+        if part is None or target["num"] not in part["runs"]:
+            continue
+        pbt = part["pbt"][target["num"]]
+        _, verdict = pbt_target(part, target)
+        rows.append(
+            (
+                f"{target['task']} PBT, population {pbt['population']} x {part['budget']} "
+                f"epochs, interval {pbt['interval']}: epochs and best test accuracy against "
+                f"{part['ways'][target['den']]} ({part['configs']} configurations)",
+                verdict,
+                label(run),
+            )
+        )
+    for target in run["data"].get("ray_targets", []):
+        part = tasks.get(target["task"])
+        if part is None or "ray" not in part:
+            continue
+        got, verdict = ray_target(part, target)
+        ray = part["ray"]
+        rows.append(
+            (
+                f"{target['task']} PBT, population {ray['population']} x {ray['budget']} "
+                f"epochs, interval {ray['interval']}, with compilation: "
+                f"{part['ways'][target['num']]} / Ray Tune {ray['ray']} PBT, "
+                f"ray.init(num_cpus=2) not counted (time)",
+                f"{got:.4f} ({verdict})",
                 label(run),
             )
         )

@@ -69,18 +69,26 @@ def test_search_bench_runs(monkeypatch, capsys, tmp_path):
     assert "MNIST skipped" in out
     for way in ("(1) rmsjax.sweep, full", "(2) rmsjax.sweep, halving", "(3) rmsjax.optuna_search",
                 "(4) Optuna alone", "(5) Optuna alone, XLA defaults",
+                "(6) rmsjax PBT, population 8", "(7) rmsjax PBT, population 16",
                 "(2') rmsjax.sweep, halving (A/A)"):  # fmt: skip
         assert way in out
     assert "A/A interval ((2')/(2), per-round wall ratios)" in out and " width" in out
     assert "digits: (2)/(4) = " in out and "digits: (3)/(4) = " in out
     assert "; A/A interval ±" in out  # every verdict beside the interval it was judged against
+    assert "digits: (7)/(1) epochs = " in out and "Ray Tune" not in out  # no --ray
     run = read_json(out_json)
     digits = run["data"]["tasks"]["digits"]
-    assert set(digits["seconds"]) == {"(1)", "(2)", "(3)", "(4)", "(5)", "(2')"}
+    keys = ["(1)", "(2)", "(3)", "(4)", "(5)", "(6)", "(7)", "(2')"]
+    assert list(digits["seconds"]) == keys  # the A/A pair last, as before
     assert all(len(v) == 1 for v in digits["seconds"].values())
     assert digits["runs"]["(4)"][0]["width"] == 1  # Optuna alone: one trial at a time
     assert all(r[0]["width"] >= 1 for r in digits["runs"].values())
+    # PBT: every member in a slot at once, every member the full budget (3 epochs here)
+    assert [digits["runs"][k][0]["width"] for k in ("(6)", "(7)")] == [8, 16]
+    assert [digits["runs"][k][0]["epochs"] for k in ("(6)", "(7)")] == [24, 48]
+    assert digits["pbt"]["(6)"]["interval"] == 1 and "ray" not in digits
     assert {t["task"] for t in run["data"]["targets"]} >= {"digits", "mnist"}
+    assert [t["num"] for t in run["data"]["pbt_targets"]] == ["(7)"]
 
 
 def test_train_bench_runs(monkeypatch, capsys, tmp_path):
@@ -395,6 +403,87 @@ def test_search_verdicts_stand_only_beyond_the_a_a_interval():
     assert verdict.startswith("time faster; meets <= 0.6; accuracy +0.0000")
     _, _, verdict = tables.search_target(_search_run(noisy)["data"]["tasks"]["digits"], target)
     assert verdict.startswith("time faster; <= 0.6: within A/A") and "±30.0%" in verdict
+
+
+def _pbt_run(aa: list[float], ray_wall: float, epochs16: int = 432, acc16: float = 0.948):
+    """A synthetic bench/search.py --ray JSON: `_search_run` with PBT (6), (7) and Ray Tune."""
+    base = {"(1)": [4.0] * 3, "(2)": [1.0] * 3, "(3)": [2.0] * 3, "(4)": [2.0] * 3,
+            "(5)": [3.0] * 3, "(2')": aa}  # fmt: skip
+    run = _search_run(base)
+    part = run["data"]["tasks"]["digits"]
+    part["runs"]["(1)"] = [dict(x, epochs=2187) for x in part["runs"]["(1)"]]
+    part["runs"]["(6)"] = [{"wall": w, "compile": 1.0, "epochs": 216, "accuracy": 0.96,
+                            "width": 8} for w in (2.0, 2.5, 2.4)]  # fmt: skip
+    part["runs"]["(7)"] = [{"wall": 3.0, "compile": 1.0, "epochs": epochs16, "accuracy": acc16,
+                            "width": 16}] * 3  # fmt: skip
+    part["seconds"].update({k: [x["wall"] for x in part["runs"][k]] for k in ("(6)", "(7)")})
+    part["ways"].update({"(6)": "way (6)", "(7)": "way (7)"})
+    part["pbt"] = {"(6)": {"population": 8, "interval": 3}, "(7)": {"population": 16,
+                                                                   "interval": 3}}  # fmt: skip
+    part["ray"] = {
+        "wall": ray_wall,
+        "ray_start": 3.0,
+        "accuracy": 0.958,
+        "epochs": 216,
+        "population": 8,
+        "interval": 3,
+        "budget": 27,
+        "round": 0,
+        "ray": "2.x",
+    }
+    run["data"]["pbt_targets"] = [{"task": "digits", "num": "(7)", "den": "(1)",
+                                   "epochs_at_most": 0.25, "slack": 0.003}]  # fmt: skip
+    run["data"]["ray_targets"] = [{"task": "digits", "num": "(6)", "den": "(R)",
+                                   "at_most": 0.01, "slack": 0.003}]  # fmt: skip
+    return run
+
+
+def test_pbt_and_ray_verdicts():
+    """PBT population 16: epochs 432/2187 = 0.198 of the full sweep's, met within 0.003 of its
+    best accuracy (0.95 here) and not beyond; against Ray Tune, the wall of (6) in the round
+    Ray ran (2.0 s, round 1), judged beyond the A/A interval like the other wall ratios."""
+    quiet = [1.01, 0.99, 1.0]
+    part = _pbt_run(quiet, 400.0)["data"]["tasks"]["digits"]
+    target = _pbt_run(quiet, 400.0)["data"]["pbt_targets"][0]
+    epochs, verdict = tables.pbt_target(part, target)
+    assert epochs == pytest.approx(432 / 2187)
+    assert verdict == ("(7)/(1) epochs = 0.198 (target <= 0.25), accuracy -0.0020 (target >= "
+                       "-0.003): met")  # fmt: skip
+    worse = _pbt_run(quiet, 400.0, acc16=0.946)["data"]["tasks"]["digits"]
+    assert tables.pbt_target(worse, target)[1].endswith("accuracy -0.0040 (target >= -0.003): "
+                                                        "NOT met")  # fmt: skip
+    longer = _pbt_run(quiet, 400.0, epochs16=648)["data"]["tasks"]["digits"]
+    assert tables.pbt_target(longer, target)[1].endswith("NOT met")  # 0.296x the epochs
+    ray_target = _pbt_run(quiet, 400.0)["data"]["ray_targets"][0]
+    got, verdict = tables.ray_target(part, ray_target)
+    assert got == pytest.approx(2.0 / 400.0)  # round 1's (6), not the median over rounds
+    assert "time faster; meets <= 0.01; accuracy +0.0020 (target >= -0.003): met" in verdict
+    slow = _pbt_run(quiet, 150.0)["data"]["tasks"]["digits"]
+    assert "MISSES <= 0.01" in tables.ray_target(slow, ray_target)[1]
+    noisy = _pbt_run([1.3, 1.0, 1.3], 210.0)["data"]["tasks"]["digits"]  # 0.0095: within ±30%
+    assert "<= 0.01: within A/A" in tables.ray_target(noisy, ray_target)[1]
+
+
+def test_pbt_rows_are_on_the_benchmarks_page_only(tmp_path, monkeypatch):
+    results, generated = tmp_path / "results", tmp_path / "generated"
+    results.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n")
+    (results / "search.json").write_text(json.dumps(_pbt_run([1.01, 0.99, 1.0], 400.0)))
+    for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
+        monkeypatch.setattr(tables, name, value)
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    assert tables.main([]) == 0
+    headline = (generated / "headline.inc").read_text()
+    assert (
+        "digits PBT, population 16 x 27 epochs, interval 3: epochs and best test accuracy "
+        "against way (1) (81 configurations)" in headline
+    )
+    assert "     - (7)/(1) epochs = 0.198 (target <= 0.25)" in headline
+    assert "way (6) / Ray Tune 2.x PBT, ray.init(num_cpus=2) not counted (time)" in headline
+    assert "     - 0.0050 ((6)/Ray Tune PBT = 0.0050 (target <= 0.01): time faster;" in headline
+    assert "PBT" not in readme.read_text()
+    assert tables.main(["--check"]) == 0
 
 
 def test_search_tables_are_generated_and_checked(tmp_path, monkeypatch, capsys):
