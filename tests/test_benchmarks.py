@@ -109,17 +109,20 @@ def test_search_bench_quality_runs(monkeypatch, capsys, tmp_path):
     run_bench("search.py", ["--quality", "--small", "--seeds", "1", "--tasks", "digits",
                             "--json", str(out_json)], monkeypatch)  # fmt: skip
     out = capsys.readouterr().out
-    for way in ("full sweep", "halving", "Optuna TPE + SHP"):
+    for way in ("full sweep", "halving", "Optuna TPE + SHP", "PBT 16"):
         assert way in out
     assert "median rank <= 3:" in out and "not a timing measurement" in out
+    assert "PBT 16 epochs <= 0.25x" in out
     import json
 
     record = json.loads(out_json.read_text())
     assert {"command", "machine", "versions", "tasks", "targets"} <= set(record)
     rows = record["tasks"]["digits"]["rows"]
-    assert [r["way"] for r in rows] == ["full sweep", "halving", "Optuna TPE + SHP"]
+    assert [r["way"] for r in rows] == ["full sweep", "halving", "Optuna TPE + SHP", "PBT 16"]
     assert rows[0]["rank"] == 1 and rows[0]["epochs_ratio"] == 1.0  # the full sweep's own pick
-    assert all(1 <= r["rank"] <= 9 and 0 < r["epochs_ratio"] <= 1 for r in rows)
+    # A pick outside the 9 configurations (Optuna's, PBT's schedule) may rank below all of them.
+    assert all(1 <= r["rank"] <= 10 and 0 < r["epochs_ratio"] <= 1 for r in rows)
+    assert rows[3]["width"] == 9  # the whole population (9 of --small's 9) in slots at once
 
 
 # ------------------------------------------------------------------- the A/A interval (synthetic)
@@ -462,6 +465,10 @@ def test_pbt_and_ray_verdicts():
     assert "MISSES <= 0.01" in tables.ray_target(slow, ray_target)[1]
     noisy = _pbt_run([1.3, 1.0, 1.3], 210.0)["data"]["tasks"]["digits"]  # 0.0095: within ±30%
     assert "<= 0.01: within A/A" in tables.ray_target(noisy, ray_target)[1]
+    part["ray"]["rmsjax_over_keys"] = [0.95, 0.97, 0.96]  # rmsjax's PBT with other keys
+    assert tables.ray_target(part, ray_target)[1].endswith(
+        "(rmsjax's PBT with keys 0-2: best accuracy 0.9500-0.9700, median 0.9600)"
+    )
 
 
 def test_pbt_rows_are_on_the_benchmarks_page_only(tmp_path, monkeypatch):
