@@ -232,15 +232,16 @@ def scale_by_rms(
     fall once :math:`(1 - \rho)\,\nu` is below half its spacing (from :math:`\rho \approx 0.996`
     on): it would stay near the largest value it reached, and the steps would be too small. So
     a bfloat16 :math:`\nu` is rounded *stochastically*, up or down with the probabilities that
-    make it unbiased. The random bits are a hash of the step count, the leaf's position in the
-    tree and the value rounded, so no key is needed and ``jit``, ``vmap`` and a resume from a
+    make it unbiased. The random bits are a hash of the step count and the element's position
+    (in a leaf of up to 65,536 elements) or of the step count, the leaf's position and the value
+    rounded (in a larger leaf), so no key is needed and ``jit``, ``vmap`` and a resume from a
     saved state give the same bits; for this the state keeps a ``count`` (a
-    ``...WithCountState``). Programs whose float32 moments differ in the last bit (op by op
-    against jitted, say) round differently more often than to nearest: see
+    ``...WithCountState``). In a larger leaf, programs whose float32 moments differ in the last
+    bit (op by op against jitted, say) round differently more often than to nearest: see
     ``rmsjax._src.transform.stochastic_round_bfloat16``. The price is noise: over 10,000 steps
     of normal gradients whose scale changes, the stored :math:`\nu` was off from float32's by
-    0.5%, 4.2% and 3.2% on average at :math:`\rho` = 0.9, 0.999 and 0.9999 (the update by 0.2%,
-    2.1% and 1.6%), with no bias beyond 0.4% (see ``tests/test_rmsprop.py``). Where a gradient
+    0.5%, 4.4% and 3.3% on average at :math:`\rho` = 0.9, 0.999 and 0.9999 (the update by 0.2%,
+    2.2% and 1.7%), with no bias beyond 0.2% (see ``tests/test_rmsprop.py``). Where a gradient
     stays zero for thousands of steps, the relative noise of the decaying :math:`\nu` grows like
     a random walk. float16 (11 significant bits) is rounded to nearest, as float32 is; it
     freezes the same way from :math:`\rho \approx 0.9995` on.
@@ -304,11 +305,11 @@ def scale_by_rms(
         check_trainable(updates, "gradient")
         count = optax.safe_increment(state.count) if counted else None
         corrections = {}
+        bits = _rounding_bits(count, state.nu) if stochastic else None
 
         def leaf(index, g, nu):
             gc, rho, epsilon = _leaf_inputs(g, decay, eps)
-            seed = _rounding_seed(count, index) if stochastic else None
-            nu_new, nu_hat = _second_moment(gc, nu, rho, seed)
+            nu_new, nu_hat = _second_moment(gc, nu, rho, bits[index] if stochastic else None)
             if bias_correction:
                 nu_hat = nu_hat / _debias(corrections, decay, count, rho.dtype)
             return _rms_divide(gc, nu_hat, epsilon, eps_in_sqrt).astype(g.dtype), nu_new
@@ -342,11 +343,11 @@ def _scale_by_centered_rms(
         check_trainable(updates, "gradient")
         count = optax.safe_increment(state.count) if counted else None
         corrections = {}
+        bits = _rounding_bits(count, state.nu) if stochastic else None
 
         def leaf(index, g, nu, mu):
             gc, rho, epsilon = _leaf_inputs(g, decay, eps)
-            seed = _rounding_seed(count, index) if stochastic else None
-            nu_new, nu_hat = _second_moment(gc, nu, rho, seed)
+            nu_new, nu_hat = _second_moment(gc, nu, rho, bits[index] if stochastic else None)
             mu_new = rho * mu.astype(gc.dtype) + (1 - rho) * gc
             mu_hat = mu_new
             if bias_correction:
@@ -380,21 +381,25 @@ def _leaf_inputs(g: jax.Array, decay: ArrayLike, eps: ArrayLike) -> tuple:
 
 
 def _second_moment(
-    gc: jax.Array, nu: jax.Array, rho: jax.Array, seed: jax.Array | None = None
+    gc: jax.Array,
+    nu: jax.Array,
+    rho: jax.Array,
+    bits: Callable[[jax.Array], jax.Array] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """The new second moment as stored (in ``nu.dtype``) and as the step reads it.
 
     The step uses the second moment as stored (rounded, with a narrow ``nu_dtype``): then XLA
     reads the old one once and can update its buffer in place. (XLA's own conversions to and
     from bfloat16 measured as fast as or faster than hand-written integer bit operations at
-    every point of bench/update.py, with jax 0.10.) With a ``seed`` (bfloat16 storage) the
-    rounding is stochastic, see :func:`stochastic_round_bfloat16`; without one, to nearest.
+    every point of bench/update.py, with jax 0.10.) With ``bits`` (bfloat16 storage: a function
+    from the exact moment to its random bits) the rounding is stochastic, see
+    :func:`stochastic_round_bfloat16`; without, to nearest.
     """
     exact = rho * nu.astype(rho.dtype) + (1 - rho) * _abs_sq(gc)
-    if seed is None:
+    if bits is None:
         nu_new = exact.astype(nu.dtype)
     else:
-        nu_new = stochastic_round_bfloat16(exact, seed)
+        nu_new = stochastic_round_bfloat16(exact, bits(exact))
     return nu_new, nu_new.astype(rho.dtype)
 
 
@@ -423,57 +428,114 @@ def _fmix32(h: Any) -> Any:
     return h ^ (h >> 16)
 
 
+# Leaves of at most this many elements take their random bits from one buffer shared by the
+# step; larger ones hash them in their own loop (see stochastic_round_bfloat16, "Speed").
+_SHARED_BITS_MAX = 1 << 16
+
+
+def _rounding_bits(count: jax.Array, nu: Any) -> list[Callable[[jax.Array], jax.Array]]:
+    """Per leaf of ``nu``: the function from its exact float32 moment to 16 random bits per element
+    (uint32 in [0, 2**16)), for :func:`stochastic_round_bfloat16`.
+
+    Leaves up to ``_SHARED_BITS_MAX`` elements read a slice of one array of hashed element
+    indices, made once per step: leaf ``k`` (counting those leaves) reads it from position ``k``.
+    Larger leaves hash their value with a seed of their own (:func:`_rounding_seed`).
+    """
+    sizes = [int(np.size(x)) for x in jax.tree.leaves(nu)]
+    small = [n for n in sizes if n <= _SHARED_BITS_MAX]
+    shared = _shared_bits(count, max(small) + len(small) - 1) if small else None
+    functions, offset = [], 0
+    for index, n in enumerate(sizes):
+        if n <= _SHARED_BITS_MAX:
+            part = shared[offset : offset + n]
+            functions.append(lambda exact, part=part: part.reshape(exact.shape))
+            offset += 1
+        else:
+            seed = _rounding_seed(count, index)
+            functions.append(lambda exact, seed=seed: _value_bits(exact, seed))
+    return functions
+
+
+def _shared_bits(count: jax.Array, n: int) -> jax.Array:
+    """``n`` times 16 random bits (uint32): the MurmurHash3 finalizer of the element's index and
+    the step count."""
+    seed = _fmix32(count.astype(jnp.uint32)) ^ jnp.uint32(0x632BE5AB)
+    bits = _fmix32(jax.lax.iota(jnp.uint32, n) * jnp.uint32(0x9E3779B9) + seed) >> 16
+    # As a plain elementwise loop, XLA would fuse the hash into every leaf's loop instead of
+    # computing it once; it never copies a reduction into the loops that read it. (A maximum
+    # over two equal rows: the same bits.)
+    pair = jax.lax.broadcast_in_dim(bits, (2, n), (1,))
+    return jax.lax.reduce(pair, jnp.uint32(0), jax.lax.max, (0,))
+
+
 def _rounding_seed(count: jax.Array, index: int) -> jax.Array:
     """A uint32 scalar from the step count and the leaf's position: one stream per leaf and step."""
     leaf = _fmix32((index * 0x9E3779B9 + 0x632BE5AB) & 0xFFFFFFFF)
     return _fmix32(count.astype(jnp.uint32)) ^ jnp.uint32(leaf)
 
 
-def stochastic_round_bfloat16(x: jax.Array, seed: jax.Array) -> jax.Array:
+def _value_bits(x: jax.Array, seed: jax.Array) -> jax.Array:
+    """16 random bits per element (uint32) from a hash of ``x``'s float32 bits and a uint32 seed:
+    the top half of ``(bits(x) ^ seed) * 0x9E3779B1``."""
+    bits = jax.lax.bitcast_convert_type(jnp.asarray(x, jnp.float32), jnp.uint32)
+    return ((bits ^ seed) * jnp.uint32(0x9E3779B1)) >> 16
+
+
+def stochastic_round_bfloat16(x: jax.Array, bits: jax.Array) -> jax.Array:
     """``x`` rounded to bfloat16 up or down at random, unbiased: ``E[result] == x``.
 
     ``x`` (cast to float32) lies between two neighbouring bfloat16 numbers; it is rounded away
     from zero with probability equal to its distance from the lower one in units of their gap, by
-    adding 16 random bits to the float32's low 16 bits and truncating. The bits are the top half
-    of ``(bits(x) ^ seed) * 0x9E3779B1``: for a ``seed`` (a uint32 scalar) drawn uniformly they
-    are uniform whatever ``x`` is, so each element is rounded without bias, and elements with
-    different values get unrelated bits. The result is a pure function of ``x`` and ``seed``:
-    the same under ``jit`` and ``vmap`` and after a resume. But a last-bit difference in ``x``
-    draws other bits, so two programs whose float32 moments differ in the last bit (XLA may fuse
-    a multiply-add in one and not in the other, e.g. op by op against jitted) round many of
-    those elements differently, where rounding to nearest almost never would. Quiet NaNs (all
-    that arithmetic makes) and infinities are kept. (Hashing the value, not the
-    element's index, keeps the work per element small; hashing only its bfloat16 part made
-    elements of equal bfloat16 value round alike, and the mean error over a layer noisy.)
+    adding ``bits`` (16 uniformly random bits per element: integers in [0, 2**16)) to the
+    float32's low 16 bits and truncating. Quiet NaNs (all that arithmetic makes) and infinities
+    are kept.
 
-    Speed on a CPU: inside the loop that updates a bfloat16 moment (8 bytes per element: read
-    the gradient and the old moment, write the new one) the moment itself costs 5 operations and
-    rounding to nearest 1 more; this rounding costs 10 more. With more operations than bytes,
-    XLA's CPU cost model (jax 0.10) counts the loop as compute-bound and splits it across
-    threads from about 2,100 elements per leaf on, where rounding to nearest is split only from
-    65,536. Between those sizes every step hands each leaf's loop to another thread: on a busy
-    2-core machine ``bench/update.py --bf16-baseline`` measured the bfloat16 step 1.7x and 2.1x
-    the time of rounding to nearest at 100 leaves of 2,600 and 10,000 elements, the same at
-    1,000 leaves of 1,000 elements, and 1.04x to 1.22x at one leaf of 256K to 16M (both split
-    there; 1.09x at 256K was beyond the A/A interval); it prints how many loops each version
-    splits. No hashed rounding fits the cost model's bound: reading the bits, hashing them,
-    adding and writing back take at least 7 operations (12 in all, where 8 would be needed; the
-    cheapest one compiled was split alike).
+    Where :func:`scale_by_rms` takes the bits from: a leaf of at most 65,536 elements reads them
+    from one array made once per step, the MurmurHash3 finalizer of the element's index and the
+    step count (leaf ``k`` of those reads it from position ``k`` on, so leaves see shifted copies
+    of one stream). A larger leaf hashes its own values: the top half of
+    ``(bits(x) ^ seed) * 0x9E3779B1``, with a seed from the step count and the leaf's position,
+    uniform whatever ``x`` is. Either way the bits are a pure function of the state, the same
+    under ``jit`` and ``vmap`` and after a resume. But in a large leaf a last-bit difference in
+    ``x`` draws other bits, so two programs whose float32 moments differ in the last bit (XLA
+    may fuse a multiply-add in one and not in the other, e.g. op by op against jitted) round
+    many of its elements differently, where rounding to nearest almost never would. (Hashing
+    only the value's bfloat16 part made elements of equal bfloat16 value round alike, and the
+    mean error over a layer noisy.)
+
+    Speed on a CPU: XLA's CPU cost model (jax 0.10) splits a loop across threads, handing part
+    of it to another thread on every call, from about 200,000 cycles of work if it counts more
+    operations than bytes per element, else only from 512 KB. The loop that updates a bfloat16
+    moment moves 8 bytes per element; the moment costs 5 operations, rounding to nearest 1 more.
+    Hashing the value inside that loop costs 10 more: it was split from 2,100 elements on
+    (rounding to nearest: from 65,536), and the step took 1.7x and 2.1x the time of rounding to
+    nearest at 100 leaves of 2,600 and 10,000 elements. Reading the bits from the shared array
+    costs 7 operations for 4 more bytes (12 and 12): not split. The array is made once per step
+    (4 bytes per element of the largest small leaf, so it stays in cache) by a reduction: XLA
+    copies an elementwise producer into every loop that reads it, which would hash in every
+    leaf's loop again, but never a reduction. Larger leaves hash in their own loop: rounding to
+    nearest splits those loops too, and a shared array as large as one leaf of 1M elements made
+    the step 1.27x slower than hashing there. On a 2-core machine (load average 1.5-2.4)
+    ``bench/update.py --sizes 256K,1M --leaves 100 --builds 2 --rounds 6 --no-torch
+    --bf16-baseline 7ed6ff0`` measured the step 1.05x (A/A interval +-4.1%, so just beyond it)
+    and 1.09x (+-15.3%) the time of rounding to nearest at 100 leaves of 2,600 and 10,000
+    elements, and in a second run (load average 1.3) 1.04x (+-4.6%) and 1.01x (+-6.6%), both
+    within; it prints how many loops each version splits (here 0 and 1, the shared array's).
 
     Example:
       >>> import jax, jax.numpy as jnp
       >>> from rmsjax._src.transform import stochastic_round_bfloat16
       >>> x = jnp.full(10_000, 1 + 2.0**-9)  # a quarter of the way from 1 to 1 + 2^-7
-      >>> seeds = jax.random.bits(jax.random.PRNGKey(0), (10_000,), jnp.uint32)
-      >>> y = jax.vmap(stochastic_round_bfloat16)(x, seeds).astype(jnp.float32)
+      >>> bits = jax.random.bits(jax.random.PRNGKey(0), (10_000,), jnp.uint16)
+      >>> y = stochastic_round_bfloat16(x, bits).astype(jnp.float32)
       >>> sorted(set(y.tolist())) == [1.0, 1 + 2.0**-7]
       True
       >>> round(float((y == 1 + 2.0**-7).mean()), 2)
       0.25
     """
     x = jnp.asarray(x, jnp.float32)
+    noise = jnp.asarray(bits, jnp.uint32)
     bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
-    noise = ((bits ^ seed) * jnp.uint32(0x9E3779B1)) >> 16
     # No noise for a NaN: one whose payload fills the top mantissa bits (0x7FFFFFFF, a GPU's
     # NaN) would carry into the sign bit and come out as zero. (Selecting the noise, not the
     # result, keeps the float32-to-bfloat16 conversion XLA's fast one.)
