@@ -654,13 +654,9 @@ def test_a_folder_of_an_older_rmsjax_is_refused_then_overwritten(tmp_path, capsy
     assert json.loads((tmp_path / "metrics.json").read_text())["command"] == "sweep"
 
 
-def test_sigint_keeps_finished_configurations_and_the_same_command_continues(tmp_path, capsys):
-    # A real Ctrl-C (SIGINT) of a subprocess running `rmsjax sweep`, once some configurations
-    # are recorded; the same command then continues, and ends with the results of an
-    # uninterrupted run, bit for bit (results.csv holds every configuration's metrics).
-    out = tmp_path / "out"
-    argv = ["sweep", "quadratic", "--lr", "1e-3:1:40", "--decay", 0.9, "--epochs", 30000]
-    argv += ["--chunk-size", 1, "--no-progress"]
+def interrupt_when(argv, out, ready) -> str:
+    """Runs ``rmsjax ARGV --out OUT`` as a process, sends it SIGINT once ``ready()`` holds (or
+    after 300 s), checks that it stopped with status 130; returns its stderr."""
     root = str(Path(__file__).parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
@@ -668,13 +664,22 @@ def test_sigint_keeps_finished_configurations_and_the_same_command_continues(tmp
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline:
-        if len(list((out / "chunks").glob("*.npz"))) >= 2:
-            break
-        time.sleep(0.02)
+    while proc.poll() is None and time.monotonic() < deadline and not ready():
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
+    return err
+
+
+def test_sigint_keeps_finished_configurations_and_the_same_command_continues(tmp_path, capsys):
+    # A real Ctrl-C (SIGINT) of a subprocess running `rmsjax sweep`, once some configurations
+    # are recorded; the same command then continues, and ends with the results of an
+    # uninterrupted run, bit for bit (results.csv holds every configuration's metrics).
+    out = tmp_path / "out"
+    argv = ["sweep", "quadratic", "--lr", "1e-3:1:40", "--decay", 0.9, "--epochs", 30000]
+    argv += ["--chunk-size", 1, "--no-progress"]
+    err = interrupt_when(argv, out, lambda: len(list((out / "chunks").glob("*.npz"))) >= 2)
     assert f"kept in {out}/chunks: run the same command again to continue" in err
     assert "Traceback" not in err
     code, text, err = run([*argv, "--out", out], capsys)
@@ -850,20 +855,7 @@ def test_sigint_keeps_the_pbt_population_and_the_same_command_continues(tmp_path
     # there and ends as an uninterrupted run, bit for bit.
     out = tmp_path / "out"
     argv = [*PBT, "--epochs", 20, "--no-progress"]
-    root = str(Path(__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rmsjax.cli", *map(str, [*argv, "--out", out])],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline:
-        if list((out / "chunks").glob("pbt_*.npz")):
-            break
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    err = interrupt_when(argv, out, lambda: bool(list((out / "chunks").glob("pbt_*.npz"))))
     assert f"the population as it was at its last ranking is kept in {out}/chunks" in err
     assert "Traceback" not in err
     code, resumed, err = run([*argv, "--out", out], capsys)

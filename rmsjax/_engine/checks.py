@@ -29,6 +29,20 @@ def check_width(width: Any, name: str) -> int | str | None:
     return positive_int(name, width, "a positive int, None or 'auto'")
 
 
+def direction(who: str, metric: Any, mode: Any) -> None:
+    """Checks a search's ``metric`` (a name) and ``mode`` (required: ``"min"`` or ``"max"``);
+    errors start with ``who`` (``halving``, ``pbt``)."""
+    if not isinstance(metric, str):
+        raise TypeError(f"{who}: `metric` must be a metric name, got {metric!r}")
+    if mode is None:
+        raise ValueError(
+            f"{who}: `mode` is required: mode='min' if lower {metric!r} is better (a loss), "
+            "mode='max' if higher is (an accuracy)"
+        )
+    if mode not in ("min", "max"):
+        raise ValueError(f"{who}: `mode` must be 'min' or 'max', got {mode!r}")
+
+
 def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 

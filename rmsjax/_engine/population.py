@@ -23,14 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from rmsjax._engine import checks, program
+from rmsjax._engine import checks, program, staged
 from rmsjax._engine.pool import Paused, Pool, _key_data, compiling, trace_trainer
-from rmsjax._engine.results import SweepResult
+from rmsjax._engine.results import SweepResult, _distinct
 from rmsjax._engine.spaces import Choice, Configs, IntUniform, LogUniform, Sample, Uniform
 from rmsjax._engine.staged import StagedRecord, StagedResult, score
-from rmsjax._engine.store import Store
 
-_MODES = ("min", "max")
 _FROM = "_from"  # the record's column: the member copied at the start of each unit, or -1
 
 
@@ -113,15 +111,7 @@ def pbt(
     >>> rule.intervals(budget=10), rule.fraction, rule.perturb
     ([3, 6, 9], 0.25, (0.8, 1.25))
     """
-    if not isinstance(metric, str):
-        raise TypeError(f"pbt: `metric` must be a metric name, got {metric!r}")
-    if mode is None:
-        raise ValueError(
-            f"pbt: `mode` is required: mode='min' if lower {metric!r} is better (a loss), "
-            "mode='max' if higher is (an accuracy)"
-        )
-    if mode not in _MODES:
-        raise ValueError(f"pbt: `mode` must be 'min' or 'max', got {mode!r}")
+    checks.direction("pbt", metric, mode)
     if isinstance(interval, bool) or not isinstance(interval, numbers.Integral) or interval < 1:
         raise ValueError(f"pbt: `interval` must be an int >= 1, got {interval!r}")
     if (
@@ -197,14 +187,6 @@ class _Axis:
             steps = old + (1 if factor > 1 else -1)
         top = (dist.high - dist.low) // dist.step
         return int(dist.low + dist.step * min(max(steps, 0), top))
-
-
-def _distinct(values) -> list:
-    out = []
-    for v in values:
-        if v not in out:
-            out.append(v)
-    return out
 
 
 # The result.
@@ -405,7 +387,7 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
     for ids in groups.values():
         _check_population(ids, rule, width_arg, space)
     axes = {name: _Axis(name, space) for name in space.dynamic_axes}
-    store = _open_store(out_dir, space, seeds, run_key, budget, rule, metadata)
+    store = staged._open_store(out_dir, space, seeds, run_key, budget, None, metadata, pbt=rule)
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
     dtypes = {n: checks.traced_dtype(space.column(n)) for n in space.dynamic_axes}
@@ -639,22 +621,6 @@ def _compile_exploit(pool: Pool):
     pool.compile_seconds += time.perf_counter() - start
     pool.compiled["exploit"] += 1
     return compiled
-
-
-def _open_store(out_dir, space, seeds, run_key, budget, rule: PBT, metadata) -> Store | None:
-    if out_dir is None:
-        return None
-    header = {
-        "space": space.to_json(),
-        "metadata": metadata,
-        "seeds": seeds,
-        "key": checks.key_header(run_key),
-        "keys": "shared" if run_key.shared else "per_config",
-        "budget": budget,
-        "halving": None,
-        "pbt": dataclasses.asdict(rule),
-    }
-    return Store(out_dir, header, writer=jax.process_index() == 0)
 
 
 def _result(space, record: StagedRecord, rule, metadata, key, keys, slots, n_devices, dtypes):

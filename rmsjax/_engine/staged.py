@@ -24,9 +24,6 @@ from rmsjax._engine.pool import Paused, Pool, TracedTrainer, auto_width, trace_t
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.store import Store
 
-_MODES = ("min", "max")
-
-
 # Halving.
 
 
@@ -85,15 +82,7 @@ def halving(metric: str, mode: str | None = None, eta: int = 3, min_budget: int 
     >>> rmsjax.halving("test_accuracy", mode="max", eta=3).rungs(27)
     [1, 3, 9]
     """
-    if not isinstance(metric, str):
-        raise TypeError(f"halving: `metric` must be a metric name, got {metric!r}")
-    if mode is None:
-        raise ValueError(
-            f"halving: `mode` is required: mode='min' if lower {metric!r} is better (a loss), "
-            "mode='max' if higher is (an accuracy)"
-        )
-    if mode not in _MODES:
-        raise ValueError(f"halving: `mode` must be 'min' or 'max', got {mode!r}")
+    checks.direction("halving", metric, mode)
     if isinstance(eta, bool) or not isinstance(eta, numbers.Integral) or eta < 2:
         raise ValueError(f"halving: `eta` must be an int >= 2, got {eta!r}")
     if (
@@ -501,7 +490,8 @@ class _Run:
 _START = Paused(0, [], np.zeros(0))  # a run not started yet
 
 
-def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store | None:
+def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata, pbt=None) -> Store | None:
+    """The out_dir of a staged sweep: halving's ``rule`` or a `pbt` rule (``pbt``), or none."""
     if out_dir is None:
         return None
     header = {
@@ -513,7 +503,7 @@ def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata) -> Store
         "budget": budget,
         # "synchronous": out_dirs of the earlier asynchronous rule are refused, not mixed in
         "halving": {**dataclasses.asdict(rule), "rule": "synchronous"} if rule else None,
-        "pbt": None,
+        "pbt": None if pbt is None else dataclasses.asdict(pbt),
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
 
