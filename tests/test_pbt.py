@@ -71,7 +71,14 @@ def test_the_bottom_copies_the_top_and_explores_from_the_key():
     assert result.best("loss") in list(result.space)
     spent, best = result.history()  # every member a unit at a time: one point per unit
     assert spent.tolist() == [n * (u + 1) for u in range(BUDGET)]
-    np.testing.assert_array_equal(best, np.fmin.accumulate(np.nanmin(curve, axis=0)))
+    # Each point is the best member after that unit (history() shows the pick, issue 22).
+    np.testing.assert_array_equal(best[:-1], np.nanmin(curve, axis=0)[:-1])
+    assert (
+        best[-1]
+        == result.metrics["loss"][list(result.space).index(result.best("loss"))]
+        .astype(np.float64)
+        .mean()
+    )
     assert list(result.initial) == list(SPACE)
 
 

@@ -43,6 +43,25 @@ def direction(who: str, metric: Any, mode: Any) -> None:
         raise ValueError(f"{who}: `mode` must be 'min' or 'max', got {mode!r}")
 
 
+def tiebreak(who: str, value: Any) -> tuple[str, str] | None:
+    """Checks a ``tiebreak`` argument: None, or a ``(metric, mode)`` pair naming a metric and
+    ``"min"``/``"max"``; returns it as a tuple. Errors start with ``who``."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, (str, bytes))
+        or not isinstance(value, (tuple, list))
+        or len(value) != 2
+        or not isinstance(value[0], str)
+        or value[1] not in ("min", "max")
+    ):
+        raise ValueError(
+            f"{who}: `tiebreak` must be None or a (metric, mode) pair with mode 'min' or 'max', "
+            f"e.g. ('val_loss', 'min'); got {value!r}"
+        )
+    return (value[0], value[1])
+
+
 def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 

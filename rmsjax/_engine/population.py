@@ -49,6 +49,7 @@ class PBT:
     fraction: float = 0.25
     perturb: tuple[float, float] = (0.8, 1.25)
     resample: float = 0.25
+    tiebreak: tuple[str, str] | None = None
 
     def intervals(self, budget: int) -> list[int]:
         """The units after which the population is ranked, exploited and explored."""
@@ -63,13 +64,15 @@ def pbt(
     fraction: float = 0.25,
     perturb: Sequence[float] = (0.8, 1.25),
     resample: float = 0.25,
+    tiebreak: tuple[str, str] | None = None,
 ) -> PBT:
     """Population-based training (Jaderberg et al. 2017) for `rmsjax.sweep` with a `Trainer`.
 
     The space is the initial population: one member per configuration, all of them trained
     together in the slots of one pool (per combination of static values: each is a population
     of its own). After every ``interval`` units the members are ranked by the mean over seeds
-    of ``metric`` at that unit (a NaN or infinite mean ranks last; ties go to the smaller
+    of ``metric`` at that unit (a NaN or infinite mean ranks last; ties, an equal mean, are
+    ordered by ``tiebreak``'s mean at that unit if given, NaN last, then go to the smaller
     member id). Let ``q = floor(fraction * population)``: each of the bottom ``q`` members, in
     increasing id order, copies a member drawn uniformly from the top ``q`` (exploit): its whole
     carry (parameters, optimizer state, everything ``Trainer.init`` returns) and its
@@ -102,6 +105,9 @@ def pbt(
         top), in (0, 0.5].
       perturb: two positive factors, e.g. ``(0.8, 1.25)``.
       resample: probability in [0, 1] of drawing an axis afresh instead of perturbing it.
+      tiebreak: None or a ``(metric, mode)`` pair, e.g. ``("val_loss", "min")``: another
+        scalar metric of ``Trainer.advance`` ordering members tied on ``metric`` (an accuracy
+        on a small validation set ties often; without it the copies follow the id order).
 
     Returns:
       A `PBT` to pass as ``rmsjax.sweep(trainer, space, pbt=...)``.
@@ -112,6 +118,7 @@ def pbt(
     ([3, 6, 9], 0.25, (0.8, 1.25))
     """
     checks.direction("pbt", metric, mode)
+    tiebreak = checks.tiebreak("pbt", tiebreak)
     if isinstance(interval, bool) or not isinstance(interval, numbers.Integral) or interval < 1:
         raise ValueError(f"pbt: `interval` must be an int >= 1, got {interval!r}")
     if (
@@ -136,7 +143,7 @@ def pbt(
     ):
         raise ValueError(f"pbt: `resample` must be a probability in [0, 1], got {resample!r}")
     factors = (float(perturb[0]), float(perturb[1]))
-    return PBT(metric, mode, int(interval), float(fraction), factors, float(resample))
+    return PBT(metric, mode, int(interval), float(fraction), factors, float(resample), tiebreak)
 
 
 def _positive(value) -> bool:
@@ -227,10 +234,11 @@ class PBTResult(StagedResult):
                 frame[f"{name}_curve"] = list(curve.reshape(-1, curve.shape[-1]))
         return frame
 
-    def history(self, metric=None, mode=None, order=None):
+    def history(self, metric=None, mode=None, order=None, tiebreak=None):
         """As `SweepResult.history`; ``order`` defaults to ``"rungs"``: a population trains
-        every member one unit at a time together."""
-        return super().history(metric, mode, "rungs" if order is None else order)
+        every member one unit at a time together, and each point is the best member after that
+        unit (the last one `best`'s)."""
+        return super().history(metric, mode, "rungs" if order is None else order, tiebreak)
 
     def lineage(self, member: int) -> np.ndarray:
         """``(budget,)``: the member whose slot (and run keys) trained each unit of ``member``'s
@@ -403,6 +411,7 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
                 f"pbt metric {rule.metric!r} is not a scalar metric of Trainer.advance, which "
                 f"returns {traced.metric_names}"
             )
+        staged.check_tiebreak_metric("pbt", rule, traced)
         spec = record.set_spec(traced, extra)
         if store is not None:
             kind = "typed_key" if run_key.typed else "raw_key"
@@ -524,11 +533,20 @@ class _Population:
 
     def _ranking(self, unit: int) -> list[int]:
         """Slots best first by the mean over seeds of the metric after ``unit`` units (NaN last,
-        ties to the smaller member id)."""
+        ties by the rule's ``tiebreak`` if any, NaN last among the tied, then to the smaller
+        member id)."""
         curve = self.record.arrays[f"{self.rule.metric}_curve"]
         scores = [score(curve[m, :, unit - 1], self.rule.mode) for m in self.ids]
-        nan = [math.isnan(v) for v in scores]
-        return sorted(range(len(self.ids)), key=lambda s: (nan[s], 0 if nan[s] else -scores[s], s))
+        seconds = [0.0] * len(self.ids)
+        if self.rule.tiebreak is not None:
+            second = self.record.arrays[f"{self.rule.tiebreak[0]}_curve"]
+            seconds = [score(second[m, :, unit - 1], self.rule.tiebreak[1]) for m in self.ids]
+
+        def key(s):
+            nan, tie_nan = math.isnan(scores[s]), math.isnan(seconds[s])
+            return (nan, 0 if nan else -scores[s], tie_nan, 0 if tie_nan else -seconds[s], s)
+
+        return sorted(range(len(self.ids)), key=key)
 
     def _exploit_and_explore(self, unit: int) -> None:
         order = self._ranking(unit)

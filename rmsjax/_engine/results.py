@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from rmsjax._engine import checks
 from rmsjax._engine.spaces import Grid
 
 
@@ -199,12 +200,17 @@ class SweepResult:
         """Bool ``(n_configs,)``: configurations `best` may pick (those trained in full)."""
         return np.ones(len(self.space), dtype=bool)
 
-    def rank(self, metric: str, mode: str | None = None) -> list[int]:
+    def rank(
+        self, metric: str, mode: str | None = None, tiebreak: tuple[str, str] | None = None
+    ) -> list[int]:
         """Configuration ids (rows of `metrics`, the ``config_id`` column of `to_pandas`), best
         first, by the mean of ``metric`` over seeds.
 
-        Configurations that diverged for any seed (see `diverged`) come last; ties keep id
-        order.
+        Configurations that diverged for any seed (see `diverged`) come last. A tie is an equal
+        mean of ``metric`` (common for an accuracy on a small validation set): with
+        ``tiebreak=(other_metric, other_mode)`` the tied configurations are ordered by the mean
+        over seeds of ``other_metric`` in that direction (a NaN or infinite one last among the
+        tied); remaining ties, and every tie with ``tiebreak=None``, keep id order.
 
         The direction is stated once: a result of a search (``halving``, `optuna_search`) ranks
         its searched metric in the search's direction (``mode`` may be omitted; a contradicting
@@ -214,13 +220,15 @@ class SweepResult:
           metric: name of a scalar metric.
           mode: ``"min"`` (lower is better), ``"max"``, or None: the search's direction
             (see `mode_of`).
+          tiebreak: None (ties keep id order) or a ``(metric, mode)`` pair: a scalar metric
+            and ``"min"``/``"max"``, deciding between configurations tied on ``metric``.
 
         Returns:
           Every configuration id once, as a list of ints.
 
         Raises:
           ValueError: unknown metric or mode, a non-scalar metric, a missing or contradicting
-            ``mode``.
+            ``mode``, or a ``tiebreak`` that is not such a pair.
 
         Example:
           >>> import numpy as np, rmsjax
@@ -229,23 +237,55 @@ class SweepResult:
           ...     metrics={"loss": np.array([[0.5], [np.nan], [0.2]])})
           >>> result.rank("loss", mode="min"), result.rank("loss", mode="max")
           ([2, 0, 1], [0, 2, 1])
+
+          Configurations 0 and 2 tie on accuracy; the lower validation loss decides:
+
+          >>> tied = rmsjax.SweepResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2, 0.3]), seeds=1,
+          ...     metrics={"acc": np.array([[0.9], [0.8], [0.9]]),
+          ...              "val_loss": np.array([[0.4], [0.3], [0.2]])})
+          >>> tied.rank("acc", mode="max"), tied.rank("acc", "max", tiebreak=("val_loss", "min"))
+          ([0, 2, 1], [2, 0, 1])
         """
         scores = self._scores(metric)
         mode = self.mode_of(metric, mode)
         # Tiers: eligible and finite, then finite but not eligible, then diverged.
         tier = np.where(np.isnan(scores), 2, np.where(self._eligible(), 0, 1))
         value = np.nan_to_num(-scores if mode == "max" else scores, nan=0.0)
-        return [int(i) for i in np.lexsort((value, tier))]
+        second, second_nan = self._tiebreak_keys(tiebreak, np.isnan(scores))
+        return [int(i) for i in np.lexsort((second, second_nan, value, tier))]
 
-    def best(self, metric: str, mode: str | None = None) -> dict[str, Any]:
+    def _tiebreak_keys(self, tiebreak, diverged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sort keys (value, NaN flag) of ``tiebreak`` for `rank`; zeros where there is none and
+        where the ranked metric ``diverged`` (those keep id order)."""
+        zeros = np.zeros(len(self.space))
+        tiebreak = checks.tiebreak("rank", tiebreak)
+        if tiebreak is None:
+            return zeros, zeros
+        name, tie_mode = tiebreak
+        if name not in self.scalar_metrics:
+            raise ValueError(
+                f"`tiebreak` metric {name!r} (tiebreak={tiebreak!r}) is not a scalar metric of "
+                f"this result, which has {list(self.scalar_metrics)}"
+            )
+        scores = self._scores(name)
+        nan = np.isnan(scores) & ~diverged
+        value = np.nan_to_num(-scores if tie_mode == "max" else scores, nan=0.0)
+        return np.where(diverged, 0.0, value), nan.astype(np.float64)
+
+    def best(
+        self, metric: str, mode: str | None = None, tiebreak: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
         """The hyperparameters of the best configuration by the mean of ``metric`` over seeds.
 
-        The first of `rank` (``mode`` as there); a configuration that diverged for any seed is
-        never chosen.
+        The first of `rank` (``mode`` and ``tiebreak`` as there: among configurations tied on
+        ``metric``, the best by ``tiebreak``, else the smallest id); a configuration that
+        diverged for any seed is never chosen.
 
         Args:
           metric: name of a scalar metric.
           mode: ``"min"``, ``"max"``, or None: the search's direction (see `mode_of`).
+          tiebreak: None or a ``(metric, mode)`` pair deciding ties (see `rank`).
 
         Returns:
           The configuration as a dict of hyperparameter values.
@@ -261,8 +301,13 @@ class SweepResult:
           ...     metrics={"loss": np.array([[0.5], [0.2]])})
           >>> result.best("loss", mode="min")
           {'lr': 0.2}
+          >>> tied = rmsjax.SweepResult(
+          ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1,
+          ...     metrics={"acc": np.array([[0.9], [0.9]]), "val_loss": np.array([[0.4], [0.2]])})
+          >>> tied.best("acc", "max"), tied.best("acc", "max", tiebreak=("val_loss", "min"))
+          ({'lr': 0.1}, {'lr': 0.2})
         """
-        first = self.rank(metric, mode)[0]
+        first = self.rank(metric, mode, tiebreak)[0]
         if np.isnan(self._scores(metric)[first]):
             raise ValueError(
                 f"every configuration diverged (metric {metric!r} is NaN or inf for some seed "
@@ -338,43 +383,54 @@ class SweepResult:
         return fig
 
     def history(
-        self, metric: str | None = None, mode: str | None = None, order: str | None = None
+        self,
+        metric: str | None = None,
+        mode: str | None = None,
+        order: str | None = None,
+        tiebreak: tuple[str, str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Best score so far against units spent: did the budget suffice?
+        """The search's answer so far against units spent: did the budget suffice?
 
         Needs a staged result (a `Trainer` swept with ``budget``: ``halving``, `optuna_search`,
-        or a plain staged sweep), whose ``<metric>_curve`` holds each unit's value. The best
-        score so far is the best value any configuration has shown at any unit trained so far
-        (mean over seeds; diverged values are skipped). Units are counted in one of two orders:
+        ``pbt`` or a plain staged sweep), whose ``<metric>_curve`` holds each unit's value. Each
+        point is the value of the configuration the search would have answered at that point:
+        its pick by the rule of `best` (``mode`` and ``tiebreak`` as there), so the last point is
+        the value of ``best(metric, mode, tiebreak)``. Not the best value any configuration
+        showed at any unit: a configuration stopped early or a peak before the end is no answer.
+        Units are counted in one of two orders:
 
         - ``"rungs"``: every configuration advances one unit at a time together, as synchronous
-          successive halving and a sweep of one chunk do; one point per unit of the budget.
+          successive halving, a population and a sweep of one chunk do; one point per unit of
+          the budget. At unit ``u`` the pick is the best of the configurations that reached
+          ``u`` (for halving: the highest rung so far), by their values after ``u`` units.
         - ``"trials"``: one configuration after the other in id order, as Optuna asks trials;
-          one point per configuration. (A pool trains several at once, so the real order lies
-          between the two.)
+          one point per configuration. After each the pick is the best of the configurations so
+          far that trained the full budget (NaN until one has).
 
         Args:
           metric: a scalar metric of the trainer; default the search's (see `objective`).
           mode: ``"min"``, ``"max"`` or None (the search's direction, see `mode_of`).
-          order: ``"rungs"``, ``"trials"`` or None: ``"trials"`` for an `optuna_search` result,
-            else ``"rungs"``.
+          order: ``"rungs"``, ``"trials"`` or None: the order the run spent its units in
+            (``"trials"`` for an `optuna_search` result; ``"rungs"`` for a staged sweep,
+            ``halving`` and ``pbt``, whatever the type of the space).
+          tiebreak: None or a ``(metric, mode)`` pair deciding ties (see `rank`).
 
         Returns:
-          ``(units_spent, best_so_far)``, two float arrays of the same length.
+          ``(units_spent, pick_value)``, two float arrays of the same length.
 
         Raises:
-          ValueError: not a staged result, an unknown metric, order or mode, or no metric where
-            the result ran no search.
+          ValueError: not a staged result, an unknown metric, order, mode or tiebreak, or no
+            metric where the result ran no search.
 
         Example:
           >>> import numpy as np, rmsjax
           >>> result = rmsjax.StagedResult(
           ...     space=rmsjax.grid(lr=[0.1, 0.2]), seeds=1, objective=("loss", "min"),
           ...     metrics={"loss": np.array([[3.0], [1.0]]),
-          ...              "loss_curve": np.array([[[4.0, np.nan]], [[2.0, 1.0]]])},
-          ...     budget=np.array([1, 2]), pruned=np.array([True, False]), max_budget=2)
-          >>> [a.tolist() for a in result.history()]
-          [[2.0, 3.0], [2.0, 1.0]]
+          ...              "loss_curve": np.array([[[0.5, 3.0]], [[2.0, 1.0]]])},
+          ...     budget=np.array([2, 2]), pruned=np.array([False, False]), max_budget=2)
+          >>> [a.tolist() for a in result.history()]  # config 0's 0.5 at unit 1 is no answer
+          [[2.0, 4.0], [0.5, 1.0]]
         """
         if getattr(self, "max_budget", 0) <= 0:
             raise ValueError(
@@ -386,30 +442,49 @@ class SweepResult:
                 raise ValueError("`metric` is required: this result ran no search")
             metric = self.objective[0]
         mode = self.mode_of(metric, mode)
-        if f"{metric}_curve" not in self.metrics:
-            curves = sorted(n[: -len("_curve")] for n in self.metrics if n.endswith("_curve"))
-            raise ValueError(f"unknown metric {metric!r}; its curve is not recorded, these are: "
-                             f"{curves}")  # fmt: skip
+        tiebreak = checks.tiebreak("history", tiebreak)
+        for name in (metric,) if tiebreak is None else (metric, tiebreak[0]):
+            if f"{name}_curve" not in self.metrics:
+                curves = sorted(n[: -len("_curve")] for n in self.metrics if n.endswith("_curve"))
+                raise ValueError(f"unknown metric {name!r}; its curve is not recorded, these "
+                                 f"are: {curves}")  # fmt: skip
         if order is None:
-            planned = isinstance(self.space, Grid) or hasattr(self.space, "distributions")
-            order = "rungs" if planned else "trials"  # else the trials of optuna_search
+            order = getattr(self, "run_order", "rungs")
         if order not in ("rungs", "trials"):
             raise ValueError(f"`order` must be 'rungs', 'trials' or None, got {order!r}")
-        curves = self.metrics[f"{metric}_curve"].astype(np.float64).mean(axis=1)
-        sign = 1.0 if mode == "min" else -1.0
-        signed = np.where(np.isfinite(curves), sign * curves, np.inf)
         units = np.asarray(self.budget, dtype=np.int64)
-        reached = np.arange(curves.shape[1])[None, :] < units[:, None]  # (n, budget)
-        signed = np.where(reached, signed, np.inf)
+        n = len(self.space)
+        ranked = self.rank(metric, mode, tiebreak)
+        final, eligible = self._scores(metric), self._eligible()
         if order == "trials":
             spent = np.cumsum(units).astype(np.float64)
-            best = np.minimum.accumulate(signed.min(axis=1))
-        else:
-            ticks = np.arange(1, int(units.max(initial=0)) + 1)
-            spent = np.array([np.minimum(units, t).sum() for t in ticks], dtype=np.float64)
-            best = np.array([signed[:, :t].min() for t in ticks])
-        best = np.where(np.isinf(best), np.nan, sign * best)
-        return spent, best
+            out = np.full(n, np.nan)
+            for k in range(n):  # the first of `rank` among the full ones of trials 0..k
+                pick = next((c for c in ranked if c <= k and eligible[c]), None)
+                if pick is not None and not np.isnan(final[pick]):
+                    out[k] = final[pick]
+            return spent, out
+        curves = self.metrics[f"{metric}_curve"].astype(np.float64).mean(axis=1)
+        seconds = None
+        if tiebreak is not None:
+            seconds = self.metrics[f"{tiebreak[0]}_curve"].astype(np.float64).mean(axis=1)
+        ticks = np.arange(1, int(units.max(initial=0)) + 1)
+        spent = np.array([np.minimum(units, t).sum() for t in ticks], dtype=np.float64)
+        out = np.full(len(ticks), np.nan)
+        for j, t in enumerate(ticks):
+            value = curves[:, t - 1]
+            keys = []
+            for c in np.flatnonzero((units >= t) & np.isfinite(value)):
+                v = value[c] if mode == "min" else -value[c]
+                tie = 0.0 if seconds is None else seconds[c, t - 1]
+                tie = tie if tiebreak is None or tiebreak[1] == "min" else -tie
+                keys.append((v, bool(np.isnan(tie)), 0.0 if np.isnan(tie) else tie, c))
+            if keys:
+                out[j] = value[min(keys)[-1]]
+        if len(ticks) and ticks[-1] >= self.max_budget:  # at the budget: `best`'s answer
+            pick = ranked[0]
+            out[-1] = final[pick] if eligible[pick] else np.nan
+        return spent, out
 
     def plot_history(
         self,
@@ -417,14 +492,16 @@ class SweepResult:
         *,
         mode: str | None = None,
         order: str | None = None,
+        tiebreak: tuple[str, str] | None = None,
         unit: str = "unit",
         path: str | os.PathLike | None = None,
         ax=None,
     ):
-        """Plots `history`: best score so far against units spent by all configurations.
+        """Plots `history`: the search's pick so far (its value) against units spent by all
+        configurations; the last point is the value of the answer, `best`'s pick.
 
         Args:
-          metric, mode, order: as in `history`.
+          metric, mode, order, tiebreak: as in `history`.
           unit: what a unit is, for the axis label (e.g. ``"epoch"``).
           path: if given, the figure is saved there.
           ax: a matplotlib Axes to draw into; default a new figure.
@@ -444,7 +521,7 @@ class SweepResult:
           >>> fig.axes[0].get_xlabel(), fig.axes[0].lines[0].get_ydata().tolist()
           ('epochs spent (all configurations)', [2.0, 1.0])
         """
-        spent, best = self.history(metric, mode, order)
+        spent, best = self.history(metric, mode, order, tiebreak)
         metric = self.objective[0] if metric is None else metric
         if ax is None:
             try:
@@ -458,7 +535,7 @@ class SweepResult:
             fig = ax.figure
         ax.plot(spent, best, drawstyle="steps-post", marker="o", markersize=3)
         ax.set_xlabel(f"{unit}s spent (all configurations)")
-        ax.set_ylabel(f"best {metric} so far")
+        ax.set_ylabel(f"{metric} of the pick so far")
         ax.set_title(f"{len(self.space)} configurations, {int(spent[-1])} {unit}s "
                      f"({self.mode_of(metric, mode)} {metric})", fontsize="small")  # fmt: skip
         fig.tight_layout()

@@ -283,7 +283,7 @@ def optuna_search(
     columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
     objective = (metric, "max" if study.direction.name == "MAXIMIZE" else "min")
     space = Configs(columns or {n: [] for n in dists})
-    return record.result(space, store, metadata, objective, key=key, keys=keys)
+    return record.result(space, store, metadata, objective, key=key, keys=keys, run_order="trials")
 
 
 class _Search:

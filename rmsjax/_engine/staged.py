@@ -35,6 +35,7 @@ class Halving:
     mode: str
     eta: int = 3
     min_budget: int = 1
+    tiebreak: tuple[str, str] | None = None
 
     def rungs(self, budget: int) -> list[int]:
         """The units ``min_budget * eta**k`` below ``budget`` where configurations are compared."""
@@ -45,13 +46,20 @@ class Halving:
         return out
 
 
-def halving(metric: str, mode: str | None = None, eta: int = 3, min_budget: int = 1) -> Halving:
+def halving(
+    metric: str,
+    mode: str | None = None,
+    eta: int = 3,
+    min_budget: int = 1,
+    tiebreak: tuple[str, str] | None = None,
+) -> Halving:
     """Synchronous successive halving for `rmsjax.sweep` with a `Trainer`.
 
     The rungs are ``min_budget * eta**k`` units below the budget. Every configuration trains to
     the first rung; there it is paused (its carry copied to the host, and with ``out_dir`` saved
     there). Once all have arrived, the top ``max(1, n // eta)`` of the ``n`` by the mean over
-    seeds of ``metric`` (ties to the smaller configuration id; a NaN or infinite score never)
+    seeds of ``metric`` (a NaN or infinite score never; ties, an equal mean, decided by
+    ``tiebreak``'s mean at that rung if given, NaN last, then to the smaller configuration id)
     are promoted: resumed from their carry to the next rung, and so on up to the budget. The
     others stop (``pruned``, ``budget`` = the rung). With 81 configurations and ``eta=3``: 81
     train 1 unit, 27 reach 3, 9 reach 9 and 3 the budget of 27, 243 units instead of 2,187. The
@@ -77,12 +85,16 @@ def halving(metric: str, mode: str | None = None, eta: int = 3, min_budget: int 
       mode: ``"min"`` (lower is better: a loss) or ``"max"`` (an accuracy); required.
       eta: the halving rate, an int >= 2.
       min_budget: the first rung, an int >= 1.
+      tiebreak: None or a ``(metric, mode)`` pair, e.g. ``("val_loss", "min")``: another
+        scalar metric of ``Trainer.advance`` that orders configurations tied on ``metric`` at
+        each rung (for the pick, pass it to the result's `best` too).
 
     >>> import rmsjax
     >>> rmsjax.halving("test_accuracy", mode="max", eta=3).rungs(27)
     [1, 3, 9]
     """
     checks.direction("halving", metric, mode)
+    tiebreak = checks.tiebreak("halving", tiebreak)
     if isinstance(eta, bool) or not isinstance(eta, numbers.Integral) or eta < 2:
         raise ValueError(f"halving: `eta` must be an int >= 2, got {eta!r}")
     if (
@@ -91,7 +103,7 @@ def halving(metric: str, mode: str | None = None, eta: int = 3, min_budget: int 
         or min_budget < 1
     ):
         raise ValueError(f"halving: `min_budget` must be an int >= 1, got {min_budget!r}")
-    return Halving(metric, mode, int(eta), int(min_budget))
+    return Halving(metric, mode, int(eta), int(min_budget), tiebreak)
 
 
 def score(values: np.ndarray, mode: str) -> float:
@@ -102,11 +114,26 @@ def score(values: np.ndarray, mode: str) -> float:
     return mean if mode == "max" else -mean
 
 
-def promote(ids: list[int], scores: list[float], eta: int) -> list[int]:
-    """The top ``max(1, len(ids) // eta)`` of ``ids`` by ``scores`` (larger is better; ties to
-    the smaller id; NaN never), in increasing id order."""
-    ranked = sorted((-v, i) for i, v in zip(ids, scores, strict=True) if not math.isnan(v))
-    return sorted(i for _, i in ranked[: max(1, len(ids) // eta)])
+def promote(
+    ids: list[int], scores: list[float], eta: int, seconds: list[float] | None = None
+) -> list[int]:
+    """The top ``max(1, len(ids) // eta)`` of ``ids`` by ``scores`` (larger is better; NaN
+    never), in increasing id order. Equal scores are ordered by ``seconds`` (the tie-breaker's
+    scores, larger is better, NaN last among the tied) if given, then to the smaller id.
+
+    >>> promote([0, 1, 2, 3], [0.9, 0.9, 0.9, 0.5], eta=3)
+    [0]
+    >>> promote([0, 1, 2, 3], [0.9, 0.9, 0.9, 0.5], eta=3, seconds=[-0.4, -0.2, -0.3, 0.0])
+    [1]
+    """
+    if seconds is None:
+        seconds = [0.0] * len(ids)
+    ranked = sorted(
+        (-v, math.isnan(t), 0.0 if math.isnan(t) else -t, i)
+        for i, v, t in zip(ids, scores, seconds, strict=True)
+        if not math.isnan(v)
+    )
+    return sorted(r[-1] for r in ranked[: max(1, len(ids) // eta)])
 
 
 # Schedulers: which configuration runs next, and whether one stops at a unit.
@@ -214,7 +241,7 @@ class StagedRecord:
         store.begin_group(first_id, width, kind, spec, traced.fingerprint, traced.text)
 
     def result(self, space, store: Store | None, metadata: dict, objective=None, key=None,
-               keys: str = "per_config") -> StagedResult:  # fmt: skip
+               keys: str = "per_config", run_order: str = "rungs") -> StagedResult:  # fmt: skip
         if store is not None and jax.process_count() > 1:  # process 0 has written everything
             multihost_utils.sync_global_devices("rmsjax staged sweep: out_dir written")
         hidden = {"_units", "_pruned", *self.extra}
@@ -225,7 +252,7 @@ class StagedRecord:
         return StagedResult(space, self.seeds, metrics, widths, metadata, objective=objective,
                             key=key, keys=keys, loaded=self.loaded,
                             budget=units[:, 0].copy(), pruned=pruned[:, 0].copy(),
-                            max_budget=self.budget)  # fmt: skip
+                            max_budget=self.budget, run_order=run_order)  # fmt: skip
 
 
 def _spec(shape, dtype) -> dict:
@@ -248,13 +275,19 @@ class StagedResult(SweepResult):
     budget: np.ndarray = None  # int (n_configs,)
     pruned: np.ndarray = None  # bool (n_configs,)
     max_budget: int = 0
+    # The order the run spent its units in, `history`'s default: "rungs" (a staged sweep,
+    # halving, pbt) or "trials" (optuna_search).
+    run_order: str = "rungs"
 
     def _eligible(self) -> np.ndarray:
         return self.budget >= self.max_budget
 
-    def best(self, metric: str, mode: str | None = None) -> dict[str, Any]:
-        """As `SweepResult.best`, among configurations trained the full ``max_budget``."""
-        first = self.rank(metric, mode)[0]
+    def best(
+        self, metric: str, mode: str | None = None, tiebreak: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        """As `SweepResult.best` (``tiebreak`` included), among configurations trained the full
+        ``max_budget``."""
+        first = self.rank(metric, mode, tiebreak)[0]
         if not self._eligible()[first] or np.isnan(self._scores(metric)[first]):
             raise ValueError(
                 f"no configuration was trained the full budget ({self.max_budget} units) with a "
@@ -479,7 +512,11 @@ class _Run:
                 return
             curve = record.arrays[f"{rule.metric}_curve"]
             scores = [score(curve[c, :, target - 1], rule.mode) for c in members]
-            kept = promote(members, scores, rule.eta)
+            seconds = None
+            if rule.tiebreak is not None:
+                second = record.arrays[f"{rule.tiebreak[0]}_curve"]
+                seconds = [score(second[c, :, target - 1], rule.tiebreak[1]) for c in members]
+            kept = promote(members, scores, rule.eta, seconds)
             for c in sorted(set(members) - set(kept)):
                 if not record.done[c]:
                     paused.pop(c, None)
@@ -502,10 +539,19 @@ def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata, pbt=None
         "keys": "shared" if run_key.shared else "per_config",
         "budget": budget,
         # "synchronous": out_dirs of the earlier asynchronous rule are refused, not mixed in
-        "halving": {**dataclasses.asdict(rule), "rule": "synchronous"} if rule else None,
-        "pbt": None if pbt is None else dataclasses.asdict(pbt),
+        "halving": {**_rule_header(rule), "rule": "synchronous"} if rule else None,
+        "pbt": None if pbt is None else _rule_header(pbt),
     }
     return Store(out_dir, header, writer=jax.process_index() == 0)
+
+
+def _rule_header(rule) -> dict:
+    """A halving or pbt rule as out_dir records it; ``tiebreak`` only where given, so that an
+    out_dir written before it existed resumes."""
+    header = dataclasses.asdict(rule)
+    if header.get("tiebreak") is None:
+        header.pop("tiebreak", None)
+    return header
 
 
 def _check_halving_metric(rule: Halving | None, traced: TracedTrainer) -> None:
@@ -514,6 +560,18 @@ def _check_halving_metric(rule: Halving | None, traced: TracedTrainer) -> None:
             f"halving metric {rule.metric!r} is not a scalar metric of Trainer.advance, which "
             f"returns {traced.metric_names}"
         )
+    check_tiebreak_metric("halving", rule, traced)
+
+
+def check_tiebreak_metric(who: str, rule, traced: TracedTrainer) -> None:
+    """The ``tiebreak`` metric of a halving or pbt ``rule`` must be a scalar metric of the
+    trainer."""
+    if rule is not None and rule.tiebreak is not None:
+        if rule.tiebreak[0] not in traced.scalar_metrics():
+            raise ValueError(
+                f"{who}: `tiebreak` metric {rule.tiebreak[0]!r} (tiebreak={rule.tiebreak!r}) is "
+                f"not a scalar metric of Trainer.advance, which returns {traced.metric_names}"
+            )
 
 
 def _width(width, n: int, devices, traced, seeds, rule) -> int:
