@@ -501,9 +501,11 @@ def _plots(report, out: Path, saved: list[str]) -> None:
     if getattr(report.sweep, "max_budget", 0):  # a search (halving, Optuna): did the budget do?
         fig = _figure()
         order = "rungs" if pbt else None  # the population trains together, epoch by epoch
-        report.sweep.plot_history(metric, mode=mode, order=order, unit="epoch",
-                                  ax=fig.add_subplot())  # fmt: skip
-        fig.axes[0].set_title(f"{name}: best {metric} so far", fontsize="medium")
+        tiebreak = report.json.get("tiebreak")  # the pick's tie-breaker, as the table ranks
+        tiebreak = None if tiebreak is None else tuple(tiebreak)
+        report.sweep.plot_history(metric, mode=mode, order=order, tiebreak=tiebreak,
+                                  unit="epoch", ax=fig.add_subplot())  # fmt: skip
+        fig.axes[0].set_title(f"{name}: {metric} of the search's pick so far", fontsize="medium")
         _save(fig, out / "history.png", saved)
     if pbt:  # the classic PBT picture (its own layout: no tight_layout)
         report.sweep.plot_schedules(metric, unit="epoch", path=out / "pbt_schedules.png")

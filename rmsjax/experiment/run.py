@@ -193,7 +193,7 @@ def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
     }
     diverged = result.diverged.any(axis=1)
     rows = []
-    for rank, i in enumerate(result.rank(metric, mode), start=1):
+    for rank, i in enumerate(result.rank(metric, mode, task.tiebreak(metric)), start=1):
         row: dict[str, Any] = {"rank": rank, "config_id": i}
         row.update({n: result.space[i][n] for n in varying})
         row.update({n: float(m[i]) for n, m in means.items()})
@@ -245,9 +245,11 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
             metric=config.metric, **common,
         )  # fmt: skip
     if config.halving is not None:
-        staged["halving"] = rmsjax.halving(config.metric, config.mode, eta=int(config.halving))
+        staged["halving"] = rmsjax.halving(config.metric, config.mode, eta=int(config.halving),
+                                           tiebreak=task.tiebreak(config.metric))  # fmt: skip
     if config.search == "pbt":  # the population is drawn as a random search draws its trials
-        staged["pbt"] = rmsjax.pbt(config.metric, config.mode, interval=int(config.interval))
+        staged["pbt"] = rmsjax.pbt(config.metric, config.mode, interval=int(config.interval),
+                                   tiebreak=task.tiebreak(config.metric))  # fmt: skip
         space = rmsjax.sample(config.population, seed=config.seed, method="random",
                               **config.space)  # fmt: skip
     elif config.search == "grid":
@@ -437,6 +439,7 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
     best_id = rows[0]["config_id"]
     best = space[best_id]
     best_metrics = {n: rows[0][n] for n in task.scalar_metrics if n in rows[0]}
+    tiebreak = task.tiebreak(metric)
     computed = len(space) - loaded
     totals = {
         **_throughput(task, data, config, result, seconds),
@@ -463,6 +466,7 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
             f"{config.resume_dir}; throughput counts only the epochs computed now"
         )
     what = f"best (member {best_id}, its hyperparameters at the end)" if pbt else "best"
+    notes += _tie_notes(rows, metric, tiebreak)
     notes += [f"{what}: {_label(best, list(best))}", f"  {preset.describe(best)}"]
     if metric.startswith("val_"):
         test = ", ".join(f"{n}={format_value(v)}" for n, v in best_metrics.items()
@@ -486,6 +490,7 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
         "task": task.name,
         "metric": metric,
         "mode": mode,
+        "tiebreak": None if tiebreak is None else list(tiebreak),
         **best_metrics,
         **totals,
         "best": best,
@@ -515,6 +520,24 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
         sweep=result,
         json=payload,
     )
+
+
+def _tie_notes(rows: list[dict], metric: str, tiebreak) -> list[str]:
+    """A line saying how many configurations tie with the pick on ``metric`` and whether the
+    tie-breaker decided (rows are best first, means over seeds)."""
+    first = rows[0]
+    if first["diverged"] or metric not in first:
+        return []
+    tied = [r for r in rows if not r["diverged"] and r.get(metric) == first[metric]]
+    if len(tied) < 2:
+        return []
+    head = f"{len(tied)} configurations tie at {metric} {format_value(first[metric])}"
+    if tiebreak is None:
+        return [f"{head}; the smallest id decided (no tie-breaker)"]
+    seconds = {r.get(tiebreak[0]) for r in tied}
+    if len(seconds) < 2:
+        return [f"{head} and on {tiebreak[0]}; the smallest id decided"]
+    return [f"{head}; {tiebreak[0]} decided ({tiebreak[1]})"]
 
 
 def _pbt_notes(config: SweepConfig, result, best_id: int) -> list[str]:

@@ -180,6 +180,19 @@ class Task:
             )
         return modes[metric]
 
+    def tiebreak(self, metric: str) -> tuple[str, str] | None:
+        """The tie-breaker of ``metric`` for picking a configuration (``tiebreak`` of
+        `SweepResult.best`): an accuracy on a few hundred examples ties often, and the matching
+        loss decides; None for a metric that does not tie (a loss, the distance to the minimum).
+
+        >>> from rmsjax import tasks
+        >>> tasks.get("digits").tiebreak("val_accuracy"), tasks.get("rosenbrock").tiebreak("loss")
+        (('val_loss', 'min'), None)
+        """
+        self.metric_mode(metric)  # an unknown metric is an error
+        pairs = {"val_accuracy": ("val_loss", "min"), "test_accuracy": ("test_loss", "min")}
+        return pairs.get(metric)
+
     @property
     def default_metric(self) -> str:
         """The metric a sweep ranks by unless told otherwise: the validation accuracy (the test
