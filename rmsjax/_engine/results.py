@@ -72,8 +72,8 @@ class SweepResult:
         Columns: ``config_id`` (the configuration id, as `rank` returns it and as rows of
         `metrics` are numbered), one per hyperparameter axis, ``seed``, one per scalar metric, and
         ``diverged`` (True where any scalar metric is not finite). Array metrics (curves) are
-        left out; read them from `metrics`. A metric may not be named like a column (refused when
-        the sweep traces it).
+        left out; read them from `metrics`. An axis may not be named like a column (refused when
+        the space is built), nor a metric (refused when the sweep traces it).
 
         Example:
           >>> import numpy as np, rmsjax
