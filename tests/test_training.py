@@ -198,8 +198,8 @@ def test_trainer_units_take_their_data_order_from_the_advance_key(typed_key):
     leaves = jax.tree_util.tree_leaves
     for a, b in zip(leaves(first.state), leaves(again.state), strict=True):
         np.testing.assert_array_equal(a, b)  # the same key: the same unit, bit for bit
-    assert any(not np.array_equal(a, b) for a, b in zip(leaves(first.state),
-                                                        leaves(other.state), strict=True))  # fmt: skip
+    pairs = zip(leaves(first.state), leaves(other.state), strict=True)
+    assert any(not np.array_equal(a, b) for a, b in pairs)  # another key: another data order
     # A sweep passes unit u the key fold_in(run key, u): the loop with those keys is its run.
     space = rmsjax.grid(learning_rate=[1e-3, 1e-2, 3e-2], decay=[0.9])
     staged = rmsjax.sweep(trainer, space, key=key, budget=3, chunk_size=3, progress=False)
