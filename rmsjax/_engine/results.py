@@ -611,11 +611,15 @@ class SweepResult:
         reducer = np.nanmin if mode == "min" else np.nanmax
         with np.errstate(all="ignore"), _quiet_all_nan():
             table = reducer(scores, axis=reduce_axes) if reduce_axes else scores
+        # What a value shows: the mean over seeds, the best over the axes reduced (if any vary).
+        over = [names[i] for i in reduce_axes if scores.shape[i] > 1]
+        best = f", {mode} over {', '.join(over)}" if over else ""
+        label = f"{metric} (mean over seeds{best})"
         xs = [str(v) for v in self.space.axes[x]]
         if y is None:
             ax.plot(xs, table, marker="o")
             ax.set_xlabel(x)
-            ax.set_ylabel(metric)
+            ax.set_ylabel(label)
             return
         table = np.asarray(table)
         if keep[0] < keep[1]:
@@ -625,7 +629,7 @@ class SweepResult:
         ax.set_yticks(range(len(self.space.axes[y])), [str(v) for v in self.space.axes[y]])
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        fig.colorbar(image, ax=ax, label=f"{metric} ({mode} over other axes)")
+        fig.colorbar(image, ax=ax, label=label)
 
     def _plot_points(self, ax, metric, x, mode):
         """A sampled space: one point per configuration against ``x`` (log axis if loguniform)."""
