@@ -479,11 +479,17 @@ def make_train_fn(
 
 
 class TrainerCarry(NamedTuple):
-    """The carry of :func:`make_trainer`: training state, shuffle key and units done."""
+    """The carry of :func:`make_trainer`: training state and units done (no key: each unit's
+    data order comes from the key ``advance`` receives, so a copied carry takes none along)."""
 
     state: TrainState
-    shuffle_key: jax.Array  # the shuffle key of make_train_fn
     unit: jax.Array  # int32 scalar: epochs trained so far
+
+
+# Folded into the key `advance` receives to give the unit's data key: the sweep's unit key
+# ``fold_in(run_key, u)`` equals ``split(run_key)[u]``, whose first one also initialises the
+# parameters, so the unit key is not used as it is.
+_DATA_KEY_TAG = 0x64617461  # "data"
 
 
 def make_trainer(
@@ -501,10 +507,14 @@ def make_trainer(
 ):
     """:func:`make_train_fn` cut into epochs: an ``rmsjax.Trainer`` for staged sweeps.
 
-    Takes :func:`make_train_fn`'s arguments without ``epochs``. ``init(hparams, key)`` splits
-    ``key`` as ``train_fn`` does and keeps the shuffle key in the carry, so unit ``u`` shuffles
-    exactly as ``train_fn``'s epoch ``u``; training ``E`` units gives ``train_fn`` with
-    ``epochs=E`` (the key ``advance`` receives is not used). Each unit returns ``"loss"`` (the
+    Takes :func:`make_train_fn`'s arguments without ``epochs``. ``init(hparams, key)``
+    initialises the parameters as ``train_fn`` does (from ``split(key)[0]``); each unit's data
+    order (and the loss keys of ``loss_takes_key``) comes from the key ``advance`` receives
+    (``fold_in(run_key, u)`` in a sweep), folded with a constant, and the carry holds no key.
+    So a population-based search's member that copies another's carry keeps its own data order
+    (its own run keys), and rerunning a unit with its key repeats it; a unit is an epoch of
+    ``train_fn`` in all but the data order (``train_fn`` shuffles epoch ``e`` by
+    ``fold_in(split(key)[1], e)``). Each unit returns ``"loss"`` (the
     mean training loss of the epoch) and ``"test_<name>"`` for each metric of ``metrics_fn`` on
     ``eval_data`` after the epoch (and ``"val_<name>"`` on ``validation_data``, when given).
 
@@ -528,17 +538,16 @@ def make_trainer(
     evals = _eval_sets(eval_data, validation_data)
 
     def init(hparams, key):
-        init_key, shuffle_key = jax.random.split(key)
+        init_key = jax.random.split(key)[0]  # as make_train_fn's
         params = init_fn(init_key)
         state = TrainState(params, optimizer_factory(hparams).init(params))
-        return TrainerCarry(state, shuffle_key, jnp.zeros((), jnp.int32))
+        return TrainerCarry(state, jnp.zeros((), jnp.int32))
 
     def advance(carry, hparams, key):
-        del key  # the shuffle key lives in the carry, as in make_train_fn
         state, losses = train_epoch(
             carry.state,
             train_data,
-            jax.random.fold_in(carry.shuffle_key, carry.unit),
+            jax.random.fold_in(key, _DATA_KEY_TAG),  # the unit's own key: see _DATA_KEY_TAG
             loss_fn=loss_fn,
             optimizer=optimizer_factory(hparams),
             batch_size=batch_size,
@@ -546,7 +555,7 @@ def make_trainer(
         )
         metrics = {"loss": jnp.mean(losses)}
         metrics.update(_evaluate_sets(state.params, evals, metrics_fn, eval_batch_size))
-        return TrainerCarry(state, carry.shuffle_key, carry.unit + 1), metrics
+        return TrainerCarry(state, carry.unit + 1), metrics
 
     return rmsjax.Trainer(init, advance)
 

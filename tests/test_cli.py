@@ -723,6 +723,45 @@ def test_the_printed_train_line_reproduces_the_best_row_bit_for_bit(argv, tmp_pa
         assert all(again[n] == metrics[n] for n in task.scalar_metrics)
 
 
+@pytest.mark.parametrize(
+    "argv, printed",
+    [
+        (["quadratic", "--lr", "0.1", "--momentum", "none,0.9"], True),  # best: momentum none
+        (["quadratic", "--lr", "0.05,0.1", "--centered", "false,true"], True),  # a flag
+        (["quadratic", "--lr", "0.1", "--nu-dtype", "float32,bfloat16"], True),  # a choice
+        (["quadratic", "--lr", "0.1:0.3:2", "--momentum", "0.5,0.9"], True),  # numbers, traced
+        # best: momentum 0.9 on an axis holding none too, which the sweep compiled as a constant
+        # and `rmsjax train` traced: the printed line trained another program than the row
+        # (issue 22), so no line is printed for that row.
+        (["digits", "--lr", "0.3", "--decay", "0.9", "--momentum", "none,0.9", "--epochs", 1],
+         False),
+    ],
+)  # fmt: skip
+def test_the_train_line_of_every_kind_of_axis_is_true_or_absent(argv, printed, tmp_path, capsys):
+    code, out, err = run(["sweep", *argv, "--out", tmp_path / "sweep", "--no-progress"], capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "sweep" / "metrics.json").read_text())
+    with open(tmp_path / "sweep" / "results.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["seed"] == "0"]
+    row = next(r for r in rows if int(r["config_id"]) == metrics["best_config_id"])
+    task = tasks.get(argv[0])
+    found = re.search(r"bit for bit: (rmsjax train .*)$", out, re.M)
+    if found is not None:  # the line must be true, whatever the kind of axis
+        code, _, err = run([*shlex.split(found.group(1))[1:], "--out", tmp_path / "train",
+                            "--no-progress"], capsys)  # fmt: skip
+        assert code == 0, err
+        again = json.loads((tmp_path / "train" / "metrics.json").read_text())
+        for name in task.scalar_metrics:  # float32 values, compared exactly
+            assert np.float32(again[name]) == np.float32(row[name]), (name, again[name], row)
+    assert (found is not None) == printed
+    if not printed:
+        assert metrics["best_train_command"] is None
+        assert (
+            "no `rmsjax train` line reproduces the best row bit for bit: the sweep compiled "
+            "momentum=0.9 as a constant (its axis holds none too)"
+        ) in out
+
+
 def test_a_resumed_optuna_study_does_not_propose_its_trials_again(tmp_path):
     optuna = pytest.importorskip("optuna")
     from rmsjax.experiment import run as run_module

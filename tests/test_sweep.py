@@ -341,6 +341,29 @@ def test_plot_writes_png(tmp_path):
         result.plot("loss", x="learning_rate", y="tag")  # the best over `decay`: which way?
 
 
+@pytest.mark.parametrize(
+    "axes, mode, label",
+    [
+        ({"a": [1.0, 2.0], "b": [3.0, 4.0]}, None, "loss (mean over seeds)"),  # was "None over"
+        ({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0]}, "max", "loss (mean over seeds)"),
+        ({"a": [1.0, 2.0], "b": [3.0, 4.0], "c": [5.0, 6.0]}, "min",
+         "loss (mean over seeds, min over c)"),
+    ],
+)  # fmt: skip
+def test_the_heatmaps_colour_bar_says_what_each_cell_shows(axes, mode, label):
+    # Issue 23: the bar said "max over other axes" with no other axis, "None" without a mode.
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    space = rmsjax.grid(**axes)
+    loss = np.arange(2 * len(space), dtype=np.float32).reshape(len(space), 2)
+    result = rmsjax.SweepResult(space=space, seeds=2, metrics={"loss": loss})
+    fig = result.plot("loss", x="a", y="b", mode=mode)
+    assert [a.get_ylabel() for a in fig.axes] == ["b", label]  # the heatmap, its colour bar
+    plt.close(fig)
+
+
 # ------------------------------------------------------------------------------------------
 # Bad input
 

@@ -33,7 +33,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rmsjax._engine import program
+from rmsjax._engine import columns, program
 from rmsjax._engine.trainer import Trainer
 
 
@@ -95,7 +95,8 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
         )
     if not names:
         raise ValueError("Trainer.advance returned no metrics; return at least one")
-    program.check_metric_names(names, [*dynamic, *static], "Trainer.advance")
+    scalar = [n for n, s in zip(names, metric_shapes, strict=True) if not s.shape]
+    columns.check_metrics(names, [*dynamic, *static], "Trainer.advance", curves=scalar)
     largest = max(map(program._largest_array, (init_jaxpr.jaxpr, advance_jaxpr.jaxpr)))
     header = "\n".join(
         [

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import jaxprs_in_params
 
-from rmsjax._engine import checks
+from rmsjax._engine import checks, columns
 from rmsjax._engine.checks import round_up
 
 AXIS = "configs"  # the mesh axis configurations are sharded over
@@ -239,28 +239,10 @@ def check_metrics(out, who: str = "train_fn") -> list[str]:
     return list(out)
 
 
-# Columns of `SweepResult.to_pandas` besides the axes and metrics, which a metric must not shadow.
-COLUMNS = {
-    "config_id": "the configuration id column",
-    "seed": "the seed column",
-    "diverged": "the diverged column",
-}
-
-
 def check_metric_names(names: list[str], axes: list[str], who: str) -> None:
-    """Refuses a metric named like an axis or a column of `SweepResult.to_pandas`, which it would
-    silently replace there."""
-    for name in names:
-        if name in axes:
-            what = f"the hyperparameter axis {name!r}"
-        elif name in COLUMNS:
-            what = COLUMNS[name]
-        else:
-            continue
-        raise ValueError(
-            f"{who} returns a metric named {name!r}, the name of {what} of the result's "
-            "to_pandas(); rename the metric (or the axis)"
-        )
+    """Refuses a metric named like an axis or a reserved column of the results' to_pandas()
+    (see `columns`), which it would silently replace there."""
+    columns.check_metrics(names, axes, who)
 
 
 def _name(fn) -> str:

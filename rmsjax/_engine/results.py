@@ -73,8 +73,8 @@ class SweepResult:
         Columns: ``config_id`` (the configuration id, as `rank` returns it and as rows of
         `metrics` are numbered), one per hyperparameter axis, ``seed``, one per scalar metric, and
         ``diverged`` (True where any scalar metric is not finite). Array metrics (curves) are
-        left out; read them from `metrics`. A metric may not be named like a column (refused when
-        the sweep traces it).
+        left out; read them from `metrics`. An axis may not be named like a column (refused when
+        the space is built), nor a metric (refused when the sweep traces it).
 
         Example:
           >>> import numpy as np, rmsjax
@@ -688,11 +688,15 @@ class SweepResult:
         reducer = np.nanmin if mode == "min" else np.nanmax
         with np.errstate(all="ignore"), _quiet_all_nan():
             table = reducer(scores, axis=reduce_axes) if reduce_axes else scores
+        # What a value shows: the mean over seeds, the best over the axes reduced (if any vary).
+        over = [names[i] for i in reduce_axes if scores.shape[i] > 1]
+        best = f", {mode} over {', '.join(over)}" if over else ""
+        label = f"{metric} (mean over seeds{best})"
         xs = [str(v) for v in self.space.axes[x]]
         if y is None:
             ax.plot(xs, table, marker="o")
             ax.set_xlabel(x)
-            ax.set_ylabel(metric)
+            ax.set_ylabel(label)
             return
         table = np.asarray(table)
         if keep[0] < keep[1]:
@@ -702,7 +706,7 @@ class SweepResult:
         ax.set_yticks(range(len(self.space.axes[y])), [str(v) for v in self.space.axes[y]])
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        fig.colorbar(image, ax=ax, label=f"{metric} ({mode} over other axes)")
+        fig.colorbar(image, ax=ax, label=label)
 
     def _plot_points(self, ax, metric, x, mode):
         """A sampled space: one point per configuration against ``x`` (log axis if loguniform)."""

@@ -19,6 +19,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from rmsjax._engine import columns
+
 # Static (non-vmappable) values an axis may hold; anything else must be a real number.
 STATIC_TYPES = (bool, str, type(None))
 
@@ -165,6 +167,7 @@ def _check_axes(axes: Mapping[str, Any]) -> dict[str, list[Any]]:
     for name, values in axes.items():
         if not isinstance(name, str):
             raise TypeError(f"grid axis names must be str, got {name!r}")
+        columns.check_axis(name, "grid")
         if isinstance(values, Static):
             values = list(values.values)
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(
@@ -420,6 +423,7 @@ def distribution(name: str, value: Any, who: str = "sample") -> Distribution:
 
     A tuple is refused: ``(0.0, 0.5)`` reads as a range to some and as two values to others.
     """
+    columns.check_axis(name, who)
     if isinstance(value, (Uniform, Choice, IntUniform)):
         return value
     if type(value).__module__.startswith("optuna"):
@@ -488,6 +492,8 @@ class Configs:
     """
 
     def __init__(self, axes: Mapping[str, Sequence[Any]], static_axes: Sequence[str] = ()):
+        for name in axes:
+            columns.check_axis(name, "Configs")
         self.axes = {name: tuple(values) for name, values in axes.items()}
         sizes = {len(v) for v in self.axes.values()}
         if len(sizes) > 1:

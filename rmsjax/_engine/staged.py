@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from rmsjax._engine import checks, program
+from rmsjax._engine import checks, columns, program
 from rmsjax._engine.pool import Paused, Pool, TracedTrainer, auto_width, trace_trainer
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.store import Store
@@ -179,7 +179,7 @@ class StagedRecord:
         pairs = zip(traced.metric_names, traced.metric_avals, strict=True)
         spec = {n: _spec(a.shape, a.dtype) for n, a in pairs}
         curves = {f"{n}_curve": _spec((self.budget,), np.float64) for n in traced.scalar_metrics()}
-        clash = sorted((set(curves) | {"budget", "pruned"}) & set(spec))
+        clash = sorted((set(curves) | set(columns.RESERVED)) & set(spec))
         if clash:
             raise ValueError(f"Trainer.advance returns metrics named {clash}, which staged sweeps "
                              "use for curves and columns; rename them")  # fmt: skip
