@@ -26,6 +26,7 @@ import difflib
 import glob
 import json
 import os
+import shutil
 import tempfile
 import uuid
 import weakref
@@ -345,6 +346,58 @@ class Store:
             )
 
 
+class BusyError(ValueError):
+    """The folder is being written by another process (its write lock is held)."""
+
+
+def claim(path) -> None:
+    """Takes the write lock of the folder ``path`` (created if missing) for this process, before
+    anything there is deleted or written, and holds it: the next `Store` of ``path`` in this
+    process takes it over, without a moment unlocked; else it lasts as long as the process.
+
+    Raises `BusyError` naming the folder while another process writes it.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> claim(folder)
+    >>> claim(folder)  # held by this process already: nothing to do
+    """
+    path = os.fspath(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"`out_dir` {path!r} cannot be created: {e.strerror}") from e
+    _lock(path)
+
+
+def clear(path, keep: bool = True) -> None:
+    """Deletes what a sweep wrote in the folder ``path`` (all of it: the folder is the sweep's),
+    first taking its write lock (`claim`), which this process keeps; the folder stays unless
+    not ``keep`` (for a run that writes no sweep there: then the folder and its lock go).
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> open(os.path.join(folder, "chunk_00000.npz"), "w").close()
+    >>> clear(folder)
+    >>> os.listdir(folder)
+    []
+    """
+    path = os.fspath(path)
+    claim(path)
+    with os.scandir(path) as entries:
+        names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+    for name, is_dir in names:
+        if is_dir:
+            shutil.rmtree(os.path.join(path, name))
+        else:
+            os.remove(os.path.join(path, name))
+    if not keep:
+        os.rmdir(path)
+        key = os.path.realpath(path)
+        if key in _HELD and _HELD[key][1] is None:  # not (yet) owned by a Store
+            _unlock(key, None)
+
+
 def _lock(path: str) -> str | None:
     """Takes the write lock of ``path`` unless this process holds it; returns its key in _HELD.
 
@@ -362,7 +415,7 @@ def _lock(path: str) -> str | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as e:
         os.close(fd)
-        raise ValueError(
+        raise BusyError(
             f"out_dir {path!r} is being written by another process; two writers would "
             "overwrite each other's results. Wait for it to finish, or give each process its "
             "own out_dir"
