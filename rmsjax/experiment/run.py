@@ -381,18 +381,10 @@ def _flag_value(value: Any) -> str:
     return str(value)
 
 
-def _compiled_numbers(result, best_id: int) -> list[str]:
-    """The numeric values of ``best_id`` that its sweep compiled as constants (of a static axis,
-    e.g. ``--momentum none,0.9``), which ``rmsjax train --sweep-run`` would trace instead: a
-    different program, so no line claims to reproduce that row bit for bit."""
-    best = result.space[best_id]
-    return [f"{a}={best[a]!r}" for a in result.space.static_axes if _traced(best[a])]
-
-
 def _train_line(config: SweepConfig, task, preset: Preset, result, best_id: int) -> str | None:
     """The ``rmsjax train`` command that trains the best configuration's first seed again, bit
     for bit (a plain sweep only: a staged search's rows come from its pool of trainers)."""
-    if isinstance(result, rmsjax.StagedResult) or _compiled_numbers(result, best_id):
+    if isinstance(result, rmsjax.StagedResult):
         return None
     space = result.space
     best = space[best_id]
@@ -480,13 +472,6 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
     if train_line is not None:
         seeds = "" if config.seeds == 1 else f" (its seed 0 of {config.seeds})"
         notes.append(f"the best row again{seeds}, bit for bit: {train_line}")
-    elif not isinstance(result, rmsjax.StagedResult):
-        constants = ", ".join(_compiled_numbers(result, best_id))
-        notes.append(
-            f"no `rmsjax train` line reproduces the best row bit for bit: the sweep compiled "
-            f"{constants} as a constant (its axis holds none too), which `rmsjax "
-            "train` traces; sweep that value on an axis of numbers only to get the line"
-        )
     if pbt:
         notes += _pbt_notes(config, result, best_id)
     curves = result.metrics["loss_curve"].astype(np.float64).mean(axis=1)
