@@ -31,6 +31,7 @@ import numpy as np
 
 import rmsjax
 from rmsjax import experiment, tasks
+from rmsjax._engine import store as _store  # the out_dir's write lock and its run files
 from rmsjax.presets import format_value, get_preset
 
 __all__ = [
@@ -168,8 +169,19 @@ def claim_out_dir(
 choose another folder, or overwrite them (--overwrite)
     """
     out = Path(out_dir)
+    chunks = out / "chunks"
+    if chunks.exists() or identity.get("command") == "sweep":
+        try:  # before anything is deleted, and held for the run (its Store takes it over)
+            _store.claim(chunks)
+        except _store.BusyError as e:
+            raise ValueError(
+                f"output folder {str(out)!r} is in use: another rmsjax command is writing its "
+                "chunks/; wait for it to finish, or choose another folder (--out)"
+            ) from e
     previous = _previous_run(out)
     written = _written_before(out, previous)
+    if chunks in written and not any(chunks.iterdir()):  # empty (as `claim` creates it)
+        written.remove(chunks)
     if written and not overwrite:
         if previous is None:
             raise FileExistsError(
@@ -190,9 +202,10 @@ choose another folder, or overwrite them (--overwrite)
                 f"{'; '.join(differs)}); choose another folder, or overwrite them (--overwrite)"
             )
     if overwrite:
-        _remove(written)
-    elif fresh:
-        _remove([out / "chunks"])
+        _remove([p for p in written if p != chunks])
+    if (overwrite or fresh) and chunks.exists():
+        # The run files: the store deletes them, under its lock (kept for a sweep's run).
+        _store.clear(chunks, keep=identity.get("command") == "sweep")
     files = [] if overwrite or previous is None else previous.get("files", [])
     _write_run(out, identity, files)
 

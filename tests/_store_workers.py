@@ -10,6 +10,9 @@ STORAGE (an RDB URL, or ``journal:PATH`` for a JournalStorage file), saving in O
 KILL_AT > 0 the process kills itself (SIGKILL) when it is about to tell the study its KILL_AT-th
 finished trial. With READY and GATE, its first report to the study (after the first unit of its
 first two trials) touches READY and waits for GATE.
+
+``python _store_workers.py command READY GATE ARGV...``: runs the ``rmsjax`` command ARGV; once it
+has saved its first chunk it touches READY and waits until GATE exists; exits with its status.
 """
 
 import os
@@ -102,11 +105,33 @@ def gate_report(ready: str, gate: str) -> None:
     optuna.trial.Trial.report = gated_report
 
 
+def gated_command(ready: str, gate: str, argv: list[str]) -> int:
+    """``rmsjax ARGV``, held after its first saved chunk until ``gate`` exists."""
+    from rmsjax import cli
+    from rmsjax._engine.store import Store
+
+    save = Store.save
+
+    def gated_save(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        if not os.path.exists(ready):
+            open(ready, "w").close()
+            deadline = time.monotonic() + 120
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+    Store.save = gated_save
+    return cli.main(argv)
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "sweep":
         out_dir, ready, gate = args
         sweep(gated(ready, gate), out_dir)
+    elif command == "command":
+        ready, gate, *argv = args
+        sys.exit(gated_command(ready, gate, argv))
     elif command == "optuna":
         storage, out_dir, n_trials, kill_at, *gate = args
         if int(kill_at):

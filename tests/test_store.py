@@ -146,3 +146,42 @@ def test_an_interrupted_claim_is_skipped(tmp_path):
     assert (tmp_path / "chunk_00001.npz").exists()
     [(ids, arrays)] = store.load()
     assert ids.tolist() == [3] and arrays[0].tolist() == [[1.0]]
+
+
+@pytest.mark.parametrize("flag", ["--fresh", "--overwrite"])
+def test_a_second_command_on_a_folder_in_use_is_refused_and_deletes_nothing(tmp_path, capsys, flag):
+    """`rmsjax sweep --fresh` (or --overwrite) while another command runs in the same folder is
+    refused in one line naming the folder, before it deletes anything; the first finishes."""
+    from rmsjax import cli
+
+    out, ready, gate = tmp_path / "run", tmp_path / "ready", tmp_path / "gate"
+    argv = ["sweep", "quadratic", "--lr", "0.01,0.1,0.3", "--decay", "0.9", "--epochs", "5",
+            "--chunk-size", "1", "--out", str(out), "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, WORKERS, "command", str(ready), str(gate), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"),
+    )
+    try:
+        wait_for(ready, proc)  # the first command has saved its first chunk
+        chunks = sorted(os.listdir(out / "chunks"))
+        assert "chunk_00000.npz" in chunks
+        capsys.readouterr()
+        assert cli.main([*argv, flag]) == 1
+        err = capsys.readouterr().err
+        assert err == (
+            f"rmsjax: error: output folder '{out}' is in use: another rmsjax command is writing "
+            "its chunks/; wait for it to finish, or choose another folder (--out)\n"
+        )
+        assert sorted(os.listdir(out / "chunks")) == chunks  # nothing deleted
+    finally:
+        gate.touch()
+        stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "saved to" in stdout
+    names = sorted(os.listdir(out / "chunks"))
+    assert [n for n in names if n.startswith("chunk_")] == [f"chunk_{i:05d}.npz" for i in range(3)]
+    # Once the first has finished, the same command with the flag runs (and starts afresh).
+    assert cli.main([*argv, flag]) == 0

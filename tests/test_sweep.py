@@ -673,7 +673,9 @@ def test_metadata_is_recorded_checked_and_returned(finished_out_dir):
 
 def test_prng_key_and_typed_key_share_an_out_dir(partial_out_dir_copy):
     path = partial_out_dir_copy
-    raw = run(seeds=2, key=jax.random.PRNGKey(0), out_dir=path)  # KEY is jax.random.key(0)
+    # The folder was filled by `Monitored` (with KEY, jax.random.key(0)): the same program with
+    # the raw key loads it (another program with the other kind of key is refused).
+    raw = run(Monitored(), seeds=2, key=jax.random.PRNGKey(0), out_dir=path)
     for name, value in quadratic_reference().metrics.items():
         np.testing.assert_array_equal(raw.metrics[name], value)
     assert sorted(json.loads((path / "manifest.json").read_text())["programs"]["0"]) == [

@@ -12,6 +12,7 @@ leaves the devices but the metrics; with ``out_dir`` the population is saved at 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import time
@@ -402,7 +403,7 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
     host_dtypes = {n: _host_dtype(axes[n], space.column(n)) for n in space.dynamic_axes}
     extra = {_hp_column(n): ((budget,), host_dtypes[n]) for n in space.dynamic_axes}
     extra[_FROM] = ((budget,), np.int32)
-    traced_groups = {}
+    traced_groups, retraces = {}, {}
     for static_values, ids in groups.items():  # traced even when finished: checked
         static = dict(zip(space.static_axes, static_values, strict=True))
         traced = trace_trainer(trainer, static, dtypes, run_key.aval)
@@ -413,9 +414,10 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
             )
         staged.check_tiebreak_metric("pbt", rule, traced)
         spec = record.set_spec(traced, extra)
+        retrace = functools.partial(trace_trainer, trainer, static, dtypes)
         if store is not None:
-            kind = "typed_key" if run_key.typed else "raw_key"
-            store.check_program(ids[0], kind, spec, traced.fingerprint, traced.text)
+            store.check_program(ids[0], run_key, spec, traced, retrace)
+        retraces[static_values] = retrace
         traced_groups[static_values] = traced
     todo = sum(budget for ids in groups.values() if not record.done[ids].all())
     slots = {}
@@ -437,7 +439,8 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
                     f"devices as it started on, or use a new out_dir"
                 )
             traced = traced_groups[static_values]
-            record.begin_group(store, ids[0], run_key, traced, record.spec)
+            record.begin_group(store, ids[0], run_key, traced, record.spec,
+                               retraces[static_values])  # fmt: skip
             pool = Pool(traced, space.dynamic_axes, run_key, seeds, width, devices)
             resumed[ids] = _Population(pool, space, ids, axes, rule, record, store, run_key,
                                        bar).run()  # fmt: skip

@@ -9,6 +9,7 @@ as soon as its trial is told.
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -277,8 +278,10 @@ def optuna_search(
     record.load(store)
     reserved = _settle(study, store, record, metric)
     ids = [int(i) for i in np.flatnonzero(~record.done)]
-    if ids:
+    if ids or store is not None:  # traced even when every trial has finished: checked
         scheduler = _Search(trainer, study, dists, metric, budget, width, seeds, run_key, devices)
+        scheduler.check(record, store)
+    if ids:
         scheduler.run(ids, record, store, progress, reserved)
     columns = {n: record.arrays[f"_hp_{n}"][:, 0].tolist() for n in dists} if record.spec else {}
     objective = (metric, "max" if study.direction.name == "MAXIMIZE" else "min")
@@ -294,20 +297,29 @@ class _Search:
         self.width, self.seeds, self.key, self.devices = width, seeds, run_key, devices
         self.dtypes = _dtypes_of(dists)
         self.traced = trace_trainer(trainer, {}, self.dtypes, run_key.aval)
+        self.retrace = functools.partial(trace_trainer, trainer, {}, self.dtypes)
         if metric not in self.traced.scalar_metrics():
             raise ValueError(
                 f"`metric` {metric!r} is not a scalar metric of Trainer.advance, which returns "
                 f"{self.traced.metric_names}"
             )
 
-    def run(self, ids: list[int], record, store, progress: bool, reserved: set[int]) -> None:
+    def _spec(self, record) -> dict:
         ints = {n: np.issubdtype(dt, np.integer) for n, dt in self.dtypes.items()}
         extra = {"_trial": np.int64, **{f"_hp_{n}": np.int64 if ints[n] else np.float64
                                         for n in self.dists}}  # fmt: skip
-        spec = record.set_spec(self.traced, extra)
+        return record.set_spec(self.traced, extra)
+
+    def check(self, record, store) -> None:
+        """Refuses a program other than the one that filled ``store`` (see `Store`)."""
+        if store is not None:
+            store.check_program(0, self.key, self._spec(record), self.traced, self.retrace)
+
+    def run(self, ids: list[int], record, store, progress: bool, reserved: set[int]) -> None:
+        spec = self._spec(record)
         run_bytes = self.traced.largest * self.seeds
         record.widths[0] = _width(self.width, record, len(ids), self.devices, run_bytes)
-        record.begin_group(store, 0, self.key, self.traced, spec)
+        record.begin_group(store, 0, self.key, self.traced, spec, self.retrace)
         pool = Pool(self.traced, self.dtypes, self.key, self.seeds, record.widths[0], self.devices)
         optuna_dists = {name: d.to_optuna() for name, d in self.dists.items()}
         run_id = None if store is None else store.run_id

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import math
 import numbers
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from jax.experimental import multihost_utils
 from rmsjax._engine import checks, columns, program
 from rmsjax._engine.pool import Paused, Pool, TracedTrainer, auto_width, trace_trainer
 from rmsjax._engine.results import SweepResult
-from rmsjax._engine.store import Store
+from rmsjax._engine.store import Store, key_kind
 
 # Halving.
 
@@ -231,12 +232,13 @@ class StagedRecord:
                 self.done, f"processes found different finished configurations in out_dir "
                 f"{store.path!r}: it must be a directory every process sees")  # fmt: skip
 
-    def begin_group(self, store: Store | None, first_id: int, key, traced, spec) -> None:
-        """Checks ``traced`` against the program that filled ``store``, then records it there."""
+    def begin_group(self, store: Store | None, first_id: int, key, traced, spec, retrace) -> None:
+        """Checks ``traced`` against the program that filled ``store``, then records it there
+        (``retrace``: a key's abstract value -> the program traced with it, see `Store`)."""
         if store is None:
             return
-        kind = "typed_key" if key.typed else "raw_key"
-        store.check_program(first_id, kind, spec, traced.fingerprint, traced.text)
+        kind = key_kind(key)
+        store.check_program(first_id, key, spec, traced, retrace)
         width = self.widths[first_id]
         store.begin_group(first_id, width, kind, spec, traced.fingerprint, traced.text)
 
@@ -468,9 +470,14 @@ class _Run:
         _check_halving_metric(self.rule, traced)
         spec = record.set_spec(traced)
         if store is not None:
-            kind = "typed_key" if self.key.typed else "raw_key"
-            store.check_program(ids[0], kind, spec, traced.fingerprint, traced.text)
+            store.check_program(ids[0], self.key, spec, traced, self._retrace(static_values))
         self.traced[static_values] = traced
+
+    def _retrace(self, static_values):
+        """Traces one static combination with another kind of key (see `Store.check_program`)."""
+        static = dict(zip(self.space.static_axes, static_values, strict=True))
+        dynamic = {n: checks.traced_dtype(self.space.column(n)) for n in self.space.dynamic_axes}
+        return functools.partial(trace_trainer, self.trainer, static, dynamic)
 
     def pool(self, static_values, ids, record: StagedRecord, store) -> Pool:
         """The pool of one static combination, compiled on first use."""
@@ -480,7 +487,8 @@ class _Run:
         if ids[0] not in record.widths:  # a resumed sweep keeps its widths
             record.widths[ids[0]] = _width(self.width, len(ids), self.devices, traced,
                                            self.seeds, self.rule)  # fmt: skip
-        record.begin_group(store, ids[0], self.key, traced, record.spec)
+        record.begin_group(store, ids[0], self.key, traced, record.spec,
+                           self._retrace(static_values))  # fmt: skip
         width = record.widths[ids[0]]
         pool = Pool(traced, self.space.dynamic_axes, self.key, self.seeds, width, self.devices)
         self.pools[static_values] = pool

@@ -26,9 +26,12 @@ import difflib
 import glob
 import json
 import os
+import shutil
 import tempfile
 import uuid
 import weakref
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -112,6 +115,7 @@ class Store:
             self._lock = key
             _own(key, self)
         self.run_id: str = (self.manifest or {}).get("run_id") or uuid.uuid4().hex
+        self._checked: set = set()  # programs found equal to the other key kind's record
         self._next_chunk = _next_chunk(self.path) if writer else 0
 
     def _read_manifest(self) -> dict | None:
@@ -166,20 +170,59 @@ class Store:
         sizes = {} if self.manifest is None else self.manifest.get("chunk_sizes", {})
         return {int(k): int(v) for k, v in sizes.items()}
 
-    def check_program(self, first_id: int, kind: str, metrics: dict, fingerprint: dict, text):
+    def check_program(
+        self,
+        first_id: int,
+        key,
+        metrics: dict,
+        traced,
+        retrace: Callable[[jax.ShapeDtypeStruct], Any],
+    ) -> None:
         """Refuses a traced program that differs from the one that filled this out_dir.
 
-        ``metrics`` (names, shapes, dtypes) must match the manifest's; ``fingerprint`` must match
-        the one recorded for this static combination with the same ``kind`` of key (a raw and a
-        typed key trace differently, so each kind is compared with its own record).
+        ``metrics`` (names, shapes, dtypes) must match the manifest's; ``traced`` (its
+        ``fingerprint`` and ``text``), traced with ``key`` (a `program.RunKey`), must match the
+        program recorded for this static combination. A raw and a typed key trace differently,
+        so each kind has its own record; where only the other kind's is recorded, ``retrace``
+        (a key's abstract value -> the program traced with it) traces this call's program with
+        the other kind of key, and that is compared: a program change is refused whatever the
+        key's kind.
         """
         if self.metrics is not None:
             self._require_equal("metrics", metrics, self.metrics)
         programs = {} if self.manifest is None else self.manifest.get("programs", {})
-        theirs = programs.get(str(first_id), {}).get(kind)
-        if theirs is None or theirs == fingerprint:
+        recorded = programs.get(str(first_id), {})
+        kind = key_kind(key)
+        if kind in recorded or not recorded:
+            theirs = recorded.get(kind)
+            self._compare_program(first_id, kind, traced.fingerprint, theirs, traced.text)
             return
-        what = self._diff(first_id, kind, fingerprint, theirs, text)
+        checked = (first_id, kind, json.dumps(traced.fingerprint))
+        if checked in self._checked:
+            return
+        other, aval = other_key(key)
+        if other not in recorded:  # a kind this version does not know: nothing to compare with
+            raise ValueError(
+                f"out_dir {self.path!r} holds results of a program traced with keys of kind "
+                f"{sorted(recorded)} for configuration {first_id}, which this rmsjax cannot "
+                f"compare with. {_FIX}"
+            )
+        try:
+            again = retrace(aval)
+        except Exception as e:  # noqa: BLE001 - the recorded program traced with this kind
+            raise ValueError(
+                f"out_dir {self.path!r} holds results traced with a {other.replace('_', ' ')} "
+                f"(this call passes a {kind.replace('_', ' ')}), and this call's program cannot "
+                f"be traced with one to compare it ({type(e).__name__}: {e}): it is another "
+                f"program. Pass the kind of key the first run passed, or: {_FIX}"
+            ) from e
+        self._compare_program(first_id, other, again.fingerprint, recorded[other], again.text)
+        self._checked.add(checked)
+
+    def _compare_program(self, first_id: int, kind: str, mine: dict, theirs, text: str) -> None:
+        if theirs is None or theirs == mine:
+            return
+        what = self._diff(first_id, kind, mine, theirs, text)
         raise ValueError(
             f"out_dir {self.path!r} holds results of another train_fn: the program traced for "
             f"configuration {first_id} differs from the recorded one: {what}. {_FIX}"
@@ -244,12 +287,12 @@ class Store:
             file = os.path.join(self.path, name)
             if os.path.getsize(file) == 0:  # a name claimed by a save that was interrupted
                 continue
+            data = _read_npz(file, "finished chunk", "only its configurations again")
             try:
-                with np.load(file, allow_pickle=False) as data:
-                    ids = data["config_ids"]
-                    arrays = [data[f"metric_{i}"] for i in range(len(names))]
-            except (OSError, KeyError, ValueError) as e:
-                raise ValueError(f"cannot read finished chunk {file!r} of the sweep: {e}") from e
+                ids = data["config_ids"]
+                arrays = [data[f"metric_{i}"] for i in range(len(names))]
+            except KeyError as e:
+                raise _damaged(file, "finished chunk", "only its configurations again", e) from e
             chunks.append((ids, arrays))
         return chunks
 
@@ -272,11 +315,8 @@ class Store:
         """The paused runs, by configuration id."""
         out = {}
         for file in sorted(glob.glob(os.path.join(self.path, "paused_*.npz"))):
-            try:
-                with np.load(file, allow_pickle=False) as data:
-                    out[int(os.path.basename(file)[7:12])] = dict(data)
-            except (OSError, ValueError) as e:
-                raise ValueError(f"cannot read paused run {file!r} of the sweep: {e}") from e
+            way = "only that configuration again, from its start"
+            out[int(os.path.basename(file)[7:12])] = _read_npz(file, "paused run", way)
         return out
 
     def drop_paused(self, config_id: int) -> None:
@@ -297,11 +337,7 @@ class Store:
         path = os.path.join(self.path, name)
         if not os.path.exists(path):
             return None
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return dict(data)
-        except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read the saved state {path!r} of the sweep: {e}") from e
+        return _read_npz(path, "saved state", "only that pbt population again, from its start")
 
     def drop_state(self, name: str) -> None:
         """Removes state file ``name`` (what it saved has finished), if any."""
@@ -345,6 +381,58 @@ class Store:
             )
 
 
+class BusyError(ValueError):
+    """The folder is being written by another process (its write lock is held)."""
+
+
+def claim(path) -> None:
+    """Takes the write lock of the folder ``path`` (created if missing) for this process, before
+    anything there is deleted or written, and holds it: the next `Store` of ``path`` in this
+    process takes it over, without a moment unlocked; else it lasts as long as the process.
+
+    Raises `BusyError` naming the folder while another process writes it.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> claim(folder)
+    >>> claim(folder)  # held by this process already: nothing to do
+    """
+    path = os.fspath(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"`out_dir` {path!r} cannot be created: {e.strerror}") from e
+    _lock(path)
+
+
+def clear(path, keep: bool = True) -> None:
+    """Deletes what a sweep wrote in the folder ``path`` (all of it: the folder is the sweep's),
+    first taking its write lock (`claim`), which this process keeps; the folder stays unless
+    not ``keep`` (for a run that writes no sweep there: then the folder and its lock go).
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> open(os.path.join(folder, "chunk_00000.npz"), "w").close()
+    >>> clear(folder)
+    >>> os.listdir(folder)
+    []
+    """
+    path = os.fspath(path)
+    claim(path)
+    with os.scandir(path) as entries:
+        names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+    for name, is_dir in names:
+        if is_dir:
+            shutil.rmtree(os.path.join(path, name))
+        else:
+            os.remove(os.path.join(path, name))
+    if not keep:
+        os.rmdir(path)
+        key = os.path.realpath(path)
+        if key in _HELD and _HELD[key][1] is None:  # not (yet) owned by a Store
+            _unlock(key, None)
+
+
 def _lock(path: str) -> str | None:
     """Takes the write lock of ``path`` unless this process holds it; returns its key in _HELD.
 
@@ -362,7 +450,7 @@ def _lock(path: str) -> str | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as e:
         os.close(fd)
-        raise ValueError(
+        raise BusyError(
             f"out_dir {path!r} is being written by another process; two writers would "
             "overwrite each other's results. Wait for it to finish, or give each process its "
             "own out_dir"
@@ -387,6 +475,26 @@ def _unlock(key: str | None, owner) -> None:
     if held is not None and held[1] is owner:  # not owned (or taken over) by another Store
         del _HELD[key]
         os.close(held[0])  # releases the flock
+
+
+# What np.load raises for a truncated or damaged .npz: a bad zip, a short read, bad data.
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _damaged(file: str, what: str, again: str, error: Exception) -> ValueError:
+    return ValueError(
+        f"cannot read the {what} {file!r} of the sweep ({type(error).__name__}: {error}): it is "
+        f"truncated or damaged; move it out of the folder and the rerun trains {again}"
+    )
+
+
+def _read_npz(file: str, what: str, again: str) -> dict[str, np.ndarray]:
+    """The arrays of ``file``, or one error naming it and what moving it aside retrains."""
+    try:  # opened here: np.load leaves a file it opened open when it is not a zip
+        with open(file, "rb") as f, np.load(f, allow_pickle=False) as data:
+            return dict(data)
+    except _NPZ_ERRORS as e:
+        raise _damaged(file, what, again, e) from e
 
 
 def _chunk_files(path: str) -> list[str]:
@@ -418,6 +526,19 @@ def _link_exclusive(tmp: str, target: str, folder: str) -> None:
             "this sweep ran; two writers on one out_dir would overwrite each other's results. "
             "Give each process its own out_dir"
         ) from e
+
+
+def key_kind(key) -> str:
+    """The kind of a `program.RunKey`, as the manifest records programs by it."""
+    return "typed_key" if key.typed else "raw_key"
+
+
+def other_key(key) -> tuple[str, jax.ShapeDtypeStruct]:
+    """The other kind of key than `program.RunKey` ``key``: its name and abstract value."""
+    if key.typed:
+        return "raw_key", jax.ShapeDtypeStruct(np.shape(key.data), np.uint32)
+    typed = jax.random.wrap_key_data(np.asarray(key.data), impl=key.impl)
+    return "typed_key", jax.ShapeDtypeStruct(typed.shape, typed.dtype)
 
 
 def _program_file(first_id: int, kind: str) -> str:

@@ -8,6 +8,7 @@ result (`results`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -286,9 +287,8 @@ def _trace_group(context: _Context, static_values: tuple, ids: list[int]) -> _Gr
     traced = program.trace(context.train_fn, static, context.dtypes, context.key.aval)
     group = _Group(static, np.asarray(ids, dtype=np.int32), traced)
     if context.store is not None:
-        context.store.check_program(
-            ids[0], context.key_kind, traced.metric_spec, traced.fingerprint, traced.text
-        )
+        retrace = functools.partial(program.trace, context.train_fn, static, context.dtypes)
+        context.store.check_program(ids[0], context.key, traced.metric_spec, traced, retrace)
     return group
 
 
