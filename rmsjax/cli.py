@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import textwrap
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,32 @@ def _out_dir(args: argparse.Namespace) -> Path:
     return Path(args.out or Path("runs") / f"{args.task}-{args.command}")
 
 
+def _compilation_cache(args: argparse.Namespace) -> str | None:
+    """Turn on JAX's persistent compilation cache as the flags or the variable say; the line
+    that says where (None when disabled)."""
+    if args.no_compilation_cache and args.compilation_cache is not None:
+        raise UsageError(
+            "--compilation-cache and --no-compilation-cache contradict each other: give one "
+            f"(got --compilation-cache {args.compilation_cache!r})"
+        )
+    if args.no_compilation_cache:
+        rmsjax.disable_compilation_cache()
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        folder = rmsjax.enable_compilation_cache(args.compilation_cache)
+    for warning in caught:  # the folder cannot be written: one line, and the run goes on
+        flag = "--compilation-cache" if args.compilation_cache else "$RMSJAX_COMPILATION_CACHE"
+        print(f"{PROG}: warning: {warning.message} (move it with --compilation-cache DIR, "
+              f"or --no-compilation-cache; this one came from {flag} or the default)",
+              file=sys.stderr)  # fmt: skip
+    if folder is None:
+        return None
+    return f"compilation cache: {folder} (--no-compilation-cache to compile anew)"
+
+
 def _run(args, config, run) -> int:
+    cache_line = _compilation_cache(args)
     config = experiment.resolve(config)
     out = report.check_can_save(_out_dir(args))
     identity = report.run_identity(args.command, config)
@@ -87,6 +113,8 @@ def _run(args, config, run) -> int:
         raise FileNotFoundError(f"{err} (with this command: --data-dir DIR)") from err
     for i, line in enumerate(report.plan(config, data)):
         print(f"{PROG} {args.command} {line}" if i == 0 else line)
+    if cache_line:
+        print(cache_line)
     result = run(config, data, progress=not args.no_progress)
     report.print_report(result, top=getattr(args, "top", 10))
     print(f"saved to {out}/: {', '.join(report.save_report(result, out))}")
@@ -202,6 +230,11 @@ _RUN_OPTIONS = [  # (flag, help, argparse keywords) of every command
     ("--overwrite", "replace another run's results in --out (everything that run wrote there "
      "is deleted first)", {"action": "store_true"}),
     ("--no-progress", "no progress bars", {"action": "store_true"}),
+    ("--compilation-cache", "folder of JAX's persistent compilation cache, where compiled "
+     "programs are saved for the next run (default $RMSJAX_COMPILATION_CACHE, else the per-user "
+     "cache folder, e.g. ~/.cache/rmsjax/jax)", {"metavar": "DIR"}),
+    ("--no-compilation-cache", "compile everything anew, saving nothing (as "
+     "RMSJAX_COMPILATION_CACHE=0)", {"action": "store_true"}),
 ]  # fmt: skip
 _COMMANDS = {  # summary, description, examples
     "train": (
