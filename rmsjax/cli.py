@@ -102,7 +102,11 @@ def _compilation_cache(args: argparse.Namespace) -> str | None:
 def _run(args, config, run) -> int:
     cache_line = _compilation_cache(args)
     config = experiment.resolve(config)
-    out = report.check_can_save(_out_dir(args))
+    try:
+        out = report.check_can_save(_out_dir(args))
+    except OSError as err:  # the folder cannot be made or written: say which flag set it
+        flag = "--out" if args.out else "the default --out"
+        raise OSError(f"{flag} {str(_out_dir(args))!r}: {err}") from err
     identity = report.run_identity(args.command, config)
     report.claim_out_dir(
         out, identity, overwrite=args.overwrite, fresh=getattr(args, "fresh", False)
@@ -396,6 +400,31 @@ def _join_negative_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _in_flags(parser: argparse.ArgumentParser, message: str) -> str:
+    """A config's message about a missing option in the command's words: `trials` -> --trials,
+    search 'pbt' -> --search pbt (the config names its fields, the user typed flags).
+
+    >>> _in_flags(build_parser(), "search 'optuna' needs `trials` >= 1, got None")
+    '--search optuna needs --trials N >= 1, got None (not given)'
+    """
+    flags = {}
+    for sub in parser._subparsers._group_actions[0].choices.values():  # every command's flags
+        for action in sub._actions:
+            if action.option_strings and action.dest not in flags:
+                flags[action.dest] = action.option_strings[0]
+
+    def flag(match: re.Match) -> str:
+        name = match[1]
+        if name not in flags:
+            return match[0]
+        metavar = {"trials": " N", "population": " N", "interval": " K"}.get(name, "")
+        return flags[name] + metavar
+
+    message = re.sub(r"`(\w+)`", flag, message)
+    message = re.sub(r"\bsearch '(\w+)'", r"--search \1", message)
+    return message + " (not given)" if message.endswith("got None") else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``rmsjax`` command with ``argv`` (default ``sys.argv[1:]``); return its exit status.
 
@@ -417,6 +446,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         usage = isinstance(err, UsageError)
         message = " ".join(str(err).split()) or type(err).__name__
+        if message.endswith("got None"):  # a flag that was needed was not given: name it
+            message = _in_flags(parser, message)
         argument = getattr(err, "argument", None)  # rmsjax.HyperparameterError names it
         message += f" (option {FLAGS[argument]})" if argument in FLAGS else ""
         print(f"{PROG}{f' {args.command}' if usage else ''}: error: {message}", file=sys.stderr)
