@@ -72,7 +72,17 @@ def _given(args: argparse.Namespace, *, many: bool) -> dict[str, Any]:
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    return Path(args.out or Path("runs") / f"{args.task}-{args.command}")
+    """``--out``, else ``runs/TASK-COMMAND`` (a grid sweep: ``runs/TASK-sweep``), and for the
+    other searches ``runs/TASK-SEARCH`` with ``-halvingETA`` when halving, so that each kind of
+    run has its own default folder."""
+    if args.out:
+        return Path(args.out)
+    name = args.command
+    if args.command == "sweep" and args.search != "grid":
+        name = args.search
+    if getattr(args, "halving", None) is not None:
+        name += f"-halving{args.halving}"
+    return Path("runs") / f"{args.task}-{name}"
 
 
 def _compilation_cache(args: argparse.Namespace) -> str | None:
@@ -229,7 +239,9 @@ _RUN_OPTIONS = [  # (flag, help, argparse keywords) of every command
      {"type": _number(0), "metavar": "N", "default": 0}),
     ("--data-dir", "folder with the data of mnist (IDX files) or reviews (pos/ and neg/); "
      "default $RMSJAX_DATA_DIR, else downloaded by tensorflow-datasets", {"metavar": "DIR"}),
-    ("--out", "output folder (default runs/TASK-COMMAND); one that holds another run's "
+    ("--out", "output folder (default runs/TASK-COMMAND, for a sweep runs/TASK-sweep "
+     "for a grid, else runs/TASK-SEARCH, e.g. runs/digits-optuna, with -halvingETA when "
+     "halving); one that holds another run's "
      "results is refused, saying what differs", {"metavar": "DIR"}),
     ("--overwrite", "replace another run's results in --out (everything that run wrote there "
      "is deleted first)", {"action": "store_true"}),
@@ -359,7 +371,8 @@ examples:
   rmsjax train rosenbrock --lr 0.01         one run, with its trajectory on a contour
   rmsjax compare rosenbrock                 SGD, the four RMSprop presets and Adam
 
-Every command writes metrics.json and PNG plots to --out DIR (default runs/TASK-COMMAND/).
+Every command writes metrics.json and PNG plots to --out DIR (default runs/TASK-COMMAND/;
+sweeps other than a grid: runs/TASK-SEARCH/, e.g. runs/digits-pbt/, runs/digits-random-halving3/).
 Set RMSJAX_DEBUG=1 to see full tracebacks instead of one-line errors.""",
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"rmsjax {rmsjax.__version__}")

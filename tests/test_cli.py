@@ -898,3 +898,20 @@ def test_plan_of_one_configuration_is_singular(tmp_path, capsys):
     code, out, err = run([*argv, "--no-progress", "--out", tmp_path], capsys)
     assert code == 0, err
     assert "1 configuration (" in out and "1 configurations" not in out, out
+
+
+def test_each_kind_of_search_has_its_own_default_folder(tmp_path, capsys, monkeypatch):
+    """The main job, then a halving random search: before, both wrote runs/digits-sweep and
+    the second was refused as another run."""
+    monkeypatch.chdir(tmp_path)
+    small = ["--epochs", 3, "--no-progress", "--lr", "1e-3,1e-2", "--decay", "0.9"]
+    code, out, err = run(["sweep", "xor", *small], capsys)
+    assert code == 0, err
+    assert f"saved to {Path('runs') / 'xor-sweep'}" in out
+    sampled = ["--search", "random", "--trials", 4, "--halving", 2, "--lr", "1e-3:1e-1"]
+    code, out, err = run(["sweep", "xor", *small[:3], *sampled], capsys)
+    assert code == 0, err
+    assert f"saved to {Path('runs') / 'xor-random-halving2'}" in out
+    code, out, err = run(["sweep", "xor", *small[:3], *sampled[:4], "--lr", "1e-3:1e-1"], capsys)
+    assert code == 0, err
+    assert f"saved to {Path('runs') / 'xor-random'}" in out
