@@ -9,6 +9,7 @@ light.
 
 import importlib
 
+from rmsjax._cache import disable_compilation_cache, enable_compilation_cache
 from rmsjax._engine.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
 from rmsjax._engine.population import PBT, PBTResult, pbt, replay
 from rmsjax._engine.results import SweepResult
@@ -63,6 +64,8 @@ __all__ = [
     "Trainer",
     "Uniform",
     "choice",
+    "disable_compilation_cache",
+    "enable_compilation_cache",
     "grid",
     "halving",
     "keras_rmsprop",

@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import textwrap
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,12 +72,51 @@ def _given(args: argparse.Namespace, *, many: bool) -> dict[str, Any]:
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    return Path(args.out or Path("runs") / f"{args.task}-{args.command}")
+    """``--out``, else ``runs/TASK-COMMAND`` (a grid sweep: ``runs/TASK-sweep``), and for the
+    other searches ``runs/TASK-SEARCH`` with ``-halvingETA`` when halving, so that each kind of
+    run has its own default folder."""
+    if args.out:
+        return Path(args.out)
+    name = args.command
+    if args.command == "sweep" and args.search != "grid":
+        name = args.search
+    if getattr(args, "halving", None) is not None:
+        name += f"-halving{args.halving}"
+    return Path("runs") / f"{args.task}-{name}"
+
+
+def _compilation_cache(args: argparse.Namespace) -> str | None:
+    """Turn on JAX's persistent compilation cache as the flags or the variable say; the line
+    that says where (None when disabled)."""
+    if args.no_compilation_cache and args.compilation_cache is not None:
+        raise UsageError(
+            "--compilation-cache and --no-compilation-cache contradict each other: give one "
+            f"(got --compilation-cache {args.compilation_cache!r})"
+        )
+    if args.no_compilation_cache:
+        rmsjax.disable_compilation_cache()
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        folder = rmsjax.enable_compilation_cache(args.compilation_cache)
+    for warning in caught:  # the folder cannot be written: one line, and the run goes on
+        flag = "--compilation-cache" if args.compilation_cache else "$RMSJAX_COMPILATION_CACHE"
+        print(f"{PROG}: warning: {warning.message} (move it with --compilation-cache DIR, "
+              f"or --no-compilation-cache; this one came from {flag} or the default)",
+              file=sys.stderr)  # fmt: skip
+    if folder is None:
+        return None
+    return f"compilation cache: {folder} (--no-compilation-cache to compile anew)"
 
 
 def _run(args, config, run) -> int:
+    cache_line = _compilation_cache(args)
     config = experiment.resolve(config)
-    out = report.check_can_save(_out_dir(args))
+    try:
+        out = report.check_can_save(_out_dir(args))
+    except OSError as err:  # the folder cannot be made or written: say which flag set it
+        flag = "--out" if args.out else "the default --out"
+        raise OSError(f"{flag} {str(_out_dir(args))!r}: {err}") from err
     identity = report.run_identity(args.command, config)
     report.claim_out_dir(
         out, identity, overwrite=args.overwrite, fresh=getattr(args, "fresh", False)
@@ -87,6 +127,8 @@ def _run(args, config, run) -> int:
         raise FileNotFoundError(f"{err} (with this command: --data-dir DIR)") from err
     for i, line in enumerate(report.plan(config, data)):
         print(f"{PROG} {args.command} {line}" if i == 0 else line)
+    if cache_line:
+        print(cache_line)
     result = run(config, data, progress=not args.no_progress)
     report.print_report(result, top=getattr(args, "top", 10))
     print(f"saved to {out}/: {', '.join(report.save_report(result, out))}")
@@ -197,11 +239,18 @@ _RUN_OPTIONS = [  # (flag, help, argparse keywords) of every command
      {"type": _number(0), "metavar": "N", "default": 0}),
     ("--data-dir", "folder with the data of mnist (IDX files) or reviews (pos/ and neg/); "
      "default $RMSJAX_DATA_DIR, else downloaded by tensorflow-datasets", {"metavar": "DIR"}),
-    ("--out", "output folder (default runs/TASK-COMMAND); one that holds another run's "
+    ("--out", "output folder (default runs/TASK-COMMAND, for a sweep runs/TASK-sweep "
+     "for a grid, else runs/TASK-SEARCH, e.g. runs/digits-optuna, with -halvingETA when "
+     "halving); one that holds another run's "
      "results is refused, saying what differs", {"metavar": "DIR"}),
     ("--overwrite", "replace another run's results in --out (everything that run wrote there "
      "is deleted first)", {"action": "store_true"}),
     ("--no-progress", "no progress bars", {"action": "store_true"}),
+    ("--compilation-cache", "folder of JAX's persistent compilation cache, where compiled "
+     "programs are saved for the next run (default $RMSJAX_COMPILATION_CACHE, else the per-user "
+     "cache folder, e.g. ~/.cache/rmsjax/jax)", {"metavar": "DIR"}),
+    ("--no-compilation-cache", "compile everything anew, saving nothing (as "
+     "RMSJAX_COMPILATION_CACHE=0)", {"action": "store_true"}),
 ]  # fmt: skip
 _COMMANDS = {  # summary, description, examples
     "train": (
@@ -322,7 +371,8 @@ examples:
   rmsjax train rosenbrock --lr 0.01         one run, with its trajectory on a contour
   rmsjax compare rosenbrock                 SGD, the four RMSprop presets and Adam
 
-Every command writes metrics.json and PNG plots to --out DIR (default runs/TASK-COMMAND/).
+Every command writes metrics.json and PNG plots to --out DIR (default runs/TASK-COMMAND/;
+sweeps other than a grid: runs/TASK-SEARCH/, e.g. runs/digits-pbt/, runs/digits-random-halving3/).
 Set RMSJAX_DEBUG=1 to see full tracebacks instead of one-line errors.""",
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"rmsjax {rmsjax.__version__}")
@@ -363,6 +413,31 @@ def _join_negative_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _in_flags(parser: argparse.ArgumentParser, message: str) -> str:
+    """A config's message about a missing option in the command's words: `trials` -> --trials,
+    search 'pbt' -> --search pbt (the config names its fields, the user typed flags).
+
+    >>> _in_flags(build_parser(), "search 'optuna' needs `trials` >= 1, got None")
+    '--search optuna needs --trials N >= 1, got None (not given)'
+    """
+    flags = {}
+    for sub in parser._subparsers._group_actions[0].choices.values():  # every command's flags
+        for action in sub._actions:
+            if action.option_strings and action.dest not in flags:
+                flags[action.dest] = action.option_strings[0]
+
+    def flag(match: re.Match) -> str:
+        name = match[1]
+        if name not in flags:
+            return match[0]
+        metavar = {"trials": " N", "population": " N", "interval": " K"}.get(name, "")
+        return flags[name] + metavar
+
+    message = re.sub(r"`(\w+)`", flag, message)
+    message = re.sub(r"\bsearch '(\w+)'", r"--search \1", message)
+    return message + " (not given)" if message.endswith("got None") else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``rmsjax`` command with ``argv`` (default ``sys.argv[1:]``); return its exit status.
 
@@ -384,6 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         usage = isinstance(err, UsageError)
         message = " ".join(str(err).split()) or type(err).__name__
+        if message.endswith("got None"):  # a flag that was needed was not given: name it
+            message = _in_flags(parser, message)
         argument = getattr(err, "argument", None)  # rmsjax.HyperparameterError names it
         message += f" (option {FLAGS[argument]})" if argument in FLAGS else ""
         print(f"{PROG}{f' {args.command}' if usage else ''}: error: {message}", file=sys.stderr)

@@ -233,13 +233,14 @@ def plan(config, data) -> list[str]:
         if config.search == "grid":
             size = math.prod(len(v) for v in varied.values())
             shape = " x ".join(f"{len(v)} {n}" for n, v in varied.items()) or "1 configuration"
-            what = f"{size} configurations ({shape})"
+            what = f"{size} configuration{'' if size == 1 else 's'} ({shape})"
         elif config.search == "pbt":
             axes = ", ".join(f"{n} {_describe_axis(v)}" for n, v in varied.items())
             what = f"a population of {config.population} drawn at random over {axes}"
         else:
             axes = ", ".join(f"{n} {_describe_axis(v)}" for n, v in varied.items())
-            what = f"{config.trials} configurations by {config.search} search over {axes}"
+            plural = "" if config.trials == 1 else "s"
+            what = f"{config.trials} configuration{plural} by {config.search} search over {axes}"
         halving = "" if config.halving is None else f", successive halving (eta {config.halving})"
         if config.search == "pbt":
             every = f"{config.interval} {task.budget_unit}{'' if config.interval == 1 else 's'}"

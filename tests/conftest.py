@@ -5,6 +5,10 @@ from pathlib import Path
 
 # Keras reads its backend once, at import; the parity tests need the JAX backend.
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# The tests never write into the user's compilation cache, and a cache hit would hide a
+# compilation from the tests that count them: the command runs without it here (subprocesses
+# inherit this); the cache's own tests give it a tmp folder.
+os.environ["RMSJAX_COMPILATION_CACHE"] = "0"
 
 import pytest  # noqa: E402
 

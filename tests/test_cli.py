@@ -599,7 +599,7 @@ def test_sweep_optuna_resume_refuses_other_options(tmp_path, capsys):
     "argv, code, match",
     [
         (["sweep", "xor", "--lr", "1e-3:1e-1"], 1, "are ranges, which a grid cannot list"),
-        (["sweep", "xor", "--search", "random"], 1, "needs `trials` >= 1"),
+        (["sweep", "xor", "--search", "random"], 1, "needs --trials N >= 1, got None (not given)"),
         (["sweep", "quadratic", "--halving", 3], 1, "`halving` needs epochs"),
         (["sweep", "xor", "--halving", 1], 2, "expected an integer >= 2"),
         (["sweep", "xor", "--lr", "0.1:0.01", "--search", "random"], 2, "needs LO < HI"),
@@ -871,9 +871,9 @@ def test_sweep_pbt_reports_saves_its_picture_and_its_best_member_replays(tmp_pat
 @pytest.mark.parametrize(
     "argv, match",
     [
-        ([*PBT[:4], "--interval", 1], "needs `population`, an int >= 4"),
+        ([*PBT[:4], "--interval", 1], "needs --population N, an int >= 4"),
         ([*PBT[:5], 3, "--interval", 1], "needs `population`, an int >= 4 (the bottom quarter"),
-        ([*PBT[:6]], "needs `interval`, the epochs between two rankings"),
+        ([*PBT[:6]], "--search pbt needs --interval K, the epochs between two rankings"),
         ([*PBT, "--epochs", 1], "`interval` (1) must be smaller than `epochs` (1)"),
         ([*PBT, "--trials", 4], "`trials` is not for search 'pbt': give the size of its "
                                 "population as `population`"),
@@ -908,3 +908,54 @@ def test_sigint_keeps_the_pbt_population_and_the_same_command_continues(tmp_path
     code, _, err = run([*argv, "--out", tmp_path / "whole"], capsys)
     assert code == 0, err
     assert (out / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# Errors in flags (issue 23 §1): a missing flag, an --out that cannot be made, the plan's plural.
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--search", "optuna"], "rmsjax: error: --search optuna needs --trials N >= 1, got None"),
+        (["--search", "pbt", "--population", 4, "--epochs", 3],
+         "rmsjax: error: --search pbt needs --interval K, the epochs between two rankings"),
+    ],
+)  # fmt: skip
+def test_a_missing_search_flag_is_named_as_the_flag(argv, match, tmp_path, capsys):
+    code, out, err = run(["sweep", "digits", *argv, "--out", tmp_path], capsys)
+    assert code == 1 and out == ""
+    assert_one_line_error(err)
+    assert err.startswith(match) and "`" not in err, err
+
+
+def test_out_that_cannot_be_made_names_the_flag(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    code, out, err = run(["train", "quadratic", "--out", tmp_path / "file" / "x"], capsys)
+    assert code == 1 and out == ""
+    assert_one_line_error(err)
+    assert err.startswith(f"rmsjax: error: --out '{tmp_path / 'file' / 'x'}': [Errno"), err
+
+
+def test_plan_of_one_configuration_is_singular(tmp_path, capsys):
+    argv = ["sweep", "quadratic", "--lr", "0.01", "--decay", "0.9", "--epochs", 2]
+    code, out, err = run([*argv, "--no-progress", "--out", tmp_path], capsys)
+    assert code == 0, err
+    assert "1 configuration (" in out and "1 configurations" not in out, out
+
+
+def test_each_kind_of_search_has_its_own_default_folder(tmp_path, capsys, monkeypatch):
+    """The main job, then a halving random search: before, both wrote runs/digits-sweep and
+    the second was refused as another run."""
+    monkeypatch.chdir(tmp_path)
+    small = ["--epochs", 3, "--no-progress", "--lr", "1e-3,1e-2", "--decay", "0.9"]
+    code, out, err = run(["sweep", "xor", *small], capsys)
+    assert code == 0, err
+    assert f"saved to {Path('runs') / 'xor-sweep'}" in out
+    sampled = ["--search", "random", "--trials", 4, "--halving", 2, "--lr", "1e-3:1e-1"]
+    code, out, err = run(["sweep", "xor", *small[:3], *sampled], capsys)
+    assert code == 0, err
+    assert f"saved to {Path('runs') / 'xor-random-halving2'}" in out
+    code, out, err = run(["sweep", "xor", *small[:3], *sampled[:4], "--lr", "1e-3:1e-1"], capsys)
+    assert code == 0, err
+    assert f"saved to {Path('runs') / 'xor-random'}" in out
