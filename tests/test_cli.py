@@ -864,3 +864,22 @@ def test_sigint_keeps_the_pbt_population_and_the_same_command_continues(tmp_path
     code, _, err = run([*argv, "--out", tmp_path / "whole"], capsys)
     assert code == 0, err
     assert (out / "results.csv").read_text() == (tmp_path / "whole" / "results.csv").read_text()
+
+
+def test_an_optuna_search_writes_its_space_to_the_optuna_storage(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    argv = ["sweep", "xor", "--search", "optuna", "--trials", 2, "--epochs", 1]
+    argv += ["--optuna-storage", url, "--out", tmp_path / "out", "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    (summary,) = optuna.get_all_study_summaries(url)
+    study = optuna.load_study(study_name=summary.study_name, storage=url)
+    from rmsjax._engine.spaces import distribution
+
+    config = experiment.resolve(experiment.SweepConfig(task="xor", search="optuna", trials=2))
+    # The distributions of the space searched, not the range of the two values it drew.
+    expected = {n: distribution(n, v).to_optuna() for n, v in config.space.items()}
+    assert any(not isinstance(d, optuna.distributions.FloatDistribution) or d.log
+               for d in expected.values())  # fmt: skip
+    assert [t.distributions for t in study.trials] == [expected] * 2

@@ -364,7 +364,8 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
     seconds = time.perf_counter() - start
     report = _sweep_report(config, task, preset, data, result, seconds, source)
     if study is not None:  # one trial per configuration, for optuna-dashboard
-        result.to_optuna(study, config.metric, config.mode)
+        # The space searched, not the values drawn: the dashboard draws each axis as searched.
+        result.to_optuna(study, config.metric, config.mode, space=config.space)
         report.notes.append(f"written to the Optuna storage as study {study.study_name!r}")
         report.json["optuna_study"] = study.study_name
     report.metrics["wall_seconds"] = report.json["wall_seconds"] = time.perf_counter() - wall_start
