@@ -336,9 +336,13 @@ _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
          "epoch's training loss, final_loss also reads as loss)", {"metavar": "NAME"}),
         ("--mode", "best is min or max (default: max for accuracies, else min)",
          {"choices": ("min", "max")}),
-        ("--optuna-storage", "also write the result into a new study of this Optuna storage "
+        ("--optuna-storage", "also write the result into a study of this Optuna storage "
          "(a URL, e.g. sqlite:///runs/optuna.db), one trial per configuration, to explore it "
          "with optuna-dashboard URL", {"metavar": "URL"}),
+        ("--study-name", "the study of --optuna-storage to write to, created by its first "
+         "trial, continued by a rerun (default: 'rmsjax TASK SEARCH RUN_ID', the same for a "
+         "rerun of this command into the same OUT); trials already there are not written "
+         "again", {"metavar": "NAME"}),
         ("--top", "rows of the ranked table (default 10)",
          {"type": _number(1), "metavar": "N", "default": 10}),
         ("--fresh", "start afresh: delete the configurations an earlier run of this same "

@@ -97,7 +97,7 @@ def run_identity(command: str, config) -> dict[str, Any]:
     without what does not change the results (the data folder's path, the resume folder, the
     chunk size: a resumed sweep keeps its recorded chunk widths; the Optuna storage written to)."""
     fields = dataclasses.asdict(config)
-    for name in ("data_dir", "resume_dir", "chunk_size", "optuna_storage"):
+    for name in ("data_dir", "resume_dir", "chunk_size", "optuna_storage", "study_name"):
         fields.pop(name, None)
     return json.loads(json.dumps(to_json({"command": command, **fields})))
 

@@ -786,8 +786,35 @@ def test_two_runs_in_the_same_second_write_two_studies(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     config = experiment.resolve(experiment.SweepConfig(
         task="xor", search="random", trials=2, optuna_storage=url))  # fmt: skip
-    names = {run_module._storage_study(config, tasks.get("xor")).study_name for _ in range(2)}
+    result = rmsjax.SweepResult(space=rmsjax.grid(lr=[0.1]), seeds=1,
+                                metrics={"test_accuracy": np.array([[0.5]])})  # fmt: skip
+    # No resume folder (no run id): each run writes its own, time-stamped study.
+    names = {run_module._write_storage(config, tasks.get("xor"), result, None) for _ in range(2)}
     assert len(names) == 2 and len(optuna.get_all_study_summaries(url)) == 2
+
+
+def test_a_rerun_continues_its_study_and_writes_no_trial_twice(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    argv = ["sweep", "xor", "--search", "random", "--trials", 3, "--epochs", 1]
+    argv += ["--optuna-storage", url, "--out", tmp_path / "out", "--no-progress"]
+    for _ in range(2):  # the rerun only loads the finished configurations
+        code, out, err = run(argv, capsys)
+        assert code == 0, err
+    (summary,) = optuna.get_all_study_summaries(url)
+    study = optuna.load_study(study_name=summary.study_name, storage=url)
+    assert sorted(t.user_attrs["rmsjax_config"] for t in study.trials) == [0, 1, 2]
+    assert len({t.user_attrs["rmsjax_run"] for t in study.trials}) == 1
+    code, out, err = run([*argv, "--study-name", "mine"], capsys)
+    assert code == 0, err
+    assert "written to the Optuna storage as study 'mine'" in out
+    assert len(optuna.load_study(study_name="mine", storage=url).trials) == 3
+
+
+def test_a_study_name_needs_a_storage(tmp_path, capsys):
+    argv = ["sweep", "xor", "--study-name", "mine", "--out", tmp_path, "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code != 0 and "`study_name` 'mine' needs `optuna_storage`" in err
 
 
 def test_sweep_writes_its_result_to_an_optuna_storage(tmp_path, capsys):
@@ -959,3 +986,22 @@ def test_each_kind_of_search_has_its_own_default_folder(tmp_path, capsys, monkey
     code, out, err = run(["sweep", "xor", *small[:3], *sampled[:4], "--lr", "1e-3:1e-1"], capsys)
     assert code == 0, err
     assert f"saved to {Path('runs') / 'xor-random'}" in out
+
+
+def test_an_optuna_search_writes_its_space_to_the_optuna_storage(tmp_path, capsys):
+    optuna = pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    argv = ["sweep", "xor", "--search", "optuna", "--trials", 2, "--epochs", 1]
+    argv += ["--optuna-storage", url, "--out", tmp_path / "out", "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    (summary,) = optuna.get_all_study_summaries(url)
+    study = optuna.load_study(study_name=summary.study_name, storage=url)
+    from rmsjax._engine.spaces import distribution
+
+    config = experiment.resolve(experiment.SweepConfig(task="xor", search="optuna", trials=2))
+    # The distributions of the space searched, not the range of the two values it drew.
+    expected = {n: distribution(n, v).to_optuna() for n, v in config.space.items()}
+    assert any(not isinstance(d, optuna.distributions.FloatDistribution) or d.log
+               for d in expected.values())  # fmt: skip
+    assert [t.distributions for t in study.trials] == [expected] * 2

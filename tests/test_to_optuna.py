@@ -101,3 +101,26 @@ def test_an_optuna_search_result_copies_into_another_study():
     assert [t.intermediate_values for t in copy.trials] == [
         t.intermediate_values for t in first.trials
     ]
+
+
+def test_the_studys_distributions_are_the_space_searched_not_the_values_drawn():
+    dists = optuna.distributions
+    space = {"learning_rate": rmsjax.loguniform(1e-4, 1e-2), "decay": [0.9, 0.99]}
+    first = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    result = rmsjax.optuna_search(TRAINER, first, n_trials=3, space=space, key=jax.random.key(1),
+                                  budget=1, metric="loss", progress=False)  # fmt: skip
+    expected = {"learning_rate": dists.FloatDistribution(1e-4, 1e-2, log=True),
+                "decay": dists.CategoricalDistribution([0.9, 0.99])}  # fmt: skip
+    copy = optuna.create_study()
+    result.to_optuna(copy, space=space)
+    assert all(t.distributions == expected for t in copy.trials)
+    with pytest.raises(ValueError, match=r"`space` must map the result's axes \['decay', 'l"):
+        result.to_optuna(optuna.create_study(), space={"decay": [0.9, 0.99]})
+
+    # pbt: the distributions of the population it started from, for every member.
+    pop = rmsjax.sample(4, seed=0, method="random", **space)
+    pbt = rmsjax.sweep(TRAINER, pop, key=jax.random.key(0), budget=2, progress=False,
+                       pbt=rmsjax.pbt("loss", "min", interval=1))  # fmt: skip
+    study = optuna.create_study()
+    pbt.to_optuna(study)
+    assert all(t.distributions == expected for t in study.trials)

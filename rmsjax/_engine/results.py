@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from rmsjax._engine import checks
-from rmsjax._engine.spaces import Grid
+from rmsjax._engine.spaces import Grid, distribution
 
 
 @dataclasses.dataclass(repr=False, eq=False)
@@ -543,20 +544,28 @@ class SweepResult:
             fig.savefig(path)
         return fig
 
-    def to_optuna(self, study, metric: str | None = None, mode: str | None = None):
+    def to_optuna(self, study, metric: str | None = None, mode: str | None = None, *,
+                  space: Mapping[str, Any] | None = None):  # fmt: skip
         """Writes this result into an Optuna study, one trial per configuration, for Optuna's
         plots (``optuna.visualization``) and ``optuna-dashboard``.
 
         Each trial (added in id order with ``study.add_trials``) has the configuration's
-        hyperparameters as params, with distributions from the space: a `sample`'s own, a
-        `grid` axis as a ``CategoricalDistribution`` of its values, an `optuna_search` result's
-        the range of its values (``FloatDistribution``, ``IntDistribution``, categorical for
-        the rest); a value Optuna cannot store (not None, bool, int, float or str) is written
-        as its ``str``. Its value is the mean of ``metric`` over seeds. A staged result (a
-        `Trainer` with a ``budget``) adds each unit's value as the intermediate value of step
-        ``unit`` (1, 2, ...), as `optuna_search` reports them. States: FAIL for a configuration
-        that diverged for any seed (no value), PRUNED for one stopped before the budget (its
-        value at the unit it reached, as Optuna gives pruned trials), COMPLETE for the others.
+        hyperparameters as params, with the search space's own distributions, so that Optuna's
+        plots and the dashboard draw each axis as it was searched: a `sample`'s (``loguniform``
+        as ``FloatDistribution(log=True)`` with its bounds, ``choice`` and a list as a
+        ``CategoricalDistribution`` of its values, ``IntUniform`` with its step), a `grid` axis
+        as a ``CategoricalDistribution`` of its values, a `pbt` result's the distributions of
+        the population it started from (``initial``), an `optuna_search` result's those of
+        ``space``, the space the search was given (its result keeps only the values drawn).
+        Without ``space`` an `optuna_search` result's axis falls back to the range of the values
+        drawn (``FloatDistribution``, ``IntDistribution``, categorical for the rest), which is
+        not the space searched: pass ``space``. A value Optuna cannot store (not None, bool,
+        int, float or str) is written as its ``str``. Its value is the mean of ``metric`` over
+        seeds. A staged result (a `Trainer` with a ``budget``) adds each unit's value as the
+        intermediate value of step ``unit`` (1, 2, ...), as `optuna_search` reports them.
+        States: FAIL for a configuration that diverged for any seed (no value), PRUNED for one
+        stopped before the budget (its value at the unit it reached, as Optuna gives pruned
+        trials), COMPLETE for the others.
         User attributes: ``rmsjax_config`` (the configuration id), ``rmsjax_units`` (units
         trained, staged results).
 
@@ -565,6 +574,10 @@ class SweepResult:
           metric: the scalar metric to write as the value; default the search's (`objective`).
           mode: ``"min"``, ``"max"`` or None: the search's direction for its metric (see
             `mode_of`), else the study's.
+          space: axis name -> distribution (``rmsjax.loguniform`` ..., an Optuna distribution
+            or a list of values), as `optuna_search` and `sample` take it: the distributions to
+            write for the axes it names, in place of the result's own. Its axes must be the
+            result's.
 
         Returns:
           The trials added, as ``optuna.trial.FrozenTrial`` in id order.
@@ -614,7 +627,7 @@ class SweepResult:
         curve = self.metrics.get(f"{metric}_curve")
         curve = None if curve is None else curve.astype(np.float64).mean(axis=1)
         units = getattr(self, "budget", None)
-        dists = {n: _optuna_distribution(self.space, n, optuna) for n in self.space.names}
+        dists = _optuna_distributions(self, space, optuna)
         State = optuna.trial.TrialState
         trials = []
         for i, config in enumerate(self.space):
@@ -821,9 +834,35 @@ def _optuna_value(value: Any) -> Any:
     return str(value)
 
 
+def _optuna_distributions(result, given, optuna) -> dict:
+    """Axis name -> the Optuna distribution `SweepResult.to_optuna` writes: ``given``'s (the
+    space searched), else the result's space's, else a `pbt` result's initial population's."""
+    names = result.space.names
+    if given is not None:
+        if not isinstance(given, Mapping) or set(given) != set(names):
+            shown = sorted(given) if isinstance(given, Mapping) else given
+            raise ValueError(
+                f"`space` must map the result's axes {sorted(names)} to distributions, "
+                f"got {shown!r}"
+            )
+        given = {n: distribution(n, v, "to_optuna") for n, v in given.items()}
+    out = {}
+    for name in names:
+        own = None if given is None else given[name]
+        if own is None:
+            initial = getattr(result, "initial", None)
+            space = result.space
+            if not hasattr(space, "distributions") and hasattr(initial, "distributions"):
+                space = initial  # pbt: the space the population was drawn from
+            out[name] = _optuna_distribution(space, name, optuna)
+        else:
+            out[name] = own.to_optuna()
+    return out
+
+
 def _optuna_distribution(space, name: str, optuna):
     """The Optuna distribution of axis ``name``: a sample's own, a grid's values as categories,
-    else (an `optuna_search` result) the range of the values it holds."""
+    else (an `optuna_search` result without its space) the range of the values it holds."""
     dists = optuna.distributions
     own = getattr(space, "distributions", {}).get(name)
     if own is not None:

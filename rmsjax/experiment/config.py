@@ -105,6 +105,12 @@ class SweepConfig:
       optuna_storage: an Optuna storage URL (e.g. ``sqlite:///runs/optuna.db``), or None: the
         result is also written there as a new study, one trial per configuration
         (:meth:`rmsjax.SweepResult.to_optuna`), for ``optuna-dashboard``.
+      study_name: the study of ``optuna_storage`` to write to, created by the first trial
+        written and continued by a rerun; None: a name derived from the run
+        (``rmsjax TASK SEARCH RUN_ID``, the run id of the resume folder's manifest), so that a
+        rerun of the same command into the same folder continues the same study. Trials already
+        in the study (same ``rmsjax_run`` and ``rmsjax_config`` user attributes) are not
+        written again.
     """
 
     task: str
@@ -123,6 +129,7 @@ class SweepConfig:
     trials: int | None = None
     halving: float | None = None
     optuna_storage: str | None = None
+    study_name: str | None = None
     population: int | None = None
     interval: int | None = None
 
@@ -356,6 +363,12 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
         raise ValueError(
             f"`optuna_storage` must be a storage URL such as 'sqlite:///optuna.db', got {storage!r}"
         )
+    name = config.study_name
+    if name is not None and (storage is None or not isinstance(name, str) or not name.strip()):
+        raise ValueError(
+            f"`study_name` {name!r} needs `optuna_storage` and a non-empty name"
+            if storage is None else f"`study_name` must be a non-empty string, got {name!r}"
+        )  # fmt: skip
     if storage is not None and importlib.util.find_spec("optuna") is None:
         raise ImportError("`optuna_storage` needs optuna: pip install 'rmsjax[optuna]'")
     if config.search == "pbt":

@@ -4,6 +4,7 @@ returning a :class:`Report`."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 import shlex
 import time
@@ -310,28 +311,73 @@ def _optuna_study(config: SweepConfig, resume: Path | None):
     return study
 
 
-def _storage_study(config: SweepConfig, task):
-    """A new study in ``config.optuna_storage`` for the result, named after the run (created
-    before training, so that a storage that cannot be reached fails first)."""
+def _storage_check(config: SweepConfig) -> None:
+    """Fails before training when ``config.optuna_storage`` cannot be reached; creates no
+    study (a run interrupted before its first trial leaves none)."""
+    import optuna  # resolve() checked that it is installed
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.storages.get_storage(config.optuna_storage)
+
+
+def _run_id(resume: Path | None) -> str | None:
+    """The run id in ``resume``'s manifest, or None (no resume folder)."""
+    manifest = None if resume is None else resume / "manifest.json"
+    if manifest is None or not manifest.exists():
+        return None
+    return json.loads(manifest.read_text()).get("run_id")
+
+
+def _write_storage(config: SweepConfig, task, result, run_id: str | None) -> str | None:
+    """Writes ``result`` into study ``config.study_name`` (default named after the run) of
+    ``config.optuna_storage``: only the trials it lacks (tagged ``rmsjax_run`` and
+    ``rmsjax_config``), creating the study with its first trial. Returns the study's name, or
+    None when there was nothing to write and no study."""
     import warnings
 
     import optuna  # resolve() checked that it is installed
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     how = config.search + (f" halving {config.halving}" if config.halving is not None else "")
-    # A random tag after the time: two runs started in the same second get two studies.
-    stamp = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} {secrets.token_hex(3)}"
-    name = f"rmsjax {task.name} {how} {stamp}"
-    study = optuna.create_study(
-        storage=config.optuna_storage, study_name=name,
-        direction="maximize" if config.mode == "max" else "minimize",
-    )  # fmt: skip
-    with warnings.catch_warnings():  # experimental in Optuna: the dashboard shows the name
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([config.metric])
-    study.set_user_attr("rmsjax", {"task": task.name, "preset": config.preset,
-                                   "epochs": config.epochs, "seed": config.seed})  # fmt: skip
-    return study
+    name = config.study_name
+    if name is None and run_id is not None:
+        name = f"rmsjax {task.name} {how} {run_id}"
+    elif name is None:  # no resume folder: the run cannot be continued, its own study
+        stamp = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} {secrets.token_hex(3)}"
+        name = f"rmsjax {task.name} {how} {stamp}"
+    direction = "maximize" if config.mode == "max" else "minimize"
+    staging = optuna.create_study(direction=direction)  # in memory, to build the trials
+    result.to_optuna(staging, config.metric, config.mode, space=config.space)
+    storage = config.optuna_storage
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        study = None
+    written = set()
+    if study is not None:
+        if study.direction.name != direction.upper():
+            raise ValueError(
+                f"`study_name` {name!r}: that study's direction is {study.direction.name}, "
+                f"this run's {direction.upper()} ({config.metric!r}, mode={config.mode!r})"
+            )
+        written = {t.user_attrs.get("rmsjax_config") for t in study.trials
+                   if t.user_attrs.get("rmsjax_run") == run_id}  # fmt: skip
+    tag = {} if run_id is None else {"rmsjax_run": run_id}
+    new = [optuna.trial.create_trial(
+        state=t.state, value=t.value, params=t.params, distributions=t.distributions,
+        intermediate_values=t.intermediate_values, user_attrs={**t.user_attrs, **tag},
+    ) for t in staging.trials if t.user_attrs["rmsjax_config"] not in written]  # fmt: skip
+    if study is None:
+        if not new:
+            return None
+        study = optuna.create_study(storage=storage, study_name=name, direction=direction,
+                                    load_if_exists=True)  # fmt: skip
+        with warnings.catch_warnings():  # experimental in Optuna: the dashboard shows the name
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([config.metric])
+        study.set_user_attr("rmsjax", {"task": task.name, "preset": config.preset,
+                                       "epochs": config.epochs, "seed": config.seed})  # fmt: skip
+    study.add_trials(new)
+    return name
 
 
 def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) -> Report:
@@ -360,15 +406,17 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
             f"{resume} holds chunks from an older rmsjax (its options are in cli-options.json, "
             "which this version no longer reads); delete that folder or resume elsewhere"
         )
-    study = None if config.optuna_storage is None else _storage_study(config, task)
+    if config.optuna_storage is not None:
+        _storage_check(config)
     start = time.perf_counter()
     result = _search(config, task, preset, data, resume, metadata, progress)
     seconds = time.perf_counter() - start
     report = _sweep_report(config, task, preset, data, result, seconds, source)
-    if study is not None:  # one trial per configuration, for optuna-dashboard
-        result.to_optuna(study, config.metric, config.mode)
-        report.notes.append(f"written to the Optuna storage as study {study.study_name!r}")
-        report.json["optuna_study"] = study.study_name
+    if config.optuna_storage is not None:  # one trial per configuration, for optuna-dashboard
+        name = _write_storage(config, task, result, _run_id(resume))
+        if name is not None:
+            report.notes.append(f"written to the Optuna storage as study {name!r}")
+            report.json["optuna_study"] = name
     report.metrics["wall_seconds"] = report.json["wall_seconds"] = time.perf_counter() - wall_start
     return report
 
