@@ -1,8 +1,8 @@
 """rmsjax: RMSprop for JAX as a pure optax transformation, with framework parity and sweeps.
 
 The optimizers, ``sweep`` and ``Trainer`` are imported with the package. The modules
-``rmsjax.models``, ``rmsjax.training``, ``rmsjax.data``, ``rmsjax.tasks``, ``rmsjax.experiment``
-and ``rmsjax.report`` load on first use
+``rmsjax.models``, ``rmsjax.training``, ``rmsjax.data``, ``rmsjax.tasks``, ``rmsjax.experiment``,
+``rmsjax.report`` and ``rmsjax.store`` load on first use
 (``rmsjax.models.mlp`` works after a plain ``import rmsjax``), so importing the optimizer stays
 light.
 """
@@ -84,7 +84,7 @@ __all__ = [
     "uniform",
 ]
 
-_LAZY_MODULES = ("data", "experiment", "models", "report", "tasks", "training")
+_LAZY_MODULES = ("data", "experiment", "models", "report", "store", "tasks", "training")
 
 
 def __getattr__(name: str):

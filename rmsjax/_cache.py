@@ -84,11 +84,12 @@ def enable_compilation_cache(
 ) -> Path | None:
     """Save compiled programs in ``path`` and load them from there in later processes.
 
-    Sets JAX's ``jax_compilation_cache_dir`` (and ``jax_persistent_cache_min_compile_time_secs``:
-    programs that compiled in less are not saved; JAX's own default is 1 s, which would skip
-    most of a search's programs on a CPU). Call it before the first compilation, or JAX keeps
-    the cache it chose then: this call also resets JAX's cache so that the new folder is used
-    from the next compilation on. In a notebook (Colab included) call it once at the top.
+    Turns JAX's cache on (``jax_enable_compilation_cache``) and sets ``jax_compilation_cache_dir``
+    and ``jax_persistent_cache_min_compile_time_secs`` (programs that compiled in less are not
+    saved; JAX's own default is 1 s, which would skip most of a search's programs on a CPU).
+    Call it before the first compilation, or JAX keeps the cache it chose then: this call also
+    resets JAX's cache so that the new folder is used from the next compilation on. In a
+    notebook (Colab included) call it once at the top.
 
     Args:
       path: the folder (created if missing). None: ``$RMSJAX_COMPILATION_CACHE`` when set, else
@@ -126,6 +127,9 @@ def enable_compilation_cache(
     import jax
     from jax.experimental.compilation_cache import compilation_cache
 
+    # jax_enable_compilation_cache may have been turned off (a benchmark measuring cold
+    # compiles does): this call is the user asking for the cache, so it turns it back on.
+    jax.config.update("jax_enable_compilation_cache", True)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_time_secs))
     jax.config.update("jax_compilation_cache_dir", str(folder))
     compilation_cache.reset_cache()  # JAX opens its cache once: the next compilation reopens it

@@ -31,7 +31,7 @@ import numpy as np
 
 import rmsjax
 from rmsjax import experiment, tasks
-from rmsjax._engine import store as _store  # the out_dir's write lock and its run files
+from rmsjax import store as _store  # the out_dir's write lock and its run files
 from rmsjax.presets import format_value, get_preset
 
 __all__ = [

@@ -25,6 +25,7 @@ def events():
             seen.append(event)
 
     min_time = jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.clear_caches()  # programs earlier tests compiled in this process are compiled again here
     jax.monitoring.register_event_listener(listen)
     yield seen
     jax.monitoring.unregister_event_listener(listen)
@@ -100,9 +101,9 @@ def test_command_uses_the_variable_says_so_once_and_hits_when_rerun(
     events.clear()
     code, out, err = _command([*TRAIN, "--out", tmp_path / "b"], capsys)
     assert code == 0, err
-    # The same programs, loaded. Not "no miss at all": a program near the 0.05 s threshold may
-    # be saved only in the second run (compile times vary on a busy machine).
-    assert events.count(HITS) >= saved - events.count(MISSES) > 0
+    # Every program the first run saved is loaded. Not "no miss at all": a program near the
+    # 0.05 s threshold may be saved only in the second run (compile times vary on a busy machine).
+    assert events.count(HITS) >= saved > 0
 
 
 def test_command_flags_move_or_disable_the_cache(tmp_path, capsys, events):

@@ -786,7 +786,9 @@ def test_two_runs_in_the_same_second_write_two_studies(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     config = experiment.resolve(experiment.SweepConfig(
         task="xor", search="random", trials=2, optuna_storage=url))  # fmt: skip
-    result = rmsjax.SweepResult(space=rmsjax.grid(lr=[0.1]), seeds=1,
+    # A result over the config's own axes (the study is written with the config's space).
+    space = rmsjax.grid(learning_rate=[0.01], decay=[0.9])
+    result = rmsjax.SweepResult(space=space, seeds=1,
                                 metrics={"test_accuracy": np.array([[0.5]])})  # fmt: skip
     # No resume folder (no run id): each run writes its own, time-stamped study.
     names = {run_module._write_storage(config, tasks.get("xor"), result, None) for _ in range(2)}
