@@ -66,6 +66,20 @@ def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def resumed_width(recorded: int, n_devices: int) -> int:
+    """The slots of a group resumed from an ``out_dir``: the width it recorded, rounded up to a
+    multiple of the devices it resumes on (every search, the same rule). On as many devices as
+    it started on this is the recorded width, and the run equals an uninterrupted one bit for
+    bit; on another number it pads the width (the added slots train copies that are dropped), so
+    the rest of the run rounds as a batch of that width does (close to, not bit for bit, the
+    uninterrupted run).
+
+    >>> resumed_width(3, 1), resumed_width(3, 2), resumed_width(4, 2), resumed_width(4, 3)
+    (3, 4, 4, 6)
+    """
+    return round_up(int(recorded), n_devices)
+
+
 def traced_value_error(who: str, names: list[str], error: Exception) -> TypeError:
     """The error for a user function (``who``: ``"train_fn"``, ``"Trainer.init"``...) that used a
     traced hyperparameter as a Python value."""

@@ -431,13 +431,9 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
                 continue
             if ids[0] not in record.widths:
                 record.widths[ids[0]] = checks.round_up(len(ids), len(devices))
+            else:  # resumed: the recorded width, on these devices (members keep their slots)
+                record.widths[ids[0]] = checks.resumed_width(record.widths[ids[0]], len(devices))
             width = record.widths[ids[0]]
-            if width < len(ids) or width % len(devices):
-                raise ValueError(
-                    f"out_dir {store.path!r} holds a population trained on another number of "
-                    f"devices ({width} slots for {len(ids)} members); resume it on as many "
-                    f"devices as it started on, or use a new out_dir"
-                )
             traced = traced_groups[static_values]
             record.begin_group(store, ids[0], run_key, traced, record.spec,
                                retraces[static_values])  # fmt: skip

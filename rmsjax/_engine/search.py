@@ -392,8 +392,8 @@ def _width(width, record, n_todo: int, devices: list, run_bytes: int) -> int:
     fixed = checks.fixed_width(width, n_todo, len(devices))
     if fixed is not None:
         return fixed
-    if 0 in record.widths:  # resumed: keep the recorded width
-        return record.widths[0]
+    if 0 in record.widths:  # resumed: the recorded width, on these devices
+        return checks.resumed_width(record.widths[0], len(devices))
     return auto_width(n_todo, devices, run_bytes, cap=max(1, n_todo // 10))
 
 

@@ -484,9 +484,11 @@ class _Run:
         if static_values in self.pools:
             return self.pools[static_values]
         traced = self.traced[static_values]
-        if ids[0] not in record.widths:  # a resumed sweep keeps its widths
+        if ids[0] not in record.widths:
             record.widths[ids[0]] = _width(self.width, len(ids), self.devices, traced,
                                            self.seeds, self.rule)  # fmt: skip
+        else:  # a resumed sweep keeps its widths, on these devices
+            record.widths[ids[0]] = checks.resumed_width(record.widths[ids[0]], len(self.devices))
         record.begin_group(store, ids[0], self.key, traced, record.spec,
                            self._retrace(static_values))  # fmt: skip
         width = record.widths[ids[0]]

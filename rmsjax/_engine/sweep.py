@@ -89,7 +89,9 @@ def sweep(
     training that amplifies rounding (a chaotic, barely stable configuration) can end visibly
     elsewhere. Elementwise training is bitwise identical. For the same reason a resumed sweep
     reuses the chunk width recorded in ``out_dir`` for each static combination (ignoring
-    ``chunk_size`` there), so on the same devices it equals an uninterrupted run bit for bit.
+    ``chunk_size`` there), so on the same devices it equals an uninterrupted run bit for bit; on
+    another number of devices the recorded width is rounded up to a multiple of them (every
+    search resumes by this rule), and the rest rounds as that width does.
 
     Devices: the chunk is sharded over a 1-D `jax.sharding.Mesh` of ``devices`` (default
     ``jax.devices()``: every GPU of the machine, or of every process of a multi-host job). For
@@ -379,7 +381,7 @@ def _compile(context: _Context, group: _Group, run, consts) -> tuple[int, Any]:
 
     recorded = context.store.widths.get(int(group.ids[0])) if context.store else None
     if recorded is not None:
-        width = program.round_up(recorded, len(context.devices))
+        width = checks.resumed_width(recorded, len(context.devices))
         return width, compile_for(width)
     return program.choose_chunk(
         compile_for,
