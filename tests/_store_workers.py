@@ -8,8 +8,10 @@ READY, then waits until GATE exists, so the test decides when the process may fi
 `rmsjax.optuna_search` (the toy trainer of _staged_helpers, two slots) on the study "shared" of
 STORAGE (an RDB URL, or ``journal:PATH`` for a JournalStorage file), saving in OUT_DIR. With
 KILL_AT > 0 the process kills itself (SIGKILL) when it is about to tell the study its KILL_AT-th
-finished trial. With READY and GATE, its first report to the study (after the first unit of its
-first two trials) touches READY and waits for GATE.
+finished trial; with KILL_AT ``askN``, when `study.ask` has created its N-th trial (RUNNING),
+before the trial has any parameter or attribute of its own. With READY and GATE, its first
+report to the study (after the first unit of its first two trials) touches READY and waits for
+GATE.
 
 ``python _store_workers.py command READY GATE ARGV...``: runs the ``rmsjax`` command ARGV; once it
 has saved its first chunk it touches READY and waits until GATE exists; exits with its status.
@@ -87,6 +89,21 @@ def kill_at_tell(n: int) -> None:
     optuna.Study.tell = killing_tell
 
 
+def kill_at_ask(n: int) -> None:
+    """SIGKILLs this process inside `study.ask` of its ``n``-th trial, as the trial is created."""
+    import optuna
+
+    init, calls = optuna.trial.Trial.__init__, []
+
+    def killing_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    optuna.trial.Trial.__init__ = killing_init
+
+
 def gate_report(ready: str, gate: str) -> None:
     """Makes the first report of a trial to the study touch ``ready`` and wait for ``gate``."""
     import optuna
@@ -134,7 +151,9 @@ if __name__ == "__main__":
         sys.exit(gated_command(ready, gate, argv))
     elif command == "optuna":
         storage, out_dir, n_trials, kill_at, *gate = args
-        if int(kill_at):
+        if kill_at.startswith("ask"):
+            kill_at_ask(int(kill_at[3:]))
+        elif int(kill_at):
             kill_at_tell(int(kill_at))
         if gate:
             gate_report(*gate)

@@ -113,6 +113,34 @@ def test_sigkill_between_saving_and_telling_then_resume(tmp_path):
     check_told_once(study, run_id(out), result, 6, interrupted=[in_flight])
 
 
+@pytest.mark.parametrize("storage_kind", ["sqlite", "journal"])
+def test_sigkill_inside_ask_leaves_a_trial_the_rerun_knows_then_resume(tmp_path, storage_kind):
+    """Killed as `study.ask` creates the third trial, before it has parameters: that trial is
+    already tagged with the run (the tags were enqueued first), so the rerun settles it."""
+    storage = {
+        "sqlite": f"sqlite:///{tmp_path / 'study.db'}",
+        "journal": f"journal:{tmp_path / 'journal.log'}",
+    }[storage_kind]
+    out = tmp_path / "run"
+    finish(start(storage, out, 5, "ask3"), -signal.SIGKILL)
+    trials = workers.study(storage).trials
+    [killed] = [t for t in trials if t.number == 2]
+    assert killed.state == STATES.RUNNING and killed.params == {}
+    assert killed.user_attrs["rmsjax_run"] == run_id(out)  # the rerun can tell it is its own
+
+    result = workers.optuna_search(storage, out, 5)
+    study = workers.study(storage)
+    states = by_state(study.trials)
+    assert "RUNNING" not in states and "WAITING" not in states, states
+    assert study.trials[2].state == STATES.FAIL  # settled, and retried in its configuration
+    told = states["COMPLETE"]
+    assert sorted(t.user_attrs["rmsjax_config"] for t in told) == list(range(5))
+    [retry] = [t for t in told if t.user_attrs.get("rmsjax_retry_of") == 2]
+    assert retry.user_attrs["rmsjax_config"] == killed.user_attrs["rmsjax_config"]
+    for t in told:
+        assert t.params == result.space[t.user_attrs["rmsjax_config"]]
+
+
 def test_sigint_settles_trials_in_flight_then_resume(tmp_path):
     storage, out = f"sqlite:///{tmp_path / 'study.db'}", tmp_path / "run"
     ready, gate = tmp_path / "ready", tmp_path / "gate"

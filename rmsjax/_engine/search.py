@@ -46,6 +46,13 @@ class OptunaScheduler:
     ``reserved``: configuration ids held by retries waiting in the study (see `settle_trial`);
     a retry asked by this search takes its id back (so it trains with the same key as the
     trial it repeats), and other trials take the other ids first.
+
+    With a ``run_id`` (an out_dir), every trial carries the run's tags from the moment it
+    exists: before asking, the scheduler enqueues a trial holding only the tags (``rmsjax_run``,
+    ``rmsjax_config``; no parameters, so the sampler draws them), which ``study.ask`` then pops.
+    A process killed at any point after that (even inside ``ask``, before the parameters are
+    drawn) leaves a trial that the rerun recognises as its own and settles, never one it cannot
+    tell from another process's live trial.
     """
 
     def __init__(self, study, distributions: dict, ids: list[int], metric: str, budget: int,
@@ -57,16 +64,31 @@ class OptunaScheduler:
         self.trials: dict[int, Any] = {}  # config id -> trial asked and not yet told
         self.told: dict[int, tuple[int, dict]] = {}  # config id -> (trial number, params)
         self.outcomes: dict[int, tuple[Any, float]] = {}  # config id -> (state, value)
+        self.tagged: int | None = None  # the config id of this run's tags waiting in the study
 
     def next(self) -> tuple[int, dict] | None:
         if not self.ids:
             return None
+        if self.run_id is not None and self.tagged is None:
+            free = [i for i in self.ids if i not in self.reserved]
+            if free:  # else the trials asked are this run's retries, tagged already
+                attrs = {RUN_ATTR: self.run_id, CONFIG_ATTR: free[0]}
+                self.study.enqueue_trial({}, user_attrs=attrs)
+                self.reserved.add(free[0])
+                self.tagged = free[0]
         trial = self.study.ask(self.distributions)
-        config_id = self._config_id(trial.user_attrs)
+        attrs = dict(trial.user_attrs)
+        config_id = self._config_id(attrs)
+        if config_id == self.tagged:
+            self.tagged = None
         self.trials[config_id] = trial  # from here on, an interruption settles it
         if self.run_id is not None:
-            trial.set_user_attr(RUN_ATTR, self.run_id)
-            trial.set_user_attr(CONFIG_ATTR, config_id)
+            # Popped another trial than the tags enqueued (a retry, or another process's
+            # waiting trial): it becomes this run's.
+            if attrs.get(RUN_ATTR) != self.run_id:
+                trial.set_user_attr(RUN_ATTR, self.run_id)
+            if attrs.get(CONFIG_ATTR) != config_id:
+                trial.set_user_attr(CONFIG_ATTR, config_id)
         return config_id, dict(trial.params)
 
     def _config_id(self, attrs: dict) -> int:
@@ -205,9 +227,11 @@ def optuna_search(
     it is then enqueued again with its parameters (as Optuna's ``RetryFailedTrialCallback``
     does; the retry's user attribute ``rmsjax_retry_of`` is the failed trial's number) and
     trains in its configuration slot, with the same key. A search with ``out_dir`` knows its
-    trials by user attributes set when it asks them: ``rmsjax_run`` (the run id in the
-    manifest) and ``rmsjax_config`` (the configuration id). Without ``out_dir``, trials a kill
-    leaves in flight stay RUNNING.
+    trials by user attributes that each trial carries from the moment it exists (they are
+    enqueued before ``study.ask``, which pops them): ``rmsjax_run`` (the run id in the
+    manifest) and ``rmsjax_config`` (the configuration id), so even a kill inside ``ask``
+    leaves a trial the rerun settles, and a live trial of another process is never taken for
+    a dead one. Without ``out_dir``, trials a kill leaves in flight stay RUNNING.
 
     Several processes (or machines) can search one study: give each the same study name and a
     storage they share (an RDB such as ``"sqlite:///study.db"`` on one machine or a database
