@@ -125,6 +125,7 @@ def _run(args, config, run) -> int:
         data = experiment.load_data(config)
     except RuntimeError as err:  # tensorflow-datasets could not load: the message says why
         raise FileNotFoundError(f"{err} (with this command: --data-dir DIR)") from err
+    _check_batch_size(config, data)
     for i, line in enumerate(report.plan(config, data)):
         print(f"{PROG} {args.command} {line}" if i == 0 else line)
     if cache_line:
@@ -133,6 +134,19 @@ def _run(args, config, run) -> int:
     report.print_report(result, top=getattr(args, "top", 10))
     print(f"saved to {out}/: {', '.join(report.save_report(result, out))}")
     return 0
+
+
+def _check_batch_size(config, data) -> None:
+    """--batch-size against the training examples this run trains on, before the plan."""
+    task, batch_size = tasks.get(config.task), getattr(config, "batch_size", None)
+    if task.kind == "objective" or batch_size is None:
+        return
+    trained = task.sweep_data(data) if isinstance(config, experiment.SweepConfig) else data
+    if batch_size > trained.num_train:
+        raise UsageError(
+            f"--batch-size {batch_size} exceeds the {trained.num_train:,} training examples "
+            f"this {'sweep' if isinstance(config, experiment.SweepConfig) else 'run'} trains on"
+        )
 
 
 def _config(cls, args: argparse.Namespace, **given: Any):
@@ -471,7 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if usage else 1
     except KeyboardInterrupt:
         more = ""
-        if args.command == "sweep":
+        if args.command == "sweep" and not rmsjax.store.holds_results(_out_dir(args) / "chunks"):
+            more = "; no configuration had finished, nothing was kept"
+        elif args.command == "sweep":
             kept = "the configurations finished so far are"
             if args.search == "pbt":
                 kept = "the population as it was at its last ranking is"

@@ -1007,3 +1007,45 @@ def test_an_optuna_search_writes_its_space_to_the_optuna_storage(tmp_path, capsy
     assert any(not isinstance(d, optuna.distributions.FloatDistribution) or d.log
                for d in expected.values())  # fmt: skip
     assert [t.distributions for t in study.trials] == [expected] * 2
+
+
+def test_a_batch_size_larger_than_the_data_fails_before_the_plan(tmp_path, capsys):
+    argv = ["sweep", "digits", "--batch-size", 100000, "--epochs", 1, "--out", tmp_path / "o"]
+    code, out, err = run([*argv, "--no-progress"], capsys)
+    assert code == 2 and out == "", out  # nothing printed first: no plan, no training
+    assert err.strip().splitlines() == [
+        "rmsjax sweep: error: --batch-size 100000 exceeds the 1,150 training examples this sweep "
+        "trains on"
+    ]
+
+
+def test_a_rerun_that_loaded_everything_reports_no_throughput(tmp_path, capsys):
+    argv = ["sweep", "xor", "--lr", "0.1,0.3", "--decay", "0.9", "--epochs", 2, "--out", tmp_path]
+    argv += ["--no-progress"]
+    assert run(argv, capsys)[0] == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["examples_per_second"] > 0
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["loaded_configurations"] == 2
+    assert "examples_per_second" not in metrics  # not 0: nothing was trained to measure
+    assert "0 computed now (no throughput: none trained)" in out
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_ctrl_c_says_what_was_kept(tmp_path, capsys, monkeypatch, finished):
+    chunks = tmp_path / "chunks"
+
+    def interrupted(config, data, progress):
+        if finished:  # a chunk written before the Ctrl-C
+            (chunks / "chunk_00000.npz").write_bytes(b"saved")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "run_sweep", interrupted)
+    argv = ["sweep", "xor", "--epochs", 2, "--out", tmp_path, "--no-progress"]
+    code, out, err = run(argv, capsys)
+    assert code == 130
+    if finished:
+        assert "the configurations finished so far are kept in" in err
+    else:  # e.g. interrupted while compiling
+        assert err.strip().endswith("interrupted; no configuration had finished, nothing was kept")

@@ -405,6 +405,24 @@ def claim(path) -> None:
     _lock(path)
 
 
+def holds_results(path) -> bool:
+    """Whether the folder ``path`` holds anything a rerun continues from: a finished chunk, a
+    paused run (halving) or a saved population (pbt).
+
+    >>> import tempfile
+    >>> holds_results(tempfile.mkdtemp()), holds_results("/no/such/folder")
+    (False, False)
+    """
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        return False
+    for name in os.listdir(path):
+        if name.startswith(("chunk_", "paused_", "pbt_")) and name.endswith(".npz"):
+            if os.path.getsize(os.path.join(path, name)) > 0:  # not a name claimed, then left
+                return True
+    return False
+
+
 def clear(path, keep: bool = True) -> None:
     """Deletes what a sweep wrote in the folder ``path`` (all of it: the folder is the sweep's),
     first taking its write lock (`claim`), which this process keeps; the folder stays unless

@@ -211,7 +211,8 @@ def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
 
 def _throughput(task, data, config, result, seconds: float) -> dict:
     """Work per second over what this run computed (configurations loaded from a resume folder
-    excluded; a configuration stopped early by halving counts the units it trained)."""
+    excluded; a configuration stopped early by halving counts the units it trained). Nothing
+    when this run trained nothing (every configuration loaded): no rate, rather than 0."""
     units = getattr(result, "budget", None)  # a staged sweep: units each configuration trained
     units = np.full(len(result.space), config.epochs) if units is None else np.asarray(units)
     resumed = getattr(result, "resumed_units", None)  # pbt: units done before this call
@@ -219,6 +220,8 @@ def _throughput(task, data, config, result, seconds: float) -> dict:
         work = int((units - resumed).sum()) * result.seeds
     else:
         work = int(units[~result.loaded].sum()) * result.seeds
+    if work == 0:
+        return {}
     per_unit = task.examples_per_run(data, 1, config.batch_size)
     if per_unit is None:  # a 2-D function: steps, not examples
         return {"steps_per_second": work / seconds if seconds else 0.0}
@@ -510,7 +513,8 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
     if loaded:
         notes.append(
             f"resumed: {loaded} of {len(space)} configurations loaded from "
-            f"{config.resume_dir}, {computed} computed now (throughput counts only those)"
+            f"{config.resume_dir}, {computed} computed now "
+            + ("(throughput counts only those)" if computed else "(no throughput: none trained)")
         )
     pbt = isinstance(result, rmsjax.PBTResult)
     continued = (
