@@ -430,7 +430,7 @@ def _legend_place(lines) -> str:
 
 def _plot_curves(path, curves: Mapping[str, np.ndarray], xlabel, title, saved, *, x0, highlight):
     """One line per curve; with ``highlight`` (labels, best first) the others are grey."""
-    fig = _figure()
+    fig = _figure() if highlight is None else _figure((8.4, 4.0))  # room for the legend
     ax = fig.add_subplot()
     curves = {k: np.asarray(c, dtype=np.float64) for k, c in curves.items()}
     shown = list(curves) if highlight is None else list(highlight)
@@ -448,7 +448,10 @@ def _plot_curves(path, curves: Mapping[str, np.ndarray], xlabel, title, saved, *
     ax.set_xlabel(xlabel)
     ax.set_ylabel("training loss")
     ax.set_title(title, fontsize="medium")
-    ax.legend(fontsize="small", loc=_legend_place(curves.values()))
+    if highlight is None:
+        ax.legend(fontsize="small", loc=_legend_place(curves.values()))
+    else:  # a sweep's many curves: the legend beside the axes, covering none of them
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     _save(fig, path, saved)
     return fig
 
@@ -502,6 +505,9 @@ def _plots(report, out: Path, saved: list[str]) -> None:
         return
     shown = report.highlight
     title = f"{name}: training loss (best {len(shown)} in colour)"
+    if isinstance(report.sweep, rmsjax.PBTResult):  # labelled by member: values changed
+        title = f"{name}: training loss per member (best {len(shown)} in colour)\n"
+        title += "each trained under a schedule of hyperparameters: see pbt_schedules.png"
     _plot_curves(out / "loss_curves.png", report.curves, xlabel, title, saved, x0=x0,
                  highlight=shown)  # fmt: skip
     metric, mode = report.json["metric"], report.json["mode"]

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+import rmsjax
 from rmsjax import experiment, report
 
 
@@ -112,3 +113,27 @@ def test_loss_curves_of_one_epoch_show_as_markers(tmp_path):
     stopped, full = fig.axes[0].lines
     assert np.isfinite(stopped.get_ydata()).sum() == 1 and stopped.get_marker() == "o"
     assert full.get_marker() in (None, "None", "")
+
+
+def test_pbt_curves_are_labelled_by_member_and_none_hides_another(tmp_path):
+    pytest.importorskip("matplotlib")
+    space = {"learning_rate": rmsjax.loguniform(0.01, 0.3), "decay": [0.9]}
+    config = experiment.SweepConfig("xor", space=space, search="pbt", population=4, interval=2,
+                                    epochs=4)  # fmt: skip
+    result = experiment.run_sweep(config)
+    # Each curve was trained under a schedule of values: labelled by member, one per member
+    # (final values as labels repeated and so dropped members whose copies ended alike).
+    assert list(result.curves) == [f"member {i}" for i in range(4)]
+    report.save_report(result, tmp_path)
+
+
+def test_a_sweeps_curve_legend_covers_no_curve(tmp_path):
+    pytest.importorskip("matplotlib")
+    curves = {f"lr={i}": np.linspace(1.0, 0.1 * (i + 1), 5) for i in range(6)}
+    fig = report._plot_curves(tmp_path / "c.png", curves, "epoch", "t", [], x0=1,
+                              highlight=list(curves))  # fmt: skip
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    legend, frame = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert legend.x0 >= frame.x1  # beside the axes
+    assert legend.x1 <= fig.bbox.x1  # and inside the picture

@@ -51,7 +51,7 @@ def main() -> None:
                                     halving=3, epochs=9)  # fmt: skip
     result = experiment.run_sweep(config).sweep
     print(result)
-    save(result.plot("val_accuracy_curve"), "curves.png")
+    save(result.plot("val_accuracy_curve", unit="epoch"), "curves.png")
     save(result.plot_history(unit="epoch"), "history.png")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize")

@@ -323,6 +323,7 @@ class SweepResult:
         x: str | None = None,
         y: str | None = None,
         mode: str | None = None,
+        unit: str | None = None,
         path: str | os.PathLike | None = None,
         ax=None,
     ):
@@ -348,11 +349,26 @@ class SweepResult:
           x: hyperparameter on the horizontal axis (scalar metrics).
           y: hyperparameter on the vertical axis (scalar metrics).
           mode: ``"min"``, ``"max"`` or None (see `rank`): how to reduce the axes not drawn.
+          unit: what one entry of a curve is (e.g. ``"epoch"``): the horizontal axis counts
+            them from 1. None: a staged result's ``"unit"`` (its entries are the units trained,
+            from 1); a plain sweep's curve is drawn against each entry's position in it, from
+            0, since only ``train_fn`` knows what an entry is.
           path: if given, the figure is saved there (format from the suffix, e.g. ``.png``).
           ax: a matplotlib Axes to draw into; default a new figure.
 
         Returns:
           The matplotlib Figure.
+
+        >>> import matplotlib; matplotlib.use("Agg")
+        >>> import numpy as np, rmsjax
+        >>> result = rmsjax.SweepResult(space=rmsjax.grid(lr=[0.1]), seeds=1,
+        ...                             metrics={"loss_curve": np.array([[[3.0, 2.0, 1.5]]])})
+        >>> ax = result.plot("loss_curve").axes[0]
+        >>> ax.get_xlabel(), ax.lines[0].get_xdata().tolist()
+        ('position in loss_curve', [0, 1, 2])
+        >>> ax = result.plot("loss_curve", unit="epoch").axes[0]
+        >>> ax.get_xlabel(), ax.lines[0].get_xdata().tolist()
+        ('epoch', [1, 2, 3])
         """
         try:
             import matplotlib.pyplot as plt
@@ -368,7 +384,7 @@ class SweepResult:
             fig = ax.figure
         values = self.metrics[metric]
         if values.ndim == 3:
-            self._plot_curves(ax, fig, metric)
+            self._plot_curves(ax, fig, metric, unit)
         elif values.ndim == 2 and not isinstance(self.space, Grid):
             self._plot_points(ax, metric, x, mode)
         elif values.ndim == 2:
@@ -648,13 +664,16 @@ class SweepResult:
         study.add_trials(trials)
         return study.trials[-len(trials) :] if trials else []
 
-    def _plot_curves(self, ax, fig, metric):
+    def _plot_curves(self, ax, fig, metric, unit=None):
         diverged = self.diverged.any(axis=1)
         curves = self.metrics[metric].astype(np.float64).mean(axis=1)
         n = len(self.space)
         stopped = ~self._eligible()  # a staged result: stopped before the budget (halving)
         staged = getattr(self, "max_budget", 0) > 0
-        xs = np.arange(1, curves.shape[1] + 1) if staged else np.arange(curves.shape[1])
+        if unit is None and not staged:
+            xs, xlabel = np.arange(curves.shape[1]), f"position in {metric}"
+        else:
+            xs, xlabel = np.arange(1, curves.shape[1] + 1), unit or "unit"
         colour = _Colours(self, n > _LEGEND_LINES)
         for i, config in enumerate(self.space):
             label = ", ".join(f"{k}={v}" for k, v in config.items()) or f"config {i}"
@@ -666,7 +685,7 @@ class SweepResult:
             elif seen.size == 1:  # one point: a line alone would not show
                 style["marker"] = "o"
             ax.plot(xs, curves[i], linestyle="--" if diverged[i] else "-", label=label, **style)
-        ax.set_xlabel("unit" if staged else "step")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(metric)
         colour.explain(ax, fig)
         parts = [f"{n} configurations"]

@@ -185,6 +185,24 @@ def _label(config: Mapping[str, Any], names: Sequence[str]) -> str:
     return ", ".join(f"{n}={format_value(config[n])}" for n in names) or "config 0"
 
 
+def _curve_labels(space, varying: Sequence[str], pbt: bool) -> list[str]:
+    """One distinct label per configuration's curve. A PBT member's curve was trained under
+    several hyperparameters (its schedule): it is labelled by member, not by its final values;
+    configurations whose shown values coincide (rounded) get their id added.
+
+    >>> import rmsjax
+    >>> _curve_labels(rmsjax.grid(lr=[0.1, 0.1000001]), ["lr"], pbt=False)
+    ['lr=0.1 (config 0)', 'lr=0.1 (config 1)']
+    >>> _curve_labels(rmsjax.grid(lr=[0.1, 0.2]), ["lr"], pbt=True)
+    ['member 0', 'member 1']
+    """
+    if pbt:
+        return [f"member {i}" for i in range(len(space))]
+    labels = [_label(space[i], varying) for i in range(len(space))]
+    counts = {label: labels.count(label) for label in labels}
+    return [f"{lab} (config {i})" if counts[lab] > 1 else lab for i, lab in enumerate(labels)]
+
+
 def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
     """Every configuration, best first (by the mean over seeds; diverged ones last)."""
     means = {
@@ -546,7 +564,7 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
     if pbt:
         notes += _pbt_notes(config, result, best_id)
     curves = result.metrics["loss_curve"].astype(np.float64).mean(axis=1)
-    labels = [_label(space[i], varying) for i in range(len(space))]
+    labels = _curve_labels(space, varying, pbt)
     shown = [labels[r["config_id"]] for r in rows[: min(6, len(rows))]]
     trajectories = {}
     if task.kind == "objective":
