@@ -573,17 +573,37 @@ def demo_page(run: dict | None) -> str:
     m, config = data["metrics"], data["metrics"]["config"]
     ranking, metric = m["ranking"], m["metric"]
     ties = sum(row[metric] == ranking[0][metric] for row in ranking[1:])
-    tied = (
-        ""
-        if not ties
-        else f" (tied with {ties} other{'s' if ties > 1 else ''}; ties go to the smaller "
-        "configuration id)"
+    tiebreak = m.get("tiebreak")  # [metric, mode] the command settled ties by, or None
+    settled = (
+        f"the lowest {tiebreak[0]} of them was chosen"
+        if tiebreak and tiebreak[1] == "min"
+        else f"the highest {tiebreak[0]} of them was chosen"
+        if tiebreak
+        else "ties go to the smaller configuration id"
     )
+    tied = "" if not ties else f" (tied with {ties} other{'s' if ties > 1 else ''}; {settled})"
     best = ", ".join(f"{k}={v:g}" for k, v in m["best"].items())
     printed = data["stdout"]
     start = next(i for i, line in enumerate(printed) if line.startswith("best: "))
     end = next(i for i, line in enumerate(printed) if line.startswith("the best row again"))
     load = run.get("load_average") or {}
+    cache = data.get("cache")
+    warm = ""
+    if cache:
+        whole, sweep = cache["whole"], cache["sweep"]
+
+        def aa(part):
+            s = part["aa_spread"]
+            return "no A/A pair" if s is None else f"A/A spread ±{100 * (s - 1):.1f}%"
+
+        warm = (
+            f" With the compilation cache warm (the same command again, its compiled programs "
+            f"loaded from the cache folder) the whole command took **{whole['ratio']:.2f}x** "
+            f"the cold run's time ({aa(whole)}; "
+            f"{', '.join(f'{s:.1f}' for s in whole['warm_seconds'])} s against "
+            f"{', '.join(f'{s:.1f}' for s in whole['cold_seconds'])} s) and the sweep alone "
+            f"**{sweep['ratio']:.2f}x** ({aa(sweep)})."
+        )
     lines = [
         f"``{run['command']}`` ran ``{shlex.join(data['argv'])}`` into a temporary ``--out`` "
         f"folder on {run['date']}: {m['configurations']} configurations "
@@ -595,8 +615,8 @@ def demo_page(run: dict | None) -> str:
         f"compilation, sweep, plots), **{m['sweep_seconds']:.0f} s** of sweep. Best "
         f"``{best}`` at {m[metric]:.4f} {metric.replace('val_', 'validation ').replace('_', ' ')}"
         f"{tied}, chosen on the "
-        f"validation split, and **{m['test_accuracy']:.4f}** on the test split. What it "
-        "printed for the best row::",
+        f"validation split, and **{m['test_accuracy']:.4f}** on the test split.{warm} What "
+        "the cold run printed for the best row::",
         "",
         *(f"   {line}" for line in printed[start : end + 1]),
         "",

@@ -241,16 +241,26 @@ def test_accuracy_bench_runs(monkeypatch, capsys, tmp_path):
 
 def test_demo_bench_runs(monkeypatch, capsys, tmp_path):
     """make demo's command, at 1 epoch: its output and files recorded, the page made from them."""
-    run_bench("demo.py", ["--epochs", "1", "--json", str(tmp_path / "d.json")], monkeypatch)
+    argv = ["--epochs", "1", "--rounds", "1", "--json", str(tmp_path / "d.json")]
+    run_bench("demo.py", argv, monkeypatch)
     out = capsys.readouterr().out
     assert "$ rmsjax sweep digits --epochs 1" in out and "whole command" in out
+    # One cold run (an empty cache folder) and one warm run (the folder it filled).
+    assert "cold: whole command" in out and "warm: whole command" in out
+    assert "warm / cold: whole command" in out and "(no A/A pair)" in out
     run = read_json(tmp_path / "d.json")
     data = run["data"]
     assert data["argv"] == ["rmsjax", "sweep", "digits", "--epochs", "1"]
     assert data["metrics"]["config"]["epochs"] == 1 and data["run"]["identity"]["epochs"] == 1
     assert data["wall_seconds"] > data["metrics"]["sweep_seconds"] > 0
+    cache = data["cache"]
+    assert len(cache["whole"]["cold_seconds"]) == len(cache["whole"]["warm_seconds"]) == 1
+    assert cache["whole"]["ratio"] > 0 and cache["whole"]["aa_spread"] is None
+    # The cold run compiled and wrote the cache, the warm one loaded from it.
+    assert any("compilation cache: CACHE" in line for line in data["stdout"])
     page = tables.demo_page(run)
     assert "   best: " in page and "   the best row again, bit for bit: rmsjax train" in page
+    assert "With the compilation cache warm" in page
 
 
 def _accuracy_run(test: dict[str, list[float]]) -> dict:

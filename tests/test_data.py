@@ -300,3 +300,20 @@ def test_reviews_min_count_counts_the_training_split_only(tmp_path):
         path.write_text(path.read_text() + " heldoutword heldoutword heldoutword\n")
     again = D.load_reviews(tmp_path, num_train=16, max_len=8, min_count=2)
     assert "heldoutword" not in again.info["vocab"]
+
+
+def test_digits_are_read_as_scikit_learn_loads_them_without_importing_it():
+    pytest.importorskip("sklearn", reason="digits come with scikit-learn")
+    script = (
+        "import sys; from rmsjax.data import toy; toy.load_digits(); "
+        "assert 'sklearn' not in sys.modules, 'load_digits imported scikit-learn'"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    from sklearn.datasets import load_digits
+
+    from rmsjax.data import toy
+
+    pixels, target = toy._digits_arrays()
+    bunch = load_digits()
+    np.testing.assert_array_equal(pixels, bunch.data)
+    np.testing.assert_array_equal(target, bunch.target)
