@@ -59,10 +59,13 @@ documentation's table.
 does not matter): for each of ``--seeds`` seeds (the space ``rmsjax.sample(81, seed=s)`` and
 the key ``jax.random.key(s)``), on each task with a validation split cut from the training data
 (its last fifth; the model trains on the rest) and the test split apart, it runs the full sweep,
-``rmsjax.halving("val_accuracy", mode="max", eta=3)`` on the same configurations and keys, and
+``rmsjax.halving("val_accuracy", mode="max", eta=3, tiebreak=("val_loss", "min"))`` on the
+same configurations and keys, PBT (16 members, ranked on the validation accuracy, ties by the
+validation loss), and
 ``optuna_search`` (TPE sampler seeded ``s``, ``SuccessiveHalvingPruner(min_resource=1,
 reduction_factor=3)``, 81 trials, same budget and key). Each picks the configuration with the
-best validation accuracy among those trained the full budget; the table gives its rank in the
+best validation accuracy among those trained the full budget (ties: the lowest validation
+loss); the table gives its rank in the
 full sweep (1 + the number of the 81 full-budget configurations with a strictly higher
 validation accuracy; Optuna's pick, a configuration TPE sampled, is placed among them by its own
 full-budget validation accuracy), the epochs spent against the full sweep's, its test accuracy
@@ -545,13 +548,17 @@ def print_targets(table: dict[str, dict], goals: dict[str, list[dict]]) -> None:
 # Quality of the pick (--quality): its rank in the full sweep, epochs, test accuracy.
 
 SELECT = "val_accuracy"
+# Ties on the validation accuracy (a few hundred examples: they tie often) are settled by the
+# validation loss, as the command does (Task.tiebreak): in PBT's ranking, halving's promotion and
+# every pick. The smallest id among ties would be an arbitrary choice.
+TIEBREAK = ("val_loss", "min")
 QUALITY_WAYS = ("full sweep", "halving", "Optuna TPE + SHP", "PBT 16")
 PBT_QUALITY = 16  # the population of --quality's PBT way: the first 16 of the 81 configurations
 
 
 def selection_trainer(task, data, budget: int):
     """A `Trainer` fitting the training data less its last fifth, which it reports as
-    ``val_accuracy``, with ``test_accuracy`` on the test split."""
+    ``val_accuracy`` and ``val_loss``, with ``test_accuracy`` on the test split."""
     n_val = len(data.x_train) // 5
     fit = type(data)(data.name, data.x_train[:-n_val], data.y_train[:-n_val],
                      data.x_train[-n_val:], data.y_train[-n_val:], data.num_classes, data.source,
@@ -566,16 +573,20 @@ def selection_trainer(task, data, budget: int):
         held_out = training.evaluate(carry.state.params, test, metrics_fn,
                                      batch_size=tasks.EVAL_BATCH_SIZE)  # fmt: skip
         return carry, {"loss": metrics["loss"], SELECT: metrics["test_accuracy"],
+                       "val_loss": metrics["test_loss"],
                        "test_accuracy": held_out["accuracy"]}  # fmt: skip
 
     return rmsjax.Trainer(base.init, advance), n_val
 
 
 def pick(result, budget: int) -> int:
-    """The configuration with the best validation accuracy among those trained ``budget``."""
+    """The configuration with the best validation accuracy among those trained ``budget``,
+    ties settled by the lowest validation loss (then the smallest id)."""
     values = result.metrics[SELECT].mean(axis=1)
     values = np.where(np.asarray(result.budget) >= budget, values, -np.inf)
-    return int(np.argmax(values))
+    losses = result.metrics[TIEBREAK[0]].astype(np.float64).mean(axis=1)
+    losses = np.where(np.isnan(losses), np.inf, losses)
+    return int(np.lexsort((np.arange(len(values)), losses, -values))[0])
 
 
 def quality_seed(task, data, n: int, budget: int, seed: int) -> list[dict]:
@@ -587,7 +598,8 @@ def quality_seed(task, data, n: int, budget: int, seed: int) -> list[dict]:
     full = rmsjax.sweep(trainer, configs, key=key, budget=budget, progress=False)
     val = full.metrics[SELECT].mean(axis=1)
     halved = rmsjax.sweep(trainer, configs, key=key, budget=budget, progress=False,
-                          halving=rmsjax.halving(SELECT, mode="max", eta=3))  # fmt: skip
+                          halving=rmsjax.halving(SELECT, mode="max", eta=3,
+                                                 tiebreak=TIEBREAK))  # fmt: skip
     study = new_study(seed)
     searched = rmsjax.optuna_search(trainer, study, n_trials=n, space=space, key=key,
                                     budget=budget, metric=SELECT, progress=False)  # fmt: skip
@@ -597,7 +609,7 @@ def quality_seed(task, data, n: int, budget: int, seed: int) -> list[dict]:
     # Optuna's: by that accuracy (its hyperparameters changed while training: it is a schedule,
     # not one of the 81 configurations).
     population = rmsjax.sample(min(PBT_QUALITY, n), seed=seed, **space)
-    rule = rmsjax.pbt(SELECT, mode="max", interval=max(1, budget // 9))
+    rule = rmsjax.pbt(SELECT, mode="max", interval=max(1, budget // 9), tiebreak=TIEBREAK)
     pbt = rmsjax.sweep(trainer, population, key=key, budget=budget, progress=False, pbt=rule)
     rows = []
     for way, result in zip(QUALITY_WAYS, (full, halved, searched, pbt), strict=True):
