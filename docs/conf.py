@@ -17,5 +17,10 @@ autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
-html_theme = "alabaster"
+# furo: maintained, and its article column widened by _static/wide.css so code shows at full width
+# (the theme and Sphinx are the `docs` extra of pyproject.toml).
+html_theme = "furo"
+html_title = f"rmsjax {release}"
+html_static_path = ["_static"]
+html_css_files = ["wide.css"]
 nitpicky = False

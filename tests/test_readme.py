@@ -9,6 +9,7 @@ import re
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,13 +73,22 @@ def pages_with_python() -> list[str]:
 
 
 def test_the_guides_have_examples():
-    expected = {"guide/conventions.rst", "guide/sweeps.rst", "guide/cli.rst"}
+    expected = {"index.rst", "guide/conventions.rst", "guide/sweeps.rst", "guide/cli.rst"}
+    expected |= {"guide/flax_equinox.rst"}
     assert expected <= set(pages_with_python())
 
 
 @pytest.mark.parametrize("page", pages_with_python())
 def test_doc_page_python_blocks_run(page):
     namespace = run_blocks(rst_blocks((DOCS / page).read_text()), DOCS / page)
+    if page == "index.rst":  # the front page's printed claims
+        assert float(namespace["loss"](namespace["params"])) < 0.5  # it starts at 1.0
+        assert namespace["result"].best("final_loss", mode="min") == {
+            "learning_rate": 0.1,
+            "decay": 0.99,
+        }
+    if page == "guide/flax_equinox.rst":
+        check_flax_equinox_page(namespace)
     if page == "guide/sweeps.rst":  # the printed claims
         assert namespace["result"].best("final_loss", mode="min") == {
             "learning_rate": 0.1,
@@ -86,6 +96,55 @@ def test_doc_page_python_blocks_run(page):
         }
         assert namespace["halved"].budget.sum() < 27 * 9
         assert (namespace["found"].copied_from >= 0).sum() == 2 * 2  # 2 copies at units 3, 6
+
+
+def check_flax_equinox_page(namespace):
+    """The Flax and Equinox page's claims: both models train through the three searches, and
+    ``advance`` gets ``fold_in(run_key, unit)`` in a plain sweep and across halving's pauses."""
+    assert set(namespace["found"]) == {"flax", "equinox"}
+    for name, (full, halved, pbt) in namespace["found"].items():
+        curve = full.metrics["loss_curve"]  # (configurations, seeds, units)
+        assert curve.shape == (9, 1, 9) and np.isfinite(curve).all(), name
+        # Training, not just running: the best configuration's loss falls by more than half
+        # from its first unit (measured: about 0.37 -> 0.08 for both models).
+        best = full.rank("loss", mode="min")[0]
+        assert curve[best, 0, -1] < 0.5 * curve[best, 0, 0], name
+        assert halved.pruned.sum() > 0 and halved.budget.sum() < 9 * 9, name
+        assert (pbt.copied_from >= 0).sum() == 1, name  # 1 of 4 members copies, at unit 3
+    assert (namespace["checked"].metrics["as_documented_curve"] == 1.0).all()
+    rmsjax = namespace["rmsjax"]
+    paused = rmsjax.sweep(
+        namespace["key_trainer"],
+        namespace["space"],
+        key=namespace["jax"].random.key(1),
+        budget=9,
+        progress=False,
+        chunk_size=2,  # fewer slots than configurations: runs pause at rungs and resume later
+        halving=rmsjax.halving("as_documented", mode="max", eta=3),
+    )
+    assert paused.budget.max() == 9 and (paused.metrics["as_documented"] == 1.0).all()
+
+
+def test_the_front_page_stands_alone():
+    # The site's front page says what rmsjax is, how to install it and shows an example (run
+    # above), without sending the reader to the README for them; and links every other page.
+    page = (DOCS / "index.rst").read_text()
+    assert "pip install rmsjax" in page and "README" not in page
+    linked = set(re.findall(r":doc:`([^`]+)`", page))
+    pages = {str(p.relative_to(DOCS).with_suffix("")) for p in DOCS.rglob("*.rst")} - {"index"}
+    assert pages <= linked, sorted(pages - linked)
+
+
+def test_the_docs_theme_is_installed_by_the_docs_extra():
+    # `make docs` builds with the theme conf.py names: the `docs` extra installs it (and Sphinx),
+    # and the `test` extra, which `make test` installs, includes the `docs` extra.
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = extras["optional-dependencies"]
+    theme = re.search(r'^html_theme = "(\w+)"', (DOCS / "conf.py").read_text(), flags=re.M)[1]
+    names = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0].lower() for d in extras["docs"]}
+    assert {"sphinx", theme} <= names
+    assert any(re.fullmatch(r"rmsjax\[.*\bdocs\b.*\]", d) for d in extras["test"])
 
 
 def test_readme_links_to_pages_that_exist():
