@@ -634,3 +634,40 @@ def test_accelerator_bench_refuses_an_unknown_part(tmp_path):
     done, out = _accelerator(["--small", "--parts", "pool,pool"], tmp_path)
     assert done.returncode == 2 and not out.exists()
     assert "--parts: 'pool' given twice in 'pool,pool'" in done.stderr
+
+
+def test_accelerator_section_names_the_device_or_says_none_measured(tmp_path, monkeypatch):
+    """Generated from bench/results/accelerator.json: without it, the page says no accelerator
+    has measured the project; with it, the page names the device (and a CPU run says so)."""
+    results, generated = tmp_path / "results", tmp_path / "generated"
+    results.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n")
+    for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
+        monkeypatch.setattr(tables, name, value)
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    assert tables.main([]) == 0
+    page = (generated / "accelerator.inc").read_text()
+    assert page.startswith(
+        "Not measured on an accelerator yet: run ``python bench/accelerator.py``"
+    )
+    run = {
+        "benchmark": "accelerator", "command": "python bench/accelerator.py", "date": "today",
+        "machine": "a test machine", "versions": {"jax": "0"}, "printed": ["machine: x", "t"],
+        "load_average": {"start": 0.5, "end": 0.7},
+        "data": {"device": {"platform": "gpu", "device_kind": "NVIDIA H100 80GB HBM3",
+                            "device_count": 1}, "small": False, "parts": {}},
+    }  # fmt: skip
+    (results / "accelerator.json").write_text(json.dumps(run))
+    assert tables.main(["--check"]) == 1  # the page still says "not measured"
+    assert tables.main([]) == 0
+    page = (generated / "accelerator.inc").read_text()
+    assert page.startswith("Device: 1 x NVIDIA H100 80GB HBM3 (gpu).\n")
+    assert "Command: ``python bench/accelerator.py``, run today." in page and "   t" in page
+    run["data"] |= {"device": {"platform": "cpu", "device_kind": "cpu", "device_count": 1},
+                    "small": True}  # fmt: skip
+    (results / "accelerator.json").write_text(json.dumps(run))
+    assert tables.main([]) == 0
+    page = (generated / "accelerator.inc").read_text()
+    assert "Device: 1 x cpu (cpu): a CPU, not an accelerator" in page
+    assert "a ``--small`` run (smoke-test sizes)" in page
