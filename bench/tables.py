@@ -624,6 +624,23 @@ def demo_page(run: dict | None) -> str:
     return "\n".join(lines)
 
 
+def accelerator_page(run: dict | None) -> str:
+    """``bench/accelerator.py``'s run: which device produced it, then what it printed; without
+    a run, that no accelerator has measured this project yet."""
+    if run is None:
+        return (
+            "Not measured on an accelerator yet: run ``python bench/accelerator.py`` on a GPU "
+            "(or a Colab GPU/TPU), then ``python bench/tables.py``.\n"
+        )
+    device = run["data"]["device"]
+    where = f"{device['device_count']} x {device['device_kind']} ({device['platform']})"
+    if device["platform"] == "cpu":
+        where += ": a CPU, not an accelerator; these figures say nothing of a GPU"
+    if run["data"].get("small"):
+        where += "; a ``--small`` run (smoke-test sizes), not the sizes this section describes"
+    return f"Device: {where}.\n\n" + run_page(run)
+
+
 # ---------------------------------------------------------------------------------- pages
 
 
@@ -644,6 +661,7 @@ def expected() -> dict[Path, str]:
     demo = load("demo")
     files[GENERATED / "accuracy.inc"] = accuracy_page(load("accuracy"), demo)
     files[GENERATED / "demo.inc"] = demo_page(demo)
+    files[GENERATED / "accelerator.inc"] = accelerator_page(load("accelerator"))
     readme = README.read_text()
     if BEGIN not in readme or END not in readme:
         raise SystemExit(f"README.md lacks the markers {BEGIN!r} ... {END!r}")

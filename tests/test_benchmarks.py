@@ -549,3 +549,135 @@ def test_search_tables_are_generated_and_checked(tmp_path, monkeypatch, capsys):
     (generated / "search_quality.inc").write_text(page.replace("- 4, 1, 2", "- 1, 1, 2"))
     assert tables.main(["--check"]) == 1
     assert "search_quality.inc" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------- bench/accelerator.py
+
+
+def _accelerator(argv: list[str], tmp_path: Path, data_dir: Path | None = None):
+    """``bench/accelerator.py ARGV --out TMP`` in a process of its own, as from the command line
+    (its parts clear JAX's caches and time whole runs)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(BENCH.parent)}
+    if data_dir is not None:
+        env["RMSJAX_DATA_DIR"] = str(data_dir)
+    out = tmp_path / "acc.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "accelerator.py"), *argv, "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    return done, out
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_accelerator_bench_runs_small_on_the_cpu(tmp_path):
+    """Every part at --small size; the device is recorded; every figure is finite and positive;
+    an MNIST part without the real data is skipped with its reason, not failed."""
+    done, out = _accelerator(["--small"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = read_json(out)
+    data = run["data"]
+    device = data["device"]
+    assert device["platform"] == jax_platform() and device["device_kind"]
+    assert device["device_count"] >= 1 and data["small"] is True
+    assert set(data["parts"]) == {"pool", "pbt", "search", "update"}
+    assert f"device: {device['device_count']} x {device['device_kind']}" in run["printed"][1]
+    pool, pbt = data["parts"]["pool"], data["parts"]["pbt"]
+    if "skipped" in pool:  # no MNIST IDX files in RMSJAX_DATA_DIR
+        assert "no MNIST IDX files" in pool["skipped"] and "skipped" in pbt
+    else:
+        assert set(pool["rows"]) == {"1", "2"}
+        for n, row in pool["rows"].items():
+            assert row["width"] == int(n)  # every configuration in one program
+            assert all(_positive(row[k]) for k in ("wall", "compile", "configs_per_second"))
+            assert row["compile"] < row["wall"] and 0 < row["accuracy"] <= 1
+        assert set(pbt["rows"]) == {"4", "1"}
+        for row in pbt["rows"].values():
+            assert _positive(row["wall_per_member"]) and _positive(row["train_per_member"])
+            assert 0 < row["accuracy"] <= 1
+        assert pbt["rows"]["4"]["width"] == 4 and pbt["rows"]["4"]["epochs"] == 4 * 2
+    tasks = data["parts"]["search"]["tasks"]
+    assert set(tasks) == {"digits", "mnist"}
+    assert tasks["mnist"]["skipped"].startswith("--small: the search table on digits only")
+    digits = tasks["digits"]
+    assert digits["configs"] == 3 and {"(1)", "(4)", "(2')"} <= set(digits["runs"])
+    for key, results in digits["runs"].items():
+        assert all(_positive(r["wall"]) and 0 < r["accuracy"] <= 1 for r in results), key
+    update = data["parts"]["update"]
+    assert _positive(update["peak"]["bytes_per_second"])
+    (point,) = update["points"].values()
+    assert point["params"] == 1 << 20
+    if "skipped" not in point:
+        for step in ("optax", "optax again", "rmsjax", "rmsjax bf16 nu"):
+            assert _positive(point[step]["seconds"]) and _positive(point[step]["vs_optax"])
+            assert _positive(point[step]["bandwidth_fraction"])
+        assert point["optax"]["vs_optax"] == 1.0
+    assert "(d) one update step" in "\n".join(run["printed"])
+
+
+def jax_platform() -> str:
+    import jax
+
+    return jax.devices()[0].platform
+
+
+def test_accelerator_bench_skips_mnist_parts_without_the_data(tmp_path):
+    """No MNIST in the data folder: the pool and PBT parts record why, and the run succeeds."""
+    done, out = _accelerator(["--small", "--parts", "pool,pbt"], tmp_path, data_dir=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    parts = read_json(out)["data"]["parts"]
+    assert set(parts) == {"pool", "pbt"}
+    for part in parts.values():
+        assert part == {"skipped": f"no MNIST IDX files in {tmp_path / 'mnist'}"}
+    assert "(a) pool slots: skipped (no MNIST IDX files" in done.stdout
+
+
+def test_accelerator_bench_refuses_an_unknown_part(tmp_path):
+    done, out = _accelerator(["--small", "--parts", "pool,gpu"], tmp_path)
+    assert done.returncode == 2 and not out.exists()
+    assert "--parts: unknown part 'gpu' (choose from pool, pbt, search, update)" in done.stderr
+    done, out = _accelerator(["--small", "--parts", "pool,pool"], tmp_path)
+    assert done.returncode == 2 and not out.exists()
+    assert "--parts: 'pool' given twice in 'pool,pool'" in done.stderr
+
+
+def test_accelerator_section_names_the_device_or_says_none_measured(tmp_path, monkeypatch):
+    """Generated from bench/results/accelerator.json: without it, the page says no accelerator
+    has measured the project; with it, the page names the device (and a CPU run says so)."""
+    results, generated = tmp_path / "results", tmp_path / "generated"
+    results.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n")
+    for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
+        monkeypatch.setattr(tables, name, value)
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    assert tables.main([]) == 0
+    page = (generated / "accelerator.inc").read_text()
+    assert page.startswith(
+        "Not measured on an accelerator yet: run ``python bench/accelerator.py``"
+    )
+    run = {
+        "benchmark": "accelerator", "command": "python bench/accelerator.py", "date": "today",
+        "machine": "a test machine", "versions": {"jax": "0"}, "printed": ["machine: x", "t"],
+        "load_average": {"start": 0.5, "end": 0.7},
+        "data": {"device": {"platform": "gpu", "device_kind": "NVIDIA H100 80GB HBM3",
+                            "device_count": 1}, "small": False, "parts": {}},
+    }  # fmt: skip
+    (results / "accelerator.json").write_text(json.dumps(run))
+    assert tables.main(["--check"]) == 1  # the page still says "not measured"
+    assert tables.main([]) == 0
+    page = (generated / "accelerator.inc").read_text()
+    assert page.startswith("Device: 1 x NVIDIA H100 80GB HBM3 (gpu).\n")
+    assert "Command: ``python bench/accelerator.py``, run today." in page and "   t" in page
+    run["data"] |= {"device": {"platform": "cpu", "device_kind": "cpu", "device_count": 1},
+                    "small": True}  # fmt: skip
+    (results / "accelerator.json").write_text(json.dumps(run))
+    assert tables.main([]) == 0
+    page = (generated / "accelerator.inc").read_text()
+    assert "Device: 1 x cpu (cpu): a CPU, not an accelerator" in page
+    assert "a ``--small`` run (smoke-test sizes)" in page
