@@ -3,9 +3,12 @@ notebooks' install cell run in a fresh virtual environment against a wheel of th
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,3 +48,122 @@ def test_python_m_rmsjax_errors_and_exit_codes_are_the_commands(tmp_path):
     usage = _run_module("nonsense")
     assert usage.returncode == 2
     assert usage.stderr.startswith("rmsjax: error: argument COMMAND: invalid choice: 'nonsense'")
+
+
+# --------------------------------------------------------------------------------------------
+# Every install line the repository shows a reader works: the extras it names exist, and none
+# installs rmsjax from an index or a URL (rmsjax is on neither) unless the line says it is the
+# future ("not yet on PyPI").
+
+FUTURE = re.compile(r"not yet on PyPI", re.I)
+# The words that end the requirements of a `pip install` in prose ("pip install torch to run").
+PROSE = {"to", "in", "then", "and", "or", "for", "with", "from", "the", "if", "when", "once"}
+# A concrete URL of a git repository or an index (a placeholder such as "git+https://..." is not).
+URL = re.compile(r"(git\+)?https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\S*")
+
+
+def extras() -> set[str]:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return set(project["optional-dependencies"])
+
+
+def text_files() -> list[Path]:
+    """What a reader or a user sees: the pages, the notebooks, the scripts, the messages."""
+    patterns = ["README.md", "CONTRIBUTING.md", "Makefile", "pyproject.toml", "docs/**/*.rst",
+                "docs/**/*.md", "docs/**/*.py", "notebooks/*.ipynb", "notebooks/*.py",
+                "examples/**/*.py", "bench/**/*.py", "bench/**/*.md", "rmsjax/**/*.py"]  # fmt: skip
+    files = {p for pattern in patterns for p in ROOT.glob(pattern)}
+    return sorted(p for p in files if "_build" not in p.parts)
+
+
+def lines_of(path: Path) -> list[str]:
+    if path.suffix == ".ipynb":  # the cells' source, as the reader sees it
+        cells = json.loads(path.read_text())["cells"]
+        return [line for cell in cells for line in "".join(cell["source"]).splitlines()]
+    return path.read_text().splitlines()
+
+
+def requirements(line: str) -> list[list[str]]:
+    """The requirement arguments of each ``pip install`` on ``line``, options dropped, quotes
+    stripped: ``pip install -e '.[test]'`` gives ``[[".[test]"]]``."""
+    found = []
+    for match in re.finditer(r"pip install\b([^`\n]*)", line):
+        rest = re.split(r"\s#|;|&&|\|", match.group(1))[0]
+        args = []
+        for token in re.findall(r"""'[^']*'|"[^"]*"|[^\s'"]+""", rest):
+            if token.startswith("(") or token.lower() in PROSE:
+                break
+            token = token.strip("'\"").rstrip(".,:)")
+            if token and not token.startswith("-"):
+                args.append(token)
+        found.append(args)
+    return found
+
+
+def problems(line: str, known: set[str]) -> list[str]:
+    """What is wrong with ``line`` as an install line, as readable strings (none: it works)."""
+    wrong = []
+    future = bool(FUTURE.search(line))
+    for args in requirements(line):
+        for arg in args:
+            name = re.match(r"[^\[<>=!~ @]*", arg).group(0)
+            named = set(re.findall(r"\[([^\]]*)\]", arg)[0].split(",")) if "[" in arg else set()
+            local = name in (".", "") or ".whl" in arg or name.startswith(("./", "/", "$("))
+            if name == "rmsjax" or local:
+                wrong += [f"extra {e.strip()!r} is not in pyproject.toml" for e in named
+                          if e.strip() not in known]  # fmt: skip
+            if name.lower() == "rmsjax" and not future:
+                wrong.append(f"{arg!r} installs rmsjax from an index or a URL")
+    for url in URL.finditer(line):
+        if "rmsjax" in url.group(0) and url.group(0).startswith("git+") and not future:
+            wrong.append(f"{url.group(0)!r}: rmsjax has no public repository")
+    if (
+        re.search(r"rmsjax(\[[^\]]*\])?\s*@\s*(git\+)?https?://[A-Za-z0-9-]+\.", line)
+        and not future
+    ):
+        wrong.append("installs rmsjax from a URL")
+    return wrong
+
+
+def test_the_install_line_checker_catches_what_fails():
+    known = {"optuna", "tfds", "test", "bench"}
+    assert problems("pip install 'rmsjax[examples]'", known) == [
+        "extra 'examples' is not in pyproject.toml",
+        "'rmsjax[examples]' installs rmsjax from an index or a URL",
+    ]
+    assert problems("pip install rmsjax                 # the optimizers", known)
+    assert problems("raise ImportError(\"needs Optuna: pip install 'rmsjax[optuna]'\")", known)
+    assert problems('REPO = "git+https://github.com/rmsjax/rmsjax.git"', known)
+    assert problems("pip install 'rmsjax[tfds] @ git+https://github.com/rmsjax/rmsjax.git'", known)
+    assert problems("`pip install -e '.[test,docs]'`", known) == [
+        "extra 'docs' is not in pyproject.toml"
+    ]
+    assert problems('pip install "$(ls dist/rmsjax-*.whl)[nope]"', known)
+    # What works: a clone, a wheel, other packages, prose after the command, the marked future.
+    for line in ["pip install .", "pip install -e '.[test]'", "pip install '.[optuna,tfds]'",
+                 "pip install dist/rmsjax-*.whl", 'pip install "$(ls dist/rmsjax-*.whl)[optuna]"',
+                 "pip install optuna", "pip install torch to run the parity check",
+                 "`pip install jupyterlab` in the venv", "(``pip install \"jax[k8s]\"``)",
+                 "Not yet on PyPI: once it is there, `pip install rmsjax` will work",
+                 '"git+https://..." (your copy of the repository)']:  # fmt: skip
+        assert problems(line, known) == [], line
+
+
+def test_every_install_line_in_the_repository_works():
+    known = extras()
+    seen, wrong = 0, []
+    for path in text_files():
+        for number, line in enumerate(lines_of(path), 1):
+            seen += len(requirements(line))
+            wrong += [f"{path.relative_to(ROOT)}:{number}: {p}" for p in problems(line, known)]
+    assert seen >= 20, f"only {seen} install lines found: the scan lost its files"
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_readme_installs_from_a_clone_and_from_a_wheel():
+    readme = (ROOT / "README.md").read_text()
+    install = readme[readme.index("## Install") : readme.index("## The two commands")]
+    for line in ["pip install .", "pip install '.[optuna]'", "pip install '.[tfds]'",
+                 "make dist", "pip install dist/rmsjax-*.whl"]:  # fmt: skip
+        assert line in install, line
