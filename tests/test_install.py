@@ -4,6 +4,7 @@ notebooks' install cell run in a fresh virtual environment against a wheel of th
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,92 @@ def test_the_readme_installs_from_a_clone_and_from_a_wheel():
     for line in ["pip install .", "pip install '.[optuna]'", "pip install '.[tfds]'",
                  "make dist", "pip install dist/rmsjax-*.whl"]:  # fmt: skip
         assert line in install, line
+
+
+# --------------------------------------------------------------------------------------------
+# The notebooks' install cell on a runtime without rmsjax, as on a fresh Colab runtime: a fresh
+# virtual environment, a wheel built from this checkout, the cell's own code run as a script.
+# Offline and about 10 s on 2 cores: pip installs the wheel with --no-deps (PIP_NO_DEPS, from the
+# environment: the cell's code is run unchanged) and the venv sees this interpreter's
+# site-packages for jax & co; each step has a timeout so that a hung pip fails within a minute.
+
+STEP_TIMEOUT_S = 60
+
+
+def install_cell() -> str:
+    cells = [
+        json.loads(path.read_text())["cells"][1] for path in sorted(ROOT.glob("notebooks/*.ipynb"))
+    ]
+    sources = {"".join(cell["source"]) for cell in cells}
+    assert len(cells) >= 4 and len(sources) == 1, "the notebooks' install cells differ"
+    return sources.pop()
+
+
+def test_the_install_cell_installs_rmsjax_from_a_wheel_in_a_fresh_venv(tmp_path):
+    import sysconfig
+
+    cell = install_cell()
+    setting = 'RMSJAX_SOURCE = ""'
+    assert cell.splitlines().count(setting) == 1, "one visible setting, empty as committed"
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    if not base.exists():
+        pytest.skip(f"no base interpreter at {base}")
+    deps = sysconfig.get_paths()["purelib"]  # this interpreter's jax, optax, numpy, ...
+    if (Path(deps) / "rmsjax").is_dir():
+        pytest.skip(f"rmsjax is installed (not editable) in {deps}: the venv would see it")
+
+    # A wheel of this checkout, built from a copy so that the checkout gets no build/ folder.
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ["pyproject.toml", "README.md", "LICENSE"]:
+        (src / name).write_bytes((ROOT / name).read_bytes())
+    shutil.copytree(ROOT / "rmsjax", src / "rmsjax", ignore=shutil.ignore_patterns("__pycache__"))
+    run = dict(capture_output=True, text=True, timeout=STEP_TIMEOUT_S, cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", "wheels", "src"],
+        **run, env=env,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    [wheel] = (tmp_path / "wheels").glob("rmsjax-*.whl")
+
+    # The fresh venv: the base interpreter's site-packages (pip), plus this interpreter's as a
+    # plain path. A path line runs none of that folder's .pth files, so the editable install of
+    # the checkout (a .pth finder) stays out: before the cell, rmsjax is not importable.
+    venv = tmp_path / "venv"
+    made = subprocess.run(
+        [str(base), "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], **run
+    )
+    assert made.returncode == 0, made.stderr
+    python = str(venv / "bin" / "python")
+    [site] = (venv / "lib").glob("python*/site-packages")
+    (site / "_test_deps.pth").write_text(deps + "\n")
+    env = {**env, "PIP_NO_DEPS": "1", "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+    def run_cell(source: str) -> subprocess.CompletedProcess:
+        script = tmp_path / "cell.py"
+        script.write_text(cell.replace(setting, f"RMSJAX_SOURCE = {source!r}"))
+        return subprocess.run([python, str(script)], **run, env=env)
+
+    where = [python, "-c", "import rmsjax; print(rmsjax.__file__)"]
+    assert subprocess.run(where, **run, env=env).returncode == 1, "rmsjax importable before"
+
+    unset = run_cell("")
+    assert unset.returncode == 1
+    message = unset.stderr.strip()
+    assert message.count("\n") == 0, message  # one line
+    for words in ["RMSJAX_SOURCE", "git URL", "wheel", "folder holding a clone"]:
+        assert words in message, (words, message)
+
+    missing = run_cell(str(tmp_path / "nowhere.whl"))
+    assert missing.returncode == 1
+    assert missing.stderr.strip().startswith("RMSJAX_SOURCE must be a git URL"), missing.stderr
+    assert repr(str(tmp_path / "nowhere.whl")) in missing.stderr
+
+    installed = run_cell(str(wheel))
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    found = subprocess.run(where, **run, env=env)
+    assert found.returncode == 0, found.stderr[-3000:]
+    assert Path(found.stdout.strip()).resolve().is_relative_to(site.resolve()), found.stdout
+    again = run_cell("")  # rmsjax importable now: the cell does nothing, even unset
+    assert again.returncode == 0 and again.stderr == "", again.stderr
