@@ -24,7 +24,7 @@ train, the last 2,000 are held out; budget 9 epochs) and the digits MLP (64-64-1
       population 8, interval 1. Every member trains the full budget (epochs: population x
       budget); the accuracy is the best member's final one.
 
-With ``--ray`` (Ray Tune installed: ``pip install 'rmsjax[bench]'``), Ray Tune's
+With ``--ray`` (Ray Tune installed: ``pip install -e '.[bench]'`` in the clone), Ray Tune's
 ``PopulationBasedTraining`` runs once on digits, after the ways of round 1: the same model,
 data, initial population (as ``points_to_evaluate``), interval and mutations (learning rate
 log-uniform, decay uniform, resample probability 0.25, factors (1.25, 0.8), quantile fraction
@@ -757,13 +757,13 @@ def main() -> None:
     try:
         import optuna
     except ImportError:
-        sys.exit("bench/search.py needs Optuna: pip install 'rmsjax[optuna]'")
+        sys.exit("bench/search.py needs Optuna: pip install -e '.[optuna]' (the clone)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.ray:
         try:
             import ray  # noqa: F401
         except ImportError:
-            sys.exit("bench/search.py --ray needs Ray Tune: pip install 'rmsjax[bench]'")
+            sys.exit("bench/search.py --ray needs Ray Tune: pip install -e '.[bench]' (the clone)")
     jax.config.update("jax_enable_compilation_cache", False)
     if args.quality:
         print("machine:", _machine.describe())

@@ -1,6 +1,7 @@
 """A process for tests/test_interrupt.py: `rmsjax.sweep` with a program that takes seconds to
 compile. It prints "compiling" when XLA starts compiling, for the test to send SIGINT then."""
 
+import signal
 import sys
 
 import jax
@@ -38,6 +39,7 @@ def train_fn(hparams, key):
 
 
 if __name__ == "__main__":  # never on import (pytest imports this file for its doctests)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     jax.stages.Lowered.compile = announced_compile
     space = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1])
     rmsjax.sweep(train_fn, space, key=jax.random.key(0), chunk_size=3, progress=False)

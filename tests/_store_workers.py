@@ -142,6 +142,7 @@ def gated_command(ready: str, gate: str, argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     command, *args = sys.argv[1:]
     if command == "sweep":
         out_dir, ready, gate = args

@@ -18,6 +18,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from _sigint import interruptible_popen
 
 import rmsjax
 from rmsjax import cli, experiment, tasks
@@ -659,7 +660,7 @@ def interrupt_when(argv, out, ready) -> str:
     after 300 s), checks that it stopped with status 130; returns its stderr."""
     root = str(Path(__file__).parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
+    proc = interruptible_popen(  # SIGINT at its default in the child, even if ignored here
         [sys.executable, "-m", "rmsjax.cli", *map(str, [*argv, "--out", out])],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip

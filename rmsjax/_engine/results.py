@@ -545,7 +545,7 @@ class SweepResult:
                 import matplotlib.pyplot as plt
             except ImportError as e:
                 raise ImportError(
-                    "SweepResult.plot_history needs matplotlib: pip install 'rmsjax[examples]'"
+                    "SweepResult.plot_history needs matplotlib: pip install matplotlib"
                 ) from e
             fig, ax = plt.subplots(figsize=(6, 4))
         else:
@@ -617,7 +617,7 @@ class SweepResult:
         try:
             import optuna
         except ImportError as e:
-            raise ImportError("SweepResult.to_optuna needs Optuna: pip install 'rmsjax[optuna]'"
+            raise ImportError("SweepResult.to_optuna needs Optuna: pip install optuna"
                               ) from e  # fmt: skip
         if len(study.directions) != 1:
             raise ValueError(

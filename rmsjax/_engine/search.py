@@ -24,7 +24,7 @@ from rmsjax._engine.spaces import Choice, Configs, IntUniform, distribution
 from rmsjax._engine.store import Store, check_metadata
 from rmsjax._engine.trainer import Trainer
 
-_INSTALL = "optuna_search needs Optuna: pip install 'rmsjax[optuna]'"
+_INSTALL = "optuna_search needs Optuna: pip install optuna"
 
 
 def _optuna():

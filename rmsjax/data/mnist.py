@@ -157,7 +157,8 @@ def load_mnist(
     if not tfds_installed():
         raise FileNotFoundError(
             "MNIST: no `data_dir` given and tensorflow-datasets is not installed; pass a folder "
-            "holding the IDX files (e.g. ../shared/data/mnist) or `pip install tensorflow-datasets`"
+            "holding the IDX files (e.g. ../shared/data/mnist) or "
+            "`pip install tensorflow-datasets importlib_resources`"
         )
     try:
         return _load_tfds(flatten, dtype, tfds_data_dir)

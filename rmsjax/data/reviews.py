@@ -210,7 +210,7 @@ def load_reviews(
         raise FileNotFoundError(
             "reviews: no `data_dir` given and tensorflow-datasets is not installed; pass a folder "
             "with pos/ and neg/ (e.g. ../shared/data/movie_reviews/txt_sentoken) or "
-            "`pip install tensorflow-datasets`"
+            "`pip install tensorflow-datasets importlib_resources`"
         )
     try:
         train = tfds_examples("imdb_reviews", "train", tfds_data_dir)

@@ -357,7 +357,7 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
         raise ValueError(f"`search` must be one of {list(SEARCHES)}, got {config.search!r}")
     positive_int("seeds", config.seeds)
     if config.search == "optuna" and importlib.util.find_spec("optuna") is None:
-        raise ImportError("search 'optuna' needs optuna: pip install 'rmsjax[optuna]'")
+        raise ImportError("search 'optuna' needs optuna: pip install optuna")
     storage = config.optuna_storage
     if storage is not None and (not isinstance(storage, str) or "://" not in storage):
         raise ValueError(
@@ -370,7 +370,7 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
             if storage is None else f"`study_name` must be a non-empty string, got {name!r}"
         )  # fmt: skip
     if storage is not None and importlib.util.find_spec("optuna") is None:
-        raise ImportError("`optuna_storage` needs optuna: pip install 'rmsjax[optuna]'")
+        raise ImportError("`optuna_storage` needs optuna: pip install optuna")
     if config.search == "pbt":
         _check_pbt(config, task)
     else:
