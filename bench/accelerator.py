@@ -335,7 +335,7 @@ def main(argv=None) -> None:
     try:
         import optuna
     except ImportError:
-        sys.exit("bench/accelerator.py needs Optuna: pip install 'rmsjax[optuna]'")
+        sys.exit("bench/accelerator.py needs Optuna: pip install -e '.[optuna]' (the clone)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     jax.config.update("jax_enable_compilation_cache", False)
     record = _record.Record("accelerator", sys.argv[1:] if argv is None else argv)
