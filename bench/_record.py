@@ -22,6 +22,9 @@ from typing import Any
 import _machine
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# A run that starts with more runnable jobs than cores (1-minute load average) shares them:
+# its timings say little, and bench/tables.py keeps a wide A/A interval out of the README.
+BUSY_LOAD = os.cpu_count() or 1
 _VERSIONED = ("jax", "jaxlib", "optax", "numpy", "torch", "optuna", "rmsjax")
 
 
@@ -60,6 +63,13 @@ class Record:
         self._argv = list(argv)
         self._printed = io.StringIO()
         self._load_at_start = _load()
+        if self._load_at_start is not None and self._load_at_start > BUSY_LOAD:
+            print(
+                f"warning: load average {self._load_at_start} at the start, more than the "
+                f"{BUSY_LOAD} cores: other jobs share the machine, so timings are noisy (the "
+                "A/A interval says how much); rerun on a quiet machine for figures to quote",
+                file=sys.stderr,
+            )
 
     @contextlib.contextmanager
     def printing(self) -> Iterator[None]:

@@ -440,11 +440,37 @@ README_ROWS = (
 )
 
 
+# A figure whose A/A interval reaches farther than this from 1 says nothing about a difference
+# of a few percent: the README leaves it out (the benchmarks page keeps it, with its interval).
+HEADLINE_MAX_INTERVAL = 0.10
+_INTERVAL = re.compile(r"A/A interval (?:up to )?±(\d+(?:\.\d+)?)%")
+
+
+def widest_interval(figure: str) -> float | None:
+    """The widest A/A interval a figure states, as a fraction (None: it states none, as the rows
+    that are not timings or have no A/A pair say themselves).
+
+    >>> widest_interval("0.92x (same; A/A interval ±204.3%)")
+    2.043
+    >>> widest_interval("1.02 (same; A/A interval up to ±9.6%)"), widest_interval("rank 2")
+    (0.096, None)
+    """
+    found = [float(m) / 100 for m in _INTERVAL.findall(figure)]
+    return max(found) if found else None
+
+
 def headline_markdown(rows, machines: list[str]) -> str:
     out = [BEGIN, "", "| what | figure | run |", "| --- | --- | --- |"]
     for what, figure, run in rows:
         if not what.startswith(README_ROWS):
             continue
+        wide = widest_interval(figure)
+        if wide is not None and wide > HEADLINE_MAX_INTERVAL:
+            figure = (
+                f"left out here: its A/A interval (±{100 * wide:.1f}%) is wider than "
+                f"±{100 * HEADLINE_MAX_INTERVAL:.0f}%, too wide to tell a difference; the figure "
+                "is on the [benchmarks page](docs/benchmarks.rst); rerun on a quiet machine"
+            )
         out.append(f"| {what} | {figure} | {run.replace('``', '`')} |")
     out += [
         "",

@@ -681,3 +681,31 @@ def test_accelerator_section_names_the_device_or_says_none_measured(tmp_path, mo
     page = (generated / "accelerator.inc").read_text()
     assert "Device: 1 x cpu (cpu): a CPU, not an accelerator" in page
     assert "a ``--small`` run (smoke-test sizes)" in page
+
+
+def test_a_headline_figure_with_a_wide_interval_is_left_out_of_the_readme():
+    rows = [
+        ("MNIST sweep, a wide one", "0.92x (same; A/A interval ±24.8%)", "run a"),
+        ("one update step (1M)", "1.02 (3 of 3 points same; A/A interval up to ±9.6%)", "run b"),
+        ("halving's pick", "digits: median 2", "run c"),  # no interval: not a timing
+    ]
+    readme = tables.headline_markdown(rows, ["a test machine"])
+    wide, narrow, quality = [line for line in readme.splitlines() if line.startswith("| ")][2:]
+    assert "0.92x" not in wide and "A/A interval (±24.8%) is wider than ±10%" in wide
+    assert "benchmarks page" in wide
+    assert "1.02 (3 of 3 points same; A/A interval up to ±9.6%)" in narrow
+    assert "digits: median 2" in quality
+    # The benchmarks page keeps every figure with its interval.
+    assert "0.92x (same; A/A interval ±24.8%)" in tables.headline_rst(rows, ["a test machine"])
+
+
+def test_a_benchmark_started_on_a_busy_machine_warns(monkeypatch, capsys):
+    import _record
+
+    monkeypatch.setattr(_record, "_load", lambda: _record.BUSY_LOAD + 1.5)
+    _record.Record("demo", [])
+    err = capsys.readouterr().err
+    assert err.startswith("warning: load average") and "quiet machine" in err
+    monkeypatch.setattr(_record, "_load", lambda: 0.1)
+    _record.Record("demo", [])
+    assert capsys.readouterr().err == ""
