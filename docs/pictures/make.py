@@ -3,6 +3,7 @@
 Run from the repository root: ``python docs/pictures/make.py`` (needs matplotlib and optuna).
 """
 
+import collections
 import warnings
 from pathlib import Path
 
@@ -42,8 +43,25 @@ def pbt(space) -> None:
     fig.savefig(HERE / "pbt_schedules.png", dpi=DPI)
 
 
+def cli_pbt() -> None:
+    """The CLI guide's PBT example as the command runs it (its ranges, its metric, the task's
+    tie-breaker): ``rmsjax sweep digits --search pbt --population 8 --interval 3 --epochs 27``."""
+    config = experiment.SweepConfig("digits", search="pbt", population=8, interval=3, epochs=27)
+    report = experiment.run_sweep(config)
+    print(report.sweep)
+    rates = {report.sweep.schedule(m)["learning_rate"].iloc[-1] for m in range(8)}
+    final = report.sweep.metrics[report.sweep.rule.metric].mean(axis=1)
+    top = collections.Counter(final.round(4).tolist()).most_common(1)[0]
+    print(f"{len(rates)} distinct final learning rates of 8; {top[1]} of 8 at {top[0]}")
+    fig = report.sweep.plot_schedules(unit="epoch")
+    fig.set_size_inches(7.0, 6.5)
+    fig.savefig(HERE / "pbt_cli.png", dpi=DPI)
+
+
 def main() -> None:
     from rmsjax import loguniform, uniform
+
+    cli_pbt()
 
     space = {"learning_rate": loguniform(1e-4, 1e-1), "decay": uniform(0.8, 0.999)}
     pbt(space)
