@@ -125,6 +125,22 @@ def test_search_bench_quality_runs(monkeypatch, capsys, tmp_path):
     assert rows[3]["width"] == 9  # the whole population (9 of --small's 9) in slots at once
 
 
+def test_pbt_ranking_bench_runs_small(monkeypatch, capsys, tmp_path):
+    run_bench("pbt_ranking.py", ["--small", "--seeds", "2", "--tasks", "digits", "--json",
+                                 str(tmp_path / "p.json")], monkeypatch)  # fmt: skip
+    out = capsys.readouterr().out
+    data = read_json(tmp_path / "p.json")["data"]["digits"]
+    assert len(data["rows"]) == 2 and data["budget"] == 3 and data["configurations"] == 9
+    summary = data["summary"]
+    assert list(summary)[0] == "full sweep" and summary["full sweep"]["gap_mean"] == 0.0
+    for way, s in summary.items():
+        gaps = [r[way] - r["full sweep"] for r in data["rows"]]
+        assert s["gap_mean"] == pytest.approx(sum(gaps) / 2)
+        assert s["gap_standard_error"] == pytest.approx(s["gap_sd"] / 2**0.5)
+        assert 0 < s["test_accuracy_mean"] <= 1
+    assert "val_accuracy every budget/9 (--quality)" in out and "Not a timing" in out
+
+
 # ------------------------------------------------------------------- the A/A interval (synthetic)
 
 
