@@ -276,6 +276,26 @@ def ray_target(part: dict, target: dict) -> tuple[float, str]:
     return got, verdict
 
 
+def hyperoptax_comparison(part: dict, comparison: dict) -> tuple[float, str]:
+    """A way of ``bench/search.py`` against hyperoptax's (``--hyperoptax``), which runs in every
+    round: the wall ratio (median of the per-round ratios, judged against 1 beyond the A/A
+    interval; no target), the epochs of both and the gap in best accuracy (median accuracies).
+    ``bench/search.py`` prints the same verdict with this function."""
+    seconds, runs = part["seconds"], part["runs"]
+    spread = _harness.Spread.of(_harness.round_ratios(seconds, *AA_SEARCH))
+    num, den = comparison["num"], comparison["den"]
+    got = _harness.ratio(seconds, num, den)
+    gap = statistics.median(x["accuracy"] for x in runs[num]) - statistics.median(
+        x["accuracy"] for x in runs[den]
+    )
+    epochs = [statistics.median(x["epochs"] for x in runs[k]) for k in (num, den)]
+    verdict = (
+        f"{num}/{den} = {got:.2f}: time {spread.judge(got)}; epochs {epochs[0]:.0f} against "
+        f"{epochs[1]:.0f}; best accuracy {gap:+.4f}; A/A interval {spread}"
+    )
+    return got, verdict
+
+
 def search_rows(run: dict) -> list[tuple[str, str, str]]:
     rows = []
     tasks = run["data"]["tasks"]
@@ -326,6 +346,21 @@ def search_rows(run: dict) -> list[tuple[str, str, str]]:
                 f"{part['ways'][target['num']]} / Ray Tune {ray['ray']} PBT, "
                 f"ray.init(num_cpus=2) not counted (time)",
                 f"{got:.4f} ({verdict})",
+                label(run),
+            )
+        )
+    for comparison in run["data"].get("hyperoptax_comparisons", []):
+        part = tasks.get(comparison["task"])
+        if part is None or "hyperoptax" not in part:
+            continue
+        got, verdict = hyperoptax_comparison(part, comparison)
+        peer = part["hyperoptax"]
+        rows.append(
+            (
+                f"{comparison['task']} search, with compilation: {part['ways'][comparison['num']]} "
+                f"/ {part['ways'][comparison['den']]} (hyperoptax {peer['hyperoptax']} "
+                f"BayesianSearch, {peer['usage']}) (time)",
+                f"{got:.2f} ({verdict})",
                 label(run),
             )
         )
