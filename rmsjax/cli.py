@@ -130,7 +130,6 @@ def _run(args, config, run) -> int:
         print(f"{PROG} {args.command} {line}" if i == 0 else line)
     if cache_line:
         print(cache_line)
-    report.import_plotting_meanwhile()  # the plots' import overlaps the run
     result = run(config, data, progress=not args.no_progress)
     report.print_report(result, top=getattr(args, "top", 10))
     print(f"saved to {out}/: {', '.join(report.save_report(result, out))}")

@@ -23,7 +23,6 @@ import math
 import os
 import shutil
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -403,27 +402,6 @@ def save_report(report, out_dir: str | os.PathLike, *, plots: bool = True) -> li
 
 # --------------------------------------------------------------------------------------------
 # Plots (matplotlib's object-oriented API with the Agg canvas: no display, no global state).
-
-
-def import_plotting_meanwhile() -> threading.Thread:
-    """Starts importing matplotlib's figure and Agg canvas in another thread, and returns it.
-
-    The command calls it before a run: the import (about half a second) then overlaps the
-    run's compiled programs, which release the GIL, instead of following them in
-    `save_report`. A missing or broken matplotlib is left for `save_report` to report.
-    """
-
-    def target():
-        try:
-            import matplotlib.backends.backend_agg  # noqa: F401
-            import matplotlib.figure  # noqa: F401
-        except Exception:  # noqa: BLE001, S110 - _figure imports it again and says what failed
-            pass
-
-    # Not a daemon: a run that ends first waits for the import instead of finalizing under it.
-    thread = threading.Thread(target=target, name="rmsjax-import-matplotlib")
-    thread.start()
-    return thread
 
 
 def _figure(figsize=(6.4, 4.0)):

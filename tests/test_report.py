@@ -42,29 +42,6 @@ def test_missing_matplotlib_is_found_before_a_run(tmp_path, monkeypatch):
     assert report.check_can_save(tmp_path / "out", plots=False).is_dir()
 
 
-def test_plotting_is_imported_in_another_thread_and_a_failure_is_left_for_later():
-    # A fresh interpreter, so that matplotlib is not imported yet.
-    import subprocess
-
-    code = """if True:
-        import sys, threading
-        from rmsjax import report
-        assert "matplotlib.figure" not in sys.modules
-        failed = []
-        threading.excepthook = failed.append
-        thread = report.import_plotting_meanwhile()
-        assert thread is not threading.current_thread() and not thread.daemon
-        thread.join()
-        assert {"matplotlib.figure", "matplotlib.backends.backend_agg"} <= set(sys.modules)
-        del sys.modules["matplotlib.figure"]
-        sys.modules["matplotlib"] = None  # as if it were not installed: nothing raised here
-        report.import_plotting_meanwhile().join()
-        assert not failed, failed
-        """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-
-
 def test_unwritable_output_is_found_before_a_run(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(OSError, match="file"):
