@@ -603,18 +603,25 @@ def test_hyperoptax_comparisons():
     assert verdict.startswith("(1)/(10) = 0.95: time same;") and verdict.endswith("±30.0%")
 
 
-def test_hyperoptax_rows_are_on_the_benchmarks_page_only(tmp_path, monkeypatch):
+def _pages_of_search_run(run: dict, tmp_path, monkeypatch) -> tuple[str, Path]:
+    """bench/tables.py run on ``run`` as the only search.json: the headline page's text, and
+    the README it rewrote."""
     results, generated = tmp_path / "results", tmp_path / "generated"
     results.mkdir()
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n")
-    walls = {"(8)": 40.0, "(9)": 20.0, "(10)": 4.2}
-    (results / "search.json").write_text(json.dumps(_hyperoptax_run([1.01, 0.99, 1.0], walls)))
+    (results / "search.json").write_text(json.dumps(run))
     for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
         monkeypatch.setattr(tables, name, value)
     monkeypatch.setattr(tables, "ROOT", tmp_path)
     assert tables.main([]) == 0
-    headline = (generated / "headline.inc").read_text()
+    return (generated / "headline.inc").read_text(), readme
+
+
+def test_hyperoptax_rows_are_on_the_benchmarks_page_only(tmp_path, monkeypatch):
+    walls = {"(8)": 40.0, "(9)": 20.0, "(10)": 4.2}
+    run = _hyperoptax_run([1.01, 0.99, 1.0], walls)
+    headline, readme = _pages_of_search_run(run, tmp_path, monkeypatch)
     assert (
         "digits search, with compilation: way (2) / way (9) (hyperoptax 0.x BayesianSearch, "
         "jax.jit(optimize_scan)) (time)" in headline
@@ -625,16 +632,8 @@ def test_hyperoptax_rows_are_on_the_benchmarks_page_only(tmp_path, monkeypatch):
 
 
 def test_pbt_rows_are_on_the_benchmarks_page_only(tmp_path, monkeypatch):
-    results, generated = tmp_path / "results", tmp_path / "generated"
-    results.mkdir()
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n")
-    (results / "search.json").write_text(json.dumps(_pbt_run([1.01, 0.99, 1.0], 400.0)))
-    for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
-        monkeypatch.setattr(tables, name, value)
-    monkeypatch.setattr(tables, "ROOT", tmp_path)
-    assert tables.main([]) == 0
-    headline = (generated / "headline.inc").read_text()
+    run = _pbt_run([1.01, 0.99, 1.0], 400.0)
+    headline, readme = _pages_of_search_run(run, tmp_path, monkeypatch)
     assert (
         "digits PBT, population 16 x 27 epochs, interval 3: epochs and best test accuracy "
         "against way (1) (81 configurations)" in headline
