@@ -136,3 +136,15 @@ def fixed_width(width: int | str | None, n: int, n_devices: int) -> int | None:
     if width == "auto":
         return None
     return round_up(n if width is None else int(width), n_devices)
+
+
+def _key(value: Any) -> str:
+    return repr(value)
+
+
+def _distinct(values) -> list:
+    """The distinct values of a column, in order of first appearance."""
+    out: dict[str, Any] = {}
+    for v in values:
+        out.setdefault(_key(v), v)
+    return list(out.values())

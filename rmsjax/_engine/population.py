@@ -25,8 +25,9 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from rmsjax._engine import checks, program, staged
+from rmsjax._engine.checks import _distinct
 from rmsjax._engine.pool import Paused, Pool, _key_data, compiling, trace_trainer
-from rmsjax._engine.results import SweepResult, _distinct
+from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Choice, Configs, IntUniform, LogUniform, Sample, Uniform
 from rmsjax._engine.staged import StagedRecord, StagedResult, score
 
@@ -350,7 +351,7 @@ class PBTResult(StagedResult):
           >>> [ax.get_ylabel() for ax in fig.axes]  # the lr panel, the metric, the colour bar
           ['lr', 'w', 'final w']
         """
-        from rmsjax._engine.pbt_plot import plot_schedules
+        from rmsjax._engine.plotting import plot_schedules
 
         return plot_schedules(self, metric, unit=unit, path=path, axes=axes)
 
