@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rmsjax._engine.checks import _distinct
+from rmsjax._engine import checks
 from rmsjax._engine.spaces import Grid, distribution
 
 
@@ -108,7 +108,7 @@ def _optuna_distribution(space, name: str, optuna):
     own = getattr(space, "distributions", {}).get(name)
     if own is not None:
         return own.to_optuna()
-    values = [_optuna_value(v) for v in _distinct(space.column(name))]
+    values = [_optuna_value(v) for v in checks.distinct(space.column(name))]
     if not isinstance(space, Grid) and values:
         if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             return dists.IntDistribution(min(values), max(values))

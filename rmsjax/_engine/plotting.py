@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rmsjax._engine.checks import _distinct, _key
+from rmsjax._engine import checks
 from rmsjax._engine.spaces import Grid
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ class _Colours:
         import matplotlib as mpl
 
         space = result.space
-        distinct = {n: _distinct(space.column(n)) for n in space.names}
+        distinct = {n: checks.distinct(space.column(n)) for n in space.names}
         self.by = max(distinct, key=lambda n: len(distinct[n]), default=None) if needed else None
         self.cmap, self.norm, self.shade = mpl.colormaps["viridis"], None, {}
         if self.by is None:
@@ -210,12 +210,16 @@ class _Colours:
             self.norm = (mpl.colors.LogNorm if log else mpl.colors.Normalize)(lo, hi)
         else:
             last = max(1, len(values) - 1)
-            self.shade = {_key(v): self.cmap(i / last) for i, v in enumerate(values)}
+            self.shade = {checks.value_key(v): self.cmap(i / last) for i, v in enumerate(values)}
             self.values = values
 
     def __call__(self, config: dict[str, Any]):
         value = config[self.by]
-        return self.cmap(self.norm(value)) if self.norm is not None else self.shade[_key(value)]
+        return (
+            self.cmap(self.norm(value))
+            if self.norm is not None
+            else self.shade[checks.value_key(value)]
+        )
 
     def explain(self, ax, fig) -> None:
         """A colour bar (continuous scale), a legend of values, or the configurations' legend."""
@@ -226,7 +230,9 @@ class _Colours:
         elif self.norm is not None:
             fig.colorbar(mpl.cm.ScalarMappable(self.norm, self.cmap), ax=ax, label=self.by)
         elif len(self.values) <= _LEGEND_VALUES:
-            handles = [mpl.lines.Line2D([], [], color=self.shade[_key(v)]) for v in self.values]
+            handles = [
+                mpl.lines.Line2D([], [], color=self.shade[checks.value_key(v)]) for v in self.values
+            ]
             labels = [f"{self.by}={v}" for v in self.values]
             ax.legend(handles, labels, fontsize="small", title=self.by)
         else:  # many values without an order: a colour bar of their indices, a few labelled
