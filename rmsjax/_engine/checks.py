@@ -136,3 +136,16 @@ def fixed_width(width: int | str | None, n: int, n_devices: int) -> int | None:
     if width == "auto":
         return None
     return round_up(n if width is None else int(width), n_devices)
+
+
+def value_key(value: Any) -> str:
+    """What tells values of a column apart in `distinct` (and the plots' colours): its repr."""
+    return repr(value)
+
+
+def distinct(values) -> list:
+    """The distinct values of a column, in order of first appearance."""
+    out: dict[str, Any] = {}
+    for v in values:
+        out.setdefault(value_key(v), v)
+    return list(out.values())

@@ -66,7 +66,7 @@ class TracedTrainer:
         consts = [*self.init.consts, *self.advance.consts]
         return {
             "jaxpr": hashlib.sha256(self.text.encode()).hexdigest(),
-            "consts": [program._digest(c) for c in consts],
+            "consts": [program.digest(c) for c in consts],
         }
 
     def scalar_metrics(self) -> list[str]:
@@ -95,7 +95,7 @@ def trace_trainer(trainer: Trainer, static: dict, dynamic: dict[str, np.dtype], 
         raise ValueError("Trainer.advance returned no metrics; return at least one")
     scalar = [n for n, s in zip(names, metric_shapes, strict=True) if not s.shape]
     columns.check_metrics(names, [*dynamic, *static], "Trainer.advance", curves=scalar)
-    largest = max(map(program._largest_array, (init_jaxpr.jaxpr, advance_jaxpr.jaxpr)))
+    largest = max(map(program.largest_array, (init_jaxpr.jaxpr, advance_jaxpr.jaxpr)))
     header = "\n".join(
         [
             f"dynamic hyperparameters: {[(n, np.dtype(d).name) for n, d in dynamic.items()]}",
@@ -216,7 +216,7 @@ def auto_width(n_todo: int, devices: list, run_bytes: int, cap: int | None = Non
     n_dev = len(devices)
     width = program.round_up(n_todo, n_dev)
     if devices[0].platform == "cpu":
-        width = min(width, n_dev * max(1, program._CPU_BATCH_BYTES // max(1, run_bytes)))
+        width = min(width, n_dev * max(1, program.CPU_BATCH_BYTES // max(1, run_bytes)))
     if cap is not None:
         width = min(width, program.round_up(max(1, cap), n_dev))
     return width
@@ -289,7 +289,7 @@ class Pool:
         self.consts = [program.put(c, replicated) for c in traced.init.consts]
         self.adv_consts = [program.put(c, replicated) for c in traced.advance.consts]
         self.carry = self._zeros()
-        self.keys = self._put(np.zeros((width, seeds, *key.data.shape), key.data.dtype))
+        self.keys = self.put(np.zeros((width, seeds, *key.data.shape), key.data.dtype))
         self.compile_seconds = 0.0
         self.compiled = collections.Counter()  # programs compiled, by name
         self._compile(*_programs(traced, key, seeds), replicated)
@@ -301,10 +301,10 @@ class Pool:
             shape = (self.width * self.seeds, *aval.shape)
             if jnp.issubdtype(aval.dtype, jax.dtypes.prng_key):
                 data = jax.eval_shape(jax.random.key_data, jax.ShapeDtypeStruct(shape, aval.dtype))
-                zeros = self._put(np.zeros(data.shape, data.dtype))
+                zeros = self.put(np.zeros(data.shape, data.dtype))
                 out.append(jax.random.wrap_key_data(zeros, impl=self.key.impl))
             else:
-                out.append(self._put(np.zeros(shape, aval.dtype)))
+                out.append(self.put(np.zeros(shape, aval.dtype)))
         return out
 
     def _compile(self, init_into, advance, replicated) -> None:
@@ -315,15 +315,15 @@ class Pool:
         init = jax.jit(init_into, in_shardings=(rep, rep) + (shard,) * 5, out_shardings=shard)
         adv = jax.jit(advance, in_shardings=(rep,) + (shard,) * 4, out_shardings=shard)
         fresh, ids = (
-            self._put(np.zeros(self.width, bool)),
-            self._put(np.zeros(self.width, np.uint32)),
+            self.put(np.zeros(self.width, bool)),
+            self.put(np.zeros(self.width, np.uint32)),
         )
         cpu = self.sharded.mesh.devices.flat[0].platform == "cpu"
 
         def options(name):
             return dict(CPU_COMPILER_OPTIONS[name]) if cpu else None
 
-        units = self._put(self.units)
+        units = self.put(self.units)
         with compiling(), concurrent.futures.ThreadPoolExecutor(2) as threads:
             low = adv.lower(self.adv_consts, self.carry, self.keys, self._hp(), units)
             advance_future = threads.submit(low.compile, compiler_options=options("advance"))
@@ -353,22 +353,22 @@ class Pool:
     def start(self, fresh: np.ndarray) -> None:
         """Runs ``init`` for the slots where ``fresh`` is True."""
         ids = np.where(self.config >= 0, self.config, 0).astype(np.uint32)
-        ids = self._put(program.config_ids_for_keys(ids, self.key.shared))
+        ids = self.put(program.config_ids_for_keys(ids, self.key.shared))
         self.carry, self.keys = self._init(
-            self.consts, self.base, self.carry, self.keys, self._put(fresh), self._hp(), ids
+            self.consts, self.base, self.carry, self.keys, self.put(fresh), self._hp(), ids
         )
 
     def step(self) -> list[np.ndarray]:
         """Advances every slot one unit; returns the metrics, each ``(width, seeds, ...)``."""
         self.carry, metrics = self._advance(
-            self.adv_consts, self.carry, self.keys, self._hp(), self._put(self.units)
+            self.adv_consts, self.carry, self.keys, self._hp(), self.put(self.units)
         )
         self.units = self.units + (self.config >= 0).astype(np.int32)
         return [program.fetch(m) for m in metrics]
 
     def take(self, slots: list[int]) -> dict[int, Paused]:
         """The carries and run keys of ``slots`` copied to the host (every process gets all)."""
-        leaves = [program.fetch(_key_data(c)) for c in self.carry]
+        leaves = [program.fetch(key_data(c)) for c in self.carry]
         keys, s = program.fetch(self.keys), self.seeds
         return {
             slot: Paused(int(self.units[slot]), [np.array(x[slot * s : (slot + 1) * s])
@@ -379,7 +379,7 @@ class Pool:
     def restore(self, paused: Mapping[int, Paused]) -> None:
         """Puts each `Paused` back into its slot (placed before with its ``units``)."""
         mask = np.zeros(self.width, bool)
-        carry = [np.zeros(_key_data(c).shape, _key_data(c).dtype) for c in self.carry]
+        carry = [np.zeros(key_data(c).shape, key_data(c).dtype) for c in self.carry]
         keys = np.zeros(self.keys.shape, self.keys.dtype)
         s = self.seeds
         for slot, run in paused.items():
@@ -393,7 +393,7 @@ class Pool:
         if self._load is None:
             self._load = self._compile_load()
         self.carry, self.keys = self._load(
-            self.carry, self.keys, self._put(mask), [self._put(x) for x in carry], self._put(keys)
+            self.carry, self.keys, self.put(mask), [self.put(x) for x in carry], self.put(keys)
         )
 
     def _compile_load(self):
@@ -416,21 +416,21 @@ class Pool:
         shard = self.sharded
         compiled = jax.jit(load, in_shardings=shard, out_shardings=shard)
         compiled = compiled.lower(
-            self.carry, self.keys, self._put(np.zeros(self.width, bool)),
-            [self._put(np.zeros(_key_data(c).shape, _key_data(c).dtype)) for c in self.carry],
-            self._put(np.zeros(self.keys.shape, self.keys.dtype)),
+            self.carry, self.keys, self.put(np.zeros(self.width, bool)),
+            [self.put(np.zeros(key_data(c).shape, key_data(c).dtype)) for c in self.carry],
+            self.put(np.zeros(self.keys.shape, self.keys.dtype)),
         ).compile()  # fmt: skip
         self.compile_seconds += time.perf_counter() - start
         self.compiled["restore"] += 1
         return compiled
 
     def _hp(self) -> list:
-        return [self._put(v) for v in self.hp.values()]
+        return [self.put(v) for v in self.hp.values()]
 
-    def _put(self, value):
+    def put(self, value):
         return program.put(np.asarray(value), self.sharded)
 
 
-def _key_data(x):
+def key_data(x):
     """``x``, or its key data if it is an array of typed PRNG keys."""
     return jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x

@@ -25,8 +25,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from rmsjax._engine import checks, program, staged
-from rmsjax._engine.pool import Paused, Pool, _key_data, compiling, trace_trainer
-from rmsjax._engine.results import SweepResult, _distinct
+from rmsjax._engine.pool import Paused, Pool, compiling, key_data, trace_trainer
+from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Choice, Configs, IntUniform, LogUniform, Sample, Uniform
 from rmsjax._engine.staged import StagedRecord, StagedResult, score
 
@@ -170,7 +170,9 @@ class _Axis:
         elif isinstance(dist, IntUniform):
             self.kind, self.dist = "int", dist
         else:  # a grid's list, a sample's choice, explicit configurations: ordered values
-            values = dist.values if isinstance(dist, Choice) else _distinct(space.column(name))
+            values = (
+                dist.values if isinstance(dist, Choice) else checks.distinct(space.column(name))
+            )
             self.kind, self.values = "choice", sorted(values)
 
     def explore(self, value, rng: np.random.Generator, rule: PBT):
@@ -350,7 +352,7 @@ class PBTResult(StagedResult):
           >>> [ax.get_ylabel() for ax in fig.axes]  # the lr panel, the metric, the colour bar
           ['lr', 'w', 'final w']
         """
-        from rmsjax._engine.pbt_plot import plot_schedules
+        from rmsjax._engine.plotting import plot_schedules
 
         return plot_schedules(self, metric, unit=unit, path=path, axes=axes)
 
@@ -381,7 +383,7 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
             ": with no ranking before the end, nothing would be exploited"
         )
     changing = [
-        n for n in getattr(space, "static_axes", ()) if len(_distinct(space.column(n))) > 1
+        n for n in getattr(space, "static_axes", ()) if len(checks.distinct(space.column(n))) > 1
     ]  # fmt: skip
     if isinstance(space, Sample) and changing:
         raise ValueError(
@@ -396,7 +398,7 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
     for ids in groups.values():
         _check_population(ids, rule, width_arg, space)
     axes = {name: _Axis(name, space) for name in space.dynamic_axes}
-    store = staged._open_store(out_dir, space, seeds, run_key, budget, None, metadata, pbt=rule)
+    store = staged.open_store(out_dir, space, seeds, run_key, budget, None, metadata, pbt=rule)
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
     dtypes = {n: checks.traced_dtype(space.column(n)) for n in space.dynamic_axes}
@@ -569,7 +571,7 @@ class _Population:
         pool = self.pool
         if self._exploit is None:
             self._exploit = _compile_exploit(pool)
-        pool.carry = self._exploit(pool.carry, pool._put(source))
+        pool.carry = self._exploit(pool.carry, pool.put(source))
 
     # Saving and resuming.
 
@@ -579,7 +581,7 @@ class _Population:
         pool = self.pool
         arrays = {"units": np.asarray(unit), "keys": program.fetch(pool.keys)}
         for i, leaf in enumerate(pool.carry):
-            arrays[f"carry_{i}"] = program.fetch(_key_data(leaf))
+            arrays[f"carry_{i}"] = program.fetch(key_data(leaf))
         for i, array in enumerate(self.record.arrays.values()):
             arrays[f"metric_{i}"] = array[self.members]
         for name, values in self.values.items():
@@ -632,7 +634,7 @@ def _compile_exploit(pool: Pool):
     with compiling():
         compiled = (
             jax.jit(exploit, in_shardings=shard, out_shardings=shard)
-            .lower(pool.carry, pool._put(np.zeros(pool.width, np.int32)))
+            .lower(pool.carry, pool.put(np.zeros(pool.width, np.int32)))
             .compile()
         )
     pool.compile_seconds += time.perf_counter() - start

@@ -137,7 +137,7 @@ class Traced:
         """Hashes of the program text and of each closed-over array's values."""
         return {
             "jaxpr": hashlib.sha256(self.text.encode()).hexdigest(),
-            "consts": [_digest(c) for c in self.consts],
+            "consts": [digest(c) for c in self.consts],
         }
 
 
@@ -221,7 +221,7 @@ def trace(train_fn, static: dict, dynamic: dict[str, np.dtype], key_aval) -> Tra
             re.sub(r" at 0x[0-9a-fA-FX]+", "", str(jaxpr)),  # no memory addresses
         ]
     )
-    return Traced(jaxpr, list(closed.consts), names, avals, key_used, _largest_array(jaxpr), text)
+    return Traced(jaxpr, list(closed.consts), names, avals, key_used, largest_array(jaxpr), text)
 
 
 def check_metrics(out, who: str = "train_fn") -> list[str]:
@@ -251,7 +251,7 @@ def _name(fn) -> str:
     return f"`{module}.{name}`" if module else f"`{name}`"
 
 
-def _digest(const) -> str:
+def digest(const) -> str:
     """A hash of one closed-over array's shape, dtype and values (its shape alone if remote)."""
     if isinstance(const, jax.Array) and jnp.issubdtype(const.dtype, jax.dtypes.prng_key):
         const = jax.random.key_data(const)
@@ -261,7 +261,7 @@ def _digest(const) -> str:
     return h.hexdigest()[:16]
 
 
-def _largest_array(jaxpr) -> int:
+def largest_array(jaxpr) -> int:
     """Bytes of the largest array any equation of ``jaxpr`` (or of its sub-jaxprs) produces."""
     largest = 0
     for eqn in jaxpr.eqns:
@@ -272,7 +272,7 @@ def _largest_array(jaxpr) -> int:
                 size = 0
             largest = max(largest, size)
         for sub in jaxprs_in_params(eqn.params):
-            largest = max(largest, _largest_array(sub))
+            largest = max(largest, largest_array(sub))
     return largest
 
 
@@ -357,7 +357,7 @@ def program_bytes(compiled) -> int | None:
 # size (about an L2 cache), its operations already run at full speed and a wider batch only
 # grows the working set (the MNIST MLP of bench/sweep.py, 400 KB per run: 16 runs in one chunk
 # took 6.0-6.3 CPU-seconds, one run per chunk 4.3-5.3).
-_CPU_BATCH_BYTES = 256 * 1024
+CPU_BATCH_BYTES = 256 * 1024
 
 
 def choose_chunk(
@@ -388,7 +388,7 @@ def choose_chunk(
         return width, compile_for(width)
     width = widest
     if devices[0].platform == "cpu":
-        width = min(widest, n_dev * max(1, _CPU_BATCH_BYTES // max(1, run_bytes)))
+        width = min(widest, n_dev * max(1, CPU_BATCH_BYTES // max(1, run_bytes)))
     compiled = compile_for(width)
     budget = memory_budget(devices) if budget is None else budget
     narrower = _fit(width, n_dev, program_bytes(compiled), budget, const_bytes)

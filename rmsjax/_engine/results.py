@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 from collections.abc import Mapping
@@ -10,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from rmsjax._engine import checks
-from rmsjax._engine.spaces import Grid, distribution
+from rmsjax._engine import checks, optuna_export, plotting
+from rmsjax._engine.spaces import Grid
 
 
 @dataclasses.dataclass(repr=False, eq=False)
@@ -370,34 +369,7 @@ class SweepResult:
         >>> ax.get_xlabel(), ax.lines[0].get_xdata().tolist()
         ('epoch', [1, 2, 3])
         """
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError as e:
-            raise ImportError("SweepResult.plot needs matplotlib: pip install matplotlib") from e
-        if metric not in self.metrics:
-            raise ValueError(f"unknown metric {metric!r}; this sweep has {sorted(self.metrics)}")
-        if mode is not None or (self.objective is not None and self.objective[0] == metric):
-            mode = self.mode_of(metric, mode)  # a contradicting mode is an error here too
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(6, 4))
-        else:
-            fig = ax.figure
-        values = self.metrics[metric]
-        if values.ndim == 3:
-            self._plot_curves(ax, fig, metric, unit)
-        elif values.ndim == 2 and not isinstance(self.space, Grid):
-            self._plot_points(ax, metric, x, mode)
-        elif values.ndim == 2:
-            self._plot_scalar(ax, fig, metric, x, y, mode)
-        else:
-            raise ValueError(
-                f"metric {metric!r} has shape {values.shape[2:]} per run; plot() draws scalars "
-                "(heatmap) and 1-D arrays (curves)"
-            )
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path)
-        return fig
+        return plotting.plot(self, metric, x=x, y=y, mode=mode, unit=unit, path=path, ax=ax)
 
     def history(
         self,
@@ -538,27 +510,9 @@ class SweepResult:
           >>> fig.axes[0].get_xlabel(), fig.axes[0].lines[0].get_ydata().tolist()
           ('epochs spent (all configurations)', [2.0, 1.0])
         """
-        spent, best = self.history(metric, mode, order, tiebreak)
-        metric = self.objective[0] if metric is None else metric
-        if ax is None:
-            try:
-                import matplotlib.pyplot as plt
-            except ImportError as e:
-                raise ImportError(
-                    "SweepResult.plot_history needs matplotlib: pip install matplotlib"
-                ) from e
-            fig, ax = plt.subplots(figsize=(6, 4))
-        else:
-            fig = ax.figure
-        ax.plot(spent, best, drawstyle="steps-post", marker="o", markersize=3)
-        ax.set_xlabel(f"{unit}s spent (all configurations)")
-        ax.set_ylabel(f"{metric} of the pick so far")
-        ax.set_title(f"{len(self.space)} configurations, {int(spent[-1])} {unit}s "
-                     f"({self.mode_of(metric, mode)} {metric})", fontsize="small")  # fmt: skip
-        fig.tight_layout()
-        if path is not None:
-            fig.savefig(path)
-        return fig
+        return plotting.plot_history(
+            self, metric, mode=mode, order=order, tiebreak=tiebreak, unit=unit, path=path, ax=ax
+        )
 
     def to_optuna(self, study, metric: str | None = None, mode: str | None = None, *,
                   space: Mapping[str, Any] | None = None):  # fmt: skip
@@ -614,151 +568,7 @@ class SweepResult:
           >>> [(t.params, t.state.name, t.value) for t in study.trials]
           [({'lr': 0.1}, 'COMPLETE', 0.5), ({'lr': 0.2}, 'FAIL', None)]
         """
-        try:
-            import optuna
-        except ImportError as e:
-            raise ImportError("SweepResult.to_optuna needs Optuna: pip install optuna"
-                              ) from e  # fmt: skip
-        if len(study.directions) != 1:
-            raise ValueError(
-                f"`study` must have one objective, got {len(study.directions)} directions"
-            )
-        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-        wanted = "max" if maximize else "min"
-        if metric is None:
-            if self.objective is None:
-                raise ValueError("`metric` is required: this result ran no search")
-            metric = self.objective[0]
-        searched = self.objective is not None and self.objective[0] == metric
-        mode = self.mode_of(metric, mode) if mode is not None or searched else wanted
-        if mode != wanted:
-            raise ValueError(
-                f"the study's direction is {study.direction.name} but {metric!r} is ranked with "
-                f"mode={mode!r}: create the study with "
-                f"direction={'maximize' if mode == 'max' else 'minimize'!r}"
-            )
-        scores = self._scores(metric)
-        diverged = self.diverged.any(axis=1) | np.isnan(scores)
-        stopped = ~self._eligible()
-        curve = self.metrics.get(f"{metric}_curve")
-        curve = None if curve is None else curve.astype(np.float64).mean(axis=1)
-        units = getattr(self, "budget", None)
-        dists = _optuna_distributions(self, space, optuna)
-        State = optuna.trial.TrialState
-        trials = []
-        for i, config in enumerate(self.space):
-            steps = {}
-            if curve is not None:
-                reached = int(units[i]) if units is not None else curve.shape[1]
-                steps = {u + 1: float(curve[i, u]) for u in range(reached)
-                         if np.isfinite(curve[i, u])}  # fmt: skip
-            state = State.FAIL if diverged[i] else State.PRUNED if stopped[i] else State.COMPLETE
-            attrs = {"rmsjax_config": i}
-            if units is not None:
-                attrs["rmsjax_units"] = int(units[i])
-            trials.append(optuna.trial.create_trial(
-                state=state, value=None if diverged[i] else float(scores[i]),
-                params={n: _optuna_value(v) for n, v in config.items()}, distributions=dists,
-                intermediate_values=steps, user_attrs=attrs,
-            ))  # fmt: skip
-        study.add_trials(trials)
-        return study.trials[-len(trials) :] if trials else []
-
-    def _plot_curves(self, ax, fig, metric, unit=None):
-        diverged = self.diverged.any(axis=1)
-        curves = self.metrics[metric].astype(np.float64).mean(axis=1)
-        n = len(self.space)
-        stopped = ~self._eligible()  # a staged result: stopped before the budget (halving)
-        staged = getattr(self, "max_budget", 0) > 0
-        if unit is None and not staged:
-            xs, xlabel = np.arange(curves.shape[1]), f"position in {metric}"
-        else:
-            xs, xlabel = np.arange(1, curves.shape[1] + 1), unit or "unit"
-        colour = _Colours(self, n > _LEGEND_LINES)
-        for i, config in enumerate(self.space):
-            label = ", ".join(f"{k}={v}" for k, v in config.items()) or f"config {i}"
-            seen = np.flatnonzero(np.isfinite(curves[i]))
-            style = {"color": colour(config)} if colour.by is not None else {}
-            if stopped[i]:  # thin and faded, an "x" where it stopped
-                style.update(linewidth=0.8, alpha=0.6, marker="x")
-                style["markevery"] = [int(seen[-1])] if seen.size else []
-            elif seen.size == 1:  # one point: a line alone would not show
-                style["marker"] = "o"
-            ax.plot(xs, curves[i], linestyle="--" if diverged[i] else "-", label=label, **style)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(metric)
-        colour.explain(ax, fig)
-        parts = [f"{n} configurations"]
-        if stopped.any():
-            parts.append(f"{int(stopped.sum())} stopped early (x)")
-        if colour.by is not None:
-            parts.append(f"coloured by {colour.by}")
-        if colour.by is not None or stopped.any():
-            ax.set_title(", ".join(parts), fontsize="small")
-
-    def _plot_scalar(self, ax, fig, metric, x, y, mode):
-        scores = self._scores(metric).reshape(self.space.shape)
-        names = list(self.space.names)
-        varying = [n for n in names if len(self.space.axes[n]) > 1]
-        for arg, value in (("x", x), ("y", y)):
-            if value is not None and value not in names:
-                raise ValueError(f"`{arg}` must be one of the axes {names}, got {value!r}")
-        if x is not None and x == y:
-            raise ValueError(f"`x` and `y` must be different axes, got {x!r} for both")
-        if x is None:
-            x = next((n for n in varying if n != y), None)
-        if y is None:
-            y = next((n for n in varying if n != x), None)
-        if x is None:
-            ax.bar([0], [scores.ravel()[0]])
-            ax.set_ylabel(metric)
-            return
-        keep = [names.index(x)] + ([names.index(y)] if y is not None else [])
-        reduce_axes = tuple(i for i in range(len(names)) if i not in keep)
-        if any(scores.shape[i] > 1 for i in reduce_axes):  # taking the best needs a direction
-            mode = self.mode_of(metric, mode)
-        reducer = np.nanmin if mode == "min" else np.nanmax
-        with np.errstate(all="ignore"), _quiet_all_nan():
-            table = reducer(scores, axis=reduce_axes) if reduce_axes else scores
-        # What a value shows: the mean over seeds, the best over the axes reduced (if any vary).
-        over = [names[i] for i in reduce_axes if scores.shape[i] > 1]
-        best = f", {mode} over {', '.join(over)}" if over else ""
-        label = f"{metric} (mean over seeds{best})"
-        xs = [str(v) for v in self.space.axes[x]]
-        if y is None:
-            ax.plot(xs, table, marker="o")
-            ax.set_xlabel(x)
-            ax.set_ylabel(label)
-            return
-        table = np.asarray(table)
-        if keep[0] < keep[1]:
-            table = table.T  # rows follow y, columns follow x
-        image = ax.imshow(np.ma.masked_invalid(table), aspect="auto", origin="lower")
-        ax.set_xticks(range(len(xs)), xs, rotation=45)
-        ax.set_yticks(range(len(self.space.axes[y])), [str(v) for v in self.space.axes[y]])
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        fig.colorbar(image, ax=ax, label=label)
-
-    def _plot_points(self, ax, metric, x, mode):
-        """A sampled space: one point per configuration against ``x`` (log axis if loguniform)."""
-        names = list(self.space.names)
-        x = names[0] if x is None else x
-        if x not in names:
-            raise ValueError(f"`x` must be one of the axes {names}, got {x!r}")
-        xs = np.asarray(
-            [v if isinstance(v, (int, float)) else str(v) for v in self.space.column(x)]
-        )
-        scores, full = self._scores(metric), self._eligible()
-        ax.scatter(xs[full], scores[full], label="trained the full budget")
-        if not full.all():  # stopped early (halving, a pruner): its score at the budget it reached
-            ax.scatter(xs[~full], scores[~full], facecolors="none", edgecolors="C0",
-                       label="stopped early")  # fmt: skip
-            ax.legend(fontsize="small")
-        if type(getattr(self.space, "distributions", {}).get(x)).__name__ == "LogUniform":
-            ax.set_xscale("log")
-        ax.set_xlabel(x)
-        ax.set_ylabel(f"{metric} (mean over seeds)")
+        return optuna_export.to_optuna(self, study, metric, mode, space)
 
     def __repr__(self) -> str:
         axes = ", ".join(f"{n}[{len(v)}]" for n, v in self.space.axes.items()) or "none"
@@ -771,138 +581,5 @@ class SweepResult:
         )
 
 
-# Curves with a legend of one entry each; above, lines are coloured by one axis.
-_LEGEND_LINES = 10
-# Values of that axis listed in a legend; above, a colour bar.
-_LEGEND_VALUES = 12
-
-
-class _Colours:
-    """The colour of each curve: by the axis with the most distinct values, on a continuous,
-    sorted scale for a numeric axis with many values (logarithmic for a ``loguniform`` axis, or
-    positive values spanning two decades or more), else one colour per value with a legend."""
-
-    def __init__(self, result: SweepResult, needed: bool):
-        import matplotlib as mpl
-
-        space = result.space
-        distinct = {n: _distinct(space.column(n)) for n in space.names}
-        self.by = max(distinct, key=lambda n: len(distinct[n]), default=None) if needed else None
-        self.cmap, self.norm, self.shade = mpl.colormaps["viridis"], None, {}
-        if self.by is None:
-            return
-        values = distinct[self.by]
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if numeric:
-            values = sorted(values)
-        if numeric and len(values) > _LEGEND_VALUES:
-            lo, hi = float(values[0]), float(values[-1])
-            dist = getattr(space, "distributions", {}).get(self.by)
-            if dist is not None:
-                log = type(dist).__name__ == "LogUniform" or bool(getattr(dist, "log", False))
-            else:
-                log = lo > 0 and hi / lo >= 100
-            self.norm = (mpl.colors.LogNorm if log else mpl.colors.Normalize)(lo, hi)
-        else:
-            last = max(1, len(values) - 1)
-            self.shade = {_key(v): self.cmap(i / last) for i, v in enumerate(values)}
-            self.values = values
-
-    def __call__(self, config: dict[str, Any]):
-        value = config[self.by]
-        return self.cmap(self.norm(value)) if self.norm is not None else self.shade[_key(value)]
-
-    def explain(self, ax, fig) -> None:
-        """A colour bar (continuous scale), a legend of values, or the configurations' legend."""
-        import matplotlib as mpl
-
-        if self.by is None:
-            ax.legend(fontsize="small")
-        elif self.norm is not None:
-            fig.colorbar(mpl.cm.ScalarMappable(self.norm, self.cmap), ax=ax, label=self.by)
-        elif len(self.values) <= _LEGEND_VALUES:
-            handles = [mpl.lines.Line2D([], [], color=self.shade[_key(v)]) for v in self.values]
-            labels = [f"{self.by}={v}" for v in self.values]
-            ax.legend(handles, labels, fontsize="small", title=self.by)
-        else:  # many values without an order: a colour bar of their indices, a few labelled
-            last = len(self.values) - 1
-            norm = mpl.colors.Normalize(0, last)
-            bar = fig.colorbar(mpl.cm.ScalarMappable(norm, self.cmap), ax=ax, label=self.by)
-            ticks = np.linspace(0, last, min(len(self.values), 6)).round().astype(int)
-            bar.set_ticks(ticks, labels=[str(self.values[t]) for t in ticks])
-
-
-def _key(value: Any) -> str:
-    return repr(value)
-
-
-def _distinct(values) -> list:
-    """The distinct values of a column, in order of first appearance."""
-    out: dict[str, Any] = {}
-    for v in values:
-        out.setdefault(_key(v), v)
-    return list(out.values())
-
-
-def _optuna_value(value: Any) -> Any:
-    """``value`` as Optuna stores a param: None, bool, int, float or str."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
-
-
-def _optuna_distributions(result, given, optuna) -> dict:
-    """Axis name -> the Optuna distribution `SweepResult.to_optuna` writes: ``given``'s (the
-    space searched), else the result's space's, else a `pbt` result's initial population's."""
-    names = result.space.names
-    if given is not None:
-        if not isinstance(given, Mapping) or set(given) != set(names):
-            shown = sorted(given) if isinstance(given, Mapping) else given
-            raise ValueError(
-                f"`space` must map the result's axes {sorted(names)} to distributions, "
-                f"got {shown!r}"
-            )
-        given = {n: distribution(n, v, "to_optuna") for n, v in given.items()}
-    out = {}
-    for name in names:
-        own = None if given is None else given[name]
-        if own is None:
-            initial = getattr(result, "initial", None)
-            space = result.space
-            if not hasattr(space, "distributions") and hasattr(initial, "distributions"):
-                space = initial  # pbt: the space the population was drawn from
-            out[name] = _optuna_distribution(space, name, optuna)
-        else:
-            out[name] = own.to_optuna()
-    return out
-
-
-def _optuna_distribution(space, name: str, optuna):
-    """The Optuna distribution of axis ``name``: a sample's own, a grid's values as categories,
-    else (an `optuna_search` result without its space) the range of the values it holds."""
-    dists = optuna.distributions
-    own = getattr(space, "distributions", {}).get(name)
-    if own is not None:
-        return own.to_optuna()
-    values = [_optuna_value(v) for v in _distinct(space.column(name))]
-    if not isinstance(space, Grid) and values:
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            return dists.IntDistribution(min(values), max(values))
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            return dists.FloatDistribution(float(min(values)), float(max(values)))
-    return dists.CategoricalDistribution(values)
-
-
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-@contextlib.contextmanager
-def _quiet_all_nan():
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-        yield

@@ -419,7 +419,7 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
         raise TypeError(f"`halving` must come from rmsjax.halving(...), got {halving_rule!r}")
     run = _Run(trainer, space, seeds, program.split_key(key, keys), program.check_devices(devices),
                budget, width, halving_rule)  # fmt: skip
-    store = _open_store(out_dir, space, seeds, run.key, budget, halving_rule, metadata)
+    store = open_store(out_dir, space, seeds, run.key, budget, halving_rule, metadata)
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
     groups = checks.groups(space)
@@ -537,7 +537,7 @@ class _Run:
 _START = Paused(0, [], np.zeros(0))  # a run not started yet
 
 
-def _open_store(out_dir, space, seeds, run_key, budget, rule, metadata, pbt=None) -> Store | None:
+def open_store(out_dir, space, seeds, run_key, budget, rule, metadata, pbt=None) -> Store | None:
     """The out_dir of a staged sweep: halving's ``rule`` or a `pbt` rule (``pbt``), or none."""
     if out_dir is None:
         return None

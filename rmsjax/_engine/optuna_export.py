@@ -1,0 +1,117 @@
+"""`SweepResult.to_optuna`: a result written into an Optuna study, one trial per
+configuration, with the distributions of the space searched.
+
+Optuna is imported when a result is written, not with this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rmsjax._engine import checks
+from rmsjax._engine.spaces import Grid, distribution
+
+
+def to_optuna(result, study, metric=None, mode=None, space=None):
+    """The trials of `SweepResult.to_optuna` (see there), added to ``study``."""
+    try:
+        import optuna
+    except ImportError as e:
+        raise ImportError("SweepResult.to_optuna needs Optuna: pip install optuna"
+                          ) from e  # fmt: skip
+    if len(study.directions) != 1:
+        raise ValueError(f"`study` must have one objective, got {len(study.directions)} directions")
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    wanted = "max" if maximize else "min"
+    if metric is None:
+        if result.objective is None:
+            raise ValueError("`metric` is required: this result ran no search")
+        metric = result.objective[0]
+    searched = result.objective is not None and result.objective[0] == metric
+    mode = result.mode_of(metric, mode) if mode is not None or searched else wanted
+    if mode != wanted:
+        raise ValueError(
+            f"the study's direction is {study.direction.name} but {metric!r} is ranked with "
+            f"mode={mode!r}: create the study with "
+            f"direction={'maximize' if mode == 'max' else 'minimize'!r}"
+        )
+    scores = result._scores(metric)
+    diverged = result.diverged.any(axis=1) | np.isnan(scores)
+    stopped = ~result._eligible()
+    curve = result.metrics.get(f"{metric}_curve")
+    curve = None if curve is None else curve.astype(np.float64).mean(axis=1)
+    units = getattr(result, "budget", None)
+    dists = _optuna_distributions(result, space, optuna)
+    State = optuna.trial.TrialState
+    trials = []
+    for i, config in enumerate(result.space):
+        steps = {}
+        if curve is not None:
+            reached = int(units[i]) if units is not None else curve.shape[1]
+            steps = {u + 1: float(curve[i, u]) for u in range(reached)
+                     if np.isfinite(curve[i, u])}  # fmt: skip
+        state = State.FAIL if diverged[i] else State.PRUNED if stopped[i] else State.COMPLETE
+        attrs = {"rmsjax_config": i}
+        if units is not None:
+            attrs["rmsjax_units"] = int(units[i])
+        trials.append(optuna.trial.create_trial(
+            state=state, value=None if diverged[i] else float(scores[i]),
+            params={n: _optuna_value(v) for n, v in config.items()}, distributions=dists,
+            intermediate_values=steps, user_attrs=attrs,
+        ))  # fmt: skip
+    study.add_trials(trials)
+    return study.trials[-len(trials) :] if trials else []
+
+
+def _optuna_value(value: Any) -> Any:
+    """``value`` as Optuna stores a param: None, bool, int, float or str."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _optuna_distributions(result, given, optuna) -> dict:
+    """Axis name -> the Optuna distribution `SweepResult.to_optuna` writes: ``given``'s (the
+    space searched), else the result's space's, else a `pbt` result's initial population's."""
+    names = result.space.names
+    if given is not None:
+        if not isinstance(given, Mapping) or set(given) != set(names):
+            shown = sorted(given) if isinstance(given, Mapping) else given
+            raise ValueError(
+                f"`space` must map the result's axes {sorted(names)} to distributions, "
+                f"got {shown!r}"
+            )
+        given = {n: distribution(n, v, "to_optuna") for n, v in given.items()}
+    out = {}
+    for name in names:
+        own = None if given is None else given[name]
+        if own is None:
+            initial = getattr(result, "initial", None)
+            space = result.space
+            if not hasattr(space, "distributions") and hasattr(initial, "distributions"):
+                space = initial  # pbt: the space the population was drawn from
+            out[name] = _optuna_distribution(space, name, optuna)
+        else:
+            out[name] = own.to_optuna()
+    return out
+
+
+def _optuna_distribution(space, name: str, optuna):
+    """The Optuna distribution of axis ``name``: a sample's own, a grid's values as categories,
+    else (an `optuna_search` result without its space) the range of the values it holds."""
+    dists = optuna.distributions
+    own = getattr(space, "distributions", {}).get(name)
+    if own is not None:
+        return own.to_optuna()
+    values = [_optuna_value(v) for v in checks.distinct(space.column(name))]
+    if not isinstance(space, Grid) and values:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return dists.IntDistribution(min(values), max(values))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return dists.FloatDistribution(float(min(values)), float(max(values)))
+    return dists.CategoricalDistribution(values)
