@@ -205,7 +205,7 @@ def part_pbt(mnist, sizes, clock) -> dict:
 
 def part_search(mnist, sizes, clock, data_dir: Path, small: bool) -> dict:
     args = types.SimpleNamespace(small=small, configs=sizes["search_configs"], rounds=1, seed=0,
-                                 ray=False)  # fmt: skip
+                                 ray=False, hyperoptax=False)  # fmt: skip
     out = {}
     print(f"\n(c) the search table (bench/search.py's ways), {args.configs} configurations:")
     for name in ("digits", "mnist"):

@@ -52,8 +52,21 @@ documentation's table.
 
     python bench/search.py                     # both tasks, 3 rounds (several minutes)
     python bench/search.py --tasks digits      # digits only
+With ``--hyperoptax`` (``pip install -e '.[bench]'``), hyperoptax's ``BayesianSearch`` (a Gaussian
+process in JAX) runs on digits in every round, before the A/A pair, as its users write it: an
+objective ``fn(key, config)`` training one configuration the full budget with the same epoch code
+and returning its held-out accuracy (hyperoptax stops no evaluation early), the same space
+(``LogSpace(1e-5, 1e-1)``, ``LinearSpace(0.5, 0.999)``), ``BayesianSearch.init(space,
+n_max=evaluations, n_parallel=P)`` with its defaults otherwise, and the whole search in one
+``jax.jit(optimize_scan)``, each step's P candidates evaluated together under ``jax.vmap`` (the
+XLA options of (4) on a CPU): (8) 81 evaluations, 3 a step (the full sweep's epochs); (9) 9
+evaluations, 3 a step (halving's epochs); (10) 81, one a step. Its best is ``best_result``. With
+``--quality`` as well, the same three rank on the validation accuracy and their picks join the
+table.
+
     python bench/search.py --small             # smoke test: 9 configurations, budget 3
     python bench/search.py --ray               # and Ray Tune's PBT on digits, once
+    python bench/search.py --hyperoptax        # and hyperoptax's BayesianSearch on digits
 
 ``--quality`` measures instead what halving picks, not how fast (no timing, so a shared machine
 does not matter): for each of ``--seeds`` seeds (the space ``rmsjax.sample(81, seed=s)`` and
@@ -128,6 +141,19 @@ PBT_TARGETS = [("digits", "(7)", "(1)", 0.25, 0.003)]
 # With --ray: (task, PBT way, wall ratio to Ray Tune's PBT at most, accuracy at least Ray's minus)
 RAY_TARGETS = [("digits", "(6)", 0.01, 0.003)]
 RAY_TASKS = ("digits",)  # --ray runs Ray Tune there (about 5 minutes on 2 cores), in round 1
+# With --hyperoptax: hyperoptax's BayesianSearch on digits, in every round beside the other ways:
+# (8) as many evaluations (each the full budget) as the configurations of the others, 81 x 27 =
+# 2187 epochs, the full sweep's; (9) as many as fit in halving's epochs, 9 x 27 = 243; each step
+# of the GP proposing n_parallel candidates, evaluated together under jax.vmap. 3 divides 81 and
+# 9 (the library's default, 4, would train 84 evaluations for a buffer of 81); 9 compiles much
+# longer (measured on digits at load 6: 81 evaluations in 71 s at 9, 35 s at 3, 22 s at 1, mostly
+# compilation, which grows with n_parallel), so (10) is (8) one candidate at a time.
+HYPEROPTAX_TASKS = ("digits",)
+# (key of the JSON, evaluations: --configs divided by this, n_parallel)
+HYPEROPTAX_WAYS = (("(8)", 1, 3), ("(9)", 9, 3), ("(10)", 1, 1))
+# (task, way, hyperoptax way): wall ratios printed and tabled beside the A/A interval; no target
+HYPEROPTAX_COMPARISONS = [("digits", "(1)", "(8)"), ("digits", "(1)", "(10)"),
+                          ("digits", "(2)", "(9)"), ("digits", "(4)", "(9)")]  # fmt: skip
 
 
 class CompileClock:
@@ -296,19 +322,105 @@ RUNNERS = (full_sweep, halving_sweep, rmsjax_optuna, optuna_alone, optuna_alone_
            halving_sweep)  # fmt: skip
 
 
-def ways(name: str, small: bool) -> list[tuple[str, str, object]]:
-    """The ways timed on task ``name``: (key of the JSON, label, runner); PBT before the A/A pair,
-    which stays last."""
+def ways(name: str, small: bool, n: int = 81, hyperoptax: bool = False) -> list[tuple]:
+    """The ways timed on task ``name``: (key of the JSON, label, runner); PBT, then hyperoptax's
+    (with ``hyperoptax``, on `HYPEROPTAX_TASKS`), before the A/A pair, which stays last."""
     out = list(zip(SHORT, WAYS, RUNNERS, strict=True))
     for key, population, interval in PBT_WAYS[name]:
         runner = functools.partial(pbt_sweep, population=population,
                                    interval=pbt_interval(interval, small))  # fmt: skip
         out.insert(len(out) - 1, (key, f"{key} rmsjax PBT, population {population}", runner))
+    if hyperoptax and name in HYPEROPTAX_TASKS:
+        for key, divisor, parallel in HYPEROPTAX_WAYS:
+            label = (f"{key} hyperoptax GP, {hyperoptax_evaluations(n, divisor, parallel)} "
+                     f"evals x {parallel}")  # fmt: skip
+            runner = functools.partial(hyperoptax_search, divisor=divisor, parallel=parallel)
+            out.insert(len(out) - 1, (key, label, runner))
     return out
 
 
 def pbt_interval(interval: int, small: bool) -> int:
     return 1 if small else interval  # --small trains 3 epochs: an interval of 3 ranks never
+
+
+# hyperoptax's BayesianSearch (--hyperoptax), as its users write it: an objective ``fn(key, config)
+# -> scalar`` that trains one configuration the full budget and returns its held-out accuracy
+# (hyperoptax stops no evaluation early: its README's "sharp bits" say that parameters changing
+# the length of an evaluation cannot be optimized in parallel), ``BayesianSearch.init(space,
+# n_max=evaluations, n_parallel=P)`` (see HYPEROPTAX_WAYS) with its defaults otherwise (Matern 0.5
+# kernel, probability of improvement, 1 random step first), and the whole search in one jitted
+# ``optimize_scan``, as the library's own benchmark notebook runs it: each step evaluates its
+# candidates together under jax.vmap. On a CPU that program gets the XLA options of (4)'s epoch
+# function (compiled once; it holds the GP fit, the candidates' L-BFGS and the training).
+
+
+def hyperoptax_space():
+    import hyperoptax
+
+    return {"learning_rate": hyperoptax.LogSpace(*LR), "decay": hyperoptax.LinearSpace(*DECAY)}
+
+
+def hyperoptax_trainer(task, data, budget: int):
+    """``(train, accuracy)``: ``train(key, config) -> params`` trains one configuration
+    ``budget`` epochs on ``data.train`` with the epoch code of the other ways (pure: jit and vmap
+    apply), and ``accuracy(params, split)`` evaluates it."""
+    init_fn, apply_fn = task.model_fns(data)
+    loss_fn, metrics_fn = task.loss_and_metrics(apply_fn)
+    train_split = tuple(jnp.asarray(a) for a in data.train)
+
+    def train(key, config):
+        init_key, shuffle_key = jax.random.split(key)
+        params = init_fn(init_key)
+        opt = rmsjax.rmsprop(config["learning_rate"], decay=config["decay"])
+
+        def one_epoch(e, state):
+            state, _ = training.train_epoch(state, train_split, jax.random.fold_in(shuffle_key, e),
+                                            loss_fn=loss_fn, optimizer=opt,
+                                            batch_size=task.batch_size)  # fmt: skip
+            return state
+
+        state = training.TrainState(params, opt.init(params))
+        return jax.lax.fori_loop(0, budget, one_epoch, state).params
+
+    def accuracy(params, split):
+        return training.evaluate(params, split, metrics_fn,
+                                 batch_size=tasks.EVAL_BATCH_SIZE)["accuracy"]  # fmt: skip
+
+    return train, accuracy
+
+
+def hyperoptax_jit(fn):
+    cpu = jax.devices()[0].platform == "cpu"
+    return jax.jit(fn, compiler_options=rmsjax.staged_cpu_compiler_options["advance"] if cpu
+                   else None)  # fmt: skip
+
+
+def hyperoptax_evaluations(n: int, divisor: int, parallel: int) -> int:
+    """``n / divisor`` evaluations, rounded up to a whole number of GP steps of ``parallel``."""
+    wanted = -(-n // divisor)
+    return max(1, -(-wanted // parallel)) * parallel
+
+
+def hyperoptax_search(task, data, n, budget, seed, key, *, divisor, parallel):
+    """hyperoptax's BayesianSearch of ``n / divisor`` evaluations, ``parallel`` per GP step, each
+    the full budget, ranked on the held-out accuracy the other ways select on; its best is
+    ``best_result``."""
+    import hyperoptax
+
+    del seed  # the key seeds hyperoptax's draws and the evaluations' keys
+    evaluations = hyperoptax_evaluations(n, divisor, parallel)
+    train, accuracy = hyperoptax_trainer(task, data, budget)
+    test = tuple(jnp.asarray(a) for a in data.test)
+
+    def objective(key, config):
+        return accuracy(train(key, config), test)
+
+    state, search = hyperoptax.BayesianSearch.init(hyperoptax_space(), n_max=evaluations,
+                                                    n_parallel=parallel, maximize=True)  # fmt: skip
+    run = hyperoptax_jit(functools.partial(search.optimize_scan, func=objective,
+                                           n_iterations=evaluations // parallel))  # fmt: skip
+    final, _ = run(state, key)
+    return evaluations * budget, float(search.best_result(final)), parallel
 
 
 # Ray Tune's PopulationBasedTraining (--ray), as its users write it: a function trainable, one
@@ -447,7 +559,7 @@ def time_one(runner, task, data, n, budget, seed, clock) -> dict:
 
 def run_task(name, task, data, args, clock) -> dict:
     budget = 3 if args.small else BUDGETS[name]
-    timed = ways(name, args.small)
+    timed = ways(name, args.small, args.configs, args.hyperoptax)
     runs = [[] for _ in timed]
     ray = None
     for r in range(args.rounds):
@@ -509,7 +621,26 @@ def run_task(name, task, data, args, clock) -> dict:
             "runs": {key: results for key, results in zip(keys, runs, strict=True)}}  # fmt: skip
     if ray is not None:
         part["ray"] = ray
+    if args.hyperoptax and name in HYPEROPTAX_TASKS:
+        part["hyperoptax"] = {
+            "hyperoptax": _package_version("hyperoptax"),  # it has no __version__
+            "optimizer": "BayesianSearch (defaults: Matern nu=0.5, PI xi=0.01, n_warmup=1)",
+            "usage": "jax.jit(optimize_scan)",
+            "evaluations": {key: hyperoptax_evaluations(args.configs, d, p)
+                            for key, d, p in HYPEROPTAX_WAYS},
+            "n_parallel": {key: p for key, _, p in HYPEROPTAX_WAYS},
+        }  # fmt: skip
+        print(f"(8)-(10): hyperoptax {part['hyperoptax']['hyperoptax']} BayesianSearch, "
+              "evaluations x n_parallel (candidates per GP step, evaluated together under "
+              "jax.vmap), the whole search one jitted optimize_scan; every evaluation the full "
+              "budget (it stops none early); best_result of the held-out accuracy")  # fmt: skip
     return part
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    return metadata.version(name)
 
 
 def targets(gpu: bool) -> list[dict]:
@@ -521,6 +652,10 @@ def targets(gpu: bool) -> list[dict]:
 def pbt_targets() -> list[dict]:
     return [{"task": name, "num": a, "den": b, "epochs_at_most": ratio, "slack": slack}
             for name, a, b, ratio, slack in PBT_TARGETS]  # fmt: skip
+
+
+def hyperoptax_comparisons() -> list[dict]:
+    return [{"task": name, "num": a, "den": b} for name, a, b in HYPEROPTAX_COMPARISONS]
 
 
 def ray_targets() -> list[dict]:
@@ -543,6 +678,16 @@ def print_targets(table: dict[str, dict], goals: dict[str, list[dict]]) -> None:
     for target in goals["ray_targets"]:
         if "ray" in table.get(target["task"], {}):
             print(f"  {target['task']}: {tables.ray_target(table[target['task']], target)[1]}")
+    shown = [c for c in goals.get("hyperoptax_comparisons", [])
+             if "hyperoptax" in table.get(c["task"], {})]  # fmt: skip
+    if shown:
+        print("Against hyperoptax (no target; wall ratio, median of per-round ratios, beside the "
+              "A/A interval; best accuracy against hyperoptax's):")  # fmt: skip
+    for comparison in shown:
+        print(
+            f"  {comparison['task']}: "
+            f"{tables.hyperoptax_comparison(table[comparison['task']], comparison)[1]}"
+        )
 
 
 # Quality of the pick (--quality): its rank in the full sweep, epochs, test accuracy.
@@ -556,13 +701,20 @@ QUALITY_WAYS = ("full sweep", "halving", "Optuna TPE + SHP", "PBT 16")
 PBT_QUALITY = 16  # the population of --quality's PBT way: the first 16 of the 81 configurations
 
 
-def selection_trainer(task, data, budget: int):
-    """A `Trainer` fitting the training data less its last fifth, which it reports as
-    ``val_accuracy`` and ``val_loss``, with ``test_accuracy`` on the test split."""
+def selection_split(data):
+    """``(fit, n_val)``: the data with the training split less its last fifth, which becomes its
+    held-out split (the validation split); the test split is left out."""
     n_val = len(data.x_train) // 5
     fit = type(data)(data.name, data.x_train[:-n_val], data.y_train[:-n_val],
                      data.x_train[-n_val:], data.y_train[-n_val:], data.num_classes, data.source,
                      data.info)  # fmt: skip
+    return fit, n_val
+
+
+def selection_trainer(task, data, budget: int):
+    """A `Trainer` fitting the training data less its last fifth, which it reports as
+    ``val_accuracy`` and ``val_loss``, with ``test_accuracy`` on the test split."""
+    fit, n_val = selection_split(data)
     base = task.make_trainer(fit, budget=budget)
     _, apply_fn = task.model_fns(data)
     _, metrics_fn = task.loss_and_metrics(apply_fn)
@@ -589,8 +741,9 @@ def pick(result, budget: int) -> int:
     return int(np.lexsort((np.arange(len(values)), losses, -values))[0])
 
 
-def quality_seed(task, data, n: int, budget: int, seed: int) -> list[dict]:
-    """The three ways on one seed: one row each."""
+def quality_seed(task, data, n: int, budget: int, seed: int, hyperoptax: bool = False) -> list:
+    """The ways on one seed: one row each (with ``hyperoptax``, on `HYPEROPTAX_TASKS`, those of
+    `HYPEROPTAX_WAYS` after the others)."""
     trainer, _ = selection_trainer(task, data, budget)
     space = {"learning_rate": rmsjax.loguniform(*LR), "decay": rmsjax.uniform(*DECAY)}
     configs = rmsjax.sample(n, seed=seed, **space)
@@ -624,14 +777,61 @@ def quality_seed(task, data, n: int, budget: int, seed: int) -> list[dict]:
             / (n * budget), "finished": int(np.sum(np.asarray(result.budget) >= budget)),
             "width": max(result.chunk_sizes.values()),
         })  # fmt: skip
+    if hyperoptax and task.name in HYPEROPTAX_TASKS:
+        for _, divisor, parallel in HYPEROPTAX_WAYS:
+            rows.append(hyperoptax_quality(task, data, n, budget, seed, divisor, parallel, val))
     return rows
+
+
+def hyperoptax_quality(task, data, n, budget, seed, divisor, parallel, full_val) -> dict:
+    """hyperoptax's BayesianSearch of ``n / divisor`` evaluations (``parallel`` per GP step)
+    ranked on the validation accuracy, and its pick: the first evaluation with the best one (as
+    ``best_params`` picks), placed among the full sweep's ``full_val`` as Optuna's is. The loop
+    is ``optimize_scan``'s, written out with the library's ``get_next_params`` and
+    ``update_state`` so that each evaluation's test accuracy is kept too (the objective returns
+    the validation accuracy)."""
+    import hyperoptax
+
+    fit, _ = selection_split(data)
+    train, accuracy = hyperoptax_trainer(task, fit, budget)
+    val, test = (tuple(jnp.asarray(a) for a in split) for split in (fit.test, data.test))
+    evaluations = hyperoptax_evaluations(n, divisor, parallel)
+    state, search = hyperoptax.BayesianSearch.init(hyperoptax_space(), n_max=evaluations,
+                                                    n_parallel=parallel, maximize=True)  # fmt: skip
+
+    def both(key, config):
+        params = train(key, config)
+        return accuracy(params, val), accuracy(params, test)
+
+    def run(state, key):
+        def step(carry, _):
+            state, key = carry
+            key, key_get, key_funcs, key_update = jax.random.split(key, 4)
+            config = search.get_next_params(state, key_get)
+            vals, tests = jax.vmap(both)(jax.random.split(key_funcs, parallel), config)
+            state = search.update_state(state, key_update, vals, config)
+            return (state, key), (config, vals, tests)
+
+        steps = evaluations // parallel
+        return jax.lax.scan(step, (state, key), None, length=steps)[1]
+
+    configs, vals, tests = hyperoptax_jit(run)(state, jax.random.key(seed))
+    vals, tests = np.asarray(vals).ravel(), np.asarray(tests).ravel()
+    chosen = int(np.argmax(vals))
+    return {
+        "seed": seed, "way": f"hyperoptax {evaluations} x {parallel}", "configuration": chosen,
+        "hparams": {k: float(np.asarray(v).ravel()[chosen]) for k, v in configs.items()},
+        "rank": 1 + int((full_val > vals[chosen]).sum()), "val_accuracy": float(vals[chosen]),
+        "test_accuracy": float(tests[chosen]), "epochs": evaluations * budget,
+        "epochs_ratio": evaluations / n, "finished": evaluations, "width": parallel,
+    }  # fmt: skip
 
 
 def quality_task(name, task, data, args) -> dict:
     budget = 3 if args.small else BUDGETS[name]
     rows = []
     for seed in range(args.seeds):
-        rows.extend(quality_seed(task, data, args.configs, budget, seed))
+        rows.extend(quality_seed(task, data, args.configs, budget, seed, args.hyperoptax))
     n_val = len(data.x_train) // 5
     print(f"\n{name}: {data.source}; {len(data.x_train) - n_val} training, {n_val} validation, "
           f"{len(data.x_test)} test examples; {args.configs} configurations, budget {budget} "
@@ -639,7 +839,7 @@ def quality_task(name, task, data, args) -> dict:
     print(f"{'way':18} {'ranks of the pick (of ' + str(args.configs) + ')':28} {'median':>6} "
           f"{'worst':>5} {'epochs x':>9} {'test acc':>9} {'width':>5}")  # fmt: skip
     summary = {}
-    for way in QUALITY_WAYS:
+    for way in dict.fromkeys(r["way"] for r in rows):  # QUALITY_WAYS, then hyperoptax's
         mine = [r for r in rows if r["way"] == way]
         ranks = [r["rank"] for r in mine]
         summary[way] = {
@@ -741,6 +941,11 @@ def main() -> None:
         help="also Ray Tune's PopulationBasedTraining on digits, once, in round 1 (minutes)",
     )
     parser.add_argument(
+        "--hyperoptax",
+        action="store_true",
+        help="also hyperoptax's BayesianSearch on digits, in every round (and with --quality)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=None,
@@ -764,6 +969,12 @@ def main() -> None:
             import ray  # noqa: F401
         except ImportError:
             sys.exit("bench/search.py --ray needs Ray Tune: pip install -e '.[bench]' (the clone)")
+    if args.hyperoptax:
+        try:
+            import hyperoptax  # noqa: F401
+        except ImportError:
+            sys.exit("bench/search.py --hyperoptax needs hyperoptax: pip install -e '.[bench]' "
+                     "(the clone)")  # fmt: skip
     jax.config.update("jax_enable_compilation_cache", False)
     if args.quality:
         print("machine:", _machine.describe())
@@ -779,7 +990,8 @@ def main() -> None:
             if data is not None:
                 table[name.strip()] = run_task(name.strip(), task, data, args, clock)
         goals = {"targets": targets(jax.devices()[0].platform == "gpu"),
-                 "pbt_targets": pbt_targets(), "ray_targets": ray_targets()}  # fmt: skip
+                 "pbt_targets": pbt_targets(), "ray_targets": ray_targets(),
+                 "hyperoptax_comparisons": hyperoptax_comparisons()}  # fmt: skip
         print_targets(table, goals)
     record.data = {"tasks": table, **goals}
     record.write(args.json or _record.default_path("search"))

@@ -87,8 +87,69 @@ def test_search_bench_runs(monkeypatch, capsys, tmp_path):
     assert [digits["runs"][k][0]["width"] for k in ("(6)", "(7)")] == [8, 16]
     assert [digits["runs"][k][0]["epochs"] for k in ("(6)", "(7)")] == [24, 48]
     assert digits["pbt"]["(6)"]["interval"] == 1 and "ray" not in digits
+    assert "hyperoptax" not in digits and "hyperoptax" not in out  # no --hyperoptax
     assert {t["task"] for t in run["data"]["targets"]} >= {"digits", "mnist"}
     assert [t["num"] for t in run["data"]["pbt_targets"]] == ["(7)"]
+
+
+def _needs_hyperoptax():
+    return pytest.importorskip(
+        "hyperoptax", reason="hyperoptax is not installed: pip install -e '.[bench]' (the clone)"
+    )
+
+
+def test_search_bench_runs_hyperoptax(monkeypatch, capsys, tmp_path):
+    """--hyperoptax: hyperoptax's BayesianSearch timed in the rounds (before the A/A pair), every
+    evaluation the full budget, n_parallel candidates a step; its comparisons printed."""
+    pytest.importorskip("optuna")
+    _needs_hyperoptax()
+    out_json = tmp_path / "search.json"
+    run_bench("search.py", ["--small", "--tasks", "digits", "--hyperoptax",
+                            "--json", str(out_json)], monkeypatch)  # fmt: skip
+    out = capsys.readouterr().out
+    for way in ("(8) hyperoptax GP, 9 evals x 3", "(9) hyperoptax GP, 3 evals x 3",
+                "(10) hyperoptax GP, 9 evals x 1"):  # fmt: skip
+        assert way in out
+    assert "Against hyperoptax (no target" in out
+    for ratio in ("(1)/(8) = ", "(1)/(10) = ", "(2)/(9) = ", "(4)/(9) = "):
+        assert f"digits: {ratio}" in out
+    run = read_json(out_json)
+    digits = run["data"]["tasks"]["digits"]
+    assert list(digits["seconds"])[-4:] == ["(8)", "(9)", "(10)", "(2')"]  # A/A pair still last
+    runs = {k: digits["runs"][k][0] for k in ("(8)", "(9)", "(10)")}
+    assert [r["width"] for r in runs.values()] == [3, 3, 1]
+    assert [r["epochs"] for r in runs.values()] == [27, 9, 27]  # evaluations x budget 3
+    assert all(0 < r["accuracy"] <= 1 for r in runs.values())
+    peer = digits["hyperoptax"]
+    assert peer["hyperoptax"] and peer["evaluations"] == {"(8)": 9, "(9)": 3, "(10)": 9}
+    assert [c["den"] for c in run["data"]["hyperoptax_comparisons"]] == ["(8)", "(10)", "(9)",
+                                                                         "(9)"]  # fmt: skip
+
+
+def test_hyperoptax_quality_loop_is_optimize_scan(monkeypatch):
+    """--quality --hyperoptax writes optimize_scan's loop out (to keep each evaluation's test
+    accuracy): it must draw the same configurations and keys, so its best validation accuracy is
+    what optimize_scan's best_result finds on the same split with the same key."""
+    pytest.importorskip("optuna")
+    _needs_hyperoptax()
+    monkeypatch.syspath_prepend(str(BENCH))
+    import jax
+    import search
+
+    task, data = search.load("digits", search.DEFAULT_DATA_DIR, small=True)
+    full_val = np.array([0.0, 0.5, 1.0])
+    row = search.hyperoptax_quality(task, data, 4, 1, 0, 1, 2, full_val)
+    assert row["way"] == "hyperoptax 4 x 2" and row["epochs"] == 4 and row["width"] == 2
+    assert row["rank"] == 1 + int((full_val > row["val_accuracy"]).sum())
+    assert 0 < row["test_accuracy"] <= 1 and set(row["hparams"]) == {"learning_rate", "decay"}
+    assert 1e-5 <= row["hparams"]["learning_rate"] <= 1e-1
+    fit, n_val = search.selection_split(data)  # its held-out split is the validation split
+    epochs, best, width = search.hyperoptax_search(
+        task, fit, 4, 1, 0, jax.random.key(0), divisor=1, parallel=2
+    )
+    assert (epochs, width) == (4, 2)
+    # Two programs (one also evaluates the test split) may round differently: one example apart.
+    assert row["val_accuracy"] == pytest.approx(best, abs=1.01 / n_val)
 
 
 def test_train_bench_runs(monkeypatch, capsys, tmp_path):
@@ -123,6 +184,22 @@ def test_search_bench_quality_runs(monkeypatch, capsys, tmp_path):
     # A pick outside the 9 configurations (Optuna's, PBT's schedule) may rank below all of them.
     assert all(1 <= r["rank"] <= 10 and 0 < r["epochs_ratio"] <= 1 for r in rows)
     assert rows[3]["width"] == 9  # the whole population (9 of --small's 9) in slots at once
+
+
+def test_pbt_ranking_bench_runs_small(monkeypatch, capsys, tmp_path):
+    run_bench("pbt_ranking.py", ["--small", "--seeds", "2", "--tasks", "digits", "--json",
+                                 str(tmp_path / "p.json")], monkeypatch)  # fmt: skip
+    out = capsys.readouterr().out
+    data = read_json(tmp_path / "p.json")["data"]["digits"]
+    assert len(data["rows"]) == 2 and data["budget"] == 3 and data["configurations"] == 9
+    summary = data["summary"]
+    assert list(summary)[0] == "full sweep" and summary["full sweep"]["gap_mean"] == 0.0
+    for way, s in summary.items():
+        gaps = [r[way] - r["full sweep"] for r in data["rows"]]
+        assert s["gap_mean"] == pytest.approx(sum(gaps) / 2)
+        assert s["gap_standard_error"] == pytest.approx(s["gap_sd"] / 2**0.5)
+        assert 0 < s["test_accuracy_mean"] <= 1
+    assert "val_accuracy every budget/9 (--quality)" in out and "Not a timing" in out
 
 
 # ------------------------------------------------------------------- the A/A interval (synthetic)
@@ -509,17 +586,82 @@ def test_pbt_and_ray_verdicts():
     )
 
 
-def test_pbt_rows_are_on_the_benchmarks_page_only(tmp_path, monkeypatch):
+def _hyperoptax_run(aa: list[float], walls: dict[str, float]) -> dict:
+    """A synthetic bench/search.py --hyperoptax JSON: `_search_run` with (8), (9) and (10)."""
+    base = {"(1)": [4.0] * 3, "(2)": [1.0] * 3, "(3)": [2.0] * 3, "(4)": [2.0] * 3,
+            "(5)": [3.0] * 3, "(2')": aa}  # fmt: skip
+    run = _search_run(base)
+    part = run["data"]["tasks"]["digits"]
+    part["runs"]["(1)"] = [dict(x, epochs=2187, accuracy=0.97) for x in part["runs"]["(1)"]]
+    for key, epochs, width in (("(8)", 2187, 3), ("(9)", 243, 3), ("(10)", 2187, 1)):
+        part["runs"][key] = [{"wall": walls[key], "compile": 20.0, "epochs": epochs,
+                              "accuracy": 0.96, "width": width}] * 3  # fmt: skip
+        part["seconds"][key] = [walls[key]] * 3
+        part["ways"][key] = f"way {key}"
+    part["hyperoptax"] = {"hyperoptax": "0.x", "usage": "jax.jit(optimize_scan)",
+                          "evaluations": {"(8)": 81, "(9)": 9, "(10)": 81},
+                          "n_parallel": {"(8)": 3, "(9)": 3, "(10)": 1}}  # fmt: skip
+    run["data"]["hyperoptax_comparisons"] = [
+        {"task": "digits", "num": n, "den": d}
+        for n, d in (("(1)", "(8)"), ("(1)", "(10)"), ("(2)", "(9)"), ("(4)", "(9)"))
+    ]
+    return run
+
+
+def test_hyperoptax_comparisons():
+    """Against hyperoptax, no target: the median per-round wall ratio, judged against 1 beyond
+    the A/A interval, with the epochs of both ways and the accuracy gap."""
+    walls = {"(8)": 40.0, "(9)": 20.0, "(10)": 4.2}
+    quiet = _hyperoptax_run([1.01, 0.99, 1.0], walls)
+    part = quiet["data"]["tasks"]["digits"]
+    got, verdict = tables.hyperoptax_comparison(part, quiet["data"]["hyperoptax_comparisons"][0])
+    assert got == pytest.approx(0.1)
+    assert verdict == ("(1)/(8) = 0.10: time faster; epochs 2187 against 2187; best accuracy "
+                       "+0.0100; A/A interval ±1.0%")  # fmt: skip
+    _, verdict = tables.hyperoptax_comparison(part, quiet["data"]["hyperoptax_comparisons"][2])
+    assert verdict.startswith("(2)/(9) = 0.05: time faster; epochs 10 against 243; best "
+                              "accuracy -0.0100")  # fmt: skip
+    # (1)/(10) = 0.95: faster beyond ±1%, the same within ±30%
+    _, verdict = tables.hyperoptax_comparison(part, quiet["data"]["hyperoptax_comparisons"][1])
+    assert verdict.startswith("(1)/(10) = 0.95: time faster;")
+    noisy = _hyperoptax_run([1.3, 1.0, 1.3], walls)
+    _, verdict = tables.hyperoptax_comparison(
+        noisy["data"]["tasks"]["digits"], noisy["data"]["hyperoptax_comparisons"][1]
+    )
+    assert verdict.startswith("(1)/(10) = 0.95: time same;") and verdict.endswith("±30.0%")
+
+
+def _pages_of_search_run(run: dict, tmp_path, monkeypatch) -> tuple[str, Path]:
+    """bench/tables.py run on ``run`` as the only search.json: the headline page's text, and
+    the README it rewrote."""
     results, generated = tmp_path / "results", tmp_path / "generated"
     results.mkdir()
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{tables.BEGIN}\nold\n{tables.END}\n")
-    (results / "search.json").write_text(json.dumps(_pbt_run([1.01, 0.99, 1.0], 400.0)))
+    (results / "search.json").write_text(json.dumps(run))
     for name, value in (("RESULTS", results), ("GENERATED", generated), ("README", readme)):
         monkeypatch.setattr(tables, name, value)
     monkeypatch.setattr(tables, "ROOT", tmp_path)
     assert tables.main([]) == 0
-    headline = (generated / "headline.inc").read_text()
+    return (generated / "headline.inc").read_text(), readme
+
+
+def test_hyperoptax_rows_are_on_the_benchmarks_page_only(tmp_path, monkeypatch):
+    walls = {"(8)": 40.0, "(9)": 20.0, "(10)": 4.2}
+    run = _hyperoptax_run([1.01, 0.99, 1.0], walls)
+    headline, readme = _pages_of_search_run(run, tmp_path, monkeypatch)
+    assert (
+        "digits search, with compilation: way (2) / way (9) (hyperoptax 0.x BayesianSearch, "
+        "jax.jit(optimize_scan)) (time)" in headline
+    )
+    assert "     - 0.05 ((2)/(9) = 0.05: time faster; epochs 10 against 243;" in headline
+    assert "hyperoptax" not in readme.read_text()
+    assert tables.main(["--check"]) == 0
+
+
+def test_pbt_rows_are_on_the_benchmarks_page_only(tmp_path, monkeypatch):
+    run = _pbt_run([1.01, 0.99, 1.0], 400.0)
+    headline, readme = _pages_of_search_run(run, tmp_path, monkeypatch)
     assert (
         "digits PBT, population 16 x 27 epochs, interval 3: epochs and best test accuracy "
         "against way (1) (81 configurations)" in headline

@@ -162,6 +162,15 @@ def test_every_install_line_in_the_repository_works():
     assert not wrong, "\n".join(wrong)
 
 
+def test_no_page_links_a_repository_the_project_does_not_have():
+    # github.com/rmsjax/rmsjax does not exist: an "Open in Colab" badge or a link to it is a 404.
+    made_up = re.compile(r"github\.com/rmsjax/rmsjax|colab\.research\.google\.com/github/")
+    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+             for path in text_files() for number, line in enumerate(lines_of(path), 1)
+             if made_up.search(line)]  # fmt: skip
+    assert not found, "\n".join(found)
+
+
 def test_the_readme_installs_from_a_clone_and_from_a_wheel():
     readme = (ROOT / "README.md").read_text()
     install = readme[readme.index("## Install") : readme.index("## The two commands")]

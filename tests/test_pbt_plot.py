@@ -104,3 +104,19 @@ def test_a_tied_population_gets_one_colour_and_says_so():
     assert panels[-1].get_xlabel() == "epoch"
     colours = {matplotlib.colors.to_rgba(line.get_color()) for ax in panels for line in ax.lines}
     assert len(colours) == 1
+
+
+def test_the_title_names_the_ranking_and_its_tiebreak():
+    trainer = rmsjax.Trainer(
+        init=lambda hp, key: jax.numpy.float32(1.0),
+        advance=lambda w, hp, key: (w * (1 - hp["lr"]), {"c": 0 * w + 1, "w": w}),
+    )
+    space = rmsjax.grid(lr=[0.1, 0.2, 0.3, 0.4])
+    titles = []
+    for tiebreak in (None, ("w", "min")):
+        result = rmsjax.sweep(trainer, space, key=jax.random.key(0), budget=4, progress=False,
+                              pbt=rmsjax.pbt("c", mode="max", interval=2, fraction=0.5,
+                                             tiebreak=tiebreak))  # fmt: skip
+        titles.append(result.plot_schedules("w", unit="epoch").axes[0].get_title())
+    assert titles[0].endswith("ranked every 2 epochs by c (max)")
+    assert titles[1].endswith("ranked every 2 epochs by c (max), ties by w (min)")

@@ -100,6 +100,31 @@ def test_chunks_are_created_exclusively(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
+def test_a_ctrl_c_while_a_chunk_is_written_waits_for_the_whole_file(tmp_path, monkeypatch):
+    """SIGINT inside np.savez used to leave the zip half open (the command then ended with a
+    zipfile ValueError and status 1); the chunk is now written and named, then it raises."""
+    import signal
+
+    real = np.savez
+
+    def interrupted_savez(file, **arrays):
+        os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode, inside the write
+        real(file, **arrays)
+
+    store = Store(tmp_path, HEADER, writer=True)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited off
+    try:
+        monkeypatch.setattr(np, "savez", interrupted_savez)
+        with pytest.raises(KeyboardInterrupt):
+            store.save(np.asarray([0]), [np.full((1, 1), 7.0)])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    monkeypatch.undo()
+    with np.load(tmp_path / "chunk_00000.npz") as chunk:
+        assert 7.0 in [float(chunk[k].ravel()[0]) for k in chunk.files if chunk[k].size == 1]
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
 def test_a_later_call_in_the_same_process_takes_the_folder_over(tmp_path):
     """An abandoned writer (e.g. kept alive by a traceback in a notebook) does not block the
     next call in the same process, and may no longer write once that call has the folder."""

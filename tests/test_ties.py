@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import rmsjax
+from rmsjax import experiment
 from rmsjax._engine.staged import promote
 
 KEY = jax.random.key(0)
@@ -178,3 +179,18 @@ def test_the_command_picks_by_the_tiebreak_says_so_and_records_it():
     assert run_mod._tie_notes(fake, "acc", ("loss", "min")) == [
         "2 configurations tie at acc 0.5; loss decided (min)"
     ]
+
+
+def test_the_cli_guides_pbt_example_explores():
+    # The CLI guide's `rmsjax sweep digits --search pbt --population 8 --interval 3 --epochs 27`
+    # (its picture, docs/pictures/pbt_cli.png): members tie on val_accuracy, the command ranks
+    # them by the task's tie-breaker, and the population explores (the guide: 7 distinct final
+    # learning rates of 8 on the machine that drew it; 5 allows for another CPU's rounding).
+    # That copies follow the tie-breaker is test_pbt_copies_follow_the_tiebreak_not_the_id_order.
+    config = experiment.SweepConfig("digits", search="pbt", population=8, interval=3, epochs=27)
+    result = experiment.run_sweep(config).sweep
+    assert result.rule.tiebreak == ("val_loss", "min")
+    final = result.metrics["val_accuracy"].mean(axis=1)
+    assert np.unique(final).size < 8  # ties the tie-breaker had to settle
+    rates = {result.schedule(m)["learning_rate"].iloc[-1] for m in range(8)}
+    assert len(rates) >= 5, sorted(rates)

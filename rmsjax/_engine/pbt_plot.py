@@ -58,7 +58,8 @@ def plot_schedules(result, metric: str | None = None, *, unit="unit", path=None,
     copies = int((result.copied_from >= 0).sum())
     axes[0].set_title(
         f"{len(result.space)} members, {copies} copies (dashed), ranked every {rule.interval} "
-        f"{unit}s by {rule.metric} ({rule.mode})",
+        f"{unit}s by {rule.metric} ({rule.mode})"
+        + ("" if rule.tiebreak is None else f", ties by {rule.tiebreak[0]} ({rule.tiebreak[1]})"),
         fontsize="small",
     )
     bar = fig.colorbar(mpl.cm.ScalarMappable(norm, cmap), ax=list(axes))

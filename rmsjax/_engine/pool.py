@@ -20,9 +20,6 @@ import dataclasses
 import functools
 import hashlib
 import re
-import signal
-import sys
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +31,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from rmsjax._engine import columns, program
+from rmsjax._engine.interrupts import deferred_sigint
 from rmsjax._engine.trainer import Trainer
 
 
@@ -237,32 +235,11 @@ def compiling():
     Elsewhere than in the main thread, or under a SIGINT handler other than Python's default
     one, it does nothing.
     """
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    with deferred_sigint(
+        "rmsjax: interrupted; stopping as soon as XLA has finished compiling (press Ctrl-C "
+        "again to stop at once, which can crash the process)"
     ):
         yield
-        return
-    received = []
-
-    def note(signum, frame):
-        if received:  # asked twice: stop now, even if the process then crashes
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        received.append(signum)
-        print(
-            "rmsjax: interrupted; stopping as soon as XLA has finished compiling (press Ctrl-C "
-            "again to stop at once, which can crash the process)",
-            file=sys.stderr,
-        )
-
-    signal.signal(signal.SIGINT, note)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if received:
-        raise KeyboardInterrupt
 
 
 # XLA options for the two programs on a CPU, where LLVM dominates compile time. Measured on the

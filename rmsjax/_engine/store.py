@@ -43,6 +43,8 @@ except ImportError:  # Windows: no advisory locks; exclusive file creation still
 import jax
 import numpy as np
 
+from rmsjax._engine.interrupts import deferred_sigint
+
 _MANIFEST = "manifest.json"
 _FORMAT = 1
 _ABSENT = {"metadata": {}, "keys": "per_config"}  # what a manifest without the field means
@@ -350,19 +352,22 @@ class Store:
         """Writes ``name`` through a temporary file; ``exclusive``: fails if ``name`` exists."""
         self._check_owner()
         target = os.path.join(self.path, name)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            if exclusive:
-                _link_exclusive(tmp, target, self.path)
-            else:
-                os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        # A Ctrl-C waits until the file is written and named: raised inside np.savez, it left
+        # the zip half open, and the error that replaced it ended the command with status 1.
+        with deferred_sigint():
+            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    write(f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                if exclusive:
+                    _link_exclusive(tmp, target, self.path)
+                else:
+                    os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
 
     def close(self) -> None:
         """Releases the write lock now (it is released anyway when the Store is collected);

@@ -389,10 +389,8 @@ def _second_moment(
     """The new second moment as stored (in ``nu.dtype``) and as the step reads it.
 
     The step uses the second moment as stored (rounded, with a narrow ``nu_dtype``): then XLA
-    reads the old one once and can update its buffer in place. (XLA's own conversions to and
-    from bfloat16 measured as fast as or faster than hand-written integer bit operations at
-    every point of bench/update.py, with jax 0.10.) With ``bits`` (bfloat16 storage: a function
-    from the exact moment to its random bits) the rounding is stochastic, see
+    reads the old one once and can update its buffer in place. With ``bits`` (bfloat16 storage:
+    a function from the exact moment to its random bits) the rounding is stochastic, see
     :func:`stochastic_round_bfloat16`; without, to nearest.
     """
     exact = rho * nu.astype(rho.dtype) + (1 - rho) * _abs_sq(gc)
@@ -503,24 +501,29 @@ def stochastic_round_bfloat16(x: jax.Array, bits: jax.Array) -> jax.Array:
     only the value's bfloat16 part made elements of equal bfloat16 value round alike, and the
     mean error over a layer noisy.)
 
-    Speed on a CPU: XLA's CPU cost model (jax 0.10) splits a loop across threads, handing part
-    of it to another thread on every call, from about 200,000 cycles of work if it counts more
-    operations than bytes per element, else only from 512 KB. The loop that updates a bfloat16
-    moment moves 8 bytes per element; the moment costs 5 operations, rounding to nearest 1 more.
-    Hashing the value inside that loop costs 10 more: it was split from 2,100 elements on
-    (rounding to nearest: from 65,536), and the step took 1.7x and 2.1x the time of rounding to
-    nearest at 100 leaves of 2,600 and 10,000 elements. Reading the bits from the shared array
-    costs 7 operations for 4 more bytes (12 and 12): not split. The array is made once per step
-    (4 bytes per element of the largest small leaf, so it stays in cache) by a reduction: XLA
-    copies an elementwise producer into every loop that reads it, which would hash in every
-    leaf's loop again, but never a reduction. Larger leaves hash in their own loop: rounding to
-    nearest splits those loops too, and a shared array as large as one leaf of 1M elements made
-    the step 1.27x slower than hashing there. On a 2-core machine (load average 1.5-2.4)
-    ``bench/update.py --sizes 256K,1M --leaves 100 --builds 2 --rounds 6 --no-torch
-    --bf16-baseline 7ed6ff0`` measured the step 1.05x (A/A interval +-4.1%, so just beyond it)
-    and 1.09x (+-15.3%) the time of rounding to nearest at 100 leaves of 2,600 and 10,000
-    elements, and in a second run (load average 1.3) 1.04x (+-4.6%) and 1.01x (+-6.6%), both
-    within; it prints how many loops each version splits (here 0 and 1, the shared array's).
+    Speed on a CPU (XLA:CPU, jax 0.10): XLA splits a loop across threads, handing part of it to
+    another thread on every call, from about 200,000 cycles of work if its cost model counts
+    more operations than bytes per element, else only from 512 KB. Hashing the value inside the
+    loop that updates a small leaf's moment would tip that loop over the first threshold;
+    reading the bits from the shared array does not (``tests/test_rmsprop.py`` checks that at
+    most the shared array's loop is split, and ``bench/update.py --bf16-baseline`` prints the
+    count). The array is made once per step (4 bytes per element of the largest small leaf, so
+    it stays in cache) by a reduction: XLA copies an elementwise producer into every loop that
+    reads it, which would hash in every leaf's loop again, but never a reduction. (Stored as
+    uint16, the array halves its bytes, which tips each leaf's loop over the threshold.) Larger
+    leaves hash in their own loop, three integer operations per element: a shared array as
+    large as such a leaf would be hashed anew each step with the whole finalizer.
+
+    The rounded moment ends in XLA's float32-to-bfloat16 conversion, which XLA:CPU counts as
+    costly and so never copies into another loop: the moment's loop writes the bfloat16 moment
+    and the update's loop reads it. Ending in integer shifts instead (four vector instructions
+    fewer per eight elements) makes every operation cheap in XLA's eyes: it copies the whole
+    rounding into the update's loop, which then reads the old moment, so XLA first copies that
+    buffer too. The moment's loop still takes about three times the instructions of a float32
+    moment's (the bfloat16 load and conversion, the bits, the NaN guard), which tells where the
+    data sits in cache and the step is bound by instructions rather than by memory; the step's
+    measured time against optax's is in ``bench/results/update.json`` and on the benchmarks
+    page.
 
     Example:
       >>> import jax, jax.numpy as jnp
