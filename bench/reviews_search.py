@@ -11,12 +11,13 @@ same initialisation and data order for every configuration), ties settled by the
 loss (``SweepResult.best`` with the task's ``tiebreak``). ``bench/accuracy.py`` then reports
 the chosen defaults on the held-out 400, trained on all 1,600 as ``rmsjax train reviews`` does.
 
-Static axes (one compiled program each): the embedding size, the hidden size and
-``max_len``, the tokens kept of each review (its last ones); the learning rate is a traced
+Static axes (one compiled program each): the embedding size, the hidden size, ``max_len``
+(the tokens kept of each review, its last ones), the vocabulary size, the pooling and
+``pool_inputs`` (the mean embedding beside the GRU's pooled state); the learning rate is a traced
 axis, vmapped within each program with the seeds. Everything else (epochs, batch, word
 dropout, decay, eps, schedule, tokenizer, vocabulary) is the task's.
 
-    python bench/reviews_search.py             # the full grid (see --help; about 5 min on 2 cores)
+    python bench/reviews_search.py             # the full grid (see --help; about 10 min on 2 cores)
     python bench/reviews_search.py --small     # smoke test: tiny sizes, 1 epoch
 
 Results (the grid, every configuration's validation accuracy per seed, the pick, the command,
@@ -64,13 +65,20 @@ def make_train_fn(task: tasks.Task, data_dir: Path, data_options: dict, epochs: 
     """``train_fn(hparams, key)`` of the grid: the static axes pick the variant of ``task``."""
 
     @functools.cache
-    def dataset(max_len: int):
-        variant = dataclasses.replace(task, data_options={**data_options, "max_len": max_len})
+    def dataset(max_len: int, vocab_size: int):
+        options = {**data_options, "max_len": max_len, "vocab_size": vocab_size}
+        variant = dataclasses.replace(task, data_options=options)
         return variant.sweep_data(variant.load(data_dir))
 
     def train_fn(hp, key):
-        data = dataset(hp["max_len"])
-        model = {**task.model, "embed_dim": hp["embed_dim"], "hidden_size": hp["hidden_size"]}
+        data = dataset(hp["max_len"], hp["vocab_size"])
+        model = {
+            **task.model,
+            "embed_dim": hp["embed_dim"],
+            "hidden_size": hp["hidden_size"],
+            "pooling": hp["pooling"],
+            "pool_inputs": bool(hp["pool_inputs"]),
+        }
         variant = dataclasses.replace(task, model=model)
         optimizer_hp = {k: hp[k] for k in ("learning_rate", "decay", "eps")}
         out = variant.make_train_fn(data=data, epochs=epochs)(optimizer_hp, key)
@@ -84,6 +92,9 @@ def main(argv=None) -> None:
     parser.add_argument("--embed-dim", type=ints, default=[128])
     parser.add_argument("--hidden-size", type=ints, default=[32])
     parser.add_argument("--max-len", type=ints, default=[600, 800])
+    parser.add_argument("--vocab-size", type=ints, default=[20000])
+    parser.add_argument("--pooling", type=lambda t: t.split(","), default=["mean"])
+    parser.add_argument("--pool-inputs", type=ints, default=[0, 1])
     parser.add_argument("--lr", type=floats, default=[2e-2, 4e-2])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--small", action="store_true", help="smoke test: tiny sizes, 1 epoch")
@@ -97,11 +108,15 @@ def main(argv=None) -> None:
         data_options.update(vocab_size=500)
         epochs = 1
         args.embed_dim, args.hidden_size, args.max_len = [8], [4], [10, 20]
+        args.vocab_size, args.pool_inputs = [500], [1]
         args.lr, args.seeds = [1e-2], 1
     space = rmsjax.grid(
         embed_dim=rmsjax.static(args.embed_dim),
         hidden_size=rmsjax.static(args.hidden_size),
         max_len=rmsjax.static(args.max_len),
+        vocab_size=rmsjax.static(args.vocab_size),
+        pooling=rmsjax.static(args.pooling),
+        pool_inputs=rmsjax.static(args.pool_inputs),
         learning_rate=args.lr,
         decay=[task.defaults["decay"]],
         eps=[task.defaults["eps"]],
@@ -110,7 +125,7 @@ def main(argv=None) -> None:
     metric, tiebreak = "val_accuracy", task.tiebreak("val_accuracy")
     with record.printing():
         print("machine:", _machine.describe())
-        print(f"data: {dataset(args.max_len[0]).source}")
+        print(f"data: {dataset(args.max_len[0], args.vocab_size[0]).source}")
         print(
             f"grid: {space} ({len(space)} configurations x {args.seeds} seeds, "
             f"{epochs or task.epochs} epochs each); the rest as the task: model "
@@ -140,7 +155,9 @@ def main(argv=None) -> None:
                     "val_loss_mean": float(loss[i].mean()),
                 }
             )
-            shown = ", ".join(f"{k} {v:g}" for k, v in config.items())
+            shown = ", ".join(
+                f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in config.items()
+            )
             print(
                 f"  {rank:2d}. {shown}: val_accuracy {acc[i].mean():.4f} "
                 f"[{', '.join(f'{a:.4f}' for a in acc[i])}], val_loss {loss[i].mean():.4f}"
@@ -150,7 +167,7 @@ def main(argv=None) -> None:
         print(f"{len(space) * args.seeds} runs in {seconds:.0f} s")
     record.data = {
         "data_dir": str(args.data_dir),
-        "data": dataset(args.max_len[0]).source,
+        "data": dataset(args.max_len[0], args.vocab_size[0]).source,
         "space": space.to_json(),
         "seeds": args.seeds,
         "epochs": epochs or task.epochs,
