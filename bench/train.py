@@ -5,10 +5,11 @@ In one run:
 - MNIST MLP 784-128-10 (ReLU, batch 128, RMSprop lr 1e-3 decay 0.9): examples/second of
   ``rmsjax.training`` (``fit``), a hand-written jitted ``lax.scan`` epoch with optax, PyTorch eager
   with ``torch.optim.RMSprop``, and a NumPy loop with hand-written backpropagation.
-- The review RNN (``rmsjax.tasks`` "reviews" sizes: vocabulary 20,000, embedding 32, hidden 32,
-  600 tokens, batch 32, masked mean pooling): tokens/second of training with rmsjax's GRU and
-  Elman cells against ``torch.nn.GRU`` / ``torch.nn.RNN`` of the same sizes (PyTorch also
-  computes the masked mean; neither skips padded steps).
+- The review RNN (the ``rmsjax.tasks`` "reviews" sizes when it runs, printed and recorded: e.g.
+  vocabulary 20,000, embedding 32, hidden 32, 600 tokens, batch 32, masked mean pooling):
+  tokens/second of training with rmsjax's GRU and Elman cells against ``torch.nn.GRU`` /
+  ``torch.nn.RNN`` of the same sizes (PyTorch also computes the masked mean; neither skips
+  padded steps).
 
 Both JAX loops use ``rmsjax.rmsprop`` so the comparison isolates the loop. The data are real
 (../shared/data) when present, else random arrays of the same shapes (throughput does not depend

@@ -316,6 +316,34 @@ def test_accuracy_bench_runs(monkeypatch, capsys, tmp_path):
     assert xor["seeds"]["0"]["test_accuracy"] == 1.0 and xor["seeds"]["0"]["met"] is True
 
 
+def test_reviews_search_bench_runs(monkeypatch, capsys, shared_data, tmp_path):
+    """The search behind the reviews defaults, at smoke size: it ranks on the validation split
+    and never returns a test-split metric."""
+    if not (shared_data / "movie_reviews" / "txt_sentoken").is_dir():
+        pytest.skip(f"no movie_reviews/txt_sentoken under {shared_data}")
+    argv = ["--small", "--data-dir", str(shared_data), "--json", str(tmp_path / "r.json")]
+    run_bench("reviews_search.py", argv, monkeypatch)
+    out = capsys.readouterr().out
+    run = read_json(tmp_path / "r.json")["data"]
+    assert "chooses on the other 320 (validation" in run["data"]
+    assert len(run["ranked"]) == 2 and run["pick"] == run["ranked"][0]["config"]
+    means = [row["val_accuracy_mean"] for row in run["ranked"]]
+    assert means == sorted(means, reverse=True)
+    assert "test_accuracy" not in json.dumps(run) and "pick: {" in out
+
+
+def test_the_reviews_defaults_are_the_committed_search_pick():
+    """rmsjax.tasks "reviews" trains what bench/reviews_search.py picked on its validation split
+    (rerun the search after changing the task's defaults or the grid)."""
+    from rmsjax import tasks
+
+    run = json.loads((BENCH / "results" / "reviews_search.json").read_text())
+    pick, task = run["data"]["pick"], tasks.get("reviews")
+    settings = {**task.model, **task.data_options, **task.defaults}
+    assert {k: settings[k] for k in pick} == pick
+    assert run["data"]["epochs"] == task.epochs and run["data"]["metric"] == "val_accuracy"
+
+
 def test_demo_bench_runs(monkeypatch, capsys, tmp_path):
     """make demo's command, at 1 epoch: its output and files recorded, the page made from them."""
     argv = ["--epochs", "1", "--rounds", "1", "--json", str(tmp_path / "d.json")]

@@ -156,8 +156,9 @@ def test_reviews_rnn(tmp_path, shared_data):
     )
     assert_png(res["figure"], tmp_path)
     assert res["figure"].name == "reviews_rnn_gru.png"
-    # One epoch on 64-token reviews: measured 0.63 held out. Chance on 400 balanced-ish reviews is
-    # 0.5 with a standard deviation of 0.025, so 0.55 is well above chance and below the measure.
+    # One epoch on 64-token reviews: measured 0.655 held out (0.63 with embedding 32). Chance on
+    # 400 balanced-ish reviews is 0.5 with a standard deviation of 0.025, so 0.55 is well above
+    # chance and below the measure.
     assert res["test_accuracy"] > 0.55
     assert np.isfinite(res["train_loss"]).all()
 

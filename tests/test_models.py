@@ -282,6 +282,34 @@ def test_new_poolings_and_bidirectional_ignore_padding(cell, pooling, bidirectio
     np.testing.assert_allclose(empty, p["head"]["b"][None], atol=1e-6)
 
 
+def test_pool_inputs_adds_the_mean_embedding_of_the_unpadded_words():
+    kw = dict(vocab_size=20, embed_dim=5, hidden_size=6, num_classes=2)
+    p = rnn.init(jax.random.key(0), pool_inputs=True, **kw)
+    assert p["head"]["w"].shape == (6 + 5, 2)
+    # The rest of the parameters are those of the model without it, from the same key.
+    plain = rnn.init(jax.random.key(0), **kw)
+    np.testing.assert_array_equal(plain["cell"]["w_rec"], p["cell"]["w_rec"])
+    tokens = jnp.array([[3, 7, 2, 0, 0]])
+    _, mean_state = rnn.encode(p, tokens)
+    mean_embed = p["embed"][jnp.array([3, 7, 2])].mean(axis=0)[None]
+    features = jnp.concatenate([mean_state, mean_embed], -1)
+    expected = features @ p["head"]["w"] + p["head"]["b"]
+    out = rnn.apply(p, tokens, pool_inputs=True)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    padded = rnn.apply(p, jnp.array([[0, 3, 7, 0, 2, 0]]), pool_inputs=True)
+    np.testing.assert_allclose(padded, out, rtol=1e-5, atol=1e-6)
+    # Dropped words leave both paths: as evaluating with them masked out.
+    key = jax.random.key(3)
+    dropped = rnn.apply(p, tokens, word_dropout=0.5, key=key, pool_inputs=True)
+    keep = jax.random.bernoulli(jax.random.split(key)[1], 0.5, tokens.shape) & (tokens != 0)
+    masked = rnn.apply(p, tokens, mask=keep, pool_inputs=True)
+    np.testing.assert_allclose(dropped, masked, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"`pool_inputs`=False gives 6 features, but the head"):
+        rnn.apply(p, tokens)
+    with pytest.raises(ValueError, match=r"`pool_inputs`=True gives 11 features, but the head"):
+        rnn.apply(plain, tokens, pool_inputs=True)
+
+
 def test_max_pooling_is_the_max_of_the_states():
     p = rnn.init(
         jax.random.key(0),

@@ -61,6 +61,7 @@ def _rnn(settings: Mapping[str, Any], data, outputs: int) -> tuple[Callable, Cal
             cell=m["cell"],
             pooling=m["pooling"],
             bidirectional=bool(m.get("bidirectional", False)),
+            pool_inputs=bool(m.get("pool_inputs", False)),
         )
 
     def apply_fn(params, tokens, key=None):
@@ -73,6 +74,7 @@ def _rnn(settings: Mapping[str, Any], data, outputs: int) -> tuple[Callable, Cal
             dropout=m.get("dropout", 0.0) if train else 0.0,
             word_dropout=m.get("word_dropout", 0.0) if train else 0.0,
             key=key,
+            pool_inputs=bool(m.get("pool_inputs", False)),
         )
 
     return init_fn, apply_fn

@@ -321,7 +321,7 @@ class Task:
 
         >>> from rmsjax import tasks
         >>> tasks.get("reviews").hparams({"momentum": 0.9}, "tf1")
-        {'learning_rate': 0.01, 'decay': 0.9, 'eps': 0.0001, 'momentum': 0.9}
+        {'learning_rate': 0.02, 'decay': 0.9, 'eps': 0.0001, 'momentum': 0.9}
         """
         return {**get_preset(preset).supported(self.defaults), **(hparams or {})}
 
