@@ -77,7 +77,8 @@ class Task:
       batch_size: default batch size (None for 2-D tasks).
       model: the model's settings (JSON-ready): ``{"type": "mlp", "hidden", "activation"}`` or
         ``{"type": "rnn", "cell", "pooling", "embed_dim", "hidden_size"}`` (optionally
-        ``dropout``, ``word_dropout``, ``bidirectional``); empty for a 2-D objective.
+        ``dropout``, ``word_dropout``, ``bidirectional``, ``pool_inputs``); empty for a
+        2-D objective.
       loss: ``"softmax_cross_entropy"`` or ``"sigmoid_binary_cross_entropy"`` (one output);
         None for a 2-D objective (the loss is the objective).
       budget_unit: what ``epochs`` counts: ``"epoch"``, or ``"step"`` for a 2-D objective.
