@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import rmsjax
-from rmsjax._engine import population
+from rmsjax._engine import pool as pool_module
 from rmsjax._engine.pool import Pool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -139,13 +139,13 @@ def test_schedule_lists_units_members_copies_and_values():
 def test_compiled_once_whatever_the_population_intervals_or_copies(monkeypatch):
     """init, advance and the exploit gather: each traced and compiled once per population."""
     compiled = []
-    original = population._compile_exploit
+    original = pool_module.compile_copy
 
     def count_exploit(pool):
         compiled.append(pool)
         return original(pool)
 
-    monkeypatch.setattr(population, "_compile_exploit", count_exploit)
+    monkeypatch.setattr(pool_module, "compile_copy", count_exploit)
     backend = []
 
     def listen(event, *args, **kwargs):

@@ -109,11 +109,6 @@ def groups(space) -> dict[tuple, list[int]]:
     return out
 
 
-def key_header(run_key) -> dict:
-    """The run key as a store's header records it."""
-    return {"impl": run_key.impl, "data": run_key.data.ravel().tolist(), "typed": run_key.typed}
-
-
 @contextlib.contextmanager
 def progress_bar(total: int, progress: bool, desc: str, unit: str = "config") -> Iterator[Any]:
     """A tqdm bar over ``total`` configurations (or other ``unit``s), or None when there is

@@ -294,6 +294,7 @@ class Pool:
         self.compiled = collections.Counter()  # programs compiled, by name
         self._compile(*_programs(traced, key, seeds), replicated)
         self._load = None  # compiled by the first `restore`
+        self._copy = None  # compiled by the first `copy`
 
     def _zeros(self) -> list:
         out = []
@@ -396,6 +397,13 @@ class Pool:
             self.carry, self.keys, self.put(mask), [self.put(x) for x in carry], self.put(keys)
         )
 
+    def copy(self, source: np.ndarray) -> None:
+        """Every slot's carry (all its seeds) becomes that of the slot ``source`` names (an int
+        array of ``width`` slots), in one gather on the devices (compiled on first use)."""
+        if self._copy is None:
+            self._copy = compile_copy(self)
+        self.carry = self._copy(self.carry, self.put(source))
+
     def _compile_load(self):
         impls = [
             jax.random.key_impl(c) if jnp.issubdtype(c.dtype, jax.dtypes.prng_key) else None
@@ -434,3 +442,24 @@ class Pool:
 def key_data(x):
     """``x``, or its key data if it is an array of typed PRNG keys."""
     return jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+
+
+def compile_copy(pool: Pool):
+    """The program of `Pool.copy`: every slot's carry from the slot ``source`` names."""
+    seeds = pool.seeds
+
+    def copy(carry, source):
+        pairs = (source[:, None] * seeds + jnp.arange(seeds, dtype=source.dtype)).reshape(-1)
+        return [leaf[pairs] for leaf in carry]
+
+    start = time.perf_counter()
+    shard = pool.sharded
+    with compiling():
+        compiled = (
+            jax.jit(copy, in_shardings=shard, out_shardings=shard)
+            .lower(pool.carry, pool.put(np.zeros(pool.width, np.int32)))
+            .compile()
+        )
+    pool.compile_seconds += time.perf_counter() - start
+    pool.compiled["exploit"] += 1
+    return compiled

@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import math
 import numbers
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,11 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from rmsjax._engine import checks, program, staged
-from rmsjax._engine.pool import Paused, Pool, compiling, key_data, trace_trainer
+from rmsjax._engine import checks, driver, program, staged
+from rmsjax._engine.pool import Paused, Pool, key_data, trace_trainer
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Choice, Configs, IntUniform, LogUniform, Sample, Uniform
 from rmsjax._engine.staged import StagedRecord, StagedResult, score
+from rmsjax._engine.store import open_store
 
 _FROM = "_from"  # the record's column: the member copied at the start of each unit, or -1
 
@@ -398,7 +398,8 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
     for ids in groups.values():
         _check_population(ids, rule, width_arg, space)
     axes = {name: _Axis(name, space) for name in space.dynamic_axes}
-    store = staged.open_store(out_dir, space, seeds, run_key, budget, None, metadata, pbt=rule)
+    header = staged.store_header(space, seeds, run_key, budget, None, metadata, pbt=rule)
+    store = open_store(out_dir, header)
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
     dtypes = {n: checks.traced_dtype(space.column(n)) for n in space.dynamic_axes}
@@ -431,17 +432,14 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
                 if store is not None:
                     store.drop_state(_state_name(ids[0]))
                 continue
-            if ids[0] not in record.widths:
-                record.widths[ids[0]] = checks.round_up(len(ids), len(devices))
-            else:  # resumed: the recorded width, on these devices (members keep their slots)
-                record.widths[ids[0]] = checks.resumed_width(record.widths[ids[0]], len(devices))
-            width = record.widths[ids[0]]
             traced = traced_groups[static_values]
-            record.begin_group(store, ids[0], run_key, traced, record.spec,
-                               retraces[static_values])  # fmt: skip
+            every = functools.partial(checks.round_up, len(ids), len(devices))  # all at once
+            width = record.open_group(store, ids[0], run_key, traced, retraces[static_values],
+                                      len(devices), every)  # fmt: skip
             pool = Pool(traced, space.dynamic_axes, run_key, seeds, width, devices)
-            resumed[ids] = _Population(pool, space, ids, axes, rule, record, store, run_key,
-                                       bar).run()  # fmt: skip
+            members = Population(pool, space, ids, axes, rule, record, store, run_key, bar)
+            driver.drive(pool, members, record)
+            resumed[ids] = members.start
     if store is not None and jax.process_count() > 1:
         multihost_utils.sync_global_devices("rmsjax pbt: out_dir written")
     out = _result(space, record, rule, metadata, key, keys, slots, len(devices), dtypes)
@@ -474,8 +472,10 @@ def _host_dtype(axis: _Axis, column) -> np.dtype:
     return np.dtype(np.float64)
 
 
-class _Population:
-    """One population (a static combination) in one pool."""
+class Population(driver.Scheduler):
+    """PBT's scheduler: one population (a static combination) in one pool, every member in
+    its slot from the start to the budget; at each interval the bottom members copy the top
+    ones' carries (`Pool.copy`) and explore their hyperparameters."""
 
     def __init__(self, pool: Pool, space, ids, axes, rule, record, store, run_key, bar):
         self.pool, self.space, self.ids, self.axes = pool, space, list(ids), axes
@@ -484,36 +484,46 @@ class _Population:
         self.budget = record.budget
         # The authoritative values, on the host (float64 / int64); the pool gets them cast.
         self.values = {n: [space[m][n] for m in ids] for n in space.dynamic_axes}
-        self._exploit = None
+        self.unit = self.start = 0
+        self.jobs: list | None = None  # the members' first jobs, made by `next`
+        self.left = len(self.ids)  # members not at the budget yet
 
-    def run(self) -> int:
-        """Trains the population to the budget; returns the unit it started from."""
-        pool, record, names = self.pool, self.record, self.pool.traced.metric_names
-        unit = start = self._resume()
-        if unit == 0:
-            for slot, m in enumerate(self.ids):
-                pool.place(slot, m, self.space[m])
-            pool.start(pool.config >= 0)
+    def next(self):
+        if self.jobs is None:
+            self.jobs = self._first_jobs()
+        return self.jobs.pop(0) if self.jobs else None
+
+    def _first_jobs(self) -> list:
+        """Every member, in slot order: fresh, or where the population was saved."""
+        paused = self._resume()
+        if paused is None:
             self._note_start(0)
-        while unit < self.budget:
-            self._set_hp()
-            self._note_hparams(unit)
-            metrics = pool.step()
-            unit += 1
-            for slot, m in enumerate(self.ids):
-                record.unit(m, unit, {n: v[slot] for n, v in zip(names, metrics, strict=True)})
-            if self.bar is not None:
-                self.bar.update(1)
-            if unit < self.budget and unit % self.rule.interval == 0:
-                self._exploit_and_explore(unit)
-                self._save(unit)
-        for m in self.ids:
-            record.finish(m, self.budget, False, None)
-        if self.store is not None:
-            arrays = [a[self.members] for a in record.arrays.values()]
+            return [(m, self.space[m], None) for m in self.ids]
+        return [(m, {n: v[slot] for n, v in self.values.items()}, paused[slot])
+                for slot, m in enumerate(self.ids)]  # fmt: skip
+
+    def before_step(self, pool: Pool) -> None:
+        self._set_hp()
+        self._note_hparams(self.unit)
+
+    def decide(self, config_id: int, unit: int, metrics: dict) -> str:
+        return driver.STOP if unit >= self.budget else driver.CONTINUE
+
+    def finished(self, config_id: int, unit: int, metrics: dict, pruned: bool) -> None:
+        self.record.finish(config_id, self.budget, False, None)
+        self.left -= 1
+        if self.left == 0 and self.store is not None:  # saved at once, as one chunk
+            arrays = [a[self.members] for a in self.record.arrays.values()]
             self.store.save(self.members, arrays)
             self.store.drop_state(_state_name(self.ids[0]))
-        return start
+
+    def boundary(self, pool: Pool) -> None:
+        self.unit += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        if self.unit < self.budget and self.unit % self.rule.interval == 0:
+            self._exploit_and_explore(self.unit)
+            self._save(self.unit)
 
     # Host bookkeeping.
 
@@ -562,16 +572,10 @@ class _Population:
             for name, axis in self.axes.items():
                 values = self.values[name]
                 values[slot] = axis.explore(values[donor], rng, self.rule)
-        self._gather(source)
+        self.pool.copy(source)
 
     def _seed(self, unit: int) -> list[int]:
         return [*self.key.data.ravel().tolist(), self.ids[0], unit]
-
-    def _gather(self, source: np.ndarray) -> None:
-        pool = self.pool
-        if self._exploit is None:
-            self._exploit = _compile_exploit(pool)
-        pool.carry = self._exploit(pool.carry, pool.put(source))
 
     # Saving and resuming.
 
@@ -588,8 +592,9 @@ class _Population:
             arrays[f"value_{name}"] = np.asarray(values)
         self.store.save_state(_state_name(self.ids[0]), arrays)
 
-    def _resume(self) -> int:
-        """Loads the population saved at the last interval; returns its unit (0: none)."""
+    def _resume(self) -> dict[int, Paused] | None:
+        """Loads the population saved at the last interval: each slot's `Paused` run (None:
+        nothing saved); `start` and `unit` become its unit."""
         store = self.store
         state = store.load_state(_state_name(self.ids[0])) if store is not None else None
         if jax.process_count() > 1 and store is not None:
@@ -599,47 +604,24 @@ class _Population:
                 "directory every process sees",
             )
         if state is None:
-            return 0
-        unit = int(state["units"])
+            return None
+        unit = self.start = self.unit = int(state["units"])
         for i, name in enumerate(self.record.arrays):
             self.record.arrays[name][self.members] = state[f"metric_{i}"]
         for name in self.values:
             self.values[name] = state[f"value_{name}"].tolist()
-        pool, s = self.pool, self.pool.seeds
+        s = self.pool.seeds
         n_carry = sum(k.startswith("carry_") for k in state)
         carry = [state[f"carry_{i}"] for i in range(n_carry)]
         paused = {}
-        for slot, m in enumerate(self.ids):
-            pool.place(slot, m, {n: v[slot] for n, v in self.values.items()}, unit)
+        for slot in range(len(self.ids)):
             leaves = [x[slot * s : (slot + 1) * s] for x in carry]
             paused[slot] = Paused(unit, leaves, state["keys"][slot])
-        pool.restore(paused)
-        return unit
+        return paused
 
 
 def _state_name(first_id: int) -> str:
     return f"pbt_{first_id:05d}.npz"
-
-
-def _compile_exploit(pool: Pool):
-    """The exploit program: every slot's carry (all its seeds) from the slot ``source`` names."""
-    seeds = pool.seeds
-
-    def exploit(carry, source):
-        pairs = (source[:, None] * seeds + jnp.arange(seeds, dtype=source.dtype)).reshape(-1)
-        return [leaf[pairs] for leaf in carry]
-
-    start = time.perf_counter()
-    shard = pool.sharded
-    with compiling():
-        compiled = (
-            jax.jit(exploit, in_shardings=shard, out_shardings=shard)
-            .lower(pool.carry, pool.put(np.zeros(pool.width, np.int32)))
-            .compile()
-        )
-    pool.compile_seconds += time.perf_counter() - start
-    pool.compiled["exploit"] += 1
-    return compiled
 
 
 def _result(space, record: StagedRecord, rule, metadata, key, keys, slots, n_devices, dtypes):

@@ -12,16 +12,16 @@ import collections
 import functools
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
-from rmsjax._engine import checks, program, staged
+from rmsjax._engine import checks, driver, program, staged
 from rmsjax._engine.pool import Pool, auto_width, trace_trainer
 from rmsjax._engine.spaces import Choice, Configs, IntUniform, distribution
-from rmsjax._engine.store import Store, check_metadata
+from rmsjax._engine.store import Store, check_metadata, open_store, run_fields
 from rmsjax._engine.trainer import Trainer
 
 _INSTALL = "optuna_search needs Optuna: pip install optuna"
@@ -40,8 +40,9 @@ def _optuna():
 RUN_ATTR, CONFIG_ATTR, RETRY_ATTR = "rmsjax_run", "rmsjax_config", "rmsjax_retry_of"
 
 
-class OptunaScheduler:
-    """Asks Optuna for a trial per free slot, reports every unit; `tell` tells a finished trial.
+class OptunaScheduler(driver.Scheduler):
+    """Asks Optuna for a trial per free slot, reports every unit, tells a finished trial once
+    ``on_finish`` has saved it.
 
     ``reserved``: configuration ids held by retries waiting in the study (see `settle_trial`);
     a retry asked by this search takes its id back (so it trains with the same key as the
@@ -56,14 +57,13 @@ class OptunaScheduler:
     """
 
     def __init__(self, study, distributions: dict, ids: list[int], metric: str, budget: int,
-                 run_id: str | None = None, reserved: set[int] = frozenset()):  # fmt: skip
-        self.study, self.distributions = study, distributions
+                 on_finish: Callable, run_id: str | None = None,
+                 reserved: set[int] = frozenset()):  # fmt: skip
+        self.study, self.distributions, self.on_finish = study, distributions, on_finish
         self.ids, self.metric, self.budget = collections.deque(ids), metric, budget
         self.run_id, self.reserved = run_id, set(reserved)
         self.sign = 1.0 if study.direction.name == "MAXIMIZE" else -1.0
         self.trials: dict[int, Any] = {}  # config id -> trial asked and not yet told
-        self.told: dict[int, tuple[int, dict]] = {}  # config id -> (trial number, params)
-        self.outcomes: dict[int, tuple[Any, float]] = {}  # config id -> (state, value)
         self.tagged: int | None = None  # the config id of this run's tags waiting in the study
 
     def next(self) -> tuple[int, dict] | None:
@@ -89,7 +89,7 @@ class OptunaScheduler:
                 trial.set_user_attr(RUN_ATTR, self.run_id)
             if attrs.get(CONFIG_ATTR) != config_id:
                 trial.set_user_attr(CONFIG_ATTR, config_id)
-        return config_id, dict(trial.params)
+        return config_id, dict(trial.params), None
 
     def _config_id(self, attrs: dict) -> int:
         """The id a retry of this run's held, else the first id no waiting retry holds."""
@@ -106,25 +106,23 @@ class OptunaScheduler:
     def value(self, metrics: dict) -> float:
         return float(np.mean(np.asarray(metrics[self.metric], np.float64)))
 
-    def stop(self, config_id: int, unit: int, metrics: dict) -> bool:
+    def decide(self, config_id: int, unit: int, metrics: dict) -> str:
+        if unit >= self.budget:
+            return driver.STOP
         trial = self.trials[config_id]
         trial.report(self.value(metrics), unit)
-        return trial.should_prune()
+        return driver.PRUNE if trial.should_prune() else driver.CONTINUE
 
     def finished(self, config_id: int, unit: int, metrics: dict, pruned: bool) -> None:
-        """Reports a finished trial's last value; `tell` tells it (once it is saved)."""
+        """Reports a finished trial's last value, has ``on_finish(config_id, units, pruned,
+        number, params)`` save it, then tells it: an interruption loses no told trial."""
         trial, value = self.trials[config_id], self.value(metrics)
-        self.told[config_id] = (trial.number, dict(trial.params))
         state = _state(pruned, value)
         if state.name == "COMPLETE":
             trial.report(value, unit)
-        self.outcomes[config_id] = (state, value)
-
-    def tell(self, config_id: int) -> None:
-        state, value = self.outcomes[config_id]
-        self.study.tell(self.trials[config_id], value if state.name == "COMPLETE" else None,
-                        state=state)  # fmt: skip
-        del self.trials[config_id], self.outcomes[config_id]  # told: nothing left to settle
+        self.on_finish(config_id, unit, pruned, trial.number, dict(trial.params))
+        self.study.tell(trial, value if state.name == "COMPLETE" else None, state=state)
+        del self.trials[config_id]  # told: nothing left to settle
 
     def interrupted(self, record: staged.StagedRecord) -> None:
         """Settles every trial asked and not told (see `settle_trial`)."""
@@ -297,7 +295,7 @@ def optuna_search(
     n_trials, dists, budget, width, seeds = args
     metadata = check_metadata(metadata)
     run_key, devices = program.split_key(key, keys), program.check_devices(devices)
-    store = _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata)
+    store = open_store(out_dir, _header(study, dists, seeds, run_key, budget, metric, metadata))
     record = staged.StagedRecord(n_trials, seeds, budget)
     record.load(store)
     reserved = _settle(study, store, record, metric)
@@ -340,27 +338,33 @@ class _Search:
             store.check_program(0, self.key, self._spec(record), self.traced, self.retrace)
 
     def run(self, ids: list[int], record, store, progress: bool, reserved: set[int]) -> None:
-        spec = self._spec(record)
-        run_bytes = self.traced.largest * self.seeds
-        record.widths[0] = _width(self.width, record, len(ids), self.devices, run_bytes)
-        record.begin_group(store, 0, self.key, self.traced, spec, self.retrace)
-        pool = Pool(self.traced, self.dtypes, self.key, self.seeds, record.widths[0], self.devices)
+        self._spec(record)
+        n, devices = len(ids), self.devices
+        fixed = checks.fixed_width(self.width, n, len(devices))
+        if fixed is not None:  # a width given here is used even where another was recorded
+            record.widths[0] = fixed
+
+        def choose():
+            run_bytes = self.traced.largest * self.seeds
+            return auto_width(n, devices, run_bytes, cap=max(1, n // 10))
+
+        width = record.open_group(store, 0, self.key, self.traced, self.retrace, len(devices),
+                                  choose)  # fmt: skip
+        pool = Pool(self.traced, self.dtypes, self.key, self.seeds, width, devices)
         optuna_dists = {name: d.to_optuna() for name, d in self.dists.items()}
         run_id = None if store is None else store.run_id
-        scheduler = OptunaScheduler(self.study, optuna_dists, ids, self.metric, self.budget,
-                                    run_id, reserved)  # fmt: skip
         with checks.progress_bar(len(ids), progress, "optuna_search") as bar:
 
-            def finish(config_id, units, pruned):
-                number, params = scheduler.told.pop(config_id)
+            def finish(config_id, units, pruned, number, params):
                 hp = {f"_hp_{n}": v for n, v in params.items()}
                 record.finish(config_id, units, pruned, store, _trial=number, **hp)
-                scheduler.tell(config_id)  # saved first: an interruption loses no told trial
                 if bar is not None:
                     bar.update(1)
 
+            scheduler = OptunaScheduler(self.study, optuna_dists, ids, self.metric, self.budget,
+                                        finish, run_id, reserved)  # fmt: skip
             try:
-                staged.run_pool(pool, scheduler, record, self.budget, finish)
+                driver.drive(pool, scheduler, record)
             except BaseException:  # Ctrl-C or an error: no trial is left RUNNING in the study
                 scheduler.interrupted(record)
                 raise
@@ -394,31 +398,17 @@ def _check(trainer, study, n_trials, space, budget, metric, width, seeds, optuna
     return n_trials, dists, checks.check_budget(budget), width, seeds
 
 
-def _open_store(out_dir, study, dists, seeds, run_key, budget, metric, metadata) -> Store | None:
-    if out_dir is None:
-        return None
-    header = {
+def _header(study, dists, seeds, run_key, budget, metric, metadata) -> dict:
+    return {
         "search": "optuna",
         "metadata": metadata,  # compared first: a mismatch names the differing keys
         "study": study.study_name,
         "direction": study.direction.name,
         "space": {name: d.to_json() for name, d in dists.items()},
-        "seeds": seeds,
-        "key": checks.key_header(run_key),
-        "keys": "shared" if run_key.shared else "per_config",
+        **run_fields(seeds, run_key),
         "budget": budget,
         "metric": metric,
     }
-    return Store(out_dir, header, writer=jax.process_index() == 0)
-
-
-def _width(width, record, n_todo: int, devices: list, run_bytes: int) -> int:
-    fixed = checks.fixed_width(width, n_todo, len(devices))
-    if fixed is not None:
-        return fixed
-    if 0 in record.widths:  # resumed: the recorded width, on these devices
-        return checks.resumed_width(record.widths[0], len(devices))
-    return auto_width(n_todo, devices, run_bytes, cap=max(1, n_todo // 10))
 
 
 def _dtypes_of(dists: dict) -> dict[str, np.dtype]:

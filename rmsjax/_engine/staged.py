@@ -20,10 +20,10 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from rmsjax._engine import checks, columns, program
+from rmsjax._engine import checks, columns, driver, program
 from rmsjax._engine.pool import Paused, Pool, TracedTrainer, auto_width, trace_trainer
 from rmsjax._engine.results import SweepResult
-from rmsjax._engine.store import Store, key_kind
+from rmsjax._engine.store import Store, key_kind, open_store, run_fields
 
 # Halving.
 
@@ -137,27 +137,31 @@ def promote(
     return sorted(r[-1] for r in ranked[: max(1, len(ids) // eta)])
 
 
-# Schedulers: which configuration runs next, and whether one stops at a unit.
+# Halving's scheduler: one rung.
 
 
-class Queue:
-    """Every configuration of ``ids`` in order, each to the full budget."""
+class Stage(driver.Scheduler):
+    """Trains every job ``(config_id, values, paused or None)`` to ``target`` units, each fresh
+    or from its `Paused` carry; ``on_reach(config_id, paused)`` when it gets there (``paused``:
+    its carry taken back to the host, or None at the ``budget``)."""
 
-    def __init__(self, ids: list[int], space):
-        self.queue = collections.deque(ids)
-        self.space = space
+    def __init__(self, jobs: list, target: int, budget: int, on_reach: Callable):
+        self.jobs, self.target, self.budget = collections.deque(jobs), target, budget
+        self.on_reach = on_reach
 
-    def next(self) -> tuple[int, dict] | None:
-        if not self.queue:
-            return None
-        config_id = self.queue.popleft()
-        return config_id, self.space[config_id]
+    def next(self):
+        return self.jobs.popleft() if self.jobs else None
 
-    def stop(self, config_id: int, unit: int, metrics: dict) -> bool:
-        return False
+    def decide(self, config_id: int, unit: int, metrics: dict) -> str:
+        if unit < self.target:
+            return driver.CONTINUE
+        return driver.PAUSE if self.target < self.budget else driver.STOP
+
+    def paused(self, config_id: int, run: Paused) -> None:
+        self.on_reach(config_id, run)
 
     def finished(self, config_id: int, unit: int, metrics: dict, pruned: bool) -> None:
-        pass
+        self.on_reach(config_id, None)
 
 
 # The record of results.
@@ -232,15 +236,23 @@ class StagedRecord:
                 self.done, f"processes found different finished configurations in out_dir "
                 f"{store.path!r}: it must be a directory every process sees")  # fmt: skip
 
-    def begin_group(self, store: Store | None, first_id: int, key, traced, spec, retrace) -> None:
-        """Checks ``traced`` against the program that filled ``store``, then records it there
-        (``retrace``: a key's abstract value -> the program traced with it, see `Store`)."""
-        if store is None:
-            return
-        kind = key_kind(key)
-        store.check_program(first_id, key, spec, traced, retrace)
-        width = self.widths[first_id]
-        store.begin_group(first_id, width, kind, spec, traced.fingerprint, traced.text)
+    def open_group(self, store: Store | None, first_id: int, key, traced, retrace,
+                   n_devices: int, choose: Callable[[], int]) -> int:  # fmt: skip
+        """The slots of the static combination starting at ``first_id``, about to run: the
+        width recorded for it (a resumed search, on ``n_devices``: see `checks.resumed_width`),
+        else ``choose()``. Checks ``traced`` against the program that filled ``store``, then
+        records both there (``retrace``: a key's abstract value -> the program traced with it,
+        see `Store`)."""
+        if first_id in self.widths:
+            width = checks.resumed_width(self.widths[first_id], n_devices)
+        else:
+            width = choose()
+        self.widths[first_id] = width
+        if store is not None:
+            store.check_program(first_id, key, self.spec, traced, retrace)
+            store.begin_group(first_id, width, key_kind(key), self.spec, traced.fingerprint,
+                              traced.text)  # fmt: skip
+        return width
 
     def result(self, space, store: Store | None, metadata: dict, objective=None, key=None,
                keys: str = "per_config", run_order: str = "rungs") -> StagedResult:  # fmt: skip
@@ -307,74 +319,7 @@ class StagedResult(SweepResult):
         return super().__repr__()[:-1] + f"; pruned: {int(self.pruned.sum())})"
 
 
-# The driver.
-
-
-def run_pool(pool: Pool, scheduler, record: StagedRecord, budget: int, on_finish: Callable):
-    """Fills free slots from ``scheduler``, advances every slot a unit, stops and finishes runs,
-    until the scheduler has nothing left and every slot is free."""
-    names = pool.traced.metric_names
-    while True:
-        fresh = np.zeros(pool.width, bool)
-        for slot in pool.free_slots():
-            job = scheduler.next()
-            if job is None:
-                break
-            pool.place(slot, *job)
-            fresh[slot] = True
-        if not pool.active():
-            return
-        if fresh.any():
-            pool.start(fresh)
-        running = [int(s) for s in np.flatnonzero(pool.config >= 0)]
-        metrics = pool.step()
-        for slot in sorted(running, key=lambda s: pool.config[s]):
-            config_id, unit = int(pool.config[slot]), int(pool.units[slot])
-            values = {n: m[slot] for n, m in zip(names, metrics, strict=True)}
-            record.unit(config_id, unit, values)
-            pruned = unit < budget and scheduler.stop(config_id, unit, values)
-            if pruned or unit >= budget:
-                pool.release(slot)
-                scheduler.finished(config_id, unit, values, pruned)
-                on_finish(config_id, unit, pruned)
-
-
-def run_stage(pool: Pool, jobs: list, target: int, record: StagedRecord, on_reach: Callable):
-    """Trains every job ``(config_id, values, paused or None)`` to ``target`` units in ``pool``,
-    starting each fresh or from its `Paused` carry; ``on_reach(config_id, paused)`` when it gets
-    there (``paused``: its carry taken back to the host, or None at the budget)."""
-    names, jobs = pool.traced.metric_names, collections.deque(jobs)
-    while True:
-        fresh, restored = np.zeros(pool.width, bool), {}
-        for slot in pool.free_slots():
-            if not jobs:
-                break
-            config_id, values, paused = jobs.popleft()
-            pool.place(slot, config_id, values, 0 if paused is None else paused.units)
-            if paused is None:
-                fresh[slot] = True
-            else:
-                restored[slot] = paused
-        if not pool.active():
-            return
-        if fresh.any():
-            pool.start(fresh)
-        if restored:
-            pool.restore(restored)
-        running = [int(s) for s in np.flatnonzero(pool.config >= 0)]
-        metrics = pool.step()
-        reached = []
-        for slot in sorted(running, key=lambda s: pool.config[s]):
-            config_id, unit = int(pool.config[slot]), int(pool.units[slot])
-            record.unit(config_id, unit, {n: m[slot] for n, m in zip(names, metrics, strict=True)})
-            if unit >= target:
-                reached.append(slot)
-        if reached:
-            taken = pool.take(reached) if target < record.budget else {}
-            for slot in reached:
-                config_id = int(pool.config[slot])
-                pool.release(slot)
-                on_reach(config_id, taken.get(slot))
+# Paused runs in out_dir.
 
 
 def load_paused(record: StagedRecord, store: Store | None) -> dict[int, Paused]:
@@ -419,7 +364,7 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
         raise TypeError(f"`halving` must come from rmsjax.halving(...), got {halving_rule!r}")
     run = _Run(trainer, space, seeds, program.split_key(key, keys), program.check_devices(devices),
                budget, width, halving_rule)  # fmt: skip
-    store = open_store(out_dir, space, seeds, run.key, budget, halving_rule, metadata)
+    store = open_store(out_dir, store_header(space, seeds, run.key, budget, halving_rule, metadata))
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
     groups = checks.groups(space)
@@ -440,7 +385,7 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
                 todo = [i for i in ids if not record.done[i]]
                 if todo:
                     pool = run.pool(static_values, ids, record, store)
-                    run_pool(pool, Queue(todo, space), record, budget, finish)
+                    driver.drive(pool, driver.Queue(todo, space, budget, finish), record)
         else:
             run.halving(groups, record, store, finish)
     objective = (halving_rule.metric, halving_rule.mode) if halving_rule else None
@@ -484,14 +429,12 @@ class _Run:
         if static_values in self.pools:
             return self.pools[static_values]
         traced = self.traced[static_values]
-        if ids[0] not in record.widths:
-            record.widths[ids[0]] = _width(self.width, len(ids), self.devices, traced,
-                                           self.seeds, self.rule)  # fmt: skip
-        else:  # a resumed sweep keeps its widths, on these devices
-            record.widths[ids[0]] = checks.resumed_width(record.widths[ids[0]], len(self.devices))
-        record.begin_group(store, ids[0], self.key, traced, record.spec,
-                           self._retrace(static_values))  # fmt: skip
-        width = record.widths[ids[0]]
+
+        def choose():
+            return _width(self.width, len(ids), self.devices, traced, self.seeds, self.rule)
+
+        width = record.open_group(store, ids[0], self.key, traced, self._retrace(static_values),
+                                  len(self.devices), choose)  # fmt: skip
         pool = Pool(traced, self.space.dynamic_axes, self.key, self.seeds, width, self.devices)
         self.pools[static_values] = pool
         return pool
@@ -517,7 +460,7 @@ class _Run:
                 jobs = [(c, self.space[c], paused.pop(c, None)) for c in ids if c in todo]
                 if jobs:
                     pool = self.pool(static_values, ids, record, store)
-                    run_stage(pool, jobs, target, record, reach)
+                    driver.drive(pool, Stage(jobs, target, budget, reach), record)
             if target == budget:
                 return
             curve = record.arrays[f"{rule.metric}_curve"]
@@ -537,22 +480,18 @@ class _Run:
 _START = Paused(0, [], np.zeros(0))  # a run not started yet
 
 
-def open_store(out_dir, space, seeds, run_key, budget, rule, metadata, pbt=None) -> Store | None:
-    """The out_dir of a staged sweep: halving's ``rule`` or a `pbt` rule (``pbt``), or none."""
-    if out_dir is None:
-        return None
-    header = {
+def store_header(space, seeds, run_key, budget, rule, metadata, pbt=None) -> dict:
+    """What identifies a staged sweep in its out_dir: halving's ``rule`` or a `pbt` rule
+    (``pbt``), or none."""
+    return {
         "space": space.to_json(),
         "metadata": metadata,
-        "seeds": seeds,
-        "key": checks.key_header(run_key),
-        "keys": "shared" if run_key.shared else "per_config",
+        **run_fields(seeds, run_key),
         "budget": budget,
         # "synchronous": out_dirs of the earlier asynchronous rule are refused, not mixed in
         "halving": {**_rule_header(rule), "rule": "synchronous"} if rule else None,
         "pbt": None if pbt is None else _rule_header(pbt),
     }
-    return Store(out_dir, header, writer=jax.process_index() == 0)
 
 
 def _rule_header(rule) -> dict:

@@ -84,6 +84,29 @@ def check_metadata(metadata) -> dict[str, Any]:
     return json.loads(text)
 
 
+def open_store(out_dir, header: dict) -> Store | None:
+    """The out_dir of any search (None without one): its write lock taken by process 0 before
+    anything is read, its manifest compared with ``header`` (field by field, in order: the
+    first that differs is named). Every search opens its folder here; its ``header`` holds what
+    identifies its runs, with `run_fields` for the part every search shares."""
+    if out_dir is None:
+        return None
+    return Store(out_dir, header, writer=jax.process_index() == 0)
+
+
+def run_fields(seeds: int, run_key) -> dict:
+    """What every search's header records of its runs: seeds, the run key and its kind."""
+    return {
+        "seeds": seeds,
+        "key": {
+            "impl": run_key.impl,
+            "data": run_key.data.ravel().tolist(),
+            "typed": run_key.typed,
+        },  # fmt: skip
+        "keys": "shared" if run_key.shared else "per_config",
+    }
+
+
 class Store:
     """The out_dir: a manifest plus one npz per finished chunk, written atomically.
 

@@ -25,7 +25,7 @@ from rmsjax._engine.population import PBT
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Configs, Grid, grid
 from rmsjax._engine.staged import Halving
-from rmsjax._engine.store import Store, check_metadata
+from rmsjax._engine.store import Store, check_metadata, open_store, run_fields
 from rmsjax._engine.trainer import Trainer
 
 __all__ = ["Grid", "SweepResult", "grid", "sweep"]
@@ -200,7 +200,7 @@ def sweep(
     space, seeds, metadata = _check_arguments(train_fn, space, seeds, chunk_size, metadata)
     run_key = program.split_key(key, keys)
     devices = program.check_devices(devices)
-    store = _open_store(out_dir, space, seeds, run_key, metadata)
+    store = open_store(out_dir, _header(space, seeds, run_key, metadata))
     context = _Context(train_fn, space, seeds, run_key, devices, chunk_size, store)
     groups = [_trace_group(context, static, ids) for static, ids in checks.groups(space).items()]
     state = _State.start(context, groups)
@@ -238,17 +238,12 @@ def _check_arguments(train_fn, space, seeds, chunk_size, metadata) -> tuple[Grid
     return space, checks.positive_int("seeds", seeds), check_metadata(metadata)
 
 
-def _open_store(out_dir, space: Grid, seeds: int, run_key: program.RunKey, metadata: dict):
-    if out_dir is None:
-        return None
-    header = {
+def _header(space: Grid, seeds: int, run_key: program.RunKey, metadata: dict) -> dict:
+    return {
         "space": [[name, list(values)] for name, values in space.axes.items()],  # ordered
-        "seeds": seeds,
-        "key": checks.key_header(run_key),
-        "keys": "shared" if run_key.shared else "per_config",
+        **run_fields(seeds, run_key),
         "metadata": metadata,
     }
-    return Store(out_dir, header, writer=jax.process_index() == 0)
 
 
 @dataclasses.dataclass
