@@ -10,8 +10,10 @@ light.
 import importlib
 
 from rmsjax._cache import disable_compilation_cache, enable_compilation_cache
+from rmsjax._engine.halving import Halving, halving
 from rmsjax._engine.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
 from rmsjax._engine.population import PBT, PBTResult, pbt, replay
+from rmsjax._engine.record import StagedResult
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.search import optuna_search
 from rmsjax._engine.spaces import (
@@ -29,7 +31,6 @@ from rmsjax._engine.spaces import (
     static,
     uniform,
 )
-from rmsjax._engine.staged import Halving, StagedResult, halving
 from rmsjax._engine.sweep import sweep
 from rmsjax._engine.trainer import Trainer
 from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rmsjax
-from rmsjax._engine import staged
+from rmsjax._engine import halving as staged_halving
 from rmsjax._engine.pool import Pool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -123,9 +123,9 @@ def test_halving_ranks_every_static_combination_together():
 
 def test_promote_skips_nan_and_breaks_ties_by_id():
     scores = [0.5, float("nan"), 0.9, 0.5, 0.1, 0.5]
-    assert staged.promote([0, 1, 2, 3, 4, 5], scores, eta=2) == [0, 2, 3]
-    assert staged.promote([4, 7], [float("nan"), float("nan")], eta=3) == []
-    assert staged.promote([4, 7], [0.0, 1.0], eta=3) == [7]  # at least one continues
+    assert staged_halving.promote([0, 1, 2, 3, 4, 5], scores, eta=2) == [0, 2, 3]
+    assert staged_halving.promote([4, 7], [float("nan"), float("nan")], eta=3) == []
+    assert staged_halving.promote([4, 7], [0.0, 1.0], eta=3) == [7]  # at least one continues
 
 
 def test_carries_holding_prng_keys_pause_and_resume_exactly():

@@ -7,7 +7,7 @@ import pytest
 
 import rmsjax
 from rmsjax import experiment
-from rmsjax._engine.staged import promote
+from rmsjax._engine.halving import promote
 
 KEY = jax.random.key(0)
 

@@ -62,6 +62,30 @@ def tiebreak(who: str, value: Any) -> tuple[str, str] | None:
     return (value[0], value[1])
 
 
+def int_at_least(who: str, name: str, value: Any, low: int) -> int:
+    """``value`` as an int; refused, naming ``who`` and ``name``, unless an int >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{who}: `{name}` must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def rule_metrics(who: str, rule: Any, traced: Any) -> None:
+    """The ``metric`` of a search's ``rule`` (halving, pbt, ...) and its ``tiebreak`` metric
+    must be scalar metrics of the traced trainer (``traced``)."""
+    if rule is None:
+        return
+    if rule.metric not in traced.scalar_metrics():
+        raise ValueError(
+            f"{who} metric {rule.metric!r} is not a scalar metric of Trainer.advance, which "
+            f"returns {traced.metric_names}"
+        )
+    if rule.tiebreak is not None and rule.tiebreak[0] not in traced.scalar_metrics():
+        raise ValueError(
+            f"{who}: `tiebreak` metric {rule.tiebreak[0]!r} (tiebreak={rule.tiebreak!r}) is "
+            f"not a scalar metric of Trainer.advance, which returns {traced.metric_names}"
+        )
+
+
 def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 

@@ -10,7 +10,7 @@ population-based training exploits. The loop ends when the scheduler has nothing
 and every slot is free.
 
 The schedulers hold only their rule: `Queue` (every configuration to the budget: the grid),
-`staged.Stage` (one rung of successive halving), `search.OptunaScheduler` (Optuna's sampler
+`halving.Stage` (one rung of successive halving), `search.OptunaScheduler` (Optuna's sampler
 and pruner) and `population.Population` (PBT).
 """
 
@@ -76,7 +76,7 @@ class Queue(Scheduler):
 
 def drive(pool: Pool, scheduler: Scheduler, record: Any) -> None:
     """Runs ``scheduler``'s jobs in ``pool`` until it has none left and every slot is free;
-    every unit's metrics go to ``record`` (a `staged.StagedRecord`)."""
+    every unit's metrics go to ``record`` (a `record.StagedRecord`)."""
     names = pool.traced.metric_names
     while True:
         fresh, restored = np.zeros(pool.width, bool), {}

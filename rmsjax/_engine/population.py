@@ -24,10 +24,11 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from rmsjax._engine import checks, driver, program, staged
+from rmsjax._engine.halving import score
 from rmsjax._engine.pool import Paused, Pool, key_data, trace_trainer
+from rmsjax._engine.record import StagedRecord, StagedResult
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Choice, Configs, IntUniform, LogUniform, Sample, Uniform
-from rmsjax._engine.staged import StagedRecord, StagedResult, score
 from rmsjax._engine.store import open_store
 
 _FROM = "_from"  # the record's column: the member copied at the start of each unit, or -1
@@ -410,12 +411,7 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
     for static_values, ids in groups.items():  # traced even when finished: checked
         static = dict(zip(space.static_axes, static_values, strict=True))
         traced = trace_trainer(trainer, static, dtypes, run_key.aval)
-        if rule.metric not in traced.scalar_metrics():
-            raise ValueError(
-                f"pbt metric {rule.metric!r} is not a scalar metric of Trainer.advance, which "
-                f"returns {traced.metric_names}"
-            )
-        staged.check_tiebreak_metric("pbt", rule, traced)
+        checks.rule_metrics("pbt", rule, traced)
         spec = record.set_spec(traced, extra)
         retrace = functools.partial(trace_trainer, trainer, static, dtypes)
         if store is not None:

@@ -18,8 +18,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from rmsjax._engine import checks, driver, program, staged
+from rmsjax._engine import checks, driver, program
 from rmsjax._engine.pool import Pool, auto_width, trace_trainer
+from rmsjax._engine.record import StagedRecord, StagedResult
 from rmsjax._engine.spaces import Choice, Configs, IntUniform, distribution
 from rmsjax._engine.store import Store, check_metadata, open_store, run_fields
 from rmsjax._engine.trainer import Trainer
@@ -124,7 +125,7 @@ class OptunaScheduler(driver.Scheduler):
         self.study.tell(trial, value if state.name == "COMPLETE" else None, state=state)
         del self.trials[config_id]  # told: nothing left to settle
 
-    def interrupted(self, record: staged.StagedRecord) -> None:
+    def interrupted(self, record: StagedRecord) -> None:
         """Settles every trial asked and not told (see `settle_trial`)."""
         for config_id, trial in self.trials.items():
             settle_trial(self.study, trial.number, trial.params, config_id, record, self.metric,
@@ -160,7 +161,7 @@ def settle_trial(study, number, params, config_id, record, metric, run_id) -> in
     return config_id
 
 
-def _settle(study, store: Store | None, record: staged.StagedRecord, metric: str) -> set[int]:
+def _settle(study, store: Store | None, record: StagedRecord, metric: str) -> set[int]:
     """Settles the trials this out_dir's run left RUNNING when it was killed (`settle_trial`);
     only trials tagged with its run id, never those of other processes sharing the study.
     Returns the configuration ids held by its retries waiting in the study."""
@@ -196,7 +197,7 @@ def optuna_search(
     metadata: Mapping[str, Any] | None = None,
     progress: bool = True,
     keys: str = "per_config",
-) -> staged.StagedResult:
+) -> StagedResult:
     """Optuna's sampler and pruner drive, rmsjax trains: ``width`` trials in one vmapped program.
 
     Every free slot asks ``study.ask(space)`` (``space`` translated to Optuna distributions), so
@@ -296,7 +297,7 @@ def optuna_search(
     metadata = check_metadata(metadata)
     run_key, devices = program.split_key(key, keys), program.check_devices(devices)
     store = open_store(out_dir, _header(study, dists, seeds, run_key, budget, metric, metadata))
-    record = staged.StagedRecord(n_trials, seeds, budget)
+    record = StagedRecord(n_trials, seeds, budget)
     record.load(store)
     reserved = _settle(study, store, record, metric)
     ids = [int(i) for i in np.flatnonzero(~record.done)]

@@ -20,11 +20,11 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from rmsjax._engine import checks, population, program, staged
+from rmsjax._engine.halving import Halving
 from rmsjax._engine.pool import compiling
 from rmsjax._engine.population import PBT
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Configs, Grid, grid
-from rmsjax._engine.staged import Halving
 from rmsjax._engine.store import Store, check_metadata, open_store, run_fields
 from rmsjax._engine.trainer import Trainer
 
