@@ -447,7 +447,7 @@ def test_bfloat16_rounding_leaves_small_leaf_loops_unsplit_on_cpu():
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9])
 @pytest.mark.parametrize("sign", [1.0, -1.0])
 def test_stochastic_round_bfloat16_is_unbiased(fraction, sign):
-    from rmsjax._src.transform import stochastic_round_bfloat16
+    from rmsjax._src.stochastic_rounding import stochastic_round_bfloat16
 
     low = 1.5  # bfloat16 neighbours 1.5 and 1.5 + 2^-7
     x = jnp.full(1 << 16, sign * (low + fraction * 2.0**-7), jnp.float32)
@@ -462,7 +462,7 @@ def test_stochastic_round_bfloat16_is_unbiased(fraction, sign):
 
 
 def test_stochastic_round_bfloat16_keeps_nan_and_infinities():
-    from rmsjax._src.transform import stochastic_round_bfloat16
+    from rmsjax._src.stochastic_rounding import stochastic_round_bfloat16
 
     # NaNs with every payload bit set (a GPU's NaN is 0x7FFFFFFF) must not carry into the sign.
     nans = jax.lax.bitcast_convert_type(
