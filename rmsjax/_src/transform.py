@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,48 +19,48 @@ import optax
 
 from rmsjax._src import doublefloat, stochastic_rounding, validation
 
-ArrayLike = jax.typing.ArrayLike
-ScalarOrSchedule = ArrayLike | Callable[[jax.Array], jax.Array]
+# A hyperparameter: a Python number or a JAX scalar, traced or not; or an optax schedule of it.
+ScalarOrSchedule = chex.Numeric | Callable[[chex.Numeric], chex.Numeric]
 
 
 class ScaleByRmsState(NamedTuple):
     """State of :func:`scale_by_rms` (uncentered, no bias correction)."""
 
-    nu: optax.Updates  # running mean of squared gradients, one array per parameter
+    nu: chex.ArrayTree  # running mean of squared gradients, one array per parameter
 
 
 class ScaleByRmsWithCountState(NamedTuple):
     """State of :func:`scale_by_rms` with ``bias_correction=True``."""
 
-    count: jax.Array  # int32 scalar, the number of updates so far
-    nu: optax.Updates  # as in ScaleByRmsState
+    count: chex.Array  # int32 scalar, the number of updates so far
+    nu: chex.ArrayTree  # as in ScaleByRmsState
 
 
 class ScaleByCenteredRmsState(NamedTuple):
     """State of :func:`scale_by_rms` with ``centered=True``."""
 
-    mu: optax.Updates  # running mean of gradients, one array per parameter
-    nu: optax.Updates  # running mean of squared gradients, one array per parameter
+    mu: chex.ArrayTree  # running mean of gradients, one array per parameter
+    nu: chex.ArrayTree  # running mean of squared gradients, one array per parameter
 
 
 class ScaleByCenteredRmsWithCountState(NamedTuple):
     """State of :func:`scale_by_rms` with ``centered=True`` and ``bias_correction=True``."""
 
-    count: jax.Array  # int32 scalar, the number of updates so far
-    mu: optax.Updates  # as in ScaleByCenteredRmsState
-    nu: optax.Updates  # as in ScaleByCenteredRmsState
+    count: chex.Array  # int32 scalar, the number of updates so far
+    mu: chex.ArrayTree  # as in ScaleByCenteredRmsState
+    nu: chex.ArrayTree  # as in ScaleByCenteredRmsState
 
 
 class TraceState(NamedTuple):
     """State of the momentum buffer (the field name follows :class:`optax.TraceState`)."""
 
-    trace: optax.Params  # momentum buffer, one array per parameter
+    trace: chex.ArrayTree  # momentum buffer, one array per parameter
 
 
 class ScaleByLearningRateState(NamedTuple):
     """State of a scheduled learning rate."""
 
-    count: jax.Array  # int32 scalar: the step at which the schedule is evaluated next
+    count: chex.Array  # int32 scalar: the step at which the schedule is evaluated next
 
 
 def compute_dtype(dtype: Any) -> np.dtype:
@@ -67,7 +68,7 @@ def compute_dtype(dtype: Any) -> np.dtype:
     return jnp.promote_types(dtype, jnp.float32)
 
 
-def _as(value: ArrayLike, dtype: Any) -> jax.Array:
+def _as(value: chex.Numeric, dtype: Any) -> jax.Array:
     return jnp.asarray(value, dtype=dtype)
 
 
@@ -96,7 +97,7 @@ def _real_dtype(dtype: Any) -> np.dtype:
     return jnp.finfo(dtype).dtype
 
 
-def check_trainable(tree: Any, what: str = "parameter") -> None:
+def check_trainable(tree: chex.ArrayTree, what: str = "parameter") -> None:
     """Raise a ``TypeError`` naming the first leaf of ``tree`` that is not floating or complex.
 
     An integer (or boolean) leaf has no gradient an optimizer could follow; optax would silently
@@ -113,7 +114,7 @@ def check_trainable(tree: Any, what: str = "parameter") -> None:
             )
 
 
-def _debias(corrections: dict, decay: ArrayLike, count: jax.Array, rdt: Any) -> jax.Array:
+def _debias(corrections: dict, decay: chex.Numeric, count: jax.Array, rdt: Any) -> jax.Array:
     """``1 - decay**count`` (doublefloat.one_minus_power) in ``rdt``, once per dtype and step."""
     if rdt not in corrections:
         corrections[rdt] = doublefloat.one_minus_power(_as(decay, rdt), count)
@@ -134,11 +135,11 @@ def _rms_divide(g: jax.Array, ms: jax.Array, eps: jax.Array, eps_in_sqrt: bool) 
 
 
 def scale_by_rms(
-    decay: ArrayLike = 0.9,
-    eps: ArrayLike = 1e-8,
+    decay: chex.Numeric = 0.9,
+    eps: chex.Numeric = 1e-8,
     *,
     eps_in_sqrt: bool = False,
-    initial_scale: ArrayLike = 0.0,
+    initial_scale: chex.Numeric = 0.0,
     centered: bool = False,
     bias_correction: bool = False,
     nu_dtype: Any = None,
@@ -311,7 +312,7 @@ def _scale_by_centered_rms(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def _nu_init(params: Any, initial_scale: ArrayLike, nu_dtype: Any) -> Any:
+def _nu_init(params: chex.ArrayTree, initial_scale: chex.Numeric, nu_dtype: Any) -> chex.ArrayTree:
     def leaf(p):
         dtype = nu_dtype if nu_dtype is not None else _real_dtype(compute_dtype(p.dtype))
         return jnp.full(jnp.shape(p), _as(initial_scale, compute_dtype(dtype)), dtype)
@@ -319,7 +320,7 @@ def _nu_init(params: Any, initial_scale: ArrayLike, nu_dtype: Any) -> Any:
     return jax.tree.map(leaf, params)
 
 
-def _leaf_inputs(g: jax.Array, decay: ArrayLike, eps: ArrayLike) -> tuple:
+def _leaf_inputs(g: jax.Array, decay: chex.Numeric, eps: chex.Numeric) -> tuple:
     """The gradient in its computation dtype, and ``decay`` and ``eps`` in the real one."""
     cdt = compute_dtype(g.dtype)
     rdt = _real_dtype(cdt)
@@ -415,7 +416,7 @@ def _scale(g, s):
     return (g.astype(compute_dtype(g.dtype)) * s).astype(g.dtype)
 
 
-def trace(momentum: ArrayLike, nesterov: bool = False) -> optax.GradientTransformation:
+def trace(momentum: chex.Numeric, nesterov: bool = False) -> optax.GradientTransformation:
     r"""Momentum: :math:`m_t = \beta m_{t-1} + u_t`, emitting :math:`m_t` (or, with Nesterov,
     :math:`u_t + \beta m_t`).
 
@@ -451,7 +452,7 @@ def _require_params(params, what):
         raise ValueError(f"{what} needs the parameters: call `update(updates, state, params)`")
 
 
-def add_l2(weight_decay: ArrayLike) -> optax.GradientTransformation:
+def add_l2(weight_decay: chex.Numeric) -> optax.GradientTransformation:
     r"""Coupled weight decay (an L2 penalty): :math:`g \leftarrow g + \lambda\,\theta`.
 
     This is PyTorch's ``weight_decay`` for RMSprop (and Adam): the decay term goes through the
@@ -479,7 +480,7 @@ def add_l2(weight_decay: ArrayLike) -> optax.GradientTransformation:
 
 
 def decoupled_weight_decay(
-    weight_decay: ArrayLike, learning_rate: ScalarOrSchedule
+    weight_decay: chex.Numeric, learning_rate: ScalarOrSchedule
 ) -> optax.GradientTransformation:
     r"""Keras-style decoupled decay: :math:`u \leftarrow u - \theta\lambda\eta`.
 
