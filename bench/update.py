@@ -107,16 +107,45 @@ def triad_stepper(n: int) -> tuple[Callable[[], None], Callable[[], None], int]:
     return run, sync, 12 * n
 
 
-def transform_at(ref: str) -> types.ModuleType:
-    """``rmsjax/_src/transform.py`` as it was at git revision ``ref``, loaded as a module."""
-    path = "rmsjax/_src/transform.py"
+# The modules of rmsjax/_src/ that transform.py imports its arithmetic from (they were part of
+# it until they moved out): transform_at reads them at the same revision where they exist there.
+TRANSFORM_PARTS = ("doublefloat", "stochastic_rounding")
+
+
+def source_at(ref: str, path: str) -> subprocess.CompletedProcess:
     root = pathlib.Path(__file__).resolve().parent.parent
     command = ["git", "show", f"{ref}:{path}"]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    return subprocess.run(command, cwd=root, capture_output=True, text=True)
+
+
+def transform_at(ref: str) -> types.ModuleType:
+    """``rmsjax/_src/transform.py`` as it was at git revision ``ref``, loaded as a module, with
+    the modules of ``TRANSFORM_PARTS`` it imports also as they were at ``ref`` (so the baseline's
+    rounding is ``ref``'s, not this checkout's)."""
+    path = "rmsjax/_src/transform.py"
+    done = source_at(ref, path)
     if done.returncode:
         raise SystemExit(f"--bf16-baseline: cannot read {path} at {ref!r}: {done.stderr.strip()}")
+    parts = {}
+    for name in TRANSFORM_PARTS:
+        part = source_at(ref, f"rmsjax/_src/{name}.py")
+        if part.returncode == 0:  # else: still inside transform.py at ref
+            parts[name] = types.ModuleType(f"{name}_at_{ref}")
+            exec(compile(part.stdout, f"{ref}:rmsjax/_src/{name}.py", "exec"), parts[name].__dict__)
+    # `from rmsjax._src import x` in ref's transform.py reads the package's attribute (then
+    # sys.modules): both point at ref's parts while it runs, and at this checkout's again after.
+    package = sys.modules["rmsjax._src"]
+    current = {name: sys.modules[f"rmsjax._src.{name}"] for name in parts}
     module = types.ModuleType(f"transform_at_{ref}")
-    exec(compile(done.stdout, f"{ref}:{path}", "exec"), module.__dict__)
+    try:
+        for name, part in parts.items():
+            sys.modules[f"rmsjax._src.{name}"] = part
+            setattr(package, name, part)
+        exec(compile(done.stdout, f"{ref}:{path}", "exec"), module.__dict__)
+    finally:
+        for name, part in current.items():
+            sys.modules[f"rmsjax._src.{name}"] = part
+            setattr(package, name, part)
     return module
 
 

@@ -11,7 +11,7 @@ import optax
 import pytest
 
 import rmsjax
-from rmsjax._src.transform import one_minus_power
+from rmsjax._src.doublefloat import one_minus_power
 
 RHOS = [0.9, 0.99, 0.999, 0.9999]
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import chex  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -94,10 +95,7 @@ def max_error(ours, theirs) -> float:
 
 
 def assert_trajectories_close(ours, theirs, tol=TOL):
-    atol = tol * scale(theirs)
-    for t, (a, b) in enumerate(zip(ours, theirs, strict=True)):
-        for k in SHAPES:
-            np.testing.assert_allclose(a[k], b[k], rtol=tol, atol=atol, err_msg=f"step {t}, {k}")
+    chex.assert_trees_all_close(ours, theirs, rtol=tol, atol=tol * scale(theirs))
 
 
 def moved(traj) -> float:

@@ -24,23 +24,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import chex
 import optax
 
 from rmsjax._src import transform, validation
-from rmsjax._src.transform import ArrayLike, ScalarOrSchedule
+from rmsjax._src.transform import ScalarOrSchedule
 
 
 def rmsprop(
     learning_rate: ScalarOrSchedule = 0.01,
-    decay: ArrayLike = 0.9,
-    eps: ArrayLike = 1e-8,
+    decay: chex.Numeric = 0.9,
+    eps: chex.Numeric = 1e-8,
     *,
     eps_in_sqrt: bool = False,
-    initial_scale: ArrayLike = 0.0,
+    initial_scale: chex.Numeric = 0.0,
     centered: bool = False,
-    momentum: ArrayLike | None = None,
+    momentum: chex.Numeric | None = None,
     nesterov: bool = False,
-    weight_decay: ArrayLike = 0.0,
+    weight_decay: chex.Numeric = 0.0,
     bias_correction: bool = False,
     maximize: bool = False,
     nu_dtype: Any = None,
@@ -138,10 +139,10 @@ def rmsprop(
 
 def torch_rmsprop(
     lr: ScalarOrSchedule = 0.01,
-    alpha: ArrayLike = 0.99,
-    eps: ArrayLike = 1e-8,
-    weight_decay: ArrayLike = 0.0,
-    momentum: ArrayLike = 0.0,
+    alpha: chex.Numeric = 0.99,
+    eps: chex.Numeric = 1e-8,
+    weight_decay: chex.Numeric = 0.0,
+    momentum: chex.Numeric = 0.0,
     centered: bool = False,
     maximize: bool = False,
 ) -> optax.GradientTransformation:
@@ -200,11 +201,11 @@ def torch_rmsprop(
 
 def keras_rmsprop(
     learning_rate: ScalarOrSchedule = 0.001,
-    rho: ArrayLike = 0.9,
-    momentum: ArrayLike = 0.0,
-    epsilon: ArrayLike = 1e-7,
+    rho: chex.Numeric = 0.9,
+    momentum: chex.Numeric = 0.0,
+    epsilon: chex.Numeric = 1e-7,
     centered: bool = False,
-    weight_decay: ArrayLike | None = None,
+    weight_decay: chex.Numeric | None = None,
 ) -> optax.GradientTransformation:
     r"""Keras 3's ``keras.optimizers.RMSprop``, with its argument names and defaults.
 
@@ -257,9 +258,9 @@ def keras_rmsprop(
 
 def tf1_rmsprop(
     learning_rate: ScalarOrSchedule,
-    decay: ArrayLike = 0.9,
-    momentum: ArrayLike = 0.0,
-    epsilon: ArrayLike = 1e-10,
+    decay: chex.Numeric = 0.9,
+    momentum: chex.Numeric = 0.0,
+    epsilon: chex.Numeric = 1e-10,
     centered: bool = False,
 ) -> optax.GradientTransformation:
     r"""TF1's ``tf.compat.v1.train.RMSPropOptimizer`` (the ``ApplyRMSProp`` kernel).
@@ -306,7 +307,7 @@ def tf1_rmsprop(
     )
 
 
-def _momentum_unless_python_zero(momentum: ArrayLike) -> optax.GradientTransformation:
+def _momentum_unless_python_zero(momentum: chex.Numeric) -> optax.GradientTransformation:
     """A momentum buffer, left out only for a Python zero (see `validation.is_python_zero`)."""
     validation.check_interval("momentum", momentum, 0.0, 1.0)
     if validation.is_python_zero(momentum):

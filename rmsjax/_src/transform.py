@@ -11,55 +11,56 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rmsjax._src import validation
+from rmsjax._src import doublefloat, stochastic_rounding, validation
 
-ArrayLike = jax.typing.ArrayLike
-ScalarOrSchedule = ArrayLike | Callable[[jax.Array], jax.Array]
+# A hyperparameter: a Python number or a JAX scalar, traced or not; or an optax schedule of it.
+ScalarOrSchedule = chex.Numeric | Callable[[chex.Numeric], chex.Numeric]
 
 
 class ScaleByRmsState(NamedTuple):
     """State of :func:`scale_by_rms` (uncentered, no bias correction)."""
 
-    nu: optax.Updates  # running mean of squared gradients, one array per parameter
+    nu: chex.ArrayTree  # running mean of squared gradients, one array per parameter
 
 
 class ScaleByRmsWithCountState(NamedTuple):
     """State of :func:`scale_by_rms` with ``bias_correction=True``."""
 
-    count: jax.Array  # int32 scalar, the number of updates so far
-    nu: optax.Updates  # as in ScaleByRmsState
+    count: chex.Array  # int32 scalar, the number of updates so far
+    nu: chex.ArrayTree  # as in ScaleByRmsState
 
 
 class ScaleByCenteredRmsState(NamedTuple):
     """State of :func:`scale_by_rms` with ``centered=True``."""
 
-    mu: optax.Updates  # running mean of gradients, one array per parameter
-    nu: optax.Updates  # running mean of squared gradients, one array per parameter
+    mu: chex.ArrayTree  # running mean of gradients, one array per parameter
+    nu: chex.ArrayTree  # running mean of squared gradients, one array per parameter
 
 
 class ScaleByCenteredRmsWithCountState(NamedTuple):
     """State of :func:`scale_by_rms` with ``centered=True`` and ``bias_correction=True``."""
 
-    count: jax.Array  # int32 scalar, the number of updates so far
-    mu: optax.Updates  # as in ScaleByCenteredRmsState
-    nu: optax.Updates  # as in ScaleByCenteredRmsState
+    count: chex.Array  # int32 scalar, the number of updates so far
+    mu: chex.ArrayTree  # as in ScaleByCenteredRmsState
+    nu: chex.ArrayTree  # as in ScaleByCenteredRmsState
 
 
 class TraceState(NamedTuple):
     """State of the momentum buffer (the field name follows :class:`optax.TraceState`)."""
 
-    trace: optax.Params  # momentum buffer, one array per parameter
+    trace: chex.ArrayTree  # momentum buffer, one array per parameter
 
 
 class ScaleByLearningRateState(NamedTuple):
     """State of a scheduled learning rate."""
 
-    count: jax.Array  # int32 scalar: the step at which the schedule is evaluated next
+    count: chex.Array  # int32 scalar: the step at which the schedule is evaluated next
 
 
 def compute_dtype(dtype: Any) -> np.dtype:
@@ -67,7 +68,7 @@ def compute_dtype(dtype: Any) -> np.dtype:
     return jnp.promote_types(dtype, jnp.float32)
 
 
-def _as(value: ArrayLike, dtype: Any) -> jax.Array:
+def _as(value: chex.Numeric, dtype: Any) -> jax.Array:
     return jnp.asarray(value, dtype=dtype)
 
 
@@ -96,7 +97,7 @@ def _real_dtype(dtype: Any) -> np.dtype:
     return jnp.finfo(dtype).dtype
 
 
-def check_trainable(tree: Any, what: str = "parameter") -> None:
+def check_trainable(tree: chex.ArrayTree, what: str = "parameter") -> None:
     """Raise a ``TypeError`` naming the first leaf of ``tree`` that is not floating or complex.
 
     An integer (or boolean) leaf has no gradient an optimizer could follow; optax would silently
@@ -113,64 +114,10 @@ def check_trainable(tree: Any, what: str = "parameter") -> None:
             )
 
 
-# ------------------------------------------------------------------ bias correction, 1 - rho^t
-
-
-def _split(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """float32 ``x`` as ``hi + lo`` exactly, each with at most 12 significant bits."""
-    bits = jax.lax.bitcast_convert_type(x, jnp.uint32) & jnp.uint32(0xFFFFF000)
-    hi = jax.lax.bitcast_convert_type(bits, jnp.float32)
-    return hi, x - hi
-
-
-def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``s + e == a + b`` exactly, ``s`` the rounded sum (Knuth)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-def _mul2(x: tuple, y: tuple) -> tuple[jax.Array, jax.Array]:
-    """The product of two unevaluated sums ``hi + lo``, as such a sum (about 44 bits).
-
-    The split halves multiply exactly, so the result does not depend on whether the compiler
-    fuses a multiply and an add.
-    """
-    p = x[0] * y[0]
-    (ah, al), (bh, bl) = _split(x[0]), _split(y[0])
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    e = e + (x[0] * y[1] + x[1] * y[0])
-    s = p + e
-    return s, e - (s - p)
-
-
-def one_minus_power(rho: jax.Array, count: jax.Array) -> jax.Array:
-    r""":math:`1 - \rho^t` for a float ``rho`` and an int32 ``count`` :math:`t \ge 0`, to 1 ulp.
-
-    ``1 - rho ** t`` in float32 subtracts nearly equal numbers when :math:`\rho^t` is near 1 (it
-    is off by 80 ulps for :math:`\rho = 0.999`, 1000 for 0.9999), and ``-expm1(t * log1p(rho -
-    1))`` inherits the 5-ulp error of XLA's float32 ``expm1``. Here :math:`\rho^t` is computed by
-    binary powering in two-float arithmetic (about 44 bits), and then subtracted from one: a
-    scalar computation done once per step, not per parameter.
-    """
-    if rho.dtype != jnp.float32:  # float64 (with jax_enable_x64): its expm1 is ample
-        return -jnp.expm1(count.astype(rho.dtype) * jnp.log1p(rho - 1))
-    zero = jnp.zeros([], jnp.float32)
-    result, base = (jnp.ones([], jnp.float32), zero), (rho, zero)
-    for bit in range(31):  # count < 2**31
-        product = _mul2(result, base)
-        take = ((count >> bit) & 1) == 1
-        result = tuple(jnp.where(take, p, r) for p, r in zip(product, result, strict=True))
-        if bit < 30:
-            base = _mul2(base, base)
-    s, e = _two_sum(jnp.ones([], jnp.float32), -result[0])
-    return s + (e - result[1])
-
-
-def _debias(corrections: dict, decay: ArrayLike, count: jax.Array, rdt: Any) -> jax.Array:
-    """``one_minus_power(decay, count)`` in ``rdt``, computed once per dtype and step."""
+def _debias(corrections: dict, decay: chex.Numeric, count: jax.Array, rdt: Any) -> jax.Array:
+    """``1 - decay**count`` (doublefloat.one_minus_power) in ``rdt``, once per dtype and step."""
     if rdt not in corrections:
-        corrections[rdt] = one_minus_power(_as(decay, rdt), count)
+        corrections[rdt] = doublefloat.one_minus_power(_as(decay, rdt), count)
     return corrections[rdt]
 
 
@@ -188,11 +135,11 @@ def _rms_divide(g: jax.Array, ms: jax.Array, eps: jax.Array, eps_in_sqrt: bool) 
 
 
 def scale_by_rms(
-    decay: ArrayLike = 0.9,
-    eps: ArrayLike = 1e-8,
+    decay: chex.Numeric = 0.9,
+    eps: chex.Numeric = 1e-8,
     *,
     eps_in_sqrt: bool = False,
-    initial_scale: ArrayLike = 0.0,
+    initial_scale: chex.Numeric = 0.0,
     centered: bool = False,
     bias_correction: bool = False,
     nu_dtype: Any = None,
@@ -238,13 +185,13 @@ def scale_by_rms(
     saved state give the same bits; for this the state keeps a ``count`` (a
     ``...WithCountState``). In a larger leaf, programs whose float32 moments differ in the last
     bit (op by op against jitted, say) round differently more often than to nearest: see
-    ``rmsjax._src.transform.stochastic_round_bfloat16``. The price is noise: over 10,000 steps
-    of normal gradients whose scale changes, the stored :math:`\nu` was off from float32's by
-    0.5%, 4.4% and 3.3% on average at :math:`\rho` = 0.9, 0.999 and 0.9999 (the update by 0.2%,
-    2.2% and 1.7%), with no bias beyond 0.2% (see ``tests/test_rmsprop.py``). Where a gradient
-    stays zero for thousands of steps, the relative noise of the decaying :math:`\nu` grows like
-    a random walk. float16 (11 significant bits) is rounded to nearest, as float32 is; it
-    freezes the same way from :math:`\rho \approx 0.9995` on.
+    ``rmsjax._src.stochastic_rounding.stochastic_round_bfloat16``. The price is noise: over
+    10,000 steps of normal gradients whose scale changes, the stored :math:`\nu` was off from
+    float32's by 0.5%, 4.4% and 3.3% on average at :math:`\rho` = 0.9, 0.999 and 0.9999 (the
+    update by 0.2%, 2.2% and 1.7%), with no bias beyond 0.2% (see ``tests/test_rmsprop.py``).
+    Where a gradient stays zero for thousands of steps, the relative noise of the decaying
+    :math:`\nu` grows like a random walk. float16 (11 significant bits) is rounded to nearest, as
+    float32 is; it freezes the same way from :math:`\rho \approx 0.9995` on.
 
     Args:
       decay: :math:`\rho`, the decay rate of the running means, in [0, 1).
@@ -286,7 +233,7 @@ def scale_by_rms(
     validation.check_bool("centered", centered)
     validation.check_bool("bias_correction", bias_correction)
     nu_dtype = validation.check_dtype("nu_dtype", nu_dtype)
-    stochastic = rounds_stochastically(nu_dtype)
+    stochastic = stochastic_rounding.rounds_stochastically(nu_dtype)
     if centered:
         return _scale_by_centered_rms(
             decay, eps, eps_in_sqrt, initial_scale, bias_correction, nu_dtype
@@ -305,7 +252,7 @@ def scale_by_rms(
         check_trainable(updates, "gradient")
         count = optax.safe_increment(state.count) if counted else None
         corrections = {}
-        bits = _rounding_bits(count, state.nu) if stochastic else None
+        bits = stochastic_rounding.rounding_bits(count, state.nu) if stochastic else None
 
         def leaf(index, g, nu):
             gc, rho, epsilon = _leaf_inputs(g, decay, eps)
@@ -326,7 +273,7 @@ def _scale_by_centered_rms(
     decay, eps, eps_in_sqrt, initial_scale, bias_correction, nu_dtype
 ) -> optax.GradientTransformation:
     """:func:`scale_by_rms` with ``centered=True``: divide by the running standard deviation."""
-    stochastic = rounds_stochastically(nu_dtype)
+    stochastic = stochastic_rounding.rounds_stochastically(nu_dtype)
     counted = bias_correction or stochastic
 
     def init_fn(params):
@@ -343,7 +290,7 @@ def _scale_by_centered_rms(
         check_trainable(updates, "gradient")
         count = optax.safe_increment(state.count) if counted else None
         corrections = {}
-        bits = _rounding_bits(count, state.nu) if stochastic else None
+        bits = stochastic_rounding.rounding_bits(count, state.nu) if stochastic else None
 
         def leaf(index, g, nu, mu):
             gc, rho, epsilon = _leaf_inputs(g, decay, eps)
@@ -365,7 +312,7 @@ def _scale_by_centered_rms(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def _nu_init(params: Any, initial_scale: ArrayLike, nu_dtype: Any) -> Any:
+def _nu_init(params: chex.ArrayTree, initial_scale: chex.Numeric, nu_dtype: Any) -> chex.ArrayTree:
     def leaf(p):
         dtype = nu_dtype if nu_dtype is not None else _real_dtype(compute_dtype(p.dtype))
         return jnp.full(jnp.shape(p), _as(initial_scale, compute_dtype(dtype)), dtype)
@@ -373,7 +320,7 @@ def _nu_init(params: Any, initial_scale: ArrayLike, nu_dtype: Any) -> Any:
     return jax.tree.map(leaf, params)
 
 
-def _leaf_inputs(g: jax.Array, decay: ArrayLike, eps: ArrayLike) -> tuple:
+def _leaf_inputs(g: jax.Array, decay: chex.Numeric, eps: chex.Numeric) -> tuple:
     """The gradient in its computation dtype, and ``decay`` and ``eps`` in the real one."""
     cdt = compute_dtype(g.dtype)
     rdt = _real_dtype(cdt)
@@ -391,160 +338,14 @@ def _second_moment(
     The step uses the second moment as stored (rounded, with a narrow ``nu_dtype``): then XLA
     reads the old one once and can update its buffer in place. With ``bits`` (bfloat16 storage:
     a function from the exact moment to its random bits) the rounding is stochastic, see
-    :func:`stochastic_round_bfloat16`; without, to nearest.
+    :func:`stochastic_rounding.stochastic_round_bfloat16`; without, to nearest.
     """
     exact = rho * nu.astype(rho.dtype) + (1 - rho) * _abs_sq(gc)
     if bits is None:
         nu_new = exact.astype(nu.dtype)
     else:
-        nu_new = stochastic_round_bfloat16(exact, bits(exact))
+        nu_new = stochastic_rounding.stochastic_round_bfloat16(exact, bits(exact))
     return nu_new, nu_new.astype(rho.dtype)
-
-
-# ------------------------------------------------------------------ stochastic rounding
-
-
-def rounds_stochastically(nu_dtype: Any) -> bool:
-    """Whether a second moment stored in ``nu_dtype`` is rounded stochastically: bfloat16 only."""
-    return nu_dtype is not None and np.dtype(nu_dtype) == jnp.bfloat16
-
-
-def _fmix32(h: Any) -> Any:
-    """The 32-bit finalizer of MurmurHash3 (Appleby): a bijection whose every output bit depends
-    on every input bit. Works on uint32 arrays and, masked, on Python ints."""
-    mask = 0xFFFFFFFF
-    if isinstance(h, int):
-        h ^= h >> 16
-        h = (h * 0x85EBCA6B) & mask
-        h ^= h >> 13
-        h = (h * 0xC2B2AE35) & mask
-        return h ^ (h >> 16)
-    h = h ^ (h >> 16)
-    h = h * jnp.uint32(0x85EBCA6B)
-    h = h ^ (h >> 13)
-    h = h * jnp.uint32(0xC2B2AE35)
-    return h ^ (h >> 16)
-
-
-# Leaves of at most this many elements take their random bits from one buffer shared by the
-# step; larger ones hash them in their own loop (see stochastic_round_bfloat16, "Speed").
-_SHARED_BITS_MAX = 1 << 16
-
-
-def _rounding_bits(count: jax.Array, nu: Any) -> list[Callable[[jax.Array], jax.Array]]:
-    """Per leaf of ``nu``: the function from its exact float32 moment to 16 random bits per element
-    (uint32 in [0, 2**16)), for :func:`stochastic_round_bfloat16`.
-
-    Leaves up to ``_SHARED_BITS_MAX`` elements read a slice of one array of hashed element
-    indices, made once per step: leaf ``k`` (counting those leaves) reads it from position ``k``.
-    Larger leaves hash their value with a seed of their own (:func:`_rounding_seed`).
-    """
-    sizes = [int(np.size(x)) for x in jax.tree.leaves(nu)]
-    small = [n for n in sizes if n <= _SHARED_BITS_MAX]
-    shared = _shared_bits(count, max(small) + len(small) - 1) if small else None
-    functions, offset = [], 0
-    for index, n in enumerate(sizes):
-        if n <= _SHARED_BITS_MAX:
-            part = shared[offset : offset + n]
-            functions.append(lambda exact, part=part: part.reshape(exact.shape))
-            offset += 1
-        else:
-            seed = _rounding_seed(count, index)
-            functions.append(lambda exact, seed=seed: _value_bits(exact, seed))
-    return functions
-
-
-def _shared_bits(count: jax.Array, n: int) -> jax.Array:
-    """``n`` times 16 random bits (uint32): the MurmurHash3 finalizer of the element's index and
-    the step count."""
-    seed = _fmix32(count.astype(jnp.uint32)) ^ jnp.uint32(0x632BE5AB)
-    bits = _fmix32(jax.lax.iota(jnp.uint32, n) * jnp.uint32(0x9E3779B9) + seed) >> 16
-    # As a plain elementwise loop, XLA would fuse the hash into every leaf's loop instead of
-    # computing it once; it never copies a reduction into the loops that read it. (A maximum
-    # over two equal rows: the same bits.)
-    pair = jax.lax.broadcast_in_dim(bits, (2, n), (1,))
-    return jax.lax.reduce(pair, jnp.uint32(0), jax.lax.max, (0,))
-
-
-def _rounding_seed(count: jax.Array, index: int) -> jax.Array:
-    """A uint32 scalar from the step count and the leaf's position: one stream per leaf and step."""
-    leaf = _fmix32((index * 0x9E3779B9 + 0x632BE5AB) & 0xFFFFFFFF)
-    return _fmix32(count.astype(jnp.uint32)) ^ jnp.uint32(leaf)
-
-
-def _value_bits(x: jax.Array, seed: jax.Array) -> jax.Array:
-    """16 random bits per element (uint32) from a hash of ``x``'s float32 bits and a uint32 seed:
-    the top half of ``(bits(x) ^ seed) * 0x9E3779B1``."""
-    bits = jax.lax.bitcast_convert_type(jnp.asarray(x, jnp.float32), jnp.uint32)
-    return ((bits ^ seed) * jnp.uint32(0x9E3779B1)) >> 16
-
-
-def stochastic_round_bfloat16(x: jax.Array, bits: jax.Array) -> jax.Array:
-    """``x`` rounded to bfloat16 up or down at random, unbiased: ``E[result] == x``.
-
-    ``x`` (cast to float32) lies between two neighbouring bfloat16 numbers; it is rounded away
-    from zero with probability equal to its distance from the lower one in units of their gap, by
-    adding ``bits`` (16 uniformly random bits per element: integers in [0, 2**16)) to the
-    float32's low 16 bits and truncating. Quiet NaNs (all that arithmetic makes) and infinities
-    are kept.
-
-    Where :func:`scale_by_rms` takes the bits from: a leaf of at most 65,536 elements reads them
-    from one array made once per step, the MurmurHash3 finalizer of the element's index and the
-    step count (leaf ``k`` of those reads it from position ``k`` on, so leaves see shifted copies
-    of one stream). A larger leaf hashes its own values: the top half of
-    ``(bits(x) ^ seed) * 0x9E3779B1``, with a seed from the step count and the leaf's position,
-    uniform whatever ``x`` is. Either way the bits are a pure function of the state, the same
-    under ``jit`` and ``vmap`` and after a resume. But in a large leaf a last-bit difference in
-    ``x`` draws other bits, so two programs whose float32 moments differ in the last bit (XLA
-    may fuse a multiply-add in one and not in the other, e.g. op by op against jitted) round
-    many of its elements differently, where rounding to nearest almost never would. (Hashing
-    only the value's bfloat16 part made elements of equal bfloat16 value round alike, and the
-    mean error over a layer noisy.)
-
-    Speed on a CPU (XLA:CPU, jax 0.10): XLA splits a loop across threads, handing part of it to
-    another thread on every call, from about 200,000 cycles of work if its cost model counts
-    more operations than bytes per element, else only from 512 KB. Hashing the value inside the
-    loop that updates a small leaf's moment would tip that loop over the first threshold;
-    reading the bits from the shared array does not (``tests/test_rmsprop.py`` checks that at
-    most the shared array's loop is split, and ``bench/update.py --bf16-baseline`` prints the
-    count). The array is made once per step (4 bytes per element of the largest small leaf, so
-    it stays in cache) by a reduction: XLA copies an elementwise producer into every loop that
-    reads it, which would hash in every leaf's loop again, but never a reduction. (Stored as
-    uint16, the array halves its bytes, which tips each leaf's loop over the threshold.) Larger
-    leaves hash in their own loop, three integer operations per element: a shared array as
-    large as such a leaf would be hashed anew each step with the whole finalizer.
-
-    The rounded moment ends in XLA's float32-to-bfloat16 conversion, which XLA:CPU counts as
-    costly and so never copies into another loop: the moment's loop writes the bfloat16 moment
-    and the update's loop reads it. Ending in integer shifts instead (four vector instructions
-    fewer per eight elements) makes every operation cheap in XLA's eyes: it copies the whole
-    rounding into the update's loop, which then reads the old moment, so XLA first copies that
-    buffer too. The moment's loop still takes about three times the instructions of a float32
-    moment's (the bfloat16 load and conversion, the bits, the NaN guard), which tells where the
-    data sits in cache and the step is bound by instructions rather than by memory; the step's
-    measured time against optax's is in ``bench/results/update.json`` and on the benchmarks
-    page.
-
-    Example:
-      >>> import jax, jax.numpy as jnp
-      >>> from rmsjax._src.transform import stochastic_round_bfloat16
-      >>> x = jnp.full(10_000, 1 + 2.0**-9)  # a quarter of the way from 1 to 1 + 2^-7
-      >>> bits = jax.random.bits(jax.random.PRNGKey(0), (10_000,), jnp.uint16)
-      >>> y = stochastic_round_bfloat16(x, bits).astype(jnp.float32)
-      >>> sorted(set(y.tolist())) == [1.0, 1 + 2.0**-7]
-      True
-      >>> round(float((y == 1 + 2.0**-7).mean()), 2)
-      0.25
-    """
-    x = jnp.asarray(x, jnp.float32)
-    noise = jnp.asarray(bits, jnp.uint32)
-    bits = jax.lax.bitcast_convert_type(x, jnp.uint32)
-    # No noise for a NaN: one whose payload fills the top mantissa bits (0x7FFFFFFF, a GPU's
-    # NaN) would carry into the sign bit and come out as zero. (Selecting the noise, not the
-    # result, keeps the float32-to-bfloat16 conversion XLA's fast one.)
-    noise = jnp.where(jnp.isnan(x), jnp.uint32(0), noise)
-    truncated = jax.lax.bitcast_convert_type((bits + noise) & jnp.uint32(0xFFFF0000), jnp.float32)
-    return truncated.astype(jnp.bfloat16)
 
 
 def split_complex(inner: optax.GradientTransformation) -> optax.GradientTransformation:
@@ -615,7 +416,7 @@ def _scale(g, s):
     return (g.astype(compute_dtype(g.dtype)) * s).astype(g.dtype)
 
 
-def trace(momentum: ArrayLike, nesterov: bool = False) -> optax.GradientTransformation:
+def trace(momentum: chex.Numeric, nesterov: bool = False) -> optax.GradientTransformation:
     r"""Momentum: :math:`m_t = \beta m_{t-1} + u_t`, emitting :math:`m_t` (or, with Nesterov,
     :math:`u_t + \beta m_t`).
 
@@ -651,7 +452,7 @@ def _require_params(params, what):
         raise ValueError(f"{what} needs the parameters: call `update(updates, state, params)`")
 
 
-def add_l2(weight_decay: ArrayLike) -> optax.GradientTransformation:
+def add_l2(weight_decay: chex.Numeric) -> optax.GradientTransformation:
     r"""Coupled weight decay (an L2 penalty): :math:`g \leftarrow g + \lambda\,\theta`.
 
     This is PyTorch's ``weight_decay`` for RMSprop (and Adam): the decay term goes through the
@@ -679,7 +480,7 @@ def add_l2(weight_decay: ArrayLike) -> optax.GradientTransformation:
 
 
 def decoupled_weight_decay(
-    weight_decay: ArrayLike, learning_rate: ScalarOrSchedule
+    weight_decay: chex.Numeric, learning_rate: ScalarOrSchedule
 ) -> optax.GradientTransformation:
     r"""Keras-style decoupled decay: :math:`u \leftarrow u - \theta\lambda\eta`.
 
