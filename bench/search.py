@@ -73,8 +73,9 @@ does not matter): for each of ``--seeds`` seeds (the space ``rmsjax.sample(81, s
 the key ``jax.random.key(s)``), on each task with a validation split cut from the training data
 (its last fifth; the model trains on the rest) and the test split apart, it runs the full sweep,
 ``rmsjax.halving("val_accuracy", mode="max", eta=3, tiebreak=("val_loss", "min"))`` on the
-same configurations and keys, PBT (16 members, ranked on the validation accuracy, ties by the
-validation loss), and
+same configurations and keys, its asynchronous variant ``rmsjax.asha`` and ``rmsjax.hyperband``
+with the same arguments (the 81 configurations split among Hyperband's brackets), PBT (16
+members, ranked on the validation accuracy, ties by the validation loss), and
 ``optuna_search`` (TPE sampler seeded ``s``, ``SuccessiveHalvingPruner(min_resource=1,
 reduction_factor=3)``, 81 trials, same budget and key). Each picks the configuration with the
 best validation accuracy among those trained the full budget (ties: the lowest validation
@@ -697,7 +698,7 @@ SELECT = "val_accuracy"
 # validation loss, as the command does (Task.tiebreak): in PBT's ranking, halving's promotion and
 # every pick. The smallest id among ties would be an arbitrary choice.
 TIEBREAK = ("val_loss", "min")
-QUALITY_WAYS = ("full sweep", "halving", "Optuna TPE + SHP", "PBT 16")
+QUALITY_WAYS = ("full sweep", "halving", "ASHA", "Hyperband", "Optuna TPE + SHP", "PBT 16")
 PBT_QUALITY = 16  # the population of --quality's PBT way: the first 16 of the 81 configurations
 
 
@@ -750,9 +751,11 @@ def quality_seed(task, data, n: int, budget: int, seed: int, hyperoptax: bool = 
     key = jax.random.key(seed)
     full = rmsjax.sweep(trainer, configs, key=key, budget=budget, progress=False)
     val = full.metrics[SELECT].mean(axis=1)
-    halved = rmsjax.sweep(trainer, configs, key=key, budget=budget, progress=False,
-                          halving=rmsjax.halving(SELECT, mode="max", eta=3,
-                                                 tiebreak=TIEBREAK))  # fmt: skip
+    halved, asha, hyperband = (
+        rmsjax.sweep(trainer, configs, key=key, budget=budget, progress=False,
+                     halving=rule(SELECT, mode="max", eta=3, tiebreak=TIEBREAK))
+        for rule in (rmsjax.halving, rmsjax.asha, rmsjax.hyperband)
+    )  # fmt: skip
     study = new_study(seed)
     searched = rmsjax.optuna_search(trainer, study, n_trials=n, space=space, key=key,
                                     budget=budget, metric=SELECT, progress=False)  # fmt: skip
@@ -765,7 +768,8 @@ def quality_seed(task, data, n: int, budget: int, seed: int, hyperoptax: bool = 
     rule = rmsjax.pbt(SELECT, mode="max", interval=max(1, budget // 9), tiebreak=TIEBREAK)
     pbt = rmsjax.sweep(trainer, population, key=key, budget=budget, progress=False, pbt=rule)
     rows = []
-    for way, result in zip(QUALITY_WAYS, (full, halved, searched, pbt), strict=True):
+    results = (full, halved, asha, hyperband, searched, pbt)
+    for way, result in zip(QUALITY_WAYS, results, strict=True):
         chosen = pick(result, budget)
         value = float(result.metrics[SELECT][chosen].mean())
         rows.append({

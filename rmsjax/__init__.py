@@ -10,7 +10,9 @@ light.
 import importlib
 
 from rmsjax._cache import disable_compilation_cache, enable_compilation_cache
+from rmsjax._engine.asha import Asha, asha
 from rmsjax._engine.halving import Halving, halving
+from rmsjax._engine.hyperband import Hyperband, hyperband
 from rmsjax._engine.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
 from rmsjax._engine.population import PBT, PBTResult, pbt, replay
 from rmsjax._engine.record import StagedResult
@@ -46,10 +48,12 @@ from rmsjax._src.validation import HyperparameterError
 __version__ = "0.1.0"
 
 __all__ = [
+    "Asha",
     "Choice",
     "Configs",
     "Grid",
     "Halving",
+    "Hyperband",
     "HyperparameterError",
     "LogUniform",
     "PBT",
@@ -64,11 +68,13 @@ __all__ = [
     "SweepResult",
     "Trainer",
     "Uniform",
+    "asha",
     "choice",
     "disable_compilation_cache",
     "enable_compilation_cache",
     "grid",
     "halving",
+    "hyperband",
     "keras_rmsprop",
     "loguniform",
     "optuna_search",

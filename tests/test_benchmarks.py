@@ -170,7 +170,8 @@ def test_search_bench_quality_runs(monkeypatch, capsys, tmp_path):
     run_bench("search.py", ["--quality", "--small", "--seeds", "1", "--tasks", "digits",
                             "--json", str(out_json)], monkeypatch)  # fmt: skip
     out = capsys.readouterr().out
-    for way in ("full sweep", "halving", "Optuna TPE + SHP", "PBT 16"):
+    ways = ["full sweep", "halving", "ASHA", "Hyperband", "Optuna TPE + SHP", "PBT 16"]
+    for way in ways:
         assert way in out
     assert "median rank <= 3:" in out and "not a timing measurement" in out
     assert "PBT 16 epochs <= 0.25x" in out
@@ -179,11 +180,12 @@ def test_search_bench_quality_runs(monkeypatch, capsys, tmp_path):
     record = json.loads(out_json.read_text())
     assert {"command", "machine", "versions", "tasks", "targets"} <= set(record)
     rows = record["tasks"]["digits"]["rows"]
-    assert [r["way"] for r in rows] == ["full sweep", "halving", "Optuna TPE + SHP", "PBT 16"]
+    assert [r["way"] for r in rows] == ways
     assert rows[0]["rank"] == 1 and rows[0]["epochs_ratio"] == 1.0  # the full sweep's own pick
     # A pick outside the 9 configurations (Optuna's, PBT's schedule) may rank below all of them.
     assert all(1 <= r["rank"] <= 10 and 0 < r["epochs_ratio"] <= 1 for r in rows)
-    assert rows[3]["width"] == 9  # the whole population (9 of --small's 9) in slots at once
+    assert rows[5]["width"] == 9  # the whole population (9 of --small's 9) in slots at once
+    assert 0 < rows[2]["epochs_ratio"] < 1 and 0 < rows[3]["epochs_ratio"] < 1  # they stop some
 
 
 def test_pbt_ranking_bench_runs_small(monkeypatch, capsys, tmp_path):

@@ -101,17 +101,13 @@ def score(values: np.ndarray, mode: str) -> float:
     return mean if mode == "max" else -mean
 
 
-def promote(
-    ids: list[int], scores: list[float], eta: int, seconds: list[float] | None = None
-) -> list[int]:
-    """The top ``max(1, len(ids) // eta)`` of ``ids`` by ``scores`` (larger is better; NaN
-    never), in increasing id order. Equal scores are ordered by ``seconds`` (the tie-breaker's
-    scores, larger is better, NaN last among the tied) if given, then to the smaller id.
+def ranking(ids: list[int], scores: list[float], seconds: list[float] | None = None) -> list[int]:
+    """``ids`` best first by ``scores`` (larger is better; NaN left out); equal scores ordered
+    by ``seconds`` (the tie-breaker's scores, larger is better, NaN last among the tied) if
+    given, then to the smaller id.
 
-    >>> promote([0, 1, 2, 3], [0.9, 0.9, 0.9, 0.5], eta=3)
-    [0]
-    >>> promote([0, 1, 2, 3], [0.9, 0.9, 0.9, 0.5], eta=3, seconds=[-0.4, -0.2, -0.3, 0.0])
-    [1]
+    >>> ranking([0, 1, 2], [0.5, float("nan"), 0.9])
+    [2, 0]
     """
     if seconds is None:
         seconds = [0.0] * len(ids)
@@ -120,7 +116,31 @@ def promote(
         for i, v, t in zip(ids, scores, seconds, strict=True)
         if not math.isnan(v)
     )
-    return sorted(r[-1] for r in ranked[: max(1, len(ids) // eta)])
+    return [r[-1] for r in ranked]
+
+
+def promote(
+    ids: list[int], scores: list[float], eta: int, seconds: list[float] | None = None
+) -> list[int]:
+    """The top ``max(1, len(ids) // eta)`` of ``ids`` by `ranking`, in increasing id order.
+
+    >>> promote([0, 1, 2, 3], [0.9, 0.9, 0.9, 0.5], eta=3)
+    [0]
+    >>> promote([0, 1, 2, 3], [0.9, 0.9, 0.9, 0.5], eta=3, seconds=[-0.4, -0.2, -0.3, 0.0])
+    [1]
+    """
+    return sorted(ranking(ids, scores, seconds)[: max(1, len(ids) // eta)])
+
+
+def rung_scores(record, rule, ids: list[int], unit: int) -> tuple[list[float], list | None]:
+    """The `score` of ``rule.metric`` after ``unit`` units of each of ``ids`` in ``record``
+    (a `record.StagedRecord`), and of the rule's ``tiebreak`` metric (None without one)."""
+    curve = record.arrays[f"{rule.metric}_curve"]
+    scores = [score(curve[c, :, unit - 1], rule.mode) for c in ids]
+    if rule.tiebreak is None:
+        return scores, None
+    second = record.arrays[f"{rule.tiebreak[0]}_curve"]
+    return scores, [score(second[c, :, unit - 1], rule.tiebreak[1]) for c in ids]
 
 
 # Halving's scheduler: one rung.

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from rmsjax._engine import checks, driver, program
-from rmsjax._engine.halving import Halving, Stage, promote, score
+from rmsjax._engine.asha import Asha, AshaScheduler
+from rmsjax._engine.halving import Halving, Stage, promote, rung_scores
+from rmsjax._engine.hyperband import Hyperband, HyperbandScheduler
 from rmsjax._engine.pool import Paused, Pool, auto_width, trace_trainer
 from rmsjax._engine.record import StagedRecord, StagedResult, load_paused, save_paused
 from rmsjax._engine.store import open_store, run_fields
@@ -28,8 +30,13 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
                   keys: str = "per_config") -> StagedResult:  # fmt: skip
     """`rmsjax.sweep` for a `Trainer` (see its docstring)."""
     budget, width = checks.check_budget(budget), checks.check_width(chunk_size, "chunk_size")
-    if halving_rule is not None and not isinstance(halving_rule, Halving):
-        raise TypeError(f"`halving` must come from rmsjax.halving(...), got {halving_rule!r}")
+    if halving_rule is not None and not isinstance(halving_rule, _RULES):
+        raise TypeError(
+            "`halving` must come from rmsjax.halving(...), rmsjax.asha(...) or "
+            f"rmsjax.hyperband(...), got {halving_rule!r}"
+        )
+    if isinstance(halving_rule, (Asha, Hyperband)):
+        _one_pool(halving_rule, space)
     run = _Run(trainer, space, seeds, program.split_key(key, keys), program.check_devices(devices),
                budget, width, halving_rule)  # fmt: skip
     store = open_store(out_dir, store_header(space, seeds, run.key, budget, halving_rule, metadata))
@@ -54,8 +61,10 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
                 if todo:
                     pool = run.pool(static_values, ids, record, store)
                     driver.drive(pool, driver.Queue(todo, space, budget, finish), record)
-        else:
+        elif isinstance(halving_rule, Halving):
             run.halving(groups, record, store, finish)
+        else:
+            run.asynchronous(record, store, finish)
     objective = (halving_rule.metric, halving_rule.mode) if halving_rule else None
     return record.result(space, store, metadata, objective, key=key, keys=keys)
 
@@ -80,7 +89,7 @@ class _Run:
         static = dict(zip(self.space.static_axes, static_values, strict=True))
         dynamic = {n: checks.traced_dtype(self.space.column(n)) for n in self.space.dynamic_axes}
         traced = trace_trainer(self.trainer, static, dynamic, self.key.aval)
-        checks.rule_metrics("halving", self.rule, traced)
+        checks.rule_metrics(_WHO.get(type(self.rule), "halving"), self.rule, traced)
         spec = record.set_spec(traced)
         if store is not None:
             store.check_program(ids[0], self.key, spec, traced, self._retrace(static_values))
@@ -131,12 +140,7 @@ class _Run:
                     driver.drive(pool, Stage(jobs, target, budget, reach), record)
             if target == budget:
                 return
-            curve = record.arrays[f"{rule.metric}_curve"]
-            scores = [score(curve[c, :, target - 1], rule.mode) for c in members]
-            seconds = None
-            if rule.tiebreak is not None:
-                second = record.arrays[f"{rule.tiebreak[0]}_curve"]
-                seconds = [score(second[c, :, target - 1], rule.tiebreak[1]) for c in members]
+            scores, seconds = rung_scores(record, rule, members, target)
             kept = promote(members, scores, rule.eta, seconds)
             for c in sorted(set(members) - set(kept)):
                 if not record.done[c]:
@@ -144,7 +148,39 @@ class _Run:
                     finish(c, target, True)
             members = kept
 
+    def asynchronous(self, record: StagedRecord, store, finish: Callable) -> None:
+        """`asha` or `hyperband` in the pool of the space's one static combination."""
+        paused = load_paused(record, store)
+        ((static_values, ids),) = checks.groups(self.space).items()
 
+        def pause(config_id, run):
+            save_paused(record, store, config_id, run)
+
+        args = (self.space, self.budget, record, paused, finish, pause)
+        if isinstance(self.rule, Asha):
+            scheduler = AshaScheduler(self.rule, ids, *args)
+        else:
+            scheduler = HyperbandScheduler(self.rule, *args)
+        if not record.done.all():
+            driver.drive(self.pool(static_values, ids, record, store), scheduler, record)
+        if isinstance(scheduler, AshaScheduler):
+            scheduler.close()
+
+
+def _one_pool(rule, space) -> None:
+    """asha and hyperband run one pool: a static axis may take one value only."""
+    changing = [n for n in space.static_axes if len(checks.distinct(space.column(n))) > 1]
+    if changing:
+        who = _WHO[type(rule)]
+        raise ValueError(
+            f"{who}: the space's static axes {changing} take several values (one compiled "
+            "program each), and its runs share one pool; run one search per value"
+        )
+
+
+_RULES = (Halving, Asha, Hyperband)
+_RULE_NAMES = {Halving: "synchronous", Asha: "asha", Hyperband: "hyperband"}  # in out_dir
+_WHO = {Halving: "halving", Asha: "asha", Hyperband: "hyperband"}  # in messages
 _START = Paused(0, [], np.zeros(0))  # a run not started yet
 
 
@@ -157,7 +193,7 @@ def store_header(space, seeds, run_key, budget, rule, metadata, pbt=None) -> dic
         **run_fields(seeds, run_key),
         "budget": budget,
         # "synchronous": out_dirs of the earlier asynchronous rule are refused, not mixed in
-        "halving": {**_rule_header(rule), "rule": "synchronous"} if rule else None,
+        "halving": {**_rule_header(rule), "rule": _RULE_NAMES[type(rule)]} if rule else None,
         "pbt": None if pbt is None else _rule_header(pbt),
     }
 

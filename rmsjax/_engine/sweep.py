@@ -147,7 +147,9 @@ def sweep(
         recorded in ``out_dir``'s manifest (a rerun with other metadata is refused, naming the
         keys that differ) and returned as `SweepResult.metadata`.
       budget: with a `Trainer`: units to train each configuration (default 9).
-      halving: with a `Trainer`: `rmsjax.halving(...)` to stop configurations early.
+      halving: with a `Trainer`: `rmsjax.halving(...)` to stop configurations early (or its
+        variants `rmsjax.asha(...)`, asynchronous, and `rmsjax.hyperband(...)`, brackets of
+        halving side by side).
       pbt: with a `Trainer`: `rmsjax.pbt(...)` for population-based training: the space is the
         initial population, every member in a slot at once; at intervals the worst members
         continue the best ones' runs with perturbed hyperparameters (see `pbt`). The result is
