@@ -139,7 +139,7 @@ def _run(args, config, run) -> int:
 def _check_batch_size(config, data) -> None:
     """--batch-size against the training examples this run trains on, before the plan."""
     task, batch_size = tasks.get(config.task), getattr(config, "batch_size", None)
-    if task.kind == "objective" or batch_size is None:
+    if batch_size is None:  # resolved: None for a task without batches (a 2-D objective)
         return
     trained = task.sweep_data(data) if isinstance(config, experiment.SweepConfig) else data
     if batch_size > trained.num_train:

@@ -288,7 +288,7 @@ def resolve(config):
     """
     task = tasks.get(config.task)
     epochs = task.epochs if config.epochs is None else config.epochs
-    batch_size = None if task.kind == "objective" else (config.batch_size or task.batch_size)
+    batch_size = task.run_batch_size(config.batch_size or None)  # a 2-D objective: None
     common = {"epochs": epochs, "batch_size": batch_size}
     if isinstance(config, TrainConfig):
         preset = get_preset(config.preset)
@@ -383,7 +383,7 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
     if config.search == "grid" and config.trials is not None:
         raise ValueError("`trials` is for the sampled searches (random, sobol, optuna), not a grid")
     if config.halving is not None:
-        if task.kind != "classification":
+        if not task.stageable:
             raise ValueError(f"`halving` needs epochs to stop at; task {task.name!r} has none")
         if config.search == "optuna":
             raise ValueError("`halving` is for grid, random and sobol; optuna prunes by itself")
@@ -407,7 +407,7 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
 
 def _check_pbt(config: SweepConfig, task: tasks.Task) -> None:
     """The options of search 'pbt': a population, an interval shorter than the epochs."""
-    if task.kind != "classification":
+    if not task.stageable:
         raise ValueError(
             f"search 'pbt' trains epoch by epoch between rankings; task {task.name!r} has no "
             "epochs (it is a 2-D objective)"

@@ -90,7 +90,8 @@ def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) 
             progress=progress,
         )
     source = task.describe_data(data)
-    label = config.preset if task.kind == "objective" else "train loss"
+    problem = task.problem(data)  # a 2-D objective: its curve is named as its trajectory is
+    label = config.preset if problem is not None else "train loss"
     history = result.history.as_dict()
     if task.examples_per_run(data) is None:  # a 2-D objective has no examples to count
         del history["examples_per_second"]
@@ -117,7 +118,7 @@ def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) 
         curves={label: np.asarray(result.history.train_loss)},
         trajectories=trajectories,
         highlight=None,
-        problem=data if task.kind == "objective" else None,
+        problem=problem,
         sweep=None,
         json=payload,
     )
@@ -566,8 +567,8 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
     curves = result.metrics["loss_curve"].astype(np.float64).mean(axis=1)
     labels = _curve_labels(space, varying, pbt)
     shown = [labels[r["config_id"]] for r in rows[: min(6, len(rows))]]
-    trajectories = {}
-    if task.kind == "objective":
+    trajectories, problem = {}, task.problem(data)
+    if problem is not None:
         trajectories = {labels[r["config_id"]]: result.metrics["trajectory"][r["config_id"], 0]
                         for r in rows[:6]}  # fmt: skip
     payload = {
@@ -601,7 +602,7 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
         curves=dict(zip(labels, curves, strict=True)),
         trajectories=trajectories,
         highlight=shown,
-        problem=data if task.kind == "objective" else None,
+        problem=problem,
         sweep=result,
         json=payload,
     )
@@ -708,13 +709,13 @@ def run_compare(config: CompareConfig, data: Any = None, *, progress: bool = Fal
     return _compare_report(task, data, runs, results)
 
 
+# The columns of a comparison that a task's runs report, in this order (a classifier's first).
+_COMPARED = ("loss", "test_accuracy", "test_loss", "examples_per_second", "distance_to_minimum")
+
+
 def _compare_report(task, data, runs, results) -> Report:
-    columns = ["loss"] + (
-        ["test_accuracy", "test_loss", "examples_per_second"]
-        if task.kind == "classification"
-        else ["distance_to_minimum"]  # a 2-D function has no examples to count
-    )
-    columns.append("wall_seconds")
+    reported = next(iter(results.values())).metrics  # a 2-D function has no examples to count
+    columns = [c for c in _COMPARED if c in reported] + ["wall_seconds"]
     rows = [{"optimizer": n, **{c: results[n].metrics[c] for c in columns}} for n, *_ in runs]
     notes = [f"{n}: {description}" for n, _, description, _ in runs]
     notes += [
@@ -738,7 +739,7 @@ def _compare_report(task, data, runs, results) -> Report:
             for name, _, description, _ in runs
         },
     }
-    objective = task.kind == "objective"
+    problem = task.problem(data)
     return Report(
         command="compare",
         task=task.name,
@@ -748,9 +749,9 @@ def _compare_report(task, data, runs, results) -> Report:
         table=rows,
         notes=notes,
         curves={n: np.asarray(results[n].history.train_loss) for n, *_ in runs},
-        trajectories={n: results[n].trajectory for n, *_ in runs} if objective else {},
+        trajectories={} if problem is None else {n: results[n].trajectory for n, *_ in runs},
         highlight=None,
-        problem=data if objective else None,
+        problem=problem,
         sweep=None,
         json=payload,
     )

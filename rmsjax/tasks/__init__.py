@@ -1,11 +1,13 @@
 """The experiments as tasks: each declares its data, model, loss, defaults and budget unit.
 
 ``get(name)`` returns a :class:`Task` for ``quadratic``, ``rosenbrock``, ``xor``, ``digits``,
-``mnist`` or ``reviews``. Each task is one module of this package (``rmsjax/tasks/digits.py``
-holds ``TASK = Task(...)``); every module of the package not starting with ``_`` that defines
-``TASK`` is registered, so adding a task is adding one file (see CONTRIBUTING, "Adding a task").
-What training a declared task takes (its model and loss built from the declaration, the training
-loops, the sweep's ``train_fn`` and ``Trainer``) lives once, in the :class:`Task` methods.
+``mnist`` or ``reviews``: a :class:`ClassifierTask` (a dataset, a model, a loss, batches) or,
+for the 2-D problems, an :class:`ObjectiveTask` (a function minimised step by step). Each task
+is one module of this package (``rmsjax/tasks/digits.py`` holds ``TASK = ClassifierTask(...)``);
+every module of the package not starting with ``_`` that defines ``TASK`` is registered, so
+adding a task is adding one file (see CONTRIBUTING, "Adding a task"). What training a declared
+task takes (its model and loss built from the declaration, the training loops, the sweep's
+``train_fn`` and ``Trainer``) lives once, in the methods of the two kinds.
 
 Every task offers the same programmatic entry points, which the ``rmsjax`` command, the examples
 and the notebooks use:
@@ -50,17 +52,30 @@ import pkgutil
 
 from rmsjax.tasks._run import EVAL_BATCH_SIZE
 from rmsjax.tasks.base import Task, TrainResult
+from rmsjax.tasks.classifier import ClassifierTask
+from rmsjax.tasks.objective import ObjectiveTask
 
-__all__ = ["EVAL_BATCH_SIZE", "TASKS", "Task", "TrainResult", "get", "names"]
+__all__ = [
+    "EVAL_BATCH_SIZE",
+    "TASKS",
+    "ClassifierTask",
+    "ObjectiveTask",
+    "Task",
+    "TrainResult",
+    "get",
+    "names",
+]
 
 # The order of listings (the --help, names()); a task module not named here comes after these.
 _ORDER = ("quadratic", "rosenbrock", "xor", "digits", "mnist", "reviews")
+# The modules of the package that declare the kinds of task, not a task.
+_KINDS = ("base", "classifier", "objective")
 
 
 def _discover() -> dict[str, Task]:
     found = {}
     for module in pkgutil.iter_modules(__path__):
-        if module.name.startswith("_") or module.name == "base":
+        if module.name.startswith("_") or module.name in _KINDS:
             continue
         task = getattr(importlib.import_module(f"{__name__}.{module.name}"), "TASK", None)
         if isinstance(task, Task):

@@ -1,11 +1,12 @@
-"""What every task shares: its model and loss built from the declaration, training one
-configuration, the pure ``train_fn`` and the ``Trainer`` of a sweep, and the tfds check."""
+"""The training machinery of the tasks: a classifier's model and loss built from its
+declaration, training one configuration, the pure ``train_fn`` and the ``Trainer`` of a sweep;
+the cosine schedule and the tfds check every task shares. (A 2-D objective's few lines of
+training are in ``objective.py``.)"""
 
 from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -134,23 +135,7 @@ def _classifier_parts(task, data) -> dict[str, Any]:
     }
 
 
-def make_train_fn(task, data, epochs: int, batch_size: int | None, factory) -> Callable:
-    if task.kind == "objective":
-        problem = data
-        start = jnp.asarray(problem.start, jnp.float32)
-        minimum = jnp.asarray(problem.minimum, jnp.float32)
-
-        def objective_train_fn(hparams, key):
-            del key  # deterministic: the start point is fixed
-            traj, values = training.minimize(problem.fn, start, factory(hparams), epochs)
-            return {
-                "loss": values[-1],
-                "loss_curve": values,
-                "trajectory": traj,
-                "distance_to_minimum": jnp.linalg.norm(traj[-1] - minimum),
-            }
-
-        return objective_train_fn
+def make_train_fn(task, data, epochs: int, batch_size: int, factory) -> Callable:
     return training.make_train_fn(
         **_classifier_parts(task, data),
         optimizer_factory=factory,
@@ -197,28 +182,6 @@ def train_classifier(task, data, opt, epochs, batch_size, key, progress, eval_ev
         "examples_per_second": history.examples_per_second,
     }
     return fitted.params, history, metrics
-
-
-def train_objective(problem, opt, steps: int):
-    """``(trajectory, history, metrics)`` of one configuration of a 2-D objective."""
-    start = jnp.asarray(problem.start, jnp.float32)
-    run = jax.jit(lambda s: training.minimize(problem.fn, s, opt, steps))
-    compile_start = time.perf_counter()
-    compiled = run.lower(start).compile()
-    compile_seconds = time.perf_counter() - compile_start
-    t0 = time.perf_counter()
-    traj, values = jax.block_until_ready(compiled(start))
-    seconds = time.perf_counter() - t0
-    traj, values = np.asarray(traj), np.asarray(values)
-    history = training.History(
-        train_loss=values.tolist(), compile_seconds=compile_seconds, train_seconds=seconds
-    )
-    metrics = {
-        "loss": float(values[-1]),
-        "distance_to_minimum": float(np.linalg.norm(traj[-1] - np.asarray(problem.minimum))),
-        "steps_per_second": steps / seconds if seconds > 0 else 0.0,
-    }
-    return traj, history, metrics
 
 
 def cosine_factory(base: Callable, total_steps: int) -> Callable:

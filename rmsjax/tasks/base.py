@@ -1,12 +1,16 @@
-"""The :class:`Task` declaration and :class:`TrainResult`; what tasks share is in ``_run``."""
+""":class:`Task`, what every task has, and :class:`TrainResult`. The two kinds of task are
+:class:`~rmsjax.tasks.ClassifierTask` (``classifier.py``) and
+:class:`~rmsjax.tasks.ObjectiveTask` (``objective.py``); the classifiers' training machinery is
+in ``_run``."""
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import numpy as np
@@ -22,6 +26,10 @@ Hparams = Mapping[str, Any]
 OptimizerFactory = Callable[[Hparams], optax.GradientTransformation]
 
 SCHEDULES = ("constant", "cosine")
+# Which way each metric of a task is better, and the metric that breaks a tie of an accuracy.
+METRIC_MODES = {"loss": "min", "distance_to_minimum": "min", "val_loss": "min",
+                "test_loss": "min", "val_accuracy": "max", "test_accuracy": "max"}  # fmt: skip
+TIEBREAKS = {"val_accuracy": ("val_loss", "min"), "test_accuracy": ("test_loss", "min")}
 
 
 @dataclasses.dataclass
@@ -59,12 +67,16 @@ def _json_hparams(hparams: Hparams) -> dict[str, Any]:
     return out
 
 
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """A named experiment, declared as data: its data, model, loss, defaults and budget unit.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Task(abc.ABC):
+    """A named experiment, declared as data: its data, defaults, budget and learning-rate schedule.
 
-    One module of :mod:`rmsjax.tasks` declares one task (``TASK = Task(...)``); the methods
-    train it, all tasks alike. Use :func:`rmsjax.tasks.get`.
+    What every task has; a task is a :class:`~rmsjax.tasks.ClassifierTask` (a
+    dataset, a model, a loss, batches) or an :class:`~rmsjax.tasks.ObjectiveTask` (a
+    2-D function minimised step by step), declared by one module of :mod:`rmsjax.tasks`
+    (``TASK = ClassifierTask(...)``); use :func:`rmsjax.tasks.get`. Beside the methods here, both
+    kinds have ``default_metric``, ``examples_per_run``, ``sweep_data``, ``problem`` (the 2-D
+    problem to draw trajectories over, or None) and ``make_trainer`` (a 2-D objective refuses).
 
     Attributes:
       name: the task's name.
@@ -74,14 +86,6 @@ class Task:
       defaults: hyperparameters for ``rmsjax.rmsprop`` (``learning_rate``, ``decay``...).
       epochs: default epochs (for 2-D tasks: optimisation steps).
       sweep_space: default grid for ``rmsjax.grid(**sweep_space)``.
-      batch_size: default batch size (None for 2-D tasks).
-      model: the model's settings (JSON-ready): ``{"type": "mlp", "hidden", "activation"}`` or
-        ``{"type": "rnn", "cell", "pooling", "embed_dim", "hidden_size"}`` (optionally
-        ``dropout``, ``word_dropout``, ``bidirectional``, ``pool_inputs``); empty for a
-        2-D objective.
-      loss: ``"softmax_cross_entropy"`` or ``"sigmoid_binary_cross_entropy"`` (one output);
-        None for a 2-D objective (the loss is the objective).
-      budget_unit: what ``epochs`` counts: ``"epoch"``, or ``"step"`` for a 2-D objective.
       data_options: keyword arguments of the loader (JSON-ready).
       needs_data_dir: whether loading needs ``data_dir`` offline (tfds is used without one).
       tfds: ``(name, host)``: the tensorflow-datasets name the data is downloaded under without
@@ -90,9 +94,12 @@ class Task:
         to zero over the run with ``optax.cosine_decay_schedule`` (``learning_rate`` is the peak).
       sgd_learning_rate: the learning rate of plain SGD as a baseline (SGD needs far larger steps
         than RMSprop on the classifiers, and far smaller ones on Rosenbrock).
-      validation: the fraction of the training examples a sweep holds out to choose its best
-        configuration on (:meth:`sweep_data`), so that the test split only reports; 0: none
-        (the sweep then ranks by the test split, and says so).
+      kind: ``"classification"``, or ``"objective"`` for the 2-D problems (no model); read-only.
+      budget_unit: what ``epochs`` counts: ``"epoch"``, or ``"step"`` for a 2-D objective.
+      batch_size, model, loss: a classifier's (see its class); a 2-D objective has none
+        (``None``, ``{}``, ``None``).
+      stageable: whether the task trains one epoch at a time (:meth:`make_trainer`), as halving,
+        Optuna's pruning and PBT need; a 2-D objective does not.
     """
 
     name: str
@@ -101,50 +108,30 @@ class Task:
     defaults: Mapping[str, float]
     epochs: int
     sweep_space: Mapping[str, Sequence[float]]
-    batch_size: int | None = None
-    model: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    loss: str | None = None
-    budget_unit: str = "epoch"
     data_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     needs_data_dir: bool = False
     tfds: tuple[str, str] | None = None
     schedule: str = "constant"
     sgd_learning_rate: float = 0.1
-    validation: float = 0.0
+
+    kind: ClassVar[str]
+    stageable: ClassVar[bool]
+    data_type: ClassVar[type]  # what load() returns: Dataset or Problem
 
     def __post_init__(self):
-        objective = not self.model
-        if objective != (self.loss is None) or objective != (self.batch_size is None):
-            raise ValueError(
-                f"task {self.name!r}: a classifier declares `model`, `loss` and `batch_size`; a "
-                "2-D objective none of them"
-            )
-        if self.budget_unit != ("step" if objective else "epoch"):
-            raise ValueError(
-                f"task {self.name!r}: `budget_unit` must be 'step' for a 2-D objective and "
-                f"'epoch' for a classifier, got {self.budget_unit!r}"
-            )
-        if self.loss is not None and self.loss not in _run.LOSSES:
-            raise ValueError(f"task {self.name!r}: `loss` must be one of {list(_run.LOSSES)}, "
-                             f"got {self.loss!r}")  # fmt: skip
-        if self.model and self.model.get("type") not in _run.MODELS:
-            raise ValueError(f"task {self.name!r}: model type must be one of "
-                             f"{list(_run.MODELS)}, got {self.model.get('type')!r}")  # fmt: skip
-        if not 0.0 <= self.validation < 1.0 or (self.validation and objective):
-            raise ValueError(
-                f"task {self.name!r}: `validation` must be a fraction in [0, 1) of a classifier's "
-                f"training examples, got {self.validation!r}"
-            )
         if self.schedule not in SCHEDULES:
             raise ValueError(f"task {self.name!r}: `schedule` must be one of {list(SCHEDULES)}, "
                              f"got {self.schedule!r}")  # fmt: skip
 
-    # -- what a run measures ------------------------------------------------------------------
+    def _check_budget_unit(self, unit: str) -> None:
+        """Refuse a declaration whose ``budget_unit`` is not ``unit``, its kind's."""
+        if self.budget_unit != unit:
+            raise ValueError(
+                f"task {self.name!r}: `budget_unit` must be 'step' for a 2-D objective and "
+                f"'epoch' for a classifier, got {self.budget_unit!r}"
+            )
 
-    @property
-    def kind(self) -> str:
-        """``"classification"``, or ``"objective"`` for the 2-D problems (no model)."""
-        return "classification" if self.model else "objective"
+    # -- what a run measures ------------------------------------------------------------------
 
     @property
     def tfds_name(self) -> str | None:
@@ -152,17 +139,9 @@ class Task:
         return None if self.tfds is None else self.tfds[0]
 
     @property
+    @abc.abstractmethod
     def scalar_metrics(self) -> tuple[str, ...]:
-        """The scalar metrics ``make_train_fn``'s ``train_fn`` returns (what a sweep ranks by).
-
-        >>> from rmsjax import tasks
-        >>> tasks.get("rosenbrock").scalar_metrics
-        ('loss', 'distance_to_minimum')
-        """
-        if self.kind == "objective":
-            return ("loss", "distance_to_minimum")
-        held_out = ("val_accuracy", "val_loss") if self.validation else ()
-        return ("loss", *held_out, "test_accuracy", "test_loss")
+        """The scalar metrics ``make_train_fn``'s ``train_fn`` returns (what a sweep ranks by)."""
 
     def metric_mode(self, metric: str) -> str:
         """Which way ``metric`` is better, declared per metric, never guessed from its name:
@@ -172,14 +151,12 @@ class Task:
         >>> tasks.get("digits").metric_mode("val_accuracy"), tasks.get("xor").metric_mode("loss")
         ('max', 'min')
         """
-        modes = {"loss": "min", "distance_to_minimum": "min", "val_loss": "min",
-                 "test_loss": "min", "val_accuracy": "max", "test_accuracy": "max"}  # fmt: skip
         if metric not in self.scalar_metrics:
             raise ValueError(
                 f"`metric` {metric!r} is not a metric of task {self.name!r}; choose from "
                 f"{', '.join(self.scalar_metrics)}"
             )
-        return modes[metric]
+        return METRIC_MODES[metric]
 
     def tiebreak(self, metric: str) -> tuple[str, str] | None:
         """The tie-breaker of ``metric`` for picking a configuration (``tiebreak`` of
@@ -191,25 +168,15 @@ class Task:
         (('val_loss', 'min'), None)
         """
         self.metric_mode(metric)  # an unknown metric is an error
-        pairs = {"val_accuracy": ("val_loss", "min"), "test_accuracy": ("test_loss", "min")}
-        return pairs.get(metric)
+        return TIEBREAKS.get(metric)
 
-    @property
-    def default_metric(self) -> str:
-        """The metric a sweep ranks by unless told otherwise: the validation accuracy (the test
-        accuracy for a classifier without a validation split; the loss for 2-D tasks)."""
-        if self.kind == "objective":
-            return "loss"
-        return "val_accuracy" if self.validation else "test_accuracy"
+    @abc.abstractmethod
+    def run_batch_size(self, batch_size: int | None = None) -> int | None:
+        """The batch size of a run: ``batch_size``, or :attr:`batch_size` when None."""
 
-    def examples_per_run(
-        self, data: Any, epochs: int | None = None, batch_size: int | None = None
-    ) -> int | None:
-        """Training examples one run processes (None for the 2-D tasks: they have none)."""
-        if self.kind == "objective":
-            return None
-        batch_size = self.batch_size if batch_size is None else batch_size
-        return self.total_steps(data, epochs, batch_size) * batch_size
+    @abc.abstractmethod
+    def total_steps(self, data, epochs: int | None = None, batch_size: int | None = None) -> int:
+        """Optimizer steps of a run of ``epochs`` (default :attr:`epochs`)."""
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -224,74 +191,19 @@ class Task:
             _run.check_tfds_download(self.name, *self.tfds)
         return self.loader(data_dir, **{**self.data_options, **options})
 
+    @abc.abstractmethod
     def describe_data(self, data: Any) -> str:
-        """Where ``data`` came from, in a sentence to print and record with every figure.
-
-        >>> from rmsjax import tasks
-        >>> task = tasks.get("rosenbrock")
-        >>> task.describe_data(task.load())
-        'embedded 2-D objective rosenbrock: start (-1.5, 2.5), minimum at (1.0, 1.0)'
-        """
-        if hasattr(data, "source"):
-            return data.source
-        return (
-            f"embedded 2-D objective {self.name}: start {tuple(data.start)}, "
-            f"minimum at {tuple(data.minimum)}"
-        )
-
-    def sweep_data(self, data: Any) -> Any:
-        """``data`` with :attr:`validation` of its training examples held out as a validation
-        split (a seeded permutation; the rest keep their order), to choose configurations on
-        while the test split is only reported. Unchanged for a task without one, or for data
-        that has a validation split already.
-
-        >>> from rmsjax import tasks
-        >>> task = tasks.get("digits")
-        >>> data = task.sweep_data(task.load())
-        >>> data.num_train, len(data.x_val), data.num_test
-        (1150, 288, 359)
-        """
-        if not self.validation or data.validation is not None:
-            return data
-        n = data.num_train
-        held = int(round(self.validation * n))
-        perm = np.random.default_rng(0).permutation(n)
-        val, train = np.sort(perm[:held]), np.sort(perm[held:])
-        return dataclasses.replace(
-            data,
-            x_train=data.x_train[train],
-            y_train=data.y_train[train],
-            x_val=data.x_train[val],
-            y_val=data.y_train[val],
-            source=f"{data.source}; a sweep trains on {n - held:,} of the training examples and "
-            f"chooses on the other {held:,} (validation, seeded), the test split only reports",
-        )
+        """Where ``data`` came from, in a sentence to print and record with every figure."""
 
     def _data(self, data: Any, data_dir: PathLike | None = None) -> Any:
         """``data``, loaded from ``data_dir`` when None, checked to be this task's kind."""
         data = self.load(data_dir) if data is None else data
-        expected = data_lib.Problem if self.kind == "objective" else data_lib.Dataset
-        if not isinstance(data, expected):
+        if not isinstance(data, self.data_type):
             raise TypeError(
-                f"task {self.name!r} needs data of type {expected.__name__} (from task.load()), "
-                f"got {type(data).__name__}"
+                f"task {self.name!r} needs data of type {self.data_type.__name__} (from "
+                f"task.load()), got {type(data).__name__}"
             )
         return data
-
-    # -- model --------------------------------------------------------------------------------
-
-    def model_fns(self, data: data_lib.Dataset) -> tuple[Callable, Callable]:
-        """``(init_fn(key) -> params, apply_fn(params, x) -> logits)`` for a classification task."""
-        if self.kind != "classification":
-            raise ValueError(f"task {self.name!r} has no model (it is a 2-D objective)")
-        return _run.model_fns(self, data)
-
-    def loss_and_metrics(self, apply_fn: Callable) -> tuple[Callable, Callable]:
-        """``(loss_fn(params, (x, y)) -> scalar, metrics_fn(params, (x, y)) -> per-example)``.
-
-        With ``model["dropout"]`` or ``model["word_dropout"]``, ``loss_fn`` takes a third
-        argument, a PRNG key."""
-        return _run.loss_and_metrics(self, apply_fn)
 
     # -- optimizer ----------------------------------------------------------------------------
 
@@ -333,16 +245,6 @@ class Task:
             text += f" (learning rate on the task's {self.schedule} schedule)"
         return text
 
-    def total_steps(
-        self, data: Any, epochs: int | None = None, batch_size: int | None = None
-    ) -> int:
-        """Optimizer steps of a run: ``epochs`` for 2-D tasks, else epochs x batches per epoch."""
-        epochs = self.epochs if epochs is None else epochs
-        if self.kind == "objective":
-            return epochs
-        batch_size = self.batch_size if batch_size is None else batch_size
-        return epochs * (data.num_train // batch_size)
-
     # -- training -----------------------------------------------------------------------------
 
     def make_train_fn(
@@ -378,45 +280,15 @@ class Task:
         (2, 51, 2)
         """
         epochs = self.epochs if epochs is None else epochs
-        batch_size = self.batch_size if batch_size is None else batch_size
+        batch_size = self.run_batch_size(batch_size)
         data = self._data(data, data_dir)
         steps = self.total_steps(data, epochs, batch_size)
         factory = optimizer_factory or self.default_optimizer_factory(steps, preset)
-        return _run.make_train_fn(self, data, epochs, batch_size, factory)
+        return self._train_fn(data, epochs, batch_size, factory)
 
-    def make_trainer(
-        self,
-        data: Any = None,
-        *,
-        budget: int | None = None,
-        batch_size: int | None = None,
-        optimizer_factory: OptimizerFactory | None = None,
-        data_dir: PathLike | None = None,
-        preset: str | Preset = "rmsjax",
-    ):
-        """An ``rmsjax.Trainer`` (one unit = one epoch) for staged sweeps of a classifier.
-
-        As :meth:`make_train_fn` without a fixed number of epochs (``preset`` as there):
-        ``budget`` (default :attr:`epochs`) only sets the length of a learning-rate schedule
-        (see :attr:`schedule`).
-        Each unit returns ``loss`` (the epoch's training loss) and ``test_accuracy``,
-        ``test_loss`` on the held-out data.
-
-        >>> import jax
-        >>> from rmsjax import tasks
-        >>> trainer = tasks.get("digits").make_trainer()
-        >>> hp = {"learning_rate": 1e-3, "decay": 0.9}
-        >>> carry = trainer.init(hp, jax.random.key(0))
-        >>> sorted(trainer.advance(carry, hp, jax.random.key(0))[1])
-        ['loss', 'test_accuracy', 'test_loss']
-        """
-        if self.kind != "classification":
-            raise ValueError(f"task {self.name!r} has no epochs to stage (it is a 2-D objective)")
-        data = self._data(data, data_dir)
-        batch_size = self.batch_size if batch_size is None else batch_size
-        steps = self.total_steps(data, budget, batch_size)
-        factory = optimizer_factory or self.default_optimizer_factory(steps, preset)
-        return _run.make_trainer(self, data, batch_size, factory)
+    @abc.abstractmethod
+    def _train_fn(self, data: Any, epochs: int, batch_size: int | None, factory) -> Callable:
+        """:meth:`make_train_fn`'s ``train_fn``, everything resolved."""
 
     def train(
         self,
@@ -460,7 +332,7 @@ class Task:
         start_time = time.perf_counter()
         hp = self.hparams(hparams, preset)
         epochs = self.epochs if epochs is None else epochs
-        batch_size = self.batch_size if batch_size is None else batch_size
+        batch_size = self.run_batch_size(batch_size)
         data = self._data(data, data_dir)
         steps = self.total_steps(data, epochs, batch_size)
         if optimizer is not None:
@@ -481,15 +353,16 @@ class Task:
             "loss": self.loss,
             "data": dict(self.data_options),
         }
-        if self.kind == "objective":
-            traj, history, metrics = _run.train_objective(data, opt, epochs)
-            params, source = traj[-1], self.describe_data(data)
-            history.wall_seconds = time.perf_counter() - start_time
-        else:
+        if batch_size is not None:  # a 2-D objective has no batches
             config["batch_size"] = batch_size
-            params, history, metrics = _run.train_classifier(
-                self, data, opt, epochs, batch_size, jax.random.key(seed), progress, eval_every
-            )
-            traj, source = None, data.source
+        params, history, metrics, trajectory = self._fit(
+            data, opt, epochs, batch_size, seed, progress, eval_every, start_time
+        )
         metrics["wall_seconds"] = time.perf_counter() - start_time
-        return TrainResult(self.name, params, history, metrics, config, source, traj)
+        source = self.describe_data(data)
+        return TrainResult(self.name, params, history, metrics, config, source, trajectory)
+
+    @abc.abstractmethod
+    def _fit(self, data, opt, epochs, batch_size, seed, progress, eval_every, started) -> tuple:
+        """:meth:`train`'s ``(params, history, metrics, trajectory or None)``, everything
+        resolved (``started``: the ``time.perf_counter()`` the run began at)."""

@@ -1,9 +1,9 @@
 """scikit-learn's 8x8 digits (embedded, offline) with an MLP 64-64-10: the main job."""
 
 from rmsjax import data
-from rmsjax.tasks.base import Task
+from rmsjax.tasks.classifier import ClassifierTask
 
-TASK = Task(
+TASK = ClassifierTask(
     name="digits",
     description="scikit-learn's 8x8 digits, MLP 64-64-10 ReLU",
     loader=lambda data_dir, **options: data.load_digits(**options),

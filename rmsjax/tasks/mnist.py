@@ -1,9 +1,9 @@
 """MNIST handwritten digits with an MLP 784-128-10 (IDX files in ``data_dir``, or tfds)."""
 
 from rmsjax import data
-from rmsjax.tasks.base import Task
+from rmsjax.tasks.classifier import ClassifierTask
 
-TASK = Task(
+TASK = ClassifierTask(
     name="mnist",
     description="MNIST handwritten digits, MLP 784-128-10 ReLU",
     loader=data.load_mnist,

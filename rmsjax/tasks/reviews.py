@@ -1,9 +1,9 @@
 """Movie-review sentiment with a GRU (review folders in ``data_dir``, or tfds's IMDB)."""
 
 from rmsjax import data
-from rmsjax.tasks.base import Task
+from rmsjax.tasks.classifier import ClassifierTask
 
-TASK = Task(
+TASK = ClassifierTask(
     name="reviews",
     description=(
         "movie-review sentiment, GRU over the last 800 tokens, masked mean pooling of its "

@@ -1,9 +1,9 @@
 """XOR, the four points of its truth table, with a 2-8-1 tanh network (full batch)."""
 
 from rmsjax import data
-from rmsjax.tasks.base import Task
+from rmsjax.tasks.classifier import ClassifierTask
 
-TASK = Task(
+TASK = ClassifierTask(
     name="xor",
     description="XOR with a 2-8-1 tanh network and a sigmoid output (full batch)",
     loader=lambda data_dir, **options: data.load_xor(),
