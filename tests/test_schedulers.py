@@ -1,12 +1,14 @@
 """Hyperband and asynchronous successive halving (`rmsjax.hyperband`, `rmsjax.asha`): each rule
 against a reference written here from the full runs' curves, and a search killed mid-way."""
 
+import importlib.util
 import math
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -279,3 +281,47 @@ def test_an_out_dir_of_one_rule_refuses_another(tmp_path):
     rmsjax.sweep(TRAINER, SPACE, halving=rmsjax.halving("score", mode="max"), **kwargs)
     with pytest.raises(ValueError, match="holds a different sweep"):
         rmsjax.sweep(TRAINER, SPACE, halving=rmsjax.asha("score", mode="max"), **kwargs)
+
+
+# CONTRIBUTING.md's "Adding a scheduler" example.
+
+
+def _contributing_scheduler(tmp_path):
+    text = (Path(__file__).parents[1] / "CONTRIBUTING.md").read_text()
+    block = text.split("## Adding a scheduler")[1].split("\n## ")[0]
+    (tmp_path / "median.py").write_text(block.split("```python\n")[1].split("```")[0])
+    spec = importlib.util.spec_from_file_location("median", tmp_path / "median.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_contributing_scheduler_runs_and_resumes(tmp_path):
+    median = _contributing_scheduler(tmp_path)
+    full, at = full_scores(chunk_size=3, budget=6)
+    rule = median.MedianStopping("score", mode="max")
+    kwargs = dict(key=KEY, budget=6, seeds=2, chunk_size=3, progress=False)
+    result = rmsjax.sweep(TRAINER, SPACE, halving=rule, **kwargs)
+    # The rule, from the full runs: in id order, a run stops at the first unit >= 2 where its
+    # mean so far is below the median of the earlier runs' means at that unit.
+    means, expected = {}, []
+    for c in range(len(SPACE)):
+        for u in range(1, 7):
+            if u == 6:
+                expected.append(6)
+                break
+            mine = float(np.mean(full.metrics["score_curve"][c, :, :u]))
+            earlier = means.setdefault(u, [])
+            stop = u >= 2 and len(earlier) > 0 and mine < np.median(earlier)
+            earlier.append(mine)
+            if stop:
+                expected.append(u)
+                break
+    np.testing.assert_array_equal(result.budget, expected)
+    assert 0 < result.pruned.sum() < len(SPACE) and result.objective == ("score", "max")
+    assert_curves_follow(result, full)
+    # Saved and resumed from out_dir like every search.
+    rmsjax.sweep(TRAINER, SPACE, halving=rule, out_dir=tmp_path / "run", **kwargs)
+    again = rmsjax.sweep(TRAINER, SPACE, halving=rule, out_dir=tmp_path / "run", **kwargs)
+    assert again.loaded.all()
+    np.testing.assert_array_equal(again.budget, result.budget)

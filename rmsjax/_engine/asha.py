@@ -30,9 +30,10 @@ from rmsjax._engine.pool import Paused
 
 
 @dataclasses.dataclass(frozen=True)
-class Asha:
+class Asha(driver.Rule):
     """Asynchronous successive halving, built by `asha`."""
 
+    name = "asha"
     metric: str
     mode: str
     eta: int = 3
@@ -46,6 +47,9 @@ class Asha:
             out.append(rung)
             rung *= self.eta
         return out
+
+    def scheduler(self, ids, space, budget, record, paused, finish, pause) -> AshaScheduler:
+        return AshaScheduler(self, ids, space, budget, record, paused, finish, pause)
 
 
 def asha(
@@ -166,6 +170,6 @@ class AshaScheduler(driver.Scheduler):
         self.finish(config_id, unit, pruned)
 
     def close(self) -> None:
-        """Stops the runs still paused (none of its rung's top), in id order."""
+        """Stops the runs still paused (none of their rung's top), in id order."""
         for config_id in sorted(self.waiting):
             self.finish(config_id, self.waiting.pop(config_id).units, True)

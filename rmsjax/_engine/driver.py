@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -51,6 +51,26 @@ class Scheduler:
 
     def boundary(self, pool: Pool) -> None:
         """Called after every unit, once every slot's decision is carried out."""
+
+    def close(self) -> None:
+        """Called once `drive` has returned: e.g. to stop the runs still paused."""
+
+
+class Rule:
+    """A search of `rmsjax.sweep`'s ``halving=`` argument that runs in one pool (`asha`,
+    `hyperband`): a frozen dataclass with ``metric``, ``mode`` and ``tiebreak`` (None or a
+    ``(metric, mode)`` pair) fields, ``name`` (how ``out_dir`` records it and errors name it),
+    and `scheduler`, which builds its `Scheduler` for one sweep."""
+
+    name: ClassVar[str]
+
+    def scheduler(self, ids: list[int], space, budget: int, record, paused: dict[int, Paused],
+                  finish: Callable, pause: Callable) -> Scheduler:  # fmt: skip
+        """The scheduler of the configurations ``ids`` of ``space`` (all of them, none finished
+        in ``record`` yet or some: a resumed sweep), each to ``budget`` units; ``paused``: runs
+        an earlier call paused (from ``out_dir``); ``finish(config_id, units, pruned)`` records
+        a run that stopped, ``pause(config_id, run)`` saves a paused one."""
+        raise NotImplementedError
 
 
 class Queue(Scheduler):

@@ -23,9 +23,10 @@ from rmsjax._engine.pool import Paused
 
 
 @dataclasses.dataclass(frozen=True)
-class Hyperband:
+class Hyperband(driver.Rule):
     """Hyperband, built by `hyperband`."""
 
+    name = "hyperband"
     metric: str
     mode: str
     eta: int = 3
@@ -80,6 +81,9 @@ class Hyperband:
             out.append(list(range(start, start + count)))
             start += count
         return out
+
+    def scheduler(self, ids, space, budget, record, paused, finish, pause) -> HyperbandScheduler:
+        return HyperbandScheduler(self, space, budget, record, paused, finish, pause)
 
 
 def hyperband(

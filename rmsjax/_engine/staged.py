@@ -17,25 +17,23 @@ from typing import Any
 import numpy as np
 
 from rmsjax._engine import checks, driver, program
-from rmsjax._engine.asha import Asha, AshaScheduler
 from rmsjax._engine.halving import Halving, Stage, promote, rung_scores
-from rmsjax._engine.hyperband import Hyperband, HyperbandScheduler
 from rmsjax._engine.pool import Paused, Pool, auto_width, trace_trainer
 from rmsjax._engine.record import StagedRecord, StagedResult, load_paused, save_paused
 from rmsjax._engine.store import open_store, run_fields
 
 
 def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, out_dir, progress,
-                  halving_rule: Halving | None, metadata: dict,
+                  halving_rule: Halving | driver.Rule | None, metadata: dict,
                   keys: str = "per_config") -> StagedResult:  # fmt: skip
     """`rmsjax.sweep` for a `Trainer` (see its docstring)."""
     budget, width = checks.check_budget(budget), checks.check_width(chunk_size, "chunk_size")
-    if halving_rule is not None and not isinstance(halving_rule, _RULES):
+    if halving_rule is not None and not isinstance(halving_rule, (Halving, driver.Rule)):
         raise TypeError(
             "`halving` must come from rmsjax.halving(...), rmsjax.asha(...) or "
             f"rmsjax.hyperband(...), got {halving_rule!r}"
         )
-    if isinstance(halving_rule, (Asha, Hyperband)):
+    if isinstance(halving_rule, driver.Rule):
         _one_pool(halving_rule, space)
     run = _Run(trainer, space, seeds, program.split_key(key, keys), program.check_devices(devices),
                budget, width, halving_rule)  # fmt: skip
@@ -64,7 +62,7 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
         elif isinstance(halving_rule, Halving):
             run.halving(groups, record, store, finish)
         else:
-            run.asynchronous(record, store, finish)
+            run.one_pool(record, store, finish)
     objective = (halving_rule.metric, halving_rule.mode) if halving_rule else None
     return record.result(space, store, metadata, objective, key=key, keys=keys)
 
@@ -89,7 +87,7 @@ class _Run:
         static = dict(zip(self.space.static_axes, static_values, strict=True))
         dynamic = {n: checks.traced_dtype(self.space.column(n)) for n in self.space.dynamic_axes}
         traced = trace_trainer(self.trainer, static, dynamic, self.key.aval)
-        checks.rule_metrics(_WHO.get(type(self.rule), "halving"), self.rule, traced)
+        checks.rule_metrics(getattr(self.rule, "name", "halving"), self.rule, traced)
         spec = record.set_spec(traced)
         if store is not None:
             store.check_program(ids[0], self.key, spec, traced, self._retrace(static_values))
@@ -148,39 +146,32 @@ class _Run:
                     finish(c, target, True)
             members = kept
 
-    def asynchronous(self, record: StagedRecord, store, finish: Callable) -> None:
-        """`asha` or `hyperband` in the pool of the space's one static combination."""
+    def one_pool(self, record: StagedRecord, store, finish: Callable) -> None:
+        """A `driver.Rule` (`asha`, `hyperband`) in the pool of the space's one static
+        combination."""
         paused = load_paused(record, store)
         ((static_values, ids),) = checks.groups(self.space).items()
 
         def pause(config_id, run):
             save_paused(record, store, config_id, run)
 
-        args = (self.space, self.budget, record, paused, finish, pause)
-        if isinstance(self.rule, Asha):
-            scheduler = AshaScheduler(self.rule, ids, *args)
-        else:
-            scheduler = HyperbandScheduler(self.rule, *args)
+        scheduler = self.rule.scheduler(ids, self.space, self.budget, record, paused, finish,
+                                        pause)  # fmt: skip
         if not record.done.all():
             driver.drive(self.pool(static_values, ids, record, store), scheduler, record)
-        if isinstance(scheduler, AshaScheduler):
-            scheduler.close()
+        scheduler.close()
 
 
 def _one_pool(rule, space) -> None:
-    """asha and hyperband run one pool: a static axis may take one value only."""
+    """A `driver.Rule` runs one pool: a static axis may take one value only."""
     changing = [n for n in space.static_axes if len(checks.distinct(space.column(n))) > 1]
     if changing:
-        who = _WHO[type(rule)]
         raise ValueError(
-            f"{who}: the space's static axes {changing} take several values (one compiled "
+            f"{rule.name}: the space's static axes {changing} take several values (one compiled "
             "program each), and its runs share one pool; run one search per value"
         )
 
 
-_RULES = (Halving, Asha, Hyperband)
-_RULE_NAMES = {Halving: "synchronous", Asha: "asha", Hyperband: "hyperband"}  # in out_dir
-_WHO = {Halving: "halving", Asha: "asha", Hyperband: "hyperband"}  # in messages
 _START = Paused(0, [], np.zeros(0))  # a run not started yet
 
 
@@ -193,9 +184,14 @@ def store_header(space, seeds, run_key, budget, rule, metadata, pbt=None) -> dic
         **run_fields(seeds, run_key),
         "budget": budget,
         # "synchronous": out_dirs of the earlier asynchronous rule are refused, not mixed in
-        "halving": {**_rule_header(rule), "rule": _RULE_NAMES[type(rule)]} if rule else None,
+        "halving": None if rule is None else {**_rule_header(rule), "rule": _rule_name(rule)},
         "pbt": None if pbt is None else _rule_header(pbt),
     }
+
+
+def _rule_name(rule) -> str:
+    """How out_dir records the rule: "synchronous" for `halving`, else the rule's name."""
+    return "synchronous" if isinstance(rule, Halving) else rule.name
 
 
 def _rule_header(rule) -> dict:
@@ -212,5 +208,6 @@ def _width(width, n: int, devices, traced, seeds, rule) -> int:
     fixed = checks.fixed_width(width, n, len(devices))
     if fixed is not None:
         return fixed
-    cap = None if rule is None else math.ceil(n / rule.eta)
+    eta = getattr(rule, "eta", None)  # a rule that stops runs: fewer slots than runs
+    cap = None if eta is None else math.ceil(n / eta)
     return auto_width(n, devices, traced.largest * seeds, cap)
