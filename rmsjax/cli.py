@@ -289,6 +289,7 @@ _COMMANDS = {  # summary, description, examples
   rmsjax sweep digits --search sobol --trials 16 --lr 1e-4:1e-1 --decay 0.8:0.999
   rmsjax sweep digits --search random --trials 27 --halving 3 --epochs 27
   rmsjax sweep digits --search pbt --population 8 --interval 3 --epochs 27
+  rmsjax sweep digits --search hyperband --trials 49 --epochs 27
   rmsjax sweep mnist --data-dir ../shared/data --epochs 3 --chunk-size 4
 
 Finished configurations are recorded in OUT/chunks as they finish (a pbt population at every
@@ -332,9 +333,11 @@ _OPTIONS = {  # command -> its own group: (flag, help, argparse keywords)
          "sobol (--trials drawn from the ranges); optuna (--trials asked of Optuna's TPE "
          "sampler, pruned by its median pruner); pbt (population-based training: --population "
          "drawn at random, trained together; every --interval epochs the bottom quarter copies "
-         "the weights of the top quarter and perturbs their hyperparameters)",
+         "the weights of the top quarter and perturbs their hyperparameters); asha or "
+         "hyperband (--trials drawn at random, stopped early by asynchronous successive "
+         "halving or by Hyperband's brackets of halving, with --halving's ETA, 3 unless given)",
          {"choices": SEARCHES, "default": "grid"}),
-        ("--trials", "configurations a random, sobol or optuna search draws",
+        ("--trials", "configurations a random, sobol, optuna, asha or hyperband search draws",
          {"type": _number(1), "metavar": "N"}),
         ("--population", "members of a pbt search (at least 4)",
          {"type": _number(1), "metavar": "N"}),

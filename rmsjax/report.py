@@ -240,8 +240,13 @@ def plan(config, data) -> list[str]:
         else:
             axes = ", ".join(f"{n} {_describe_axis(v)}" for n, v in varied.items())
             plural = "" if config.trials == 1 else "s"
-            what = f"{config.trials} configuration{plural} by {config.search} search over {axes}"
+            how = "random" if config.search in ("asha", "hyperband") else config.search
+            what = f"{config.trials} configuration{plural} by {how} search over {axes}"
         halving = "" if config.halving is None else f", successive halving (eta {config.halving})"
+        if config.search == "asha":
+            halving = f", asynchronous successive halving (eta {config.halving})"
+        elif config.search == "hyperband":
+            halving = f", Hyperband's brackets of successive halving (eta {config.halving})"
         if config.search == "pbt":
             every = f"{config.interval} {task.budget_unit}{'' if config.interval == 1 else 's'}"
             halving = (f", population-based training (every {every} by {config.metric}, the "

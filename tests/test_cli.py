@@ -568,6 +568,27 @@ def test_sweep_halving_stops_configurations_early(tmp_path, capsys):
     assert not (tmp_path / "heatmap.png").exists()
 
 
+@pytest.mark.parametrize("search, says", [
+    ("asha", "asynchronous successive halving (eta 3)"),
+    ("hyperband", "Hyperband's brackets of successive halving (eta 3)"),
+])  # fmt: skip
+def test_sweep_asha_and_hyperband_stop_trials_early(search, says, tmp_path, capsys):
+    argv = ["sweep", "digits", "--search", search, "--trials", 9, "--epochs", 9]
+    code, out, err = run(argv + ["--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0, err
+    assert says in out and "9 configurations by random search" in out
+    rows = _rows(tmp_path)
+    assert len(rows) == 9 and any(r["pruned"] == "True" for r in rows)
+    assert all(int(r["budget"]) == 9 for r in rows if r["pruned"] == "False")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["config"]["search"] == search and metrics["config"]["halving"] == 3
+    best = metrics["ranking"][0]
+    assert best["epochs"] == 9 and not best["pruned"]
+    code, out, err = run(argv + ["--out", tmp_path, "--no-progress"], capsys)  # resumed
+    assert code == 0, err
+    assert json.loads((tmp_path / "metrics.json").read_text())["loaded_configurations"] == 9
+
+
 def test_sweep_optuna_search_resumes(tmp_path, capsys):
     pytest.importorskip("optuna")
     argv = ["sweep", "xor", "--search", "optuna", "--trials", 4, "--epochs", 3]
@@ -602,6 +623,12 @@ def test_sweep_optuna_resume_refuses_other_options(tmp_path, capsys):
         (["sweep", "xor", "--lr", "1e-3:1e-1"], 1, "are ranges, which a grid cannot list"),
         (["sweep", "xor", "--search", "random"], 1, "needs --trials N >= 1, got None (not given)"),
         (["sweep", "quadratic", "--halving", 3], 1, "`halving` needs epochs"),
+        (
+            ["sweep", "quadratic", "--search", "asha", "--trials", 3],
+            1,
+            "search 'asha' needs epochs to stop at",
+        ),
+        (["sweep", "xor", "--search", "hyperband"], 1, "needs --trials N >= 1"),
         (["sweep", "xor", "--halving", 1], 2, "expected an integer >= 2"),
         (["sweep", "xor", "--lr", "0.1:0.01", "--search", "random"], 2, "needs LO < HI"),
         (["train", "xor", "--lr", "1e-3:1e-1"], 2, "a range is LO:HI:N"),

@@ -27,12 +27,17 @@ from rmsjax.presets import HPARAMS, NU_DTYPES, PRESETS, Preset, get_preset
 METRIC_ALIASES = {"final_loss": "loss"}
 """Older metric names a sweep's ``metric`` still accepts -> the name used now."""
 
-SEARCHES = ("grid", "random", "sobol", "optuna", "pbt")
+SEARCHES = ("grid", "random", "sobol", "optuna", "pbt", "asha", "hyperband")
 """How a sweep picks configurations: every one of a grid, ``trials`` drawn at random or from a
 Sobol sequence (:func:`rmsjax.sample`), ``trials`` asked of an Optuna study
-(:func:`rmsjax.optuna_search`, which needs ``optuna``), or a ``population`` drawn at random and
+(:func:`rmsjax.optuna_search`, which needs ``optuna``), a ``population`` drawn at random and
 trained by population-based training (:func:`rmsjax.pbt`), which changes their hyperparameters
-as they train."""
+as they train, or ``trials`` drawn at random and stopped early by asynchronous successive
+halving (:func:`rmsjax.asha`) or Hyperband's brackets (:func:`rmsjax.hyperband`)."""
+
+STOPPING = ("asha", "hyperband")
+"""The searches that draw their trials at random and always stop some early (``halving`` is
+their ``eta``, 3 unless given)."""
 
 
 @dataclasses.dataclass
@@ -93,7 +98,9 @@ class SweepConfig:
         (population-based training, classifiers only: ``population`` members drawn at random
         as ``"random"`` draws trials, trained together; every ``interval`` epochs the bottom
         quarter by ``metric`` copies the weights of the top quarter and perturbs their
-        hyperparameters, :func:`rmsjax.pbt` with its defaults).
+        hyperparameters, :func:`rmsjax.pbt` with its defaults), ``"asha"`` or ``"hyperband"``
+        (``trials`` drawn as ``"random"`` draws them, stopped early by :func:`rmsjax.asha` or
+        :func:`rmsjax.hyperband` with ``eta`` = ``halving``, 3 unless given; classifiers only).
       trials: configurations a sampled search draws (None for a grid and for ``"pbt"``).
       population: members of a ``"pbt"`` search, an int >= 4 (a quarter of it, at least one,
         is copied at each ranking); None for the other searches.
@@ -381,7 +388,17 @@ def _resolve_sweep(config: SweepConfig, task: tasks.Task, common: dict) -> Sweep
     if sampled and (config.trials is None or config.trials < 1):
         raise ValueError(f"search {config.search!r} needs `trials` >= 1, got {config.trials!r}")
     if config.search == "grid" and config.trials is not None:
-        raise ValueError("`trials` is for the sampled searches (random, sobol, optuna), not a grid")
+        raise ValueError(
+            "`trials` is for the sampled searches (random, sobol, optuna, asha, hyperband), not "
+            "a grid"
+        )
+    if config.search in STOPPING:
+        if not task.stageable:
+            raise ValueError(
+                f"search {config.search!r} needs epochs to stop at; task {task.name!r} has none"
+            )
+        if config.halving is None:
+            config = dataclasses.replace(config, halving=3)
     if config.halving is not None:
         if not task.stageable:
             raise ValueError(f"`halving` needs epochs to stop at; task {task.name!r} has none")

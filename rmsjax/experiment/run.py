@@ -268,8 +268,11 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
             metric=config.metric, **common,
         )  # fmt: skip
     if config.halving is not None:
-        staged["halving"] = rmsjax.halving(config.metric, config.mode, eta=int(config.halving),
-                                           tiebreak=task.tiebreak(config.metric))  # fmt: skip
+        rule = {"asha": rmsjax.asha, "hyperband": rmsjax.hyperband}.get(
+            config.search, rmsjax.halving
+        )
+        staged["halving"] = rule(config.metric, config.mode, eta=int(config.halving),
+                                 tiebreak=task.tiebreak(config.metric))  # fmt: skip
     if config.search == "pbt":  # the population is drawn as a random search draws its trials
         staged["pbt"] = rmsjax.pbt(config.metric, config.mode, interval=int(config.interval),
                                    tiebreak=task.tiebreak(config.metric))  # fmt: skip
@@ -277,8 +280,9 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
                               **config.space)  # fmt: skip
     elif config.search == "grid":
         space = rmsjax.grid(**config.space)
-    else:
-        space = rmsjax.sample(config.trials, seed=config.seed, method=config.search, **config.space)
+    else:  # asha and hyperband draw their trials as a random search does
+        method = "sobol" if config.search == "sobol" else "random"
+        space = rmsjax.sample(config.trials, seed=config.seed, method=method, **config.space)
     return rmsjax.sweep(fn, space, key=key, chunk_size=config.chunk_size, **common, **staged)
 
 
