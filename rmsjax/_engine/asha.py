@@ -24,29 +24,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rmsjax._engine import checks, driver
-from rmsjax._engine.halving import ranking, rung_scores
+from rmsjax._engine import driver
+from rmsjax._engine.halving import RungRule, ranking, rung_scores
 from rmsjax._engine.pool import Paused
 
 
 @dataclasses.dataclass(frozen=True)
-class Asha(driver.Rule):
+class Asha(RungRule, driver.Rule):
     """Asynchronous successive halving, built by `asha`."""
 
     name = "asha"
-    metric: str
-    mode: str
-    eta: int = 3
-    min_budget: int = 1
-    tiebreak: tuple[str, str] | None = None
-
-    def rungs(self, budget: int) -> list[int]:
-        """The units ``min_budget * eta**k`` below ``budget`` where runs are compared."""
-        out, rung = [], self.min_budget
-        while rung < budget:
-            out.append(rung)
-            rung *= self.eta
-        return out
 
     def scheduler(self, ids, space, budget, record, paused, finish, pause) -> AshaScheduler:
         return AshaScheduler(self, ids, space, budget, record, paused, finish, pause)
@@ -90,11 +77,7 @@ def asha(
     >>> rmsjax.asha("test_accuracy", mode="max", eta=3).rungs(27)
     [1, 3, 9]
     """
-    checks.direction("asha", metric, mode)
-    tiebreak = checks.tiebreak("asha", tiebreak)
-    eta = checks.int_at_least("asha", "eta", eta, 2)
-    min_budget = checks.int_at_least("asha", "min_budget", min_budget, 1)
-    return Asha(metric, mode, eta, min_budget, tiebreak)
+    return Asha.checked("asha", metric, mode, eta, min_budget, tiebreak)
 
 
 class AshaScheduler(driver.Scheduler):

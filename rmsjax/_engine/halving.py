@@ -21,8 +21,9 @@ from rmsjax._engine.pool import Paused
 
 
 @dataclasses.dataclass(frozen=True)
-class Halving:
-    """Synchronous successive halving, built by `halving`."""
+class RungRule:
+    """What every rule of the halving family holds (`halving`, `asha`, `hyperband`): the metric
+    and its direction, the halving rate, the first rung and the tie-breaker."""
 
     metric: str
     mode: str
@@ -30,13 +31,28 @@ class Halving:
     min_budget: int = 1
     tiebreak: tuple[str, str] | None = None
 
-    def rungs(self, budget: int) -> list[int]:
-        """The units ``min_budget * eta**k`` below ``budget`` where configurations are compared."""
-        out, rung = [], self.min_budget
+    def rungs(self, budget: int, first: int | None = None) -> list[int]:
+        """The units ``first * eta**k`` (``first``: ``min_budget`` unless given) below
+        ``budget`` where configurations are compared."""
+        out, rung = [], self.min_budget if first is None else first
         while rung < budget:
             out.append(rung)
             rung *= self.eta
         return out
+
+    @classmethod
+    def checked(cls, who: str, metric, mode, eta, min_budget, tiebreak):
+        """The rule, its arguments checked (errors name ``who``)."""
+        checks.direction(who, metric, mode)
+        tiebreak = checks.tiebreak(who, tiebreak)
+        eta = checks.int_at_least(who, "eta", eta, 2)
+        min_budget = checks.int_at_least(who, "min_budget", min_budget, 1)
+        return cls(metric, mode, eta, min_budget, tiebreak)
+
+
+@dataclasses.dataclass(frozen=True)
+class Halving(RungRule):
+    """Synchronous successive halving, built by `halving`."""
 
 
 def halving(
@@ -86,11 +102,7 @@ def halving(
     >>> rmsjax.halving("test_accuracy", mode="max", eta=3).rungs(27)
     [1, 3, 9]
     """
-    checks.direction("halving", metric, mode)
-    tiebreak = checks.tiebreak("halving", tiebreak)
-    eta = checks.int_at_least("halving", "eta", eta, 2)
-    min_budget = checks.int_at_least("halving", "min_budget", min_budget, 1)
-    return Halving(metric, mode, eta, min_budget, tiebreak)
+    return Halving.checked("halving", metric, mode, eta, min_budget, tiebreak)
 
 
 def score(values: np.ndarray, mode: str) -> float:

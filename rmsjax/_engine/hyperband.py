@@ -17,21 +17,16 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-from rmsjax._engine import checks, driver
-from rmsjax._engine.halving import promote, rung_scores
+from rmsjax._engine import driver
+from rmsjax._engine.halving import RungRule, promote, rung_scores
 from rmsjax._engine.pool import Paused
 
 
 @dataclasses.dataclass(frozen=True)
-class Hyperband(driver.Rule):
+class Hyperband(RungRule, driver.Rule):
     """Hyperband, built by `hyperband`."""
 
     name = "hyperband"
-    metric: str
-    mode: str
-    eta: int = 3
-    min_budget: int = 1
-    tiebreak: tuple[str, str] | None = None
 
     def brackets(self, budget: int) -> list[tuple[int, int]]:
         """``(n_s, first rung)`` of each bracket ``s`` from ``s_max`` down to 0 (Li et al.)."""
@@ -42,14 +37,6 @@ class Hyperband(driver.Rule):
             (math.ceil((s_max + 1) * self.eta**s / (s + 1)), budget // self.eta**s)
             for s in range(s_max, -1, -1)
         ]
-
-    def rungs(self, budget: int, first: int) -> list[int]:
-        """A bracket's rungs: ``first * eta**k`` below ``budget``."""
-        out, rung = [], first
-        while rung < budget:
-            out.append(rung)
-            rung *= self.eta
-        return out
 
     def split(self, n: int, budget: int) -> list[list[int]]:
         """Configuration ids ``0..n-1`` split among the brackets in proportion to their ``n_s``
@@ -126,11 +113,7 @@ def hyperband(
     >>> rmsjax.hyperband("test_accuracy", mode="max", eta=3).brackets(27)
     [(27, 1), (12, 3), (6, 9), (4, 27)]
     """
-    checks.direction("hyperband", metric, mode)
-    tiebreak = checks.tiebreak("hyperband", tiebreak)
-    eta = checks.int_at_least("hyperband", "eta", eta, 2)
-    min_budget = checks.int_at_least("hyperband", "min_budget", min_budget, 1)
-    return Hyperband(metric, mode, eta, min_budget, tiebreak)
+    return Hyperband.checked("hyperband", metric, mode, eta, min_budget, tiebreak)
 
 
 @dataclasses.dataclass
