@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from rmsjax._engine import checks, ranking
-from rmsjax._engine.spaces import Grid, distribution
+from rmsjax._engine.distributions import distribution
+from rmsjax._engine.spaces import Grid
 
 
 def to_optuna(result, study, metric=None, mode=None, space=None):

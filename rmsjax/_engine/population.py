@@ -23,10 +23,11 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from rmsjax._engine import checks, driver, program, staged
+from rmsjax._engine.distributions import Choice, IntUniform, LogUniform, Uniform
 from rmsjax._engine.halving import score
 from rmsjax._engine.pool import Paused, Pool, key_data, trace_trainer
 from rmsjax._engine.record import StagedRecord
-from rmsjax._engine.spaces import Choice, Configs, IntUniform, LogUniform, Sample, Uniform
+from rmsjax._engine.spaces import Configs, Sample
 from rmsjax._engine.store import open_store
 
 if TYPE_CHECKING:
