@@ -11,28 +11,26 @@ import importlib
 
 from rmsjax._cache import disable_compilation_cache, enable_compilation_cache
 from rmsjax._engine.asha import Asha, asha
-from rmsjax._engine.halving import Halving, halving
-from rmsjax._engine.hyperband import Hyperband, hyperband
-from rmsjax._engine.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
-from rmsjax._engine.population import PBT, PBTResult, pbt, replay
-from rmsjax._engine.record import StagedResult
-from rmsjax._engine.results import SweepResult
-from rmsjax._engine.search import optuna_search
-from rmsjax._engine.spaces import (
+from rmsjax._engine.distributions import (
     Choice,
-    Configs,
-    Grid,
     LogUniform,
-    Sample,
     Static,
     Uniform,
     choice,
-    grid,
     loguniform,
-    sample,
     static,
     uniform,
 )
+from rmsjax._engine.halving import Halving, halving
+from rmsjax._engine.hyperband import Hyperband, hyperband
+from rmsjax._engine.pbt_result import PBTResult
+from rmsjax._engine.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
+from rmsjax._engine.population import PBT, pbt
+from rmsjax._engine.record import StagedResult
+from rmsjax._engine.replay import replay
+from rmsjax._engine.results import SweepResult
+from rmsjax._engine.search import optuna_search
+from rmsjax._engine.spaces import Configs, Grid, Sample, grid, sample
 from rmsjax._engine.sweep import sweep
 from rmsjax._engine.trainer import Trainer
 from rmsjax._src.alias import keras_rmsprop, rmsprop, tf1_rmsprop, torch_rmsprop

@@ -16,6 +16,6 @@ under it. Another process holding it raises :class:`BusyError`. The ``rmsjax`` c
 []
 """
 
-from rmsjax._engine.store import BusyError, claim, clear, holds_results
+from rmsjax._engine.locks import BusyError, claim, clear, holds_results
 
 __all__ = ["BusyError", "claim", "clear", "holds_results"]

@@ -1027,7 +1027,7 @@ def test_an_optuna_search_writes_its_space_to_the_optuna_storage(tmp_path, capsy
     assert code == 0, err
     (summary,) = optuna.get_all_study_summaries(url)
     study = optuna.load_study(study_name=summary.study_name, storage=url)
-    from rmsjax._engine.spaces import distribution
+    from rmsjax._engine.distributions import distribution
 
     config = experiment.resolve(experiment.SweepConfig(task="xor", search="optuna", trials=2))
     # The distributions of the space searched, not the range of the two values it drew.

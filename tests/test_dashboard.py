@@ -66,7 +66,7 @@ def test_the_dashboard_lists_the_commands_study_and_trials(make, written):
     trials = detail["trials"]
     assert len(trials) == len(rows)
     config = experiment.resolve(experiment.SweepConfig("digits", search="random", trials=6))
-    from rmsjax._engine.spaces import distribution
+    from rmsjax._engine.distributions import distribution
 
     space = {name: distribution(name, v).to_optuna() for name, v in config.space.items()}
     seen = set()

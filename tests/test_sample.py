@@ -114,7 +114,7 @@ def test_a_tuple_is_refused_as_ambiguous():
 
 
 def test_an_int_range_draws_its_values_evenly():
-    from rmsjax._engine.spaces import IntUniform
+    from rmsjax._engine.distributions import IntUniform
 
     draws = IntUniform(1, 7, step=2).from_unit(np.linspace(0, 0.999, 400))
     assert sorted(set(draws)) == [1, 3, 5, 7] and draws.count(1) == draws.count(7) == 100

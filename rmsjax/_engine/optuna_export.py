@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from rmsjax._engine import checks
-from rmsjax._engine.spaces import Grid, distribution
+from rmsjax._engine import checks, ranking
+from rmsjax._engine.distributions import distribution
+from rmsjax._engine.spaces import Grid
 
 
 def to_optuna(result, study, metric=None, mode=None, space=None):
@@ -38,9 +39,9 @@ def to_optuna(result, study, metric=None, mode=None, space=None):
             f"mode={mode!r}: create the study with "
             f"direction={'maximize' if mode == 'max' else 'minimize'!r}"
         )
-    scores = result._scores(metric)
+    scores = ranking.scores(result, metric)
     diverged = result.diverged.any(axis=1) | np.isnan(scores)
-    stopped = ~result._eligible()
+    stopped = ~ranking.eligible(result)
     curve = result.metrics.get(f"{metric}_curve")
     curve = None if curve is None else curve.astype(np.float64).mean(axis=1)
     units = getattr(result, "budget", None)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rmsjax._engine import checks
+from rmsjax._engine import checks, ranking
 from rmsjax._engine.spaces import Grid
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _plot_curves(result, ax, fig, metric, unit=None):
     diverged = result.diverged.any(axis=1)
     curves = result.metrics[metric].astype(np.float64).mean(axis=1)
     n = len(result.space)
-    stopped = ~result._eligible()  # a staged result: stopped before the budget (halving)
+    stopped = ~ranking.eligible(result)  # a staged result: stopped before the budget (halving)
     staged = getattr(result, "max_budget", 0) > 0
     if unit is None and not staged:
         xs, xlabel = np.arange(curves.shape[1]), f"position in {metric}"
@@ -113,7 +113,7 @@ def _plot_curves(result, ax, fig, metric, unit=None):
 
 
 def _plot_scalar(result, ax, fig, metric, x, y, mode):
-    scores = result._scores(metric).reshape(result.space.shape)
+    scores = ranking.scores(result, metric).reshape(result.space.shape)
     names = list(result.space.names)
     varying = [n for n in names if len(result.space.axes[n]) > 1]
     for arg, value in (("x", x), ("y", y)):
@@ -164,7 +164,7 @@ def _plot_points(result, ax, metric, x, mode):
     if x not in names:
         raise ValueError(f"`x` must be one of the axes {names}, got {x!r}")
     xs = np.asarray([v if isinstance(v, (int, float)) else str(v) for v in result.space.column(x)])
-    scores, full = result._scores(metric), result._eligible()
+    scores, full = ranking.scores(result, metric), ranking.eligible(result)
     ax.scatter(xs[full], scores[full], label="trained the full budget")
     if not full.all():  # stopped early (halving, a pruner): its score at the budget it reached
         ax.scatter(xs[~full], scores[~full], facecolors="none", edgecolors="C0",
@@ -273,7 +273,7 @@ def plot_schedules(result, metric: str | None = None, *, unit="unit", path=None,
     fig, axes = _axes(axes, len(panels))
     import matplotlib as mpl
 
-    final = result._scores(rule.metric)  # NaN where a seed diverged
+    final = ranking.scores(result, rule.metric)  # NaN where a seed diverged
     finite = final[np.isfinite(final)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     tied = hi == lo  # every member ends at the same score: one colour, mid-scale

@@ -16,20 +16,22 @@ import functools
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
 from rmsjax._engine import checks, driver, program, staged
+from rmsjax._engine.distributions import Choice, IntUniform, LogUniform, Uniform
 from rmsjax._engine.halving import score
 from rmsjax._engine.pool import Paused, Pool, key_data, trace_trainer
-from rmsjax._engine.record import StagedRecord, StagedResult
-from rmsjax._engine.results import SweepResult
-from rmsjax._engine.spaces import Choice, Configs, IntUniform, LogUniform, Sample, Uniform
+from rmsjax._engine.record import StagedRecord
+from rmsjax._engine.spaces import Configs, Sample
 from rmsjax._engine.store import open_store
+
+if TYPE_CHECKING:
+    from rmsjax._engine.pbt_result import PBTResult
 
 _FROM = "_from"  # the record's column: the member copied at the start of each unit, or -1
 
@@ -198,175 +200,6 @@ class _Axis:
             steps = old + (1 if factor > 1 else -1)
         top = (dist.high - dist.low) // dist.step
         return int(dist.low + dist.step * min(max(steps, 0), top))
-
-
-# The result.
-
-
-@dataclasses.dataclass(repr=False, eq=False)
-class PBTResult(StagedResult):
-    """The result of `rmsjax.sweep` with ``pbt=``: one row per member.
-
-    ``space`` holds every member's *final* hyperparameters (`best` returns the best member's);
-    ``initial`` is the space the population started from. ``hparams[name]`` is ``(members,
-    budget)``: the value member ``m``'s slot trained unit ``u`` with; ``copied_from`` is
-    ``(members, budget)``: the member whose carry ``m`` took at the start of unit ``u`` (-1
-    where it kept its own). `schedule` follows a member's lineage through those copies.
-    ``resumed_units`` is ``(members,)``: the units each member had trained before this call
-    (0 when it started fresh, the unit of the saved population it continued from, or the budget
-    for a member loaded finished from ``out_dir``); this call trained the rest.
-    """
-
-    initial: Any = None
-    hparams: dict[str, np.ndarray] = None
-    copied_from: np.ndarray = None
-    rule: PBT = None
-    slots: dict[int, int] = None  # member -> its slot in its group's pool
-    devices: int = 1
-    resumed_units: np.ndarray = None  # int (members,): units done before this call
-
-    def to_pandas(self):
-        """As `SweepResult.to_pandas`, one row per (member, seed) with the member's final
-        hyperparameters and metrics, and ``copies`` (how many times the member took another
-        member's carry) and ``<name>_curve`` for each scalar metric: the member slot's values
-        per unit, as an array in each row (a curve jumps where the member copied)."""
-        frame = super().to_pandas()
-        frame["copies"] = np.repeat((self.copied_from >= 0).sum(axis=1), self.seeds)
-        for name in self.scalar_metrics:
-            curve = self.metrics.get(f"{name}_curve")
-            if curve is not None:
-                frame[f"{name}_curve"] = list(curve.reshape(-1, curve.shape[-1]))
-        return frame
-
-    def history(self, metric=None, mode=None, order=None, tiebreak=None):
-        """As `SweepResult.history`; ``order`` defaults to ``"rungs"``: a population trains
-        every member one unit at a time together, and each point is the best member after that
-        unit (the last one `best`'s)."""
-        return super().history(metric, mode, "rungs" if order is None else order, tiebreak)
-
-    def lineage(self, member: int) -> np.ndarray:
-        """``(budget,)``: the member whose slot (and run keys) trained each unit of ``member``'s
-        final state: its ancestors up to each copy, then itself."""
-        member = _member(member, len(self.space))
-        owner, out = member, np.empty(self.max_budget, np.int64)
-        for u in range(self.max_budget - 1, -1, -1):
-            out[u] = owner
-            if self.copied_from[owner, u] >= 0:
-                owner = int(self.copied_from[owner, u])
-        return out
-
-    def schedule(self, member: int):
-        """``member``'s schedule as a pandas DataFrame, one row per unit.
-
-        Columns: ``unit`` (0-based), ``member`` (whose run trained that unit: the lineage),
-        ``copied`` (True where the lineage moved to another member at that unit), one column
-        per hyperparameter (the values that unit trained with; static ones included) and the
-        searched metric after that unit (mean over seeds, of the member of the lineage).
-        ``frame.attrs`` records what `rmsjax.replay` needs (seeds, widths, slots, keys, dtypes).
-
-        Example:
-          >>> import jax, jax.numpy as jnp, rmsjax
-          >>> trainer = rmsjax.Trainer(
-          ...     init=lambda hp, key: jnp.float32(1.0),
-          ...     advance=lambda w, hp, key: (w * (1 - hp["lr"]), {"w": w * (1 - hp["lr"])}))
-          >>> result = rmsjax.sweep(trainer, rmsjax.grid(lr=[0.1, 0.2, 0.3, 0.4]),
-          ...                       key=jax.random.key(0), budget=4, progress=False,
-          ...                       pbt=rmsjax.pbt("w", mode="min", interval=2, fraction=0.5))
-          >>> frame = result.schedule(0)
-          >>> list(frame.columns)
-          ['unit', 'member', 'copied', 'lr', 'w']
-          >>> frame["member"].tolist()  # member 0 (worst at unit 2) continued a best one's run
-          [3, 3, 0, 0]
-        """
-        import pandas as pd
-
-        member = _member(member, len(self.space))
-        lineage = self.lineage(member)
-        units = np.arange(self.max_budget)
-        columns: dict[str, Any] = {
-            "unit": units,
-            "member": lineage,
-            "copied": np.r_[False, lineage[1:] != lineage[:-1]],
-        }
-        for name in self.space.names:
-            if name in self.hparams:
-                columns[name] = self.hparams[name][lineage, units]
-            else:
-                columns[name] = [self.space[member][name]] * self.max_budget
-        metric = self.rule.metric
-        curve = self.metrics[f"{metric}_curve"].astype(np.float64).mean(axis=1)
-        columns[metric] = curve[lineage, units]
-        frame = pd.DataFrame(columns)
-        first = _group_first(self.space, member)
-        frame.attrs = {
-            "rmsjax": "pbt schedule",
-            "member": member,
-            "budget": self.max_budget,
-            "seeds": self.seeds,
-            "width": int(self.chunk_sizes[first]),
-            "devices": self.devices,
-            "slots": {int(m): int(self.slots[int(m)]) for m in set(lineage.tolist())},
-            "static": {n: self.space[member][n] for n in self.space.static_axes},
-            "dtypes": {n: np.dtype(self.hparams[n].dtype).name for n in self.space.dynamic_axes},
-            "traced_dtypes": dict(self._traced_dtypes),
-            "keys": self.keys,
-        }
-        return frame
-
-    _traced_dtypes: dict = dataclasses.field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        copies = int((self.copied_from >= 0).sum())
-        base = SweepResult.__repr__(self)[len("SweepResult(") : -1]
-        base = base.replace("configuration", "member", 1)
-        return f"PBTResult({base}; pbt every {self.rule.interval} units: {copies} copies)"
-
-    def plot_schedules(self, metric: str | None = None, *, unit="unit", path=None, axes=None):
-        """The classic PBT picture: each hyperparameter against units for every member.
-
-        One panel per dynamic hyperparameter that takes more than one value, then one of
-        ``metric``'s curve (mean over seeds); one line per member slot, coloured by its final
-        score (the searched metric, mean over seeds; grey where it diverged; the best in
-        yellow). Where a member copied another at unit ``u``, its line breaks and a dashed
-        segment jumps from the donor's value at ``u - 1`` to the member's new value at ``u``.
-        Units are drawn from 1 (the value that trained unit 1; the metric after it). The y axis
-        is logarithmic for a ``loguniform`` axis or positive values spanning two decades.
-
-        Args:
-          metric: a scalar metric whose curve is recorded; default the searched one.
-          unit: what a unit is, for the axis label (e.g. ``"epoch"``).
-          path: if given, the figure is saved there (format from the suffix, e.g. ``.png``).
-          axes: matplotlib Axes to draw into, one per panel; default a new figure.
-
-        Returns:
-          The matplotlib Figure.
-
-        Example:
-          >>> import jax, jax.numpy as jnp, rmsjax
-          >>> trainer = rmsjax.Trainer(
-          ...     init=lambda hp, key: jnp.float32(1.0),
-          ...     advance=lambda w, hp, key: (w * (1 - hp["lr"]), {"w": w * (1 - hp["lr"])}))
-          >>> result = rmsjax.sweep(trainer, rmsjax.grid(lr=[0.1, 0.2, 0.3, 0.4]),
-          ...                       key=jax.random.key(0), budget=4, progress=False,
-          ...                       pbt=rmsjax.pbt("w", mode="min", interval=2, fraction=0.5))
-          >>> fig = result.plot_schedules()  # path="pbt.png" saves it
-          >>> [ax.get_ylabel() for ax in fig.axes]  # the lr panel, the metric, the colour bar
-          ['lr', 'w', 'final w']
-        """
-        from rmsjax._engine.plotting import plot_schedules
-
-        return plot_schedules(self, metric, unit=unit, path=path, axes=axes)
-
-
-def _member(member, n: int) -> int:
-    if isinstance(member, bool) or not isinstance(member, numbers.Integral) or not 0 <= member < n:
-        raise ValueError(f"`member` must be an int in [0, {n}), got {member!r}")
-    return int(member)
-
-
-def _group_first(space, member: int) -> int:
-    static = tuple(space[member][a] for a in space.static_axes)
-    return checks.groups(space)[static][0]
 
 
 # The driver.
@@ -621,6 +454,8 @@ def _state_name(first_id: int) -> str:
 
 
 def _result(space, record: StagedRecord, rule, metadata, key, keys, slots, n_devices, dtypes):
+    from rmsjax._engine.pbt_result import PBTResult  # here: pbt_result imports this module's PBT
+
     hparams = {n: record.arrays[_hp_column(n)][:, 0] for n in space.dynamic_axes}
     copied = record.arrays[_FROM][:, 0].astype(np.int64)
     final = {n: [] for n in space.names}
@@ -642,116 +477,3 @@ def _result(space, record: StagedRecord, rule, metadata, key, keys, slots, n_dev
 
 def _python(value):
     return value.item() if isinstance(value, np.generic) else value
-
-
-# Replay.
-
-
-def replay(trainer, schedule, *, key, alone: bool = False, devices=None) -> dict[str, np.ndarray]:
-    """Trains one lineage of a population-based search again, from its `schedule`.
-
-    ``schedule`` is ``result.schedule(member)`` of `rmsjax.sweep` with ``pbt=`` (a pandas
-    DataFrame, with what is needed in ``.attrs``); its hyperparameter columns may be edited to
-    try another schedule. The lineage is trained unit by unit: each unit with its row's
-    hyperparameters and the run keys of its row's ``member`` (with the sweep's ``key`` these are
-    the keys that unit had), the carry passing on from member to member where ``copied`` is set.
-
-    By default it runs in a pool as wide as the sweep's, each unit in the slot its member had,
-    on as many devices: the batched program then rounds as it did in the sweep and the result
-    equals the member's metrics bit for bit. ``alone=True`` trains it in a pool of one slot on
-    one device, which is cheaper but rounds differently: the same schedule then ends close to,
-    not exactly at, the sweep's figures (batched matmuls sum in another order; on the digits MLP
-    a width-1 replay of a member of a population of 8 ended 16% away in training loss and 0.014
-    in test accuracy, as `rmsjax.sweep` differs between widths).
-
-    Args:
-      trainer: the `Trainer` of the sweep.
-      schedule: a DataFrame from `PBTResult.schedule`.
-      key: the sweep's key for the same runs (another key: the same schedule, other draws).
-      alone: train in one slot on one device instead of at the sweep's width.
-      devices: devices to run on (default ``jax.devices()``); without ``alone`` as many as the
-        sweep used are taken from it.
-
-    Returns:
-      A dict: each metric of ``Trainer.advance`` after the last unit, ``(seeds, *shape)``, and
-      ``<name>_curve`` ``(seeds, budget)`` of each scalar metric.
-
-    Example:
-      >>> import jax, jax.numpy as jnp, numpy as np, rmsjax
-      >>> trainer = rmsjax.Trainer(
-      ...     init=lambda hp, key: jnp.float32(1.0),
-      ...     advance=lambda w, hp, key: (w * (1 - hp["lr"]), {"w": w * (1 - hp["lr"])}))
-      >>> result = rmsjax.sweep(trainer, rmsjax.grid(lr=[0.1, 0.2, 0.3, 0.4]),
-      ...                       key=jax.random.key(0), budget=4, progress=False,
-      ...                       pbt=rmsjax.pbt("w", mode="min", interval=2, fraction=0.5))
-      >>> again = rmsjax.replay(trainer, result.schedule(0), key=jax.random.key(0))
-      >>> bool(np.array_equal(again["w"], result.metrics["w"][0]))
-      True
-    """
-    attrs = getattr(schedule, "attrs", None)
-    if not isinstance(attrs, Mapping) or attrs.get("rmsjax") != "pbt schedule":
-        raise TypeError(
-            "replay: `schedule` must be a DataFrame from result.schedule(member) of a sweep "
-            f"with pbt=, got {type(schedule).__name__}"
-        )
-    if not isinstance(alone, bool):
-        raise TypeError(f"replay: `alone` must be True or False, got {alone!r}")
-    budget, seeds = int(attrs["budget"]), int(attrs["seeds"])
-    if len(schedule) != budget or list(schedule["unit"]) != list(range(budget)):
-        raise ValueError(f"replay: `schedule` must have one row per unit 0..{budget - 1}")
-    run_key = program.split_key(key, attrs["keys"])
-    devices = program.check_devices(devices)
-    if alone:
-        width, devices = 1, devices[:1]
-    else:
-        width, n = int(attrs["width"]), int(attrs["devices"])
-        if len(devices) < n:
-            raise ValueError(
-                f"replay: the sweep ran on {n} devices and {len(devices)} are given; pass "
-                "alone=True to train the lineage on one"
-            )
-        devices = devices[:n]
-    dtypes = {n: np.dtype(d) for n, d in attrs["traced_dtypes"].items()}
-    traced = trace_trainer(trainer, dict(attrs["static"]), dtypes, run_key.aval)
-    pool = Pool(traced, list(dtypes), run_key, seeds, width, devices)
-    names = traced.metric_names
-    members = schedule["member"].to_numpy()
-    slots = {int(k): int(v) for k, v in attrs["slots"].items()}
-    out: dict[str, np.ndarray] = {}
-    curves = {n: np.full((seeds, budget), np.nan) for n in traced.scalar_metrics()}
-    slot = None
-    for u in range(budget):
-        member = int(members[u])
-        row = {n: schedule[n].iloc[u] for n in dtypes}
-        new_slot = 0 if alone else slots[member]
-        if u == 0:
-            pool.place(new_slot, member, row)
-            fresh = np.zeros(width, bool)
-            fresh[new_slot] = True
-            pool.start(fresh)
-        elif member != members[u - 1]:  # the carry moves on to another member's keys
-            taken = pool.take([slot])[slot]
-            pool.release(slot)
-            pool.place(new_slot, member, row, u)
-            pool.restore({new_slot: Paused(u, taken.carry, _run_keys(run_key, member, seeds))})
-        else:
-            for n, v in row.items():
-                pool.hp[n][new_slot] = v
-        slot = new_slot
-        metrics = pool.step()
-        for n, m in zip(names, metrics, strict=True):
-            out[n] = m[slot]
-            if n in curves:
-                curves[n][:, u] = m[slot]
-    out.update({f"{n}_curve": c for n, c in curves.items()})
-    return out
-
-
-def _run_keys(run_key: program.RunKey, member: int, seeds: int) -> np.ndarray:
-    """The key data of ``member``'s runs, as the pool derives them."""
-    base = jax.random.wrap_key_data(jnp.asarray(run_key.data), impl=run_key.impl)
-    folded = int(program.config_ids_for_keys(np.asarray([member]), run_key.shared)[0])
-    config_key = jax.random.fold_in(base, folded)
-    return np.stack(
-        [np.asarray(jax.random.key_data(jax.random.fold_in(config_key, s))) for s in range(seeds)]
-    )

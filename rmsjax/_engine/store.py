@@ -26,23 +26,17 @@ import difflib
 import glob
 import json
 import os
-import shutil
 import tempfile
 import uuid
-import weakref
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; exclusive file creation still protects chunks
-    fcntl = None
-
 import jax
 import numpy as np
 
+from rmsjax._engine import locks
 from rmsjax._engine.interrupts import deferred_sigint
 
 _MANIFEST = "manifest.json"
@@ -50,11 +44,6 @@ _FORMAT = 1
 _ABSENT = {"metadata": {}, "keys": "per_config"}  # what a manifest without the field means
 _FIX = "Use a new out_dir (or delete this one) to run this sweep."
 _CHUNK = "chunk_{:05d}.npz"
-
-# The write locks this process holds: real path of a lock file -> [file descriptor, owner], the
-# owner being the `Store` that may write (a later Store of the same folder in this process takes
-# the lock over: the earlier one was abandoned, e.g. by an exception kept alive in a traceback).
-_HELD: dict[str, list] = {}
 
 
 def _version() -> str:
@@ -122,23 +111,23 @@ class Store:
             )
         self.header = _json(header)
         self.writer = writer
-        self._lock: str | None = None  # the key of the write lock in _HELD, for a writer
+        self._lock: str | None = None  # the key of the write lock in locks.HELD, for a writer
         if writer:
             try:
                 os.makedirs(self.path, exist_ok=True)
             except OSError as e:
                 raise ValueError(f"`out_dir` {self.path!r} cannot be created: {e.strerror}") from e
-        key = _lock(self.path) if writer else None
+        key = locks.lock(self.path) if writer else None
         try:
             self.manifest: dict | None = self._read_manifest()
             if self.manifest is not None:
                 self._compare_header()
         except Exception:
-            _unlock(key, None)  # a refused call keeps no lock (nor takes one over)
+            locks.unlock(key, None)  # a refused call keeps no lock (nor takes one over)
             raise
         if key is not None:
             self._lock = key
-            _own(key, self)
+            locks.own(key, self)
         self.run_id: str = (self.manifest or {}).get("run_id") or uuid.uuid4().hex
         self._checked: set = set()  # programs found equal to the other key kind's record
         self._next_chunk = _next_chunk(self.path) if writer else 0
@@ -395,132 +384,18 @@ class Store:
     def close(self) -> None:
         """Releases the write lock now (it is released anyway when the Store is collected);
         the Store may not write after it."""
-        held = _HELD.get(self._lock) if self._lock else None
+        held = locks.HELD.get(self._lock) if self._lock else None
         if held is not None and held[1]() is self:
-            _unlock(self._lock, held[1])
+            locks.unlock(self._lock, held[1])
 
     def _check_owner(self) -> None:
-        held = _HELD.get(self._lock) if self._lock else None
+        held = locks.HELD.get(self._lock) if self._lock else None
         if self._lock and (held is None or held[1]() is not self):
             raise ValueError(
                 f"out_dir {self.path!r} was opened for writing again by a later call in this "
                 "process, which now owns it (or this call closed it); this call may no longer "
                 "write there"
             )
-
-
-class BusyError(ValueError):
-    """The folder is being written by another process (its write lock is held)."""
-
-
-def claim(path) -> None:
-    """Takes the write lock of the folder ``path`` (created if missing) for this process, before
-    anything there is deleted or written, and holds it: the next `Store` of ``path`` in this
-    process takes it over, without a moment unlocked; else it lasts as long as the process.
-
-    Raises `BusyError` naming the folder while another process writes it.
-
-    >>> import tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> claim(folder)
-    >>> claim(folder)  # held by this process already: nothing to do
-    """
-    path = os.fspath(path)
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"`out_dir` {path!r} cannot be created: {e.strerror}") from e
-    _lock(path)
-
-
-def holds_results(path) -> bool:
-    """Whether the folder ``path`` holds anything a rerun continues from: a finished chunk, a
-    paused run (halving) or a saved population (pbt).
-
-    >>> import tempfile
-    >>> holds_results(tempfile.mkdtemp()), holds_results("/no/such/folder")
-    (False, False)
-    """
-    path = os.fspath(path)
-    if not os.path.isdir(path):
-        return False
-    for name in os.listdir(path):
-        if name.startswith(("chunk_", "paused_", "pbt_")) and name.endswith(".npz"):
-            if os.path.getsize(os.path.join(path, name)) > 0:  # not a name claimed, then left
-                return True
-    return False
-
-
-def clear(path, keep: bool = True) -> None:
-    """Deletes what a sweep wrote in the folder ``path`` (all of it: the folder is the sweep's),
-    first taking its write lock (`claim`), which this process keeps; the folder stays unless
-    not ``keep`` (for a run that writes no sweep there: then the folder and its lock go).
-
-    >>> import os, tempfile
-    >>> folder = tempfile.mkdtemp()
-    >>> open(os.path.join(folder, "chunk_00000.npz"), "w").close()
-    >>> clear(folder)
-    >>> os.listdir(folder)
-    []
-    """
-    path = os.fspath(path)
-    claim(path)
-    with os.scandir(path) as entries:
-        names = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
-    for name, is_dir in names:
-        if is_dir:
-            shutil.rmtree(os.path.join(path, name))
-        else:
-            os.remove(os.path.join(path, name))
-    if not keep:
-        os.rmdir(path)
-        key = os.path.realpath(path)
-        if key in _HELD and _HELD[key][1] is None:  # not (yet) owned by a Store
-            _unlock(key, None)
-
-
-def _lock(path: str) -> str | None:
-    """Takes the write lock of ``path`` unless this process holds it; returns its key in _HELD.
-
-    The lock is an exclusive ``flock`` on the directory itself (no file is added to it). Where
-    the file system refuses such a lock (some network file systems may), there is none, and
-    only the exclusive creation of chunk files detects a second writer, at its first save.
-    """
-    if fcntl is None:
-        return None
-    key = os.path.realpath(path)
-    if key in _HELD:  # held by an earlier Store of this process: `_own` takes it over
-        return key
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as e:
-        os.close(fd)
-        raise BusyError(
-            f"out_dir {path!r} is being written by another process; two writers would "
-            "overwrite each other's results. Wait for it to finish, or give each process its "
-            "own out_dir"
-        ) from e
-    except OSError:
-        os.close(fd)
-        return None
-    _HELD[key] = [fd, None]
-    return key
-
-
-def _own(key: str, store: Store) -> None:
-    """Makes ``store`` the only Store of this process that may write with the lock ``key``."""
-    held = _HELD[key]
-    held[1] = weakref.ref(store)
-    weakref.finalize(store, _unlock, key, held[1])
-
-
-def _unlock(key: str | None, owner) -> None:
-    """Releases the lock ``key`` if ``owner`` (a weak reference, or None: nobody) owns it."""
-    held = _HELD.get(key) if key is not None else None
-    if held is not None and held[1] is owner:  # not owned (or taken over) by another Store
-        del _HELD[key]
-        os.close(held[0])  # releases the flock
 
 
 # What np.load raises for a truncated or damaged .npz: a bad zip, a short read, bad data.
