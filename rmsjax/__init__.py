@@ -26,7 +26,7 @@ from rmsjax._engine.hyperband import Hyperband, hyperband
 from rmsjax._engine.pbt_result import PBTResult
 from rmsjax._engine.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
 from rmsjax._engine.population import PBT, pbt
-from rmsjax._engine.record import StagedResult
+from rmsjax._engine.record import Finished, StagedResult
 from rmsjax._engine.replay import replay
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.search import optuna_search
@@ -49,6 +49,7 @@ __all__ = [
     "Asha",
     "Choice",
     "Configs",
+    "Finished",
     "Grid",
     "Halving",
     "Hyperband",

@@ -17,6 +17,7 @@ and pruner) and `population.Population` (PBT).
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -106,6 +107,7 @@ def drive(pool: Pool, scheduler: Scheduler, record: Any) -> None:
                 break
             config_id, values, paused = job
             pool.place(slot, config_id, values, 0 if paused is None else paused.units)
+            record.started.setdefault(config_id, time.time())
             if paused is None:
                 fresh[slot] = True
             else:

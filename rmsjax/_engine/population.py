@@ -206,7 +206,8 @@ class _Axis:
 
 
 def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_dir, progress,
-              rule: PBT, metadata: dict, keys: str = "per_config") -> PBTResult:  # fmt: skip
+              rule: PBT, metadata: dict, keys: str = "per_config",
+              on_finish=None) -> PBTResult:  # fmt: skip
     """`rmsjax.sweep` with ``pbt=`` (see `pbt`)."""
     budget = checks.check_budget(budget)
     if not isinstance(rule, PBT):
@@ -236,6 +237,13 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
     store = open_store(out_dir, header)
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
+    if on_finish is not None:
+
+        def final(member):  # its hyperparameters after the last unit
+            last = {n: _python(record.arrays[_hp_column(n)][member, 0, -1]) for n in axes}
+            return {**space[member], **last}
+
+        record.on_finish = (on_finish, final)
     dtypes = {n: checks.traced_dtype(space.column(n)) for n in space.dynamic_axes}
     host_dtypes = {n: _host_dtype(axes[n], space.column(n)) for n in space.dynamic_axes}
     extra = {_hp_column(n): ((budget,), host_dtypes[n]) for n in space.dynamic_axes}
@@ -339,12 +347,16 @@ class Population(driver.Scheduler):
         return driver.STOP if unit >= self.budget else driver.CONTINUE
 
     def finished(self, config_id: int, unit: int, metrics: dict, pruned: bool) -> None:
-        self.record.finish(config_id, self.budget, False, None)
+        self.record.finish(config_id, self.budget, False, None, notify=False)
         self.left -= 1
-        if self.left == 0 and self.store is not None:  # saved at once, as one chunk
+        if self.left > 0:
+            return
+        if self.store is not None:  # saved at once, as one chunk
             arrays = [a[self.members] for a in self.record.arrays.values()]
             self.store.save(self.members, arrays)
             self.store.drop_state(_state_name(self.ids[0]))
+        for m in self.ids:
+            self.record.notify(m)
 
     def boundary(self, pool: Pool) -> None:
         self.unit += 1

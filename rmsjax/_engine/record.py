@@ -4,6 +4,7 @@ per configuration), its result type, and the runs paused in ``out_dir``."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,20 @@ from rmsjax._engine import checks, columns
 from rmsjax._engine.pool import Paused, TracedTrainer
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.store import Store, key_kind
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """One configuration that finished training, as `rmsjax.sweep`'s ``on_finish`` gets it."""
+
+    config_id: int
+    hparams: dict[str, Any]  # its hyperparameters (a pbt member's at the end)
+    metrics: dict[str, np.ndarray]  # each metric's values over seeds, (seeds, ...); curves too
+    units: int | None  # units trained (a Trainer), None for a train_fn
+    pruned: bool  # stopped early by its search
+    started: float  # when it started training in this call (time.time())
+    finished: float  # when it finished (time.time())
+
 
 # The record of results.
 
@@ -30,6 +45,10 @@ class StagedRecord:
         self.loaded = np.zeros(n, bool)  # finished in an earlier run, read from out_dir
         self.widths: dict[int, int] = {}
         self.extra: list[str] = []  # names of the columns besides metrics, curves, units, pruned
+        self.started: dict[int, float] = {}  # config id -> when it first took a slot here
+        # Called with a `Finished` after each configuration is saved, with the function that
+        # gives its hyperparameters; None: nobody listens.
+        self.on_finish: tuple[Callable, Callable] | None = None
 
     def set_spec(self, traced: TracedTrainer, extra: dict[str, str] | None = None) -> dict:
         """The stored arrays: metrics, ``<name>_curve`` of scalar ones, ``_units``, ``_pruned``."""
@@ -60,7 +79,11 @@ class StagedRecord:
             if curve is not None:
                 curve[config_id, :, unit - 1] = value
 
-    def finish(self, config_id: int, units: int, pruned: bool, store: Store | None, **extra):
+    def finish(self, config_id: int, units: int, pruned: bool, store: Store | None,
+               notify: bool = True, **extra):  # fmt: skip
+        """Records that ``config_id`` stopped after ``units`` units, saves it in ``store`` and
+        then (unless ``notify`` is False: the caller saves it and calls `notify`) tells
+        ``on_finish``."""
         self.arrays["_units"][config_id] = units
         self.arrays["_pruned"][config_id] = pruned
         for k, v in extra.items():
@@ -68,6 +91,21 @@ class StagedRecord:
         self.done[config_id] = True
         if store is not None:
             store.save(np.asarray([config_id]), [a[[config_id]] for a in self.arrays.values()])
+        if notify:
+            self.notify(config_id)
+
+    def notify(self, config_id: int) -> None:
+        """Tells ``on_finish`` (if any) that ``config_id`` finished (it is saved already)."""
+        if self.on_finish is None:
+            return
+        listener, hparams = self.on_finish
+        hidden = {"_units", "_pruned", *self.extra}
+        metrics = {k: v[config_id].copy() for k, v in self.arrays.items() if k not in hidden}
+        now = time.time()
+        listener(Finished(config_id, dict(hparams(config_id)), metrics,
+                          int(self.arrays["_units"][config_id, 0]),
+                          bool(self.arrays["_pruned"][config_id, 0]),
+                          self.started.get(config_id, now), now))  # fmt: skip
 
     def load(self, store: Store | None) -> None:
         """The configurations ``store`` holds, finished in an earlier run."""

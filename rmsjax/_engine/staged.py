@@ -25,7 +25,7 @@ from rmsjax._engine.store import open_store, run_fields
 
 def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, out_dir, progress,
                   halving_rule: Halving | driver.Rule | None, metadata: dict,
-                  keys: str = "per_config") -> StagedResult:  # fmt: skip
+                  keys: str = "per_config", on_finish=None) -> StagedResult:  # fmt: skip
     """`rmsjax.sweep` for a `Trainer` (see its docstring)."""
     budget, width = checks.check_budget(budget), checks.check_width(chunk_size, "chunk_size")
     if halving_rule is not None and not isinstance(halving_rule, (Halving, driver.Rule)):
@@ -40,6 +40,8 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
     store = open_store(out_dir, store_header(space, seeds, run.key, budget, halving_rule, metadata))
     record = StagedRecord(len(space), seeds, budget)
     record.load(store)
+    if on_finish is not None:
+        record.on_finish = (on_finish, space.__getitem__)
     groups = checks.groups(space)
     for static_values, ids in groups.items():  # traced even when finished: checked
         run.trace(static_values, ids, record, store)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from rmsjax._engine import checks, population, program, staged
 from rmsjax._engine.halving import Halving
 from rmsjax._engine.pool import compiling
 from rmsjax._engine.population import PBT
+from rmsjax._engine.record import Finished
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Configs, Grid, grid
 from rmsjax._engine.store import Store, check_metadata, open_store, run_fields
@@ -46,6 +48,7 @@ def sweep(
     halving: Halving | None = None,
     keys: str = "per_config",
     pbt: PBT | None = None,
+    on_finish: Callable[[Finished], Any] | None = None,
 ) -> SweepResult:
     """Trains every configuration of a grid, for several seeds, in one compiled program.
 
@@ -157,6 +160,13 @@ def sweep(
       keys: ``"per_config"`` (each configuration its own keys) or ``"shared"`` (seed ``s`` is
         the same key for every configuration); recorded in ``out_dir``, where a resume with the
         other is refused.
+      on_finish: None, or a function called with an `rmsjax.Finished` (configuration id,
+        hyperparameters, metrics over seeds, units trained, pruned, start and end times) as
+        each configuration finishes in this call (a train_fn's: as its chunk does; a pbt
+        population's: at the end), after it is saved in ``out_dir``: e.g. to write it to a
+        live dashboard. Configurations loaded from ``out_dir`` are not reported again. It runs
+        in every process of a multi-host job; an exception it raises stops the sweep (what
+        was saved stays saved).
 
     Returns:
       A `SweepResult`: ``.metrics[name]`` is shaped ``(len(space), seeds, *metric_shape)``.
@@ -187,12 +197,12 @@ def sweep(
             return population.sweep_pbt(
                 train_fn, space, key=key, budget=9 if budget is None else budget, seeds=seeds,
                 chunk_size=chunk_size, devices=devices, out_dir=out_dir, progress=progress,
-                rule=pbt, metadata=metadata, keys=keys,
+                rule=pbt, metadata=metadata, keys=keys, on_finish=_listener(on_finish),
             )  # fmt: skip
         return staged.sweep_trainer(
             train_fn, space, key=key, budget=9 if budget is None else budget, seeds=seeds,
             chunk_size=chunk_size, devices=devices, out_dir=out_dir, progress=progress,
-            halving_rule=halving, metadata=metadata, keys=keys,
+            halving_rule=halving, metadata=metadata, keys=keys, on_finish=_listener(on_finish),
         )  # fmt: skip
     if budget is not None or halving is not None or pbt is not None:
         raise ValueError(
@@ -200,10 +210,11 @@ def sweep(
             "from rmsjax.training.make_trainer) instead of a train_fn"
         )
     space, seeds, metadata = _check_arguments(train_fn, space, seeds, chunk_size, metadata)
+    on_finish = _listener(on_finish)
     run_key = program.split_key(key, keys)
     devices = program.check_devices(devices)
     store = open_store(out_dir, _header(space, seeds, run_key, metadata))
-    context = _Context(train_fn, space, seeds, run_key, devices, chunk_size, store)
+    context = _Context(train_fn, space, seeds, run_key, devices, chunk_size, store, on_finish)
     groups = [_trace_group(context, static, ids) for static, ids in checks.groups(space).items()]
     state = _State.start(context, groups)
     loaded = state.done.copy()
@@ -224,6 +235,12 @@ def sweep(
         keys=keys,
         loaded=loaded,
     )
+
+
+def _listener(on_finish):
+    if on_finish is not None and not callable(on_finish):
+        raise TypeError(f"`on_finish` must be a function or None, got {on_finish!r}")
+    return on_finish
 
 
 def _check_arguments(train_fn, space, seeds, chunk_size, metadata) -> tuple[Grid, int, dict]:
@@ -259,6 +276,7 @@ class _Context:
     devices: list
     chunk_size: int | str | None
     store: Store | None
+    on_finish: Callable | None = None
 
     def __post_init__(self):
         mesh = Mesh(np.asarray(self.devices), (program.AXIS,))
@@ -353,10 +371,17 @@ def _run_group(context: _Context, state: _State, group: _Group, bar) -> None:
         real = chunk[~state.done[chunk]]
         if len(real) == 0:
             continue
+        started = time.time()
         arrays = _run_chunk(context, traced, compiled, consts, real, width)
         state.record(real, arrays)
         if context.store is not None:
             context.store.save(real, arrays)
+        if context.on_finish is not None:
+            finished = time.time()
+            for i, config_id in enumerate(real.tolist()):
+                metrics = {n: a[i] for n, a in zip(state.metric_spec, arrays, strict=True)}
+                context.on_finish(Finished(config_id, dict(context.space[config_id]), metrics,
+                                           None, False, started, finished))  # fmt: skip
         if bar is not None:
             bar.update(len(real))
 

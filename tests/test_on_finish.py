@@ -1,0 +1,84 @@
+"""`rmsjax.sweep(..., on_finish=...)`: each configuration reported once, as it finishes, after
+it is saved."""
+
+import os
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import rmsjax
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _staged_helpers import TRAINER  # noqa: E402
+from _sweep_helpers import quadratic  # noqa: E402
+
+KEY = jax.random.key(2)
+SPACE = rmsjax.sample(
+    9, seed=1, learning_rate=rmsjax.loguniform(1e-3, 0.3), decay=rmsjax.uniform(0.5, 0.99)
+)
+
+
+def test_a_train_fn_sweep_reports_each_configuration_with_its_chunk():
+    seen = []
+    grid = rmsjax.grid(learning_rate=[1e-3, 1e-2, 0.1, 0.3, 1.0], decay=[0.9])
+    result = rmsjax.sweep(quadratic, grid, key=KEY, seeds=2, chunk_size=2, progress=False,
+                          on_finish=seen.append)  # fmt: skip
+    assert [f.config_id for f in seen] == [0, 1, 2, 3, 4]
+    for f in seen:
+        assert f.hparams == grid[f.config_id] and f.units is None and not f.pruned
+        for name, value in result.metrics.items():
+            np.testing.assert_array_equal(f.metrics[name], value[f.config_id])
+    # Chunks of 2: a chunk's configurations share its times; the next chunk starts after.
+    assert seen[0].started == seen[1].started and seen[0].finished == seen[1].finished
+    assert seen[0].started <= seen[0].finished <= seen[2].started <= seen[4].finished
+
+
+def test_halving_reports_pruned_runs_at_their_rung_and_a_rerun_reports_nothing(tmp_path):
+    seen = []
+    kwargs = dict(key=KEY, budget=4, chunk_size=3, progress=False, out_dir=tmp_path,
+                  halving=rmsjax.halving("loss", mode="min", eta=2))  # fmt: skip
+    result = rmsjax.sweep(TRAINER, SPACE, on_finish=seen.append, **kwargs)
+    assert sorted(f.config_id for f in seen) == list(range(9))  # each once
+    for f in seen:
+        c = f.config_id
+        assert (f.units, f.pruned) == (result.budget[c], result.pruned[c])
+        assert f.hparams == SPACE[c] and f.started < f.finished
+        np.testing.assert_array_equal(f.metrics["loss_curve"], result.metrics["loss_curve"][c])
+    assert [f.finished for f in seen] == sorted(f.finished for f in seen)
+    first_pruned = min(f.finished for f in seen if f.pruned)
+    assert first_pruned < max(f.finished for f in seen)  # reported while the search went on
+    again = []
+    rmsjax.sweep(TRAINER, SPACE, on_finish=again.append, **kwargs)
+    assert again == []  # all loaded from out_dir
+
+
+def test_pbt_reports_every_member_with_its_final_hyperparameters():
+    seen = []
+    rule = rmsjax.pbt("loss", mode="min", interval=2, fraction=0.25)
+    result = rmsjax.sweep(TRAINER, rmsjax.sample(8, seed=3, **SPACE.distributions), key=KEY,
+                          budget=6, progress=False, pbt=rule, on_finish=seen.append)  # fmt: skip
+    assert sorted(f.config_id for f in seen) == list(range(8))
+    for f in seen:
+        assert f.hparams == result.space[f.config_id] and f.units == 6 and not f.pruned
+
+
+def test_an_error_in_on_finish_stops_the_sweep_and_keeps_what_was_saved(tmp_path):
+    calls = []
+
+    def fails_third(finished):
+        calls.append(finished.config_id)
+        if len(calls) == 3:
+            raise RuntimeError("dashboard down")
+
+    kwargs = dict(key=KEY, budget=2, chunk_size=1, progress=False, out_dir=tmp_path)
+    with pytest.raises(RuntimeError, match="dashboard down"):
+        rmsjax.sweep(TRAINER, SPACE, on_finish=fails_third, **kwargs)
+    resumed = rmsjax.sweep(TRAINER, SPACE, **kwargs)
+    assert resumed.loaded.sum() == 3 and resumed.loaded[calls].all()
+
+
+def test_on_finish_must_be_a_function():
+    with pytest.raises(TypeError, match="`on_finish` must be a function or None, got 3"):
+        rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=2, progress=False, on_finish=3)
