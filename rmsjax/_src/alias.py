@@ -237,11 +237,7 @@ def keras_rmsprop(
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (2013),
       for ``centered=True``.
     """
-    validation.check_rate("learning_rate", learning_rate)
-    validation.check_interval("rho", rho, 0.0, 1.0)
-    validation.check_interval("momentum", momentum, 0.0, 1.0)
-    validation.check_nonnegative("epsilon", epsilon)
-    validation.check_bool("centered", centered)
+    _check_preset(("learning_rate", learning_rate), ("rho", rho), momentum, epsilon, centered)
     if weight_decay is not None:
         validation.check_nonnegative("weight_decay", weight_decay)
     return optax.chain(
@@ -293,11 +289,7 @@ def tf1_rmsprop(
       Graves, *Generating Sequences With Recurrent Neural Networks*, arXiv:1308.0850 (2013),
       for ``centered=True``.
     """
-    validation.check_rate("learning_rate", learning_rate)
-    validation.check_interval("decay", decay, 0.0, 1.0)
-    validation.check_interval("momentum", momentum, 0.0, 1.0)
-    validation.check_nonnegative("epsilon", epsilon)
-    validation.check_bool("centered", centered)
+    _check_preset(("learning_rate", learning_rate), ("decay", decay), momentum, epsilon, centered)
     return optax.chain(
         transform.scale_by_rms(
             decay, epsilon, eps_in_sqrt=True, initial_scale=1.0, centered=centered
@@ -313,3 +305,13 @@ def _momentum_unless_python_zero(momentum: chex.Numeric) -> optax.GradientTransf
     if validation.is_python_zero(momentum):
         return optax.identity()
     return transform.trace(momentum)
+
+
+def _check_preset(rate: tuple, decay: tuple, momentum, epsilon, centered) -> None:
+    """The checks the Keras and TF1 presets share, in their order (``rate`` and ``decay``:
+    each ``(argument name, value)``)."""
+    validation.check_rate(*rate)
+    validation.check_interval(*decay, 0.0, 1.0)
+    validation.check_interval("momentum", momentum, 0.0, 1.0)
+    validation.check_nonnegative("epsilon", epsilon)
+    validation.check_bool("centered", centered)
