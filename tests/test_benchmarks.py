@@ -1,10 +1,12 @@
 """The benchmarks still run (at smoke-test size), and the statistic behind their verdicts holds
 on synthetic data. Their timings are never asserted here."""
 
+import importlib.util
 import json
 import math
 import runpy
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -186,6 +188,51 @@ def test_search_bench_quality_runs(monkeypatch, capsys, tmp_path):
     assert all(1 <= r["rank"] <= 10 and 0 < r["epochs_ratio"] <= 1 for r in rows)
     assert rows[5]["width"] == 9  # the whole population (9 of --small's 9) in slots at once
     assert 0 < rows[2]["epochs_ratio"] < 1 and 0 < rows[3]["epochs_ratio"] < 1  # they stop some
+
+
+def test_commits_bench_runs_small(monkeypatch, capsys, tmp_path):
+    """bench/commits.py against HEAD: its temporary worktree, a fresh process per sample, the
+    ratio beside the A/A interval, the worktree removed afterwards. The searches themselves are
+    replaced by a process that reports a time (they are what `python bench/commits.py --small`
+    runs; a real run takes minutes)."""
+    if not (BENCH.parent / ".git").exists():
+        pytest.skip("bench/commits.py compares git revisions: this tree is not a git checkout")
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location("commits", BENCH / "commits.py")
+    commits = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(commits)
+    # A "time" that tells the trees apart: the length of the PYTHONPATH each sample got.
+    monkeypatch.setattr(
+        commits,
+        "WORKLOAD",
+        "import json, os; print(json.dumps({'seconds': len(os.environ['PYTHONPATH'])}))",
+    )
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "commits.py",
+            "--base",
+            "HEAD",
+            "--small",
+            "--searches",
+            "grid,pbt",
+            "--json",
+            str(tmp_path / "c.json"),
+        ],
+    )
+    commits.main()
+    out = capsys.readouterr().out
+    data = read_json(tmp_path / "c.json")["data"]
+    assert list(data["searches"]) == ["grid", "pbt"]
+    grid = data["searches"]["grid"]
+    assert set(grid["seconds"]) == {"base", "head", "head (A/A)"}
+    base, head = (len(str(p)) for p in (data["base_tree"], BENCH.parent))
+    assert grid["head_over_base"] == head / base  # each sample ran in its own tree
+    assert "head / base" in out and "A/A interval" in out
+    listed = subprocess.run(["git", "worktree", "list"], cwd=BENCH.parent, capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    assert "rmsjax-base-" not in listed
 
 
 def test_pbt_ranking_bench_runs_small(monkeypatch, capsys, tmp_path):
