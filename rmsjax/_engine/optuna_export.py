@@ -46,25 +46,62 @@ def to_optuna(result, study, metric=None, mode=None, space=None):
     curve = None if curve is None else curve.astype(np.float64).mean(axis=1)
     units = getattr(result, "budget", None)
     dists = _optuna_distributions(result, space, optuna)
-    State = optuna.trial.TrialState
     trials = []
     for i, config in enumerate(result.space):
-        steps = {}
-        if curve is not None:
-            reached = int(units[i]) if units is not None else curve.shape[1]
-            steps = {u + 1: float(curve[i, u]) for u in range(reached)
-                     if np.isfinite(curve[i, u])}  # fmt: skip
-        state = State.FAIL if diverged[i] else State.PRUNED if stopped[i] else State.COMPLETE
-        attrs = {"rmsjax_config": i}
-        if units is not None:
-            attrs["rmsjax_units"] = int(units[i])
-        trials.append(optuna.trial.create_trial(
-            state=state, value=None if diverged[i] else float(scores[i]),
-            params={n: _optuna_value(v) for n, v in config.items()}, distributions=dists,
-            intermediate_values=steps, user_attrs=attrs,
-        ))  # fmt: skip
+        row = None if curve is None else curve[i]
+        trials.append(_trial(optuna, i, config, float(scores[i]), bool(diverged[i]),
+                             bool(stopped[i]), row, None if units is None else int(units[i]),
+                             dists))  # fmt: skip
     study.add_trials(trials)
     return study.trials[-len(trials) :] if trials else []
+
+
+def finished_trial(finished, metric: str, distributions: dict, budget: int | None):
+    """The trial `to_optuna` would write for configuration ``finished`` (an `rmsjax.Finished`)
+    of a search that trains ``budget`` units (None: a train_fn's whole run), with its real start
+    and end times: for writing each configuration into a study as it finishes.
+    ``distributions``: axis name -> Optuna distribution (or rmsjax distribution)."""
+    import datetime
+
+    import optuna
+
+    values = np.asarray(finished.metrics[metric], np.float64)
+    diverged = any(
+        np.issubdtype(v.dtype, np.inexact) and not np.isfinite(v).all()
+        for v in finished.metrics.values() if np.ndim(v) == 1
+    )  # fmt: skip
+    value = float(values.mean()) if not diverged else float("nan")
+    stopped = finished.pruned or (budget is not None and (finished.units or 0) < budget)
+    curve = finished.metrics.get(f"{metric}_curve")
+    row = None if curve is None else np.asarray(curve, np.float64).mean(axis=0)
+    dists = {n: d if isinstance(d, optuna.distributions.BaseDistribution) else d.to_optuna()
+             for n, d in distributions.items()}  # fmt: skip
+    params = {n: finished.hparams[n] for n in dists}
+    trial = _trial(optuna, finished.config_id, params, value, diverged or np.isnan(value),
+                   stopped, row, finished.units, dists)  # fmt: skip
+    trial.datetime_start = datetime.datetime.fromtimestamp(finished.started)
+    trial.datetime_complete = datetime.datetime.fromtimestamp(finished.finished)
+    return trial
+
+
+def _trial(optuna, config_id, config, score, diverged, stopped, curve, units, dists):
+    """One configuration as an Optuna trial: FAIL where it diverged, PRUNED where it stopped
+    early, else COMPLETE with its ``score``; ``curve`` (per unit, or None) as its intermediate
+    values up to ``units`` (None: all)."""
+    steps = {}
+    if curve is not None:
+        reached = units if units is not None else len(curve)
+        steps = {u + 1: float(curve[u]) for u in range(reached) if np.isfinite(curve[u])}
+    State = optuna.trial.TrialState
+    state = State.FAIL if diverged else State.PRUNED if stopped else State.COMPLETE
+    attrs = {"rmsjax_config": config_id}
+    if units is not None:
+        attrs["rmsjax_units"] = units
+    return optuna.trial.create_trial(
+        state=state, value=None if diverged else score,
+        params={n: _optuna_value(v) for n, v in config.items()}, distributions=dists,
+        intermediate_values=steps, user_attrs=attrs,
+    )  # fmt: skip
 
 
 def _optuna_value(value: Any) -> Any:
