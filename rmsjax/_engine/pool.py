@@ -191,16 +191,10 @@ def auto_width(n_todo: int, devices: list, run_bytes: int, cap: int | None = Non
     stopping needs fewer slots than configurations).
 
     On a CPU this is 1 or 2 slots per device for the models of `rmsjax.tasks` (1 on the MNIST
-    MLP, 2 on the digits MLP). ``bench/width.py`` times one sweep of 27 configurations at 1, 9
-    and 27 slots on one CPU device, and what pays depends on what else the machine runs (the
-    figures, with the machine and its load, are in ``docs/benchmarks.rst``, generated from
-    ``bench/results/width.json``; the earlier run is that file at commit 10dcd67): on the 2-core
-    machine with other jobs running (load average 4 to 5), 9 and 27 slots took 1.17x to 1.25x
-    the time of one slot (beyond the A/A interval on digits); with it nearly idle (load average
-    1.2, 4 rounds), digits took the same time at every width (A/A interval +-12%) and MNIST
-    0.90x at 9 and 27 slots (beyond +-8.7%). So a slot or two per device stays within about 10%
-    of the best width measured on either machine, where a wide pool lost up to 25% on the busy
-    one. Several CPU devices
+    MLP, 2 on the digits MLP). ``bench/width.py`` times a sweep at 1, 9 and 27 slots against
+    this choice; what pays depends on what else the machine runs, and the benchmarks page
+    (``docs/benchmarks.rst``, generated from ``bench/results/width.json``) gives its figures
+    with the machine and its load. Several CPU devices
     (``--xla_force_host_platform_device_count``) each get their own slots. On a GPU or TPU one
     program over every slot is what pays, so all of them are trained together.
 

@@ -80,7 +80,7 @@ def sweep(
     combination; on a CPU, where a wide `vmap` pays only for small models, as many configurations
     per device as keep ``seeds`` x (the largest intermediate array of one run, read from the
     jaxpr) within 256 KiB, at least one (tiny models: all of them, removing per-operation
-    overhead; the MNIST MLP of ``bench/sweep.py``: one, about 25% less CPU time than 16). It then
+    overhead; the MNIST MLP: one, which ``bench/sweep.py`` measures against wider chunks). It then
     compiles that width and, if `memory_analysis` of the program exceeds the budget (60% of the
     device memory not in use on GPU/TPU; a quarter of physical RAM, shared by the CPU devices),
     shrinks the chunk in proportion and compiles again. With
