@@ -60,7 +60,8 @@ def finished_trial(finished, metric: str, distributions: dict, budget: int | Non
     """The trial `to_optuna` would write for configuration ``finished`` (an `rmsjax.Finished`)
     of a search that trains ``budget`` units (None: a train_fn's whole run), with its real start
     and end times: for writing each configuration into a study as it finishes.
-    ``distributions``: axis name -> Optuna distribution (or rmsjax distribution)."""
+    ``distributions``: axis name -> what `to_optuna`'s ``space`` takes (an rmsjax distribution,
+    a list of values) or an Optuna distribution."""
     import datetime
 
     import optuna
@@ -74,7 +75,8 @@ def finished_trial(finished, metric: str, distributions: dict, budget: int | Non
     stopped = finished.pruned or (budget is not None and (finished.units or 0) < budget)
     curve = finished.metrics.get(f"{metric}_curve")
     row = None if curve is None else np.asarray(curve, np.float64).mean(axis=0)
-    dists = {n: d if isinstance(d, optuna.distributions.BaseDistribution) else d.to_optuna()
+    dists = {n: distribution(n, d, "finished_trial").to_optuna()
+             if not isinstance(d, optuna.distributions.BaseDistribution) else d
              for n, d in distributions.items()}  # fmt: skip
     params = {n: finished.hparams[n] for n in dists}
     trial = _trial(optuna, finished.config_id, params, value, diverged or np.isnan(value),
