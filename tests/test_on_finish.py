@@ -119,3 +119,30 @@ def test_each_finished_configuration_is_an_optuna_trial_with_its_times(tmp_path)
         assert mine.value == pytest.approx(t.value, rel=1e-12)
         assert mine.datetime_start < mine.datetime_complete
     assert len({t.datetime_complete for t in study.trials}) == 9
+
+
+def test_optuna_search_reports_each_trial_before_telling_it():
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    told = []
+
+    def seen(finished):
+        told.append(
+            (
+                finished,
+                len(
+                    study.get_trials(
+                        states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+                    )
+                ),
+            )
+        )
+
+    result = rmsjax.optuna_search(TRAINER, study, n_trials=5, space=SPACE.distributions, key=KEY,
+                                  budget=3, metric="loss", width=2, progress=False,
+                                  on_finish=seen)  # fmt: skip
+    assert sorted(f.config_id for f, _ in told) == list(range(5))
+    for i, (f, finished_before) in enumerate(told):
+        assert finished_before == i  # reported before the study was told of it
+        assert f.hparams == result.space[f.config_id] and f.units == result.budget[f.config_id]

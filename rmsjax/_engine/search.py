@@ -197,6 +197,7 @@ def optuna_search(
     metadata: Mapping[str, Any] | None = None,
     progress: bool = True,
     keys: str = "per_config",
+    on_finish: Callable | None = None,
 ) -> StagedResult:
     """Optuna's sampler and pruner drive, rmsjax trains: ``width`` trials in one vmapped program.
 
@@ -273,6 +274,8 @@ def optuna_search(
       keys: ``"per_config"`` (each trial its own keys) or ``"shared"`` (common random numbers:
         seed ``s`` is the same key for every trial, so trials differ by their hyperparameters
         alone; see `rmsjax.sweep` on when to use which); recorded in ``out_dir``.
+      on_finish: None, or a function called with an `rmsjax.Finished` as each trial finishes,
+        after it is saved and before the study is told (as `rmsjax.sweep`'s).
 
     Returns:
       A `SweepResult` over the trials (configuration ``i`` is the ``i``-th trial asked), with
@@ -299,6 +302,14 @@ def optuna_search(
     store = open_store(out_dir, _header(study, dists, seeds, run_key, budget, metric, metadata))
     record = StagedRecord(n_trials, seeds, budget)
     record.load(store)
+    if on_finish is not None:
+        if not callable(on_finish):
+            raise TypeError(f"`on_finish` must be a function or None, got {on_finish!r}")
+
+        def params(config_id):
+            return {n: record.arrays[f"_hp_{n}"][config_id, 0].item() for n in dists}
+
+        record.on_finish = (on_finish, params)
     reserved = _settle(study, store, record, metric)
     ids = [int(i) for i in np.flatnonzero(~record.done)]
     if ids or store is not None:  # traced even when every trial has finished: checked
