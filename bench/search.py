@@ -13,7 +13,7 @@ train, the last 2,000 are held out; budget 9 epochs) and the digits MLP (64-64-1
       hyperparameters as traced arguments (compiled once), trials one after another,
       ``trial.report`` and ``should_prune`` after every epoch; same sampler, pruner and seeds.
       On a CPU its two jitted functions get the XLA options rmsjax's pool uses
-      (``rmsjax.staged_cpu_compiler_options``: ``start`` those of the init program, ``epoch``
+      (``rmsjax.cpu_compiler_options()``: ``start`` those of the init program, ``epoch``
       those of the advance program), through ``jax.jit(..., compiler_options=...)``, so that
       no compile-time saving is denied to it;
   (5) the same as (4) with XLA's default options, as Optuna users usually write it;
@@ -270,7 +270,7 @@ def epoch_functions(task, data, xla_defaults: bool = False):
     writes, hyperparameters as traced arguments (compiled once), and the data on the device.
     On a CPU they get the XLA options of rmsjax's pool unless ``xla_defaults``."""
     cpu = jax.devices()[0].platform == "cpu" and not xla_defaults
-    options = rmsjax.staged_cpu_compiler_options if cpu else {"init": None, "advance": None}
+    options = rmsjax.cpu_compiler_options() if cpu else {"init": None, "advance": None}
 
     init_fn, apply_fn = task.model_fns(data)
     loss_fn, metrics_fn = task.loss_and_metrics(apply_fn)
@@ -392,7 +392,7 @@ def hyperoptax_trainer(task, data, budget: int):
 
 def hyperoptax_jit(fn):
     cpu = jax.devices()[0].platform == "cpu"
-    return jax.jit(fn, compiler_options=rmsjax.staged_cpu_compiler_options["advance"] if cpu
+    return jax.jit(fn, compiler_options=rmsjax.cpu_compiler_options()["advance"] if cpu
                    else None)  # fmt: skip
 
 

@@ -109,7 +109,7 @@ def triad_stepper(n: int) -> tuple[Callable[[], None], Callable[[], None], int]:
 
 # The modules of rmsjax/_src/ that transform.py imports its arithmetic from (they were part of
 # it until they moved out): transform_at reads them at the same revision where they exist there.
-TRANSFORM_PARTS = ("doublefloat", "stochastic_rounding")
+TRANSFORM_PARTS = ("doublefloat", "leaves", "stochastic_rounding")
 
 
 def source_at(ref: str, path: str) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ import importlib
 
 from rmsjax._cache import disable_compilation_cache, enable_compilation_cache
 from rmsjax._engine.asha import Asha, asha
+from rmsjax._engine.compiler_options import cpu_compiler_options, set_cpu_compiler_options
 from rmsjax._engine.distributions import (
     Choice,
     LogUniform,
@@ -24,7 +25,6 @@ from rmsjax._engine.distributions import (
 from rmsjax._engine.halving import Halving, halving
 from rmsjax._engine.hyperband import Hyperband, hyperband
 from rmsjax._engine.pbt_result import PBTResult
-from rmsjax._engine.pool import CPU_COMPILER_OPTIONS as staged_cpu_compiler_options
 from rmsjax._engine.population import PBT, pbt
 from rmsjax._engine.record import Finished, StagedResult
 from rmsjax._engine.replay import replay
@@ -69,6 +69,7 @@ __all__ = [
     "Uniform",
     "asha",
     "choice",
+    "cpu_compiler_options",
     "disable_compilation_cache",
     "enable_compilation_cache",
     "grid",
@@ -82,8 +83,8 @@ __all__ = [
     "rmsprop",
     "sample",
     "scale_by_rms",
+    "set_cpu_compiler_options",
     "static",
-    "staged_cpu_compiler_options",
     "sweep",
     "tf1_rmsprop",
     "torch_rmsprop",

@@ -1,6 +1,7 @@
 """Staged sweeps: `rmsjax.sweep` with a `Trainer`, a budget and `rmsjax.halving`."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -324,21 +325,55 @@ def test_two_simulated_devices_match_one(tmp_path):
         np.testing.assert_allclose(two[name], value, rtol=1e-5, atol=1e-5, err_msg=name)
 
 
+@pytest.fixture
+def restore_cpu_compiler_options():
+    previous = rmsjax.cpu_compiler_options()
+    yield
+    rmsjax.set_cpu_compiler_options(**previous)
+
+
 @pytest.mark.skipif(jax.devices()[0].platform != "cpu", reason="options for CPU compilation")
-def test_cpu_compiler_options_are_applied_and_keep_every_bit(monkeypatch):
-    options = rmsjax.staged_cpu_compiler_options
+@pytest.mark.usefixtures("restore_cpu_compiler_options")
+def test_cpu_compiler_options_are_applied_and_keep_every_bit():
     rule = rmsjax.halving("score", mode="max", eta=2)
     kwargs = dict(key=KEY, budget=3, progress=False, halving=rule)
     tuned = rmsjax.sweep(TRAINER, SPACE, **kwargs)
-    monkeypatch.setitem(options, "init", {})  # XLA's defaults for both programs
-    monkeypatch.setitem(options, "advance", {})
+    rmsjax.set_cpu_compiler_options(init={}, advance={})  # XLA's defaults for both programs
     defaults = rmsjax.sweep(TRAINER, SPACE, **kwargs)
     np.testing.assert_array_equal(tuned.budget, defaults.budget)
     for name, value in defaults.metrics.items():
         np.testing.assert_array_equal(tuned.metrics[name], value, err_msg=name)
-    monkeypatch.setitem(options, "advance", {"no_such_xla_option": 1})
+    rmsjax.set_cpu_compiler_options(advance={"no_such_xla_option": 1})
     with pytest.raises(Exception, match="no_such_xla_option"):
         rmsjax.sweep(TRAINER, SPACE, **kwargs)
+
+
+@pytest.mark.usefixtures("restore_cpu_compiler_options")
+def test_cpu_compiler_options_are_set_only_through_the_call_and_checked_first():
+    tuned = {
+        "init": {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False},
+        "advance": {"xla_backend_optimization_level": 1},
+    }
+    options = rmsjax.cpu_compiler_options()
+    assert options == tuned
+    options["advance"]["xla_backend_optimization_level"] = 3  # a copy: changes nothing
+    assert rmsjax.cpu_compiler_options() == tuned
+    assert rmsjax.set_cpu_compiler_options(advance=None) == tuned  # the options as they were
+    assert rmsjax.cpu_compiler_options() == {"init": tuned["init"], "advance": {}}
+    refusals = [
+        ({"init": 1}, "`init` must be a dict of XLA option name -> value, or None or {} for "
+                      "XLA's defaults; got 1"),
+        ({"advance": {2: 1}}, "`advance` has the option name 2 (int); XLA's option names are str"),
+        ({"init": {"xla_backend_optimization_level": [1]}},
+         "`init`['xla_backend_optimization_level'] is [1] (list); an XLA option's value is a "
+         "str, bool, int or float"),
+    ]  # fmt: skip
+    for kwargs, message in refusals:
+        with pytest.raises(TypeError, match=re.escape(f"set_cpu_compiler_options: {message}")):
+            rmsjax.set_cpu_compiler_options(**{"init": {}, **kwargs})
+        # nothing changes unless every argument is valid: not even the init={} given beside
+        assert rmsjax.cpu_compiler_options() == {"init": tuned["init"], "advance": {}}
+    assert not hasattr(rmsjax, "staged_cpu_compiler_options")
 
 
 def test_direction_is_stated_once_and_the_result_follows_it():

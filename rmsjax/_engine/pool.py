@@ -30,7 +30,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from rmsjax._engine import columns, program
+from rmsjax._engine import columns, compiler_options, program
 from rmsjax._engine.interrupts import deferred_sigint
 from rmsjax._engine.trainer import Trainer
 
@@ -236,21 +236,6 @@ def compiling():
         yield
 
 
-# XLA options for the two programs on a CPU, where LLVM dominates compile time. Measured on the
-# digits MLP with 27 slots (2-core CPU): the init program runs once per configuration, so its
-# speed hardly matters; it compiles in 1.8 s at XLA's defaults, 0.85 s at LLVM level 1 and 0.5 s
-# with XLA's older loop emitters as well (``xla_cpu_use_fusion_emitters`` off), and runs as fast
-# (2.1 ms against 2.7 ms). The advance program compiles in 1.1 s at level 1 against 1.5 s at the
-# default level and runs as fast (27 units: 0.85 s either way); the older emitters would compile
-# it in 0.7 s but run it 35% slower. There and on the MNIST MLP these choices give bitwise the
-# results of XLA's defaults; level 0 does not (it forms no fused multiply-adds). Public as
-# `rmsjax.staged_cpu_compiler_options`: edit it (``{}`` for XLA's defaults) before a sweep.
-CPU_COMPILER_OPTIONS: dict[str, dict[str, Any]] = {
-    "init": {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False},
-    "advance": {"xla_backend_optimization_level": 1},
-}
-
-
 @dataclasses.dataclass
 class Paused:
     """A run taken out of its slot after ``units`` units: its carry and run keys, on the host."""
@@ -265,7 +250,7 @@ class Pool:
 
     Both programs are lowered when the pool is built and compiled side by side in two threads
     (XLA releases the GIL), so their compilation overlaps on a multi-core host; on a CPU with
-    the options of `CPU_COMPILER_OPTIONS`.
+    the options `rmsjax.cpu_compiler_options()` gives when the pool is built.
     """
 
     def __init__(
@@ -316,7 +301,7 @@ class Pool:
         cpu = self.sharded.mesh.devices.flat[0].platform == "cpu"
 
         def options(name):
-            return dict(CPU_COMPILER_OPTIONS[name]) if cpu else None
+            return compiler_options.for_program(name) if cpu else None
 
         units = self.put(self.units)
         with compiling(), concurrent.futures.ThreadPoolExecutor(2) as threads:

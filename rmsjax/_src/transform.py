@@ -14,10 +14,18 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from rmsjax._src import doublefloat, stochastic_rounding, validation
+from rmsjax._src.leaves import (
+    abs_sq,
+    as_dtype,
+    check_trainable,
+    compute_dtype,
+    map_unzip,
+    map_unzip_indexed,
+    real_dtype,
+)
 
 # A hyperparameter: a Python number or a JAX scalar, traced or not; or an optax schedule of it.
 ScalarOrSchedule = chex.Numeric | Callable[[chex.Numeric], chex.Numeric]
@@ -63,61 +71,10 @@ class ScaleByLearningRateState(NamedTuple):
     count: chex.Array  # int32 scalar: the step at which the schedule is evaluated next
 
 
-def compute_dtype(dtype: Any) -> np.dtype:
-    """The dtype moments are computed in: ``dtype`` promoted to at least float32."""
-    return jnp.promote_types(dtype, jnp.float32)
-
-
-def _as(value: chex.Numeric, dtype: Any) -> jax.Array:
-    return jnp.asarray(value, dtype=dtype)
-
-
-def _map_unzip(n: int, fn: Callable[..., tuple], tree: Any, *rest: Any) -> tuple:
-    """``jax.tree.map(fn, tree, *rest)`` for an ``fn`` returning ``n``-tuples: ``n`` trees."""
-    treedef = jax.tree.structure(tree)
-    leaves = treedef.flatten_up_to(jax.tree.map(fn, tree, *rest))
-    return tuple(treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n))
-
-
-def _map_unzip_indexed(n: int, fn: Callable[..., tuple], tree: Any, *rest: Any) -> tuple:
-    """:func:`_map_unzip`, with the leaf's position in ``tree`` as ``fn``'s first argument."""
-    treedef = jax.tree.structure(tree)
-    columns = [treedef.flatten_up_to(t) for t in (tree, *rest)]
-    leaves = [fn(i, *args) for i, args in enumerate(zip(*columns, strict=True))]
-    return tuple(treedef.unflatten([leaf[i] for leaf in leaves]) for i in range(n))
-
-
-def _abs_sq(x: jax.Array) -> jax.Array:
-    if jnp.iscomplexobj(x):
-        return jnp.real(x) ** 2 + jnp.imag(x) ** 2
-    return x * x
-
-
-def _real_dtype(dtype: Any) -> np.dtype:
-    return jnp.finfo(dtype).dtype
-
-
-def check_trainable(tree: chex.ArrayTree, what: str = "parameter") -> None:
-    """Raise a ``TypeError`` naming the first leaf of ``tree`` that is not floating or complex.
-
-    An integer (or boolean) leaf has no gradient an optimizer could follow; optax would silently
-    return zero updates for it, which hides the mistake.
-    """
-    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        dtype = jnp.result_type(leaf)
-        if not jnp.issubdtype(dtype, jnp.inexact):
-            raise TypeError(
-                f"{what} {jax.tree_util.keystr(path) or '(the root)'} has dtype {dtype}, and "
-                "RMSprop only trains floating (or complex) leaves. Leave it out of the optimizer "
-                "with `optax.masked(tx, mask)`, or freeze it with `optax.set_to_zero()` (e.g. "
-                "`optax.multi_transform({'train': tx, 'freeze': optax.set_to_zero()}, labels)`)"
-            )
-
-
 def _debias(corrections: dict, decay: chex.Numeric, count: jax.Array, rdt: Any) -> jax.Array:
     """``1 - decay**count`` (doublefloat.one_minus_power) in ``rdt``, once per dtype and step."""
     if rdt not in corrections:
-        corrections[rdt] = doublefloat.one_minus_power(_as(decay, rdt), count)
+        corrections[rdt] = doublefloat.one_minus_power(as_dtype(decay, rdt), count)
     return corrections[rdt]
 
 
@@ -261,7 +218,7 @@ def scale_by_rms(
                 nu_hat = nu_hat / _debias(corrections, decay, count, rho.dtype)
             return _rms_divide(gc, nu_hat, epsilon, eps_in_sqrt).astype(g.dtype), nu_new
 
-        new_updates, nu = _map_unzip_indexed(2, leaf, updates, state.nu)
+        new_updates, nu = map_unzip_indexed(2, leaf, updates, state.nu)
         if counted:
             return new_updates, ScaleByRmsWithCountState(count=count, nu=nu)
         return new_updates, ScaleByRmsState(nu=nu)
@@ -300,11 +257,11 @@ def _scale_by_centered_rms(
             if bias_correction:
                 correction = _debias(corrections, decay, count, rho.dtype)
                 nu_hat, mu_hat = nu_hat / correction, mu_new / correction
-            variance = jnp.maximum(nu_hat - _abs_sq(mu_hat), 0)
+            variance = jnp.maximum(nu_hat - abs_sq(mu_hat), 0)
             u = _rms_divide(gc, variance, epsilon, eps_in_sqrt)
             return u.astype(g.dtype), nu_new, mu_new.astype(mu.dtype)
 
-        new_updates, nu, mu = _map_unzip_indexed(3, leaf, updates, state.nu, state.mu)
+        new_updates, nu, mu = map_unzip_indexed(3, leaf, updates, state.nu, state.mu)
         if counted:
             return new_updates, ScaleByCenteredRmsWithCountState(count=count, mu=mu, nu=nu)
         return new_updates, ScaleByCenteredRmsState(mu=mu, nu=nu)
@@ -314,8 +271,8 @@ def _scale_by_centered_rms(
 
 def _nu_init(params: chex.ArrayTree, initial_scale: chex.Numeric, nu_dtype: Any) -> chex.ArrayTree:
     def leaf(p):
-        dtype = nu_dtype if nu_dtype is not None else _real_dtype(compute_dtype(p.dtype))
-        return jnp.full(jnp.shape(p), _as(initial_scale, compute_dtype(dtype)), dtype)
+        dtype = nu_dtype if nu_dtype is not None else real_dtype(compute_dtype(p.dtype))
+        return jnp.full(jnp.shape(p), as_dtype(initial_scale, compute_dtype(dtype)), dtype)
 
     return jax.tree.map(leaf, params)
 
@@ -323,8 +280,8 @@ def _nu_init(params: chex.ArrayTree, initial_scale: chex.Numeric, nu_dtype: Any)
 def _leaf_inputs(g: jax.Array, decay: chex.Numeric, eps: chex.Numeric) -> tuple:
     """The gradient in its computation dtype, and ``decay`` and ``eps`` in the real one."""
     cdt = compute_dtype(g.dtype)
-    rdt = _real_dtype(cdt)
-    return g.astype(cdt), _as(decay, rdt), _as(eps, rdt)
+    rdt = real_dtype(cdt)
+    return g.astype(cdt), as_dtype(decay, rdt), as_dtype(eps, rdt)
 
 
 def _second_moment(
@@ -340,7 +297,7 @@ def _second_moment(
     a function from the exact moment to its random bits) the rounding is stochastic, see
     :func:`stochastic_rounding.stochastic_round_bfloat16`; without, to nearest.
     """
-    exact = rho * nu.astype(rho.dtype) + (1 - rho) * _abs_sq(gc)
+    exact = rho * nu.astype(rho.dtype) + (1 - rho) * abs_sq(gc)
     if bits is None:
         nu_new = exact.astype(nu.dtype)
     else:
@@ -390,7 +347,7 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule) -> optax.GradientTra
         def update_fn(updates, state, params=None):
             del params
             lr = learning_rate(state.count)
-            updates = jax.tree.map(lambda g: _scale(g, -_as(lr, _cdt(g))), updates)
+            updates = jax.tree.map(lambda g: _scale(g, -as_dtype(lr, _cdt(g))), updates)
             return updates, ScaleByLearningRateState(count=optax.safe_increment(state.count))
 
         return optax.GradientTransformation(init_fn, update_fn)
@@ -403,13 +360,13 @@ def scale_by_learning_rate(learning_rate: ScalarOrSchedule) -> optax.GradientTra
 
     def update_fn(updates, state, params=None):
         del params
-        return jax.tree.map(lambda g: _scale(g, -_as(learning_rate, _cdt(g))), updates), state
+        return jax.tree.map(lambda g: _scale(g, -as_dtype(learning_rate, _cdt(g))), updates), state
 
     return optax.GradientTransformation(init_fn, update_fn)
 
 
 def _cdt(g):
-    return _real_dtype(compute_dtype(g.dtype))
+    return real_dtype(compute_dtype(g.dtype))
 
 
 def _scale(g, s):
@@ -435,13 +392,13 @@ def trace(momentum: chex.Numeric, nesterov: bool = False) -> optax.GradientTrans
 
         def leaf(g, m):
             cdt = jnp.promote_types(m.dtype, compute_dtype(g.dtype))
-            beta = _as(momentum, _real_dtype(cdt))
+            beta = as_dtype(momentum, real_dtype(cdt))
             gc = g.astype(cdt)
             m_new = gc + beta * m.astype(cdt)
             out = gc + beta * m_new if nesterov else m_new
             return out.astype(g.dtype), m_new.astype(m.dtype)
 
-        new_updates, trace = _map_unzip(2, leaf, updates, state.trace)
+        new_updates, trace = map_unzip(2, leaf, updates, state.trace)
         return new_updates, TraceState(trace=trace)
 
     return optax.GradientTransformation(init_fn, update_fn)
@@ -472,7 +429,7 @@ def add_l2(weight_decay: chex.Numeric) -> optax.GradientTransformation:
 
         def leaf(g, p):
             cdt = compute_dtype(g.dtype)
-            return (g.astype(cdt) + _as(weight_decay, _cdt(g)) * p.astype(cdt)).astype(g.dtype)
+            return (g.astype(cdt) + as_dtype(weight_decay, _cdt(g)) * p.astype(cdt)).astype(g.dtype)
 
         return jax.tree.map(leaf, updates, params), state
 
@@ -503,10 +460,10 @@ def decoupled_weight_decay(
 
         def leaf(u, p):
             cdt = compute_dtype(u.dtype)
-            rdt = _real_dtype(cdt)
+            rdt = real_dtype(cdt)
             # (wd * lr) first: Keras multiplies (p * wd) * lr, but XLA folds a product of two
             # compile-time constants, so only this order gives the same bits for float and array.
-            decay = p.astype(cdt) * (_as(weight_decay, rdt) * _as(lr, rdt))
+            decay = p.astype(cdt) * (as_dtype(weight_decay, rdt) * as_dtype(lr, rdt))
             return (u.astype(cdt) - decay).astype(u.dtype)
 
         new_state = ScaleByLearningRateState(count=optax.safe_increment(state.count))

@@ -1,0 +1,1 @@
+"""The pieces of :mod:`rmsjax.training` (the public module), one idea each."""
