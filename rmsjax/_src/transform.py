@@ -71,6 +71,15 @@ class ScaleByLearningRateState(NamedTuple):
     count: chex.Array  # int32 scalar: the step at which the schedule is evaluated next
 
 
+def _step_inputs(updates, state, counted: bool, stochastic: bool):
+    """What both update rules start a step with: the checked gradient's step count (None when
+    uncounted), an empty cache of bias corrections, and the stochastic rounding bits (None)."""
+    check_trainable(updates, "gradient")
+    count = optax.safe_increment(state.count) if counted else None
+    bits = stochastic_rounding.rounding_bits(count, state.nu) if stochastic else None
+    return count, {}, bits
+
+
 def _debias(corrections: dict, decay: chex.Numeric, count: jax.Array, rdt: Any) -> jax.Array:
     """``1 - decay**count`` (doublefloat.one_minus_power) in ``rdt``, once per dtype and step."""
     if rdt not in corrections:
@@ -206,10 +215,7 @@ def scale_by_rms(
 
     def update_fn(updates, state, params=None):
         del params
-        check_trainable(updates, "gradient")
-        count = optax.safe_increment(state.count) if counted else None
-        corrections = {}
-        bits = stochastic_rounding.rounding_bits(count, state.nu) if stochastic else None
+        count, corrections, bits = _step_inputs(updates, state, counted, stochastic)
 
         def leaf(index, g, nu):
             gc, rho, epsilon = _leaf_inputs(g, decay, eps)
@@ -244,10 +250,7 @@ def _scale_by_centered_rms(
 
     def update_fn(updates, state, params=None):
         del params
-        check_trainable(updates, "gradient")
-        count = optax.safe_increment(state.count) if counted else None
-        corrections = {}
-        bits = stochastic_rounding.rounding_bits(count, state.nu) if stochastic else None
+        count, corrections, bits = _step_inputs(updates, state, counted, stochastic)
 
         def leaf(index, g, nu, mu):
             gc, rho, epsilon = _leaf_inputs(g, decay, eps)
