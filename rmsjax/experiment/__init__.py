@@ -21,9 +21,12 @@ and :func:`parse_hparam` read values written as text (``1e-4:1e-2:8``, ``none,0.
 >>> report.metrics["loss"] < 1e-3
 True
 
-The package is two modules: :mod:`rmsjax.experiment.config` (the configs, reading text,
-:func:`resolve`, :func:`load_data`) and :mod:`rmsjax.experiment.run` (the runs and their
-:class:`Report`); every name is importable from ``rmsjax.experiment``. Parameters flow one way:
+The package is a module for the configs (:mod:`rmsjax.experiment.config`: reading text,
+:func:`resolve`, :func:`load_data`) and one per command, each with its report
+(:mod:`~rmsjax.experiment.train`, :mod:`~rmsjax.experiment.sweep`, whose Optuna studies are in
+:mod:`~rmsjax.experiment.studies`, and :mod:`~rmsjax.experiment.compare`), beside what they share
+(:mod:`~rmsjax.experiment.common`: the :class:`Report`); every name is importable from
+``rmsjax.experiment``. Parameters flow one way:
 the command line builds a config, :func:`resolve` completes it from the task once, and the runs
 pass its values down to the task (:mod:`rmsjax.tasks`) and the engine (``rmsjax.sweep``...).
 
@@ -38,6 +41,8 @@ took no part in the choice. A plain sweep's report (no halving, no Optuna) ends 
 bit (:attr:`TrainConfig.sweep_run`).
 """
 
+from rmsjax.experiment.common import Report
+from rmsjax.experiment.compare import run_compare
 from rmsjax.experiment.config import (
     METRIC_ALIASES,
     SEARCHES,
@@ -50,7 +55,8 @@ from rmsjax.experiment.config import (
     parse_values,
     resolve,
 )
-from rmsjax.experiment.run import Report, make_trainer, run_compare, run_sweep, run_train
+from rmsjax.experiment.sweep import make_trainer, run_sweep
+from rmsjax.experiment.train import run_train
 from rmsjax.presets import DESCRIPTIONS, HPARAMS, NU_DTYPES, PRESETS, Preset, get_preset
 
 __all__ = [

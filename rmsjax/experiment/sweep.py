@@ -1,11 +1,9 @@
-"""Running a resolved config: :func:`run_train`, :func:`run_sweep`, :func:`run_compare`, each
-returning a :class:`Report`."""
+"""``rmsjax sweep``: :func:`run_sweep` runs a config's search (a grid, a sample, halving, Optuna,
+PBT...) through the engine and builds its :class:`Report` (the ranking, the notes, the best
+row's ``rmsjax train`` line); :func:`make_trainer` is the trainer of its staged searches."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import secrets
 import shlex
 import time
 from collections.abc import Mapping, Sequence
@@ -13,173 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 import rmsjax
-from rmsjax import tasks, training
-from rmsjax.experiment.config import (
-    CompareConfig,
-    SweepConfig,
-    TrainConfig,
-    load_data,
-    resolve,
-)
-from rmsjax.presets import FLAGS, PRESETS, Preset, format_value, get_preset
-
-
-@dataclasses.dataclass
-class Report:
-    """What an experiment found, ready to print (:func:`rmsjax.report.print_report`) or save.
-
-    Attributes:
-      command: ``"train"``, ``"sweep"`` or ``"compare"``.
-      task: the task's name.
-      source: where the data came from.
-      optimizer: the optimizer that trained (a sweep: its best configuration), as a call.
-      metrics: headline numbers (a sweep: the best configuration's, and throughput).
-      table: rows to print (a sweep: every configuration, best first; compare: one per
-        optimizer; train: none).
-      notes: lines worth saying beside the table (the best configuration, divergences...).
-      curves: label -> training loss per epoch (per step, start included, for 2-D tasks).
-      trajectories: label -> ``[steps + 1, 2]`` points (2-D tasks only).
-      highlight: labels drawn in colour (a sweep's best few), or None for all.
-      problem: the 2-D :class:`~rmsjax.data.Problem` (contours), else None.
-      sweep: the :class:`rmsjax.SweepResult` of a sweep, else None.
-      json: everything, JSON-ready: the content of ``metrics.json``.
-    """
-
-    command: str
-    task: str
-    source: str
-    optimizer: str
-    metrics: dict[str, float]
-    table: list[dict[str, Any]]
-    notes: list[str]
-    curves: dict[str, np.ndarray]
-    trajectories: dict[str, np.ndarray]
-    highlight: list[str] | None
-    problem: Any
-    sweep: Any
-    json: dict[str, Any]
-
-
-# --------------------------------------------------------------------------------------------
-# train
-
-
-def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) -> Report:
-    """Train one configuration (see :class:`TrainConfig`) and report it.
-
-    ``data`` is the task's data (default: :func:`load_data`); ``progress`` shows a bar.
-    """
-    config = resolve(config)
-    task = tasks.get(config.task)
-    data = load_data(config) if data is None else data
-    if config.sweep_run is not None:
-        result = _train_as_sweep_run(config, task, data)
-    else:
-        result = task.train(
-            config.hparams,
-            preset=config.preset,
-            data=data,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            progress=progress,
-        )
-    source = task.describe_data(data)
-    problem = task.problem(data)  # a 2-D objective: its curve is named as its trajectory is
-    label = config.preset if problem is not None else "train loss"
-    history = result.history.as_dict()
-    if task.examples_per_run(data) is None:  # a 2-D objective has no examples to count
-        del history["examples_per_second"]
-    payload = {
-        "command": "train",
-        "task": task.name,
-        **result.metrics,
-        "source": source,
-        "config": result.config,
-        "history": history,
-    }
-    trajectories = {}
-    if result.trajectory is not None:
-        payload["trajectory"] = result.trajectory
-        trajectories = {config.preset: result.trajectory}
-    return Report(
-        command="train",
-        task=task.name,
-        source=source,
-        optimizer=result.config["optimizer"],
-        metrics=dict(result.metrics),
-        table=[],
-        notes=[],
-        curves={label: np.asarray(result.history.train_loss)},
-        trajectories=trajectories,
-        highlight=None,
-        problem=problem,
-        sweep=None,
-        json=payload,
-    )
-
-
-def _traced(value: Any) -> bool:
-    """Whether a sweep traces this hyperparameter value (numbers; not bools, None, strings)."""
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
-
-
-def _train_as_sweep_run(config: TrainConfig, task, data) -> tasks.TrainResult:
-    """One run of a plain sweep again, bit for bit (see :attr:`TrainConfig.sweep_run`)."""
-    start = time.perf_counter()
-    config_id, seed_index, width = config.sweep_run
-    key = jax.random.fold_in(jax.random.key(config.seed), config_id)
-    key = jax.random.fold_in(key, seed_index)  # the key rmsjax.sweep gives run (config, seed)
-    data = task.sweep_data(data)  # the data the sweep trained on (its validation split out)
-    train_fn = task.make_train_fn(
-        data, epochs=config.epochs, batch_size=config.batch_size, preset=config.preset
-    )
-    static = {k: v for k, v in config.hparams.items() if not _traced(v)}
-
-    def run(traced, key):
-        return train_fn({**static, **traced}, key)
-
-    traced = {k: jnp.asarray(v) for k, v in config.hparams.items() if _traced(v)}
-    if width == 1:
-        out = jax.jit(run)(traced, key)
-    else:
-        copies = {k: jnp.stack([v] * width) for k, v in traced.items()}
-        out = jax.jit(jax.vmap(run))(copies, jnp.stack([key] * width))
-        out = {k: v[0] for k, v in out.items()}
-    out = jax.device_get(out)
-    metrics = {n: float(out[n]) for n in task.scalar_metrics}
-    metrics["wall_seconds"] = time.perf_counter() - start
-    description = task.describe_optimizer(config.hparams, config.preset)
-    run_config = {
-        "task": task.name,
-        "hparams": _plain_hparams(config.hparams),
-        "optimizer": description,
-        "preset": config.preset,
-        "epochs": config.epochs,
-        "batch_size": config.batch_size,
-        "seed": config.seed,
-        "sweep_run": list(config.sweep_run),
-        "model": dict(task.model),
-        "loss": task.loss,
-        "data": dict(task.data_options),
-    }
-    history = training.History(train_loss=np.asarray(out["loss_curve"]).tolist())
-    trajectory = out.get("trajectory")
-    return tasks.TrainResult(task.name, None, history, metrics, run_config,
-                             task.describe_data(data), trajectory)  # fmt: skip
-
-
-def _plain_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v.item() if isinstance(v, np.generic) else v for k, v in hparams.items()}
-
-
-# --------------------------------------------------------------------------------------------
-# sweep
+from rmsjax import tasks
+from rmsjax.experiment import studies
+from rmsjax.experiment.common import Report, is_traced
+from rmsjax.experiment.config import SweepConfig, load_data, resolve
+from rmsjax.presets import FLAGS, Preset, format_value, get_preset
 
 
 def _label(config: Mapping[str, Any], names: Sequence[str]) -> str:
@@ -262,7 +101,7 @@ def _search(config: SweepConfig, task, preset, data, resume, metadata, progress)
         )  # as make_trainer(config) builds it
         staged = {"budget": config.epochs}
     if config.search == "optuna":
-        study = _optuna_study(config, resume)
+        study = studies.optuna_study(config, resume)
         return rmsjax.optuna_search(
             fn, study, n_trials=config.trials, space=config.space, key=key, budget=config.epochs,
             metric=config.metric, **common,
@@ -312,100 +151,6 @@ def make_trainer(config: SweepConfig, data: Any = None) -> rmsjax.Trainer:
     )
 
 
-def _optuna_study(config: SweepConfig, resume: Path | None):
-    """A seeded TPE study (median pruner), kept in ``resume/study.db`` when resuming.
-
-    A resumed study's sampler is seeded with the seed and the number of trials the study holds:
-    seeded with the seed alone, it would start its draws over and propose again the parameters
-    of the trials already run."""
-    import optuna  # resolve() checked that it is installed
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = None
-    if resume is not None:
-        resume.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{resume / 'study.db'}"
-    study = optuna.create_study(
-        direction="maximize" if config.mode == "max" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=config.seed),
-        storage=storage, study_name="rmsjax", load_if_exists=True,
-    )  # fmt: skip
-    done = len(study.trials)
-    if done:
-        seed = int(np.random.SeedSequence([config.seed, done]).generate_state(1)[0])
-        study.sampler = optuna.samplers.TPESampler(seed=seed)
-    return study
-
-
-def _storage_check(config: SweepConfig) -> None:
-    """Fails before training when ``config.optuna_storage`` cannot be reached; creates no
-    study (a run interrupted before its first trial leaves none)."""
-    import optuna  # resolve() checked that it is installed
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna.storages.get_storage(config.optuna_storage)
-
-
-def _run_id(resume: Path | None) -> str | None:
-    """The run id in ``resume``'s manifest, or None (no resume folder)."""
-    manifest = None if resume is None else resume / "manifest.json"
-    if manifest is None or not manifest.exists():
-        return None
-    return json.loads(manifest.read_text()).get("run_id")
-
-
-def _write_storage(config: SweepConfig, task, result, run_id: str | None) -> str | None:
-    """Writes ``result`` into study ``config.study_name`` (default named after the run) of
-    ``config.optuna_storage``: only the trials it lacks (tagged ``rmsjax_run`` and
-    ``rmsjax_config``), creating the study with its first trial. Returns the study's name, or
-    None when there was nothing to write and no study."""
-    import warnings
-
-    import optuna  # resolve() checked that it is installed
-
-    how = config.search + (f" halving {config.halving}" if config.halving is not None else "")
-    name = config.study_name
-    if name is None and run_id is not None:
-        name = f"rmsjax {task.name} {how} {run_id}"
-    elif name is None:  # no resume folder: the run cannot be continued, its own study
-        stamp = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} {secrets.token_hex(3)}"
-        name = f"rmsjax {task.name} {how} {stamp}"
-    direction = "maximize" if config.mode == "max" else "minimize"
-    staging = optuna.create_study(direction=direction)  # in memory, to build the trials
-    result.to_optuna(staging, config.metric, config.mode, space=config.space)
-    storage = config.optuna_storage
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        study = None
-    written = set()
-    if study is not None:
-        if study.direction.name != direction.upper():
-            raise ValueError(
-                f"`study_name` {name!r}: that study's direction is {study.direction.name}, "
-                f"this run's {direction.upper()} ({config.metric!r}, mode={config.mode!r})"
-            )
-        written = {t.user_attrs.get("rmsjax_config") for t in study.trials
-                   if t.user_attrs.get("rmsjax_run") == run_id}  # fmt: skip
-    tag = {} if run_id is None else {"rmsjax_run": run_id}
-    new = [optuna.trial.create_trial(
-        state=t.state, value=t.value, params=t.params, distributions=t.distributions,
-        intermediate_values=t.intermediate_values, user_attrs={**t.user_attrs, **tag},
-    ) for t in staging.trials if t.user_attrs["rmsjax_config"] not in written]  # fmt: skip
-    if study is None:
-        if not new:
-            return None
-        study = optuna.create_study(storage=storage, study_name=name, direction=direction,
-                                    load_if_exists=True)  # fmt: skip
-        with warnings.catch_warnings():  # experimental in Optuna: the dashboard shows the name
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([config.metric])
-        study.set_user_attr("rmsjax", {"task": task.name, "preset": config.preset,
-                                       "epochs": config.epochs, "seed": config.seed})  # fmt: skip
-    study.add_trials(new)
-    return name
-
-
 def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) -> Report:
     """Train every configuration of ``config``'s grid at once and rank them.
 
@@ -433,13 +178,13 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
             "which this version no longer reads); delete that folder or resume elsewhere"
         )
     if config.optuna_storage is not None:
-        _storage_check(config)
+        studies.check_storage(config)
     start = time.perf_counter()
     result = _search(config, task, preset, data, resume, metadata, progress)
     seconds = time.perf_counter() - start
     report = _sweep_report(config, task, preset, data, result, seconds, source)
     if config.optuna_storage is not None:  # one trial per configuration, for optuna-dashboard
-        name = _write_storage(config, task, result, _run_id(resume))
+        name = studies.write_storage(config, task, result, studies.run_id(resume))
         if name is not None:
             report.notes.append(f"written to the Optuna storage as study {name!r}")
             report.json["optuna_study"] = name
@@ -462,7 +207,7 @@ def _compiled_numbers(result, best_id: int) -> list[str]:
     e.g. ``--momentum none,0.9``), which ``rmsjax train --sweep-run`` would trace instead: a
     different program, so no line claims to reproduce that row bit for bit."""
     best = result.space[best_id]
-    return [f"{a}={best[a]!r}" for a in result.space.static_axes if _traced(best[a])]
+    return [f"{a}={best[a]!r}" for a in result.space.static_axes if is_traced(best[a])]
 
 
 def _train_line(config: SweepConfig, task, preset: Preset, result, best_id: int) -> str | None:
@@ -661,101 +406,3 @@ def _pbt_json(config: SweepConfig, result, best_id: int) -> dict[str, Any]:
         "best_member": best_id,
         "best_schedule": frame.to_dict(orient="records"),
     }
-
-
-# --------------------------------------------------------------------------------------------
-# compare
-
-
-def _compare_runs(config: CompareConfig, task, steps: int) -> list[tuple[str, Any, str, list]]:
-    """(name, optimizer, description, hyperparameters it ignores) for each optimizer."""
-
-    def schedule(lr):  # every optimizer gets the task's schedule (constant for most tasks)
-        return task.learning_rate_schedule(lr, steps)
-
-    note = f" (learning rate on the task's {task.schedule} schedule)"
-    note = "" if task.schedule == "constant" else note
-    sgd = optax.sgd(schedule(config.sgd_learning_rate))
-    runs = [("sgd", sgd, f"optax.sgd({config.sgd_learning_rate:g}){note}", [])]
-    for preset in PRESETS.values():
-        hparams = preset.supported(config.hparams)
-        optimizer = task.default_optimizer_factory(steps, preset)(hparams)
-        ignored = preset.unsupported(config.hparams)
-        runs.append((preset.name, optimizer, task.describe_optimizer(hparams, preset), ignored))
-    adam = optax.adam(schedule(config.adam_learning_rate))
-    runs.append(("adam", adam, f"optax.adam({config.adam_learning_rate:g}){note}", []))
-    return runs
-
-
-def run_compare(config: CompareConfig, data: Any = None, *, progress: bool = False) -> Report:
-    """Train SGD, each RMSprop preset and Adam on one task, from the same initialisation and
-    data order, and report them side by side (see :class:`CompareConfig`)."""
-    config = resolve(config)
-    task = tasks.get(config.task)
-    data = load_data(config) if data is None else data
-    steps = task.total_steps(data, config.epochs, config.batch_size)
-    runs = _compare_runs(config, task, steps)
-    # The first training in a process also pays one-time costs inside its timed epochs (JAX
-    # compiling the small eager ops around the epoch function); a one-epoch warm-up keeps them
-    # out of the first optimizer's throughput, so the column compares like with like.
-    task.train(data=data, epochs=1, batch_size=config.batch_size, optimizer=optax.sgd(0.0))
-    results = {}
-    for name, optimizer, _, _ in runs:
-        results[name] = task.train(
-            config.hparams,
-            data=data,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            optimizer=optimizer,
-            progress=progress,
-        )
-    return _compare_report(task, data, runs, results)
-
-
-# The columns of a comparison that a task's runs report, in this order (a classifier's first).
-_COMPARED = ("loss", "test_accuracy", "test_loss", "examples_per_second", "distance_to_minimum")
-
-
-def _compare_report(task, data, runs, results) -> Report:
-    reported = next(iter(results.values())).metrics  # a 2-D function has no examples to count
-    columns = [c for c in _COMPARED if c in reported] + ["wall_seconds"]
-    rows = [{"optimizer": n, **{c: results[n].metrics[c] for c in columns}} for n, *_ in runs]
-    notes = [f"{n}: {description}" for n, _, description, _ in runs]
-    notes += [
-        f"note: {n} ignores {k} (not an argument of its preset)"
-        for n, _, _, ignored in runs
-        for k in ignored
-    ]
-    source = task.describe_data(data)
-    payload = {
-        "command": "compare",
-        "task": task.name,
-        "wall_seconds": sum(r.metrics["wall_seconds"] for r in results.values()),
-        "source": source,
-        "results": {
-            name: {
-                **results[name].metrics,
-                "optimizer": description,
-                "config": dict(results[name].config, optimizer=description),
-                "train_loss": results[name].history.train_loss,
-            }
-            for name, _, description, _ in runs
-        },
-    }
-    problem = task.problem(data)
-    return Report(
-        command="compare",
-        task=task.name,
-        source=source,
-        optimizer=", ".join(n for n, *_ in runs),
-        metrics={},
-        table=rows,
-        notes=notes,
-        curves={n: np.asarray(results[n].history.train_loss) for n, *_ in runs},
-        trajectories={} if problem is None else {n: results[n].trajectory for n, *_ in runs},
-        highlight=None,
-        problem=problem,
-        sweep=None,
-        json=payload,
-    )
