@@ -5,9 +5,10 @@ a config (:class:`TrainConfig`, :class:`SweepConfig`, :class:`CompareConfig`) na
 :mod:`rmsjax.tasks`, an RMSprop preset (:data:`PRESETS`) and its hyperparameters (named as
 :func:`rmsjax.rmsprop` names them); :func:`resolve` fills what is not given from the task's
 defaults and checks every value; :func:`run_train`, :func:`run_sweep` and :func:`run_compare`
-return a :class:`Report` (headline metrics, tables, curves, the optimizer's description and the
-JSON that ``metrics.json`` holds). Nothing here prints or writes files, except a sweep's resume
-folder when asked for one; :mod:`rmsjax.report` prints and saves a report. :func:`parse_values`
+return a :class:`~rmsjax.report.Report` (headline metrics, tables, curves, the optimizer's
+description and the JSON that ``metrics.json`` holds). Nothing here prints or writes files,
+except a sweep's resume folder when asked for one; :mod:`rmsjax.report` prints and saves a
+report. :func:`parse_values`
 and :func:`parse_hparam` read values written as text (``1e-4:1e-2:8``, ``none,0.9``,
 ``false,true``), as the command line's flags give them.
 
@@ -25,8 +26,8 @@ The package is a module for the configs (:mod:`rmsjax.experiment.config`: readin
 :func:`resolve`, :func:`load_data`) and one per command, each with its report
 (:mod:`~rmsjax.experiment.train`, :mod:`~rmsjax.experiment.sweep`, whose Optuna studies are in
 :mod:`~rmsjax.experiment.studies`, and :mod:`~rmsjax.experiment.compare`), beside what they share
-(:mod:`~rmsjax.experiment.common`: the :class:`Report`); every name is importable from
-``rmsjax.experiment``. Parameters flow one way:
+(:mod:`~rmsjax.experiment.common`); every name is importable from ``rmsjax.experiment``,
+:class:`Report` (of :mod:`rmsjax.report`) included. Parameters flow one way:
 the command line builds a config, :func:`resolve` completes it from the task once, and the runs
 pass its values down to the task (:mod:`rmsjax.tasks`) and the engine (``rmsjax.sweep``...).
 
@@ -41,7 +42,6 @@ took no part in the choice. A plain sweep's report (no halving, no Optuna) ends 
 bit (:attr:`TrainConfig.sweep_run`).
 """
 
-from rmsjax.experiment.common import Report
 from rmsjax.experiment.compare import run_compare
 from rmsjax.experiment.config import (
     METRIC_ALIASES,
@@ -58,6 +58,7 @@ from rmsjax.experiment.config import (
 from rmsjax.experiment.sweep import make_trainer, run_sweep
 from rmsjax.experiment.train import run_train
 from rmsjax.presets import DESCRIPTIONS, HPARAMS, NU_DTYPES, PRESETS, Preset, get_preset
+from rmsjax.report import Report
 
 __all__ = [
     "DESCRIPTIONS",

@@ -9,9 +9,9 @@ import numpy as np
 import optax
 
 from rmsjax import tasks
-from rmsjax.experiment.common import Report
 from rmsjax.experiment.config import CompareConfig, load_data, resolve
 from rmsjax.presets import PRESETS
+from rmsjax.report import Report
 
 
 def _compare_runs(config: CompareConfig, task, steps: int) -> list[tuple[str, Any, str, list]]:

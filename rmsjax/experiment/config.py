@@ -15,7 +15,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -65,6 +65,7 @@ class TrainConfig:
         its best row.
     """
 
+    command: ClassVar[str] = "train"  # the command that runs it (not a field)
     task: str
     preset: str = "rmsjax"
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -120,6 +121,7 @@ class SweepConfig:
         written again.
     """
 
+    command: ClassVar[str] = "sweep"  # the command that runs it (not a field)
     task: str
     preset: str = "rmsjax"
     space: Mapping[str, Sequence[Any]] = dataclasses.field(default_factory=dict)
@@ -152,6 +154,7 @@ class CompareConfig:
       adam_learning_rate: None: the RMSprop learning rate.
     """
 
+    command: ClassVar[str] = "compare"  # the command that runs it (not a field)
     task: str
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     sgd_learning_rate: float | None = None

@@ -16,9 +16,10 @@ import numpy as np
 import rmsjax
 from rmsjax import tasks
 from rmsjax.experiment import studies
-from rmsjax.experiment.common import Report, is_traced
+from rmsjax.experiment.common import is_traced
 from rmsjax.experiment.config import SweepConfig, load_data, resolve
 from rmsjax.presets import FLAGS, Preset, format_value, get_preset
+from rmsjax.report import Report
 
 
 def _label(config: Mapping[str, Any], names: Sequence[str]) -> str:

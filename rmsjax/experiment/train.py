@@ -13,8 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from rmsjax import tasks, training
-from rmsjax.experiment.common import Report, is_traced
+from rmsjax.experiment.common import is_traced
 from rmsjax.experiment.config import TrainConfig, load_data, resolve
+from rmsjax.report import Report
 
 
 def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) -> Report:
