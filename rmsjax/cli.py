@@ -111,41 +111,41 @@ def _compilation_cache(args: argparse.Namespace) -> str | None:
 
 def _run(args, config, run) -> int:
     cache_line = _compilation_cache(args)
-    config = experiment.resolve(config)
+    plan = experiment.prepare(config)  # resolved once: the run reads this plan
     try:
         out = report.check_can_save(_out_dir(args))
     except OSError as err:  # the folder cannot be made or written: say which flag set it
         flag = "--out" if args.out else "the default --out"
         raise OSError(f"{flag} {str(_out_dir(args))!r}: {err}") from err
-    identity = report.run_identity(args.command, config)
+    identity = report.run_identity(args.command, plan.config)
     report.claim_out_dir(
         out, identity, overwrite=args.overwrite, fresh=getattr(args, "fresh", False)
     )
     try:
-        data = experiment.load_data(config)
+        data = experiment.load_data(plan)
     except RuntimeError as err:  # tensorflow-datasets could not load: the message says why
         raise FileNotFoundError(f"{err} (with this command: --data-dir DIR)") from err
-    _check_batch_size(config, data)
-    for i, line in enumerate(report.plan(config, data)):
+    _check_batch_size(plan, data)
+    for i, line in enumerate(report.plan(plan, data)):
         print(f"{PROG} {args.command} {line}" if i == 0 else line)
     if cache_line:
         print(cache_line)
-    result = run(config, data, progress=not args.no_progress)
+    result = run(plan, data, progress=not args.no_progress)
     report.print_report(result, top=getattr(args, "top", 10))
     print(f"saved to {out}/: {', '.join(report.save_report(result, out))}")
     return 0
 
 
-def _check_batch_size(config, data) -> None:
+def _check_batch_size(plan, data) -> None:
     """--batch-size against the training examples this run trains on, before the plan."""
-    task, batch_size = tasks.get(config.task), getattr(config, "batch_size", None)
+    batch_size, sweep = plan.config.batch_size, plan.command == "sweep"
     if batch_size is None:  # resolved: None for a task without batches (a 2-D objective)
         return
-    trained = task.sweep_data(data) if isinstance(config, experiment.SweepConfig) else data
+    trained = plan.task.sweep_data(data) if sweep else data
     if batch_size > trained.num_train:
         raise UsageError(
             f"--batch-size {batch_size} exceeds the {trained.num_train:,} training examples "
-            f"this {'sweep' if isinstance(config, experiment.SweepConfig) else 'run'} trains on"
+            f"this {'sweep' if sweep else 'run'} trains on"
         )
 
 

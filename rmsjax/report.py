@@ -254,18 +254,23 @@ def _write_run(out: Path, identity: Mapping[str, Any], files: Sequence[str]) -> 
 
 
 def plan(config, data) -> list[str]:
-    """What a resolved config will run, in a few lines to show before it starts."""
-    task = tasks.get(config.task)
+    """What a resolved config, or its :class:`~rmsjax.experiment.Plan` (whose task and preset
+    are looked up already), will run, in a few lines to show before it starts."""
+    if hasattr(config, "config"):  # a plan
+        task, preset, config = config.task, config.preset, config.config
+    else:
+        task = tasks.get(config.task)
+        preset = None if config.command == "compare" else get_preset(config.preset)
     unit = task.budget_unit + ("" if config.epochs == 1 else "s")
     batch = "" if config.batch_size is None else f", batch {config.batch_size}"
     lines = []
     if config.command == "train":
-        optimizer = task.describe_optimizer(config.hparams, config.preset)
+        optimizer = task.describe_optimizer(config.hparams, preset)
         lines.append(f"{task.name}: {optimizer}, {config.epochs} {unit}{batch}, seed {config.seed}")
     elif config.command == "sweep":
         varied = {n: v for n, v in config.space.items() if hasattr(v, "low") or len(v) > 1}
         fixed = {n: v[0] for n, v in config.space.items() if n not in varied}
-        function = get_preset(config.preset).function.__name__
+        function = preset.function.__name__
         if config.search == "grid":
             size = math.prod(len(v) for v in varied.values())
             shape = " x ".join(f"{len(v)} {n}" for n, v in varied.items()) or "1 configuration"

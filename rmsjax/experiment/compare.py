@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import optax
 
-from rmsjax import tasks
-from rmsjax.experiment.config import CompareConfig, load_data, resolve
+from rmsjax.experiment.config import CompareConfig
+from rmsjax.experiment.plan import Plan, load_data, prepare
 from rmsjax.presets import PRESETS
 from rmsjax.report import Report
 
@@ -34,12 +34,14 @@ def _compare_runs(config: CompareConfig, task, steps: int) -> list[tuple[str, An
     return runs
 
 
-def run_compare(config: CompareConfig, data: Any = None, *, progress: bool = False) -> Report:
+def run_compare(
+    config: CompareConfig | Plan, data: Any = None, *, progress: bool = False
+) -> Report:
     """Train SGD, each RMSprop preset and Adam on one task, from the same initialisation and
     data order, and report them side by side (see :class:`CompareConfig`)."""
-    config = resolve(config)
-    task = tasks.get(config.task)
-    data = load_data(config) if data is None else data
+    plan = prepare(config, "compare")
+    config, task = plan.config, plan.task
+    data = load_data(plan) if data is None else data
     steps = task.total_steps(data, config.epochs, config.batch_size)
     runs = _compare_runs(config, task, steps)
     # The first training in a process also pays one-time costs inside its timed epochs (JAX

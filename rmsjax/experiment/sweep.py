@@ -7,18 +7,17 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
 import rmsjax
-from rmsjax import tasks
 from rmsjax.experiment import studies
 from rmsjax.experiment.common import is_traced
-from rmsjax.experiment.config import SweepConfig, load_data, resolve
-from rmsjax.presets import FLAGS, Preset, format_value, get_preset
+from rmsjax.experiment.config import SweepConfig
+from rmsjax.experiment.plan import Plan, load_data, prepare
+from rmsjax.presets import FLAGS, format_value
 from rmsjax.report import Report
 
 
@@ -44,7 +43,7 @@ def _curve_labels(space, varying: Sequence[str], pbt: bool) -> list[str]:
     return [f"{lab} (config {i})" if counts[lab] > 1 else lab for i, lab in enumerate(labels)]
 
 
-def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
+def _rows(result, task, metric, mode, tiebreak, varying) -> list[dict[str, Any]]:
     """Every configuration, best first (by the mean over seeds; diverged ones last)."""
     means = {
         n: result.metrics[n].astype(np.float64).mean(axis=1)
@@ -53,7 +52,7 @@ def _rows(result, task, metric, mode, varying) -> list[dict[str, Any]]:
     }
     diverged = result.diverged.any(axis=1)
     rows = []
-    for rank, i in enumerate(result.rank(metric, mode, task.tiebreak(metric)), start=1):
+    for rank, i in enumerate(result.rank(metric, mode, tiebreak), start=1):
         row: dict[str, Any] = {"rank": rank, "config_id": i}
         row.update({n: result.space[i][n] for n in varying})
         row.update({n: float(m[i]) for n, m in means.items()})
@@ -87,49 +86,35 @@ def _throughput(task, data, config, result, seconds: float) -> dict:
     return {"examples_per_second": work * per_unit / seconds if seconds else 0.0}
 
 
-def _search(config: SweepConfig, task, preset, data, resume, metadata, progress):
-    """Run ``config``'s search and return its `SweepResult`."""
+def _search(plan: Plan, data, metadata, progress):
+    """Run the plan's search and return its `SweepResult`."""
+    config, task, resume = plan.config, plan.task, plan.folder
     key = jax.random.key(config.seed)
     common = {"seeds": config.seeds, "out_dir": resume, "metadata": metadata, "progress": progress}
-    if config.halving is None and config.search not in ("optuna", "pbt"):
-        fn = task.make_train_fn(
-            data, epochs=config.epochs, batch_size=config.batch_size, preset=preset
-        )
-        staged = {}
-    else:
+    if plan.staged:
         fn = task.make_trainer(
-            data, budget=config.epochs, batch_size=config.batch_size, preset=preset
+            data, budget=config.epochs, batch_size=config.batch_size, preset=plan.preset
         )  # as make_trainer(config) builds it
-        staged = {"budget": config.epochs}
+    else:
+        fn = task.make_train_fn(
+            data, epochs=config.epochs, batch_size=config.batch_size, preset=plan.preset
+        )
     if config.search == "optuna":
         study = studies.optuna_study(config, resume)
         return rmsjax.optuna_search(
             fn, study, n_trials=config.trials, space=config.space, key=key, budget=config.epochs,
             metric=config.metric, **common,
         )  # fmt: skip
-    if config.halving is not None:
-        rule = {"asha": rmsjax.asha, "hyperband": rmsjax.hyperband}.get(
-            config.search, rmsjax.halving
-        )
-        staged["halving"] = rule(config.metric, config.mode, eta=int(config.halving),
-                                 tiebreak=task.tiebreak(config.metric))  # fmt: skip
-    if config.search == "pbt":  # the population is drawn as a random search draws its trials
-        staged["pbt"] = rmsjax.pbt(config.metric, config.mode, interval=int(config.interval),
-                                   tiebreak=task.tiebreak(config.metric))  # fmt: skip
-        space = rmsjax.sample(config.population, seed=config.seed, method="random",
-                              **config.space)  # fmt: skip
-    elif config.search == "grid":
-        space = rmsjax.grid(**config.space)
-    else:  # asha and hyperband draw their trials as a random search does
-        method = "sobol" if config.search == "sobol" else "random"
-        space = rmsjax.sample(config.trials, seed=config.seed, method=method, **config.space)
-    return rmsjax.sweep(fn, space, key=key, chunk_size=config.chunk_size, **common, **staged)
+    return rmsjax.sweep(
+        fn, plan.space, key=key, chunk_size=config.chunk_size, **common, **plan.schedule
+    )
 
 
-def make_trainer(config: SweepConfig, data: Any = None) -> rmsjax.Trainer:
+def make_trainer(config: SweepConfig | Plan, data: Any = None) -> rmsjax.Trainer:
     """The `rmsjax.Trainer` that :func:`run_sweep` trains for a staged search of ``config``
-    (``halving``, ``"optuna"``, ``"pbt"``; classifiers only): one unit an epoch, on the data the
-    sweep trains on (``data``, default :func:`load_data`, with the validation split held out).
+    (or its :class:`Plan`; ``halving``, ``"optuna"``, ``"pbt"``; classifiers only): one unit an
+    epoch, on the data the sweep trains on (``data``, default :func:`load_data`, with the
+    validation split held out).
 
     With it, ``rmsjax.replay(make_trainer(config), result.schedule(member), key=...)`` trains a
     member of a ``"pbt"`` search again, bit for bit.
@@ -144,26 +129,26 @@ def make_trainer(config: SweepConfig, data: Any = None) -> rmsjax.Trainer:
     >>> sorted(metrics)
     ['loss', 'test_accuracy', 'test_loss', 'val_accuracy', 'val_loss']
     """
-    config = resolve(config)
-    task = tasks.get(config.task)
-    data = task.sweep_data(load_data(config) if data is None else data)
+    plan = prepare(config, "sweep")
+    config, task = plan.config, plan.task
+    data = task.sweep_data(load_data(plan) if data is None else data)
     return task.make_trainer(
-        data, budget=config.epochs, batch_size=config.batch_size, preset=get_preset(config.preset)
+        data, budget=config.epochs, batch_size=config.batch_size, preset=plan.preset
     )
 
 
-def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) -> Report:
-    """Train every configuration of ``config``'s grid at once and rank them.
+def run_sweep(config: SweepConfig | Plan, data: Any = None, *, progress: bool = False) -> Report:
+    """Train every configuration of ``config``'s grid (or its :class:`Plan`'s) at once and
+    rank them.
 
     With ``resume_dir``, finished chunks are saved there, and reused when the same sweep (same
     grid, seeds, seed, and the task, preset, epochs, batch size and data recorded in the sweep's
     manifest) runs again; throughput then counts only the configurations computed now.
     """
     wall_start = time.perf_counter()
-    config = resolve(config)
-    task = tasks.get(config.task)
-    preset = get_preset(config.preset)
-    data = task.sweep_data(load_data(config) if data is None else data)
+    plan = prepare(config, "sweep")
+    config, task, preset, resume = plan.config, plan.task, plan.preset, plan.folder
+    data = task.sweep_data(load_data(plan) if data is None else data)
     source = task.describe_data(data)
     metadata = {
         "task": task.name,
@@ -172,7 +157,6 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
         "batch_size": config.batch_size,
         "data": source,
     }
-    resume = None if config.resume_dir is None else Path(config.resume_dir)
     if resume is not None and (resume / "cli-options.json").exists():
         raise ValueError(
             f"{resume} holds chunks from an older rmsjax (its options are in cli-options.json, "
@@ -181,9 +165,9 @@ def run_sweep(config: SweepConfig, data: Any = None, *, progress: bool = False) 
     if config.optuna_storage is not None:
         studies.check_storage(config)
     start = time.perf_counter()
-    result = _search(config, task, preset, data, resume, metadata, progress)
+    result = _search(plan, data, metadata, progress)
     seconds = time.perf_counter() - start
-    report = _sweep_report(config, task, preset, data, result, seconds, source)
+    report = _sweep_report(plan, data, result, seconds, source)
     if config.optuna_storage is not None:  # one trial per configuration, for optuna-dashboard
         name = studies.write_storage(config, task, result, studies.run_id(resume))
         if name is not None:
@@ -211,11 +195,12 @@ def _compiled_numbers(result, best_id: int) -> list[str]:
     return [f"{a}={best[a]!r}" for a in result.space.static_axes if is_traced(best[a])]
 
 
-def _train_line(config: SweepConfig, task, preset: Preset, result, best_id: int) -> str | None:
+def _train_line(plan: Plan, result, best_id: int) -> str | None:
     """The ``rmsjax train`` command that trains the best configuration's first seed again, bit
     for bit (a plain sweep only: a staged search's rows come from its pool of trainers)."""
     if isinstance(result, rmsjax.StagedResult) or _compiled_numbers(result, best_id):
         return None
+    config, task, preset = plan.config, plan.task, plan.preset
     space = result.space
     best = space[best_id]
     # Runs batched together: the chunk width of best's static combination (keyed by its first
@@ -236,7 +221,8 @@ def _train_line(config: SweepConfig, task, preset: Preset, result, best_id: int)
     return shlex.join(words)
 
 
-def _sweep_config_json(config: SweepConfig, task, preset: Preset, result) -> dict[str, Any]:
+def _sweep_config_json(plan: Plan, result) -> dict[str, Any]:
+    config, task, preset = plan.config, plan.task, plan.preset
     return {
         "task": task.name,
         "preset": preset.name,
@@ -258,16 +244,16 @@ def _sweep_config_json(config: SweepConfig, task, preset: Preset, result) -> dic
     }
 
 
-def _sweep_report(config, task, preset, data, result, seconds, source) -> Report:
+def _sweep_report(plan: Plan, data, result, seconds, source) -> Report:
+    config, task, preset, tiebreak = plan.config, plan.task, plan.preset, plan.tiebreak
     loaded = int(result.loaded.sum())
     space = result.space
     metric, mode = config.metric, config.mode
     varying = [n for n, v in space.axes.items() if len(set(map(repr, v))) > 1]
-    rows = _rows(result, task, metric, mode, varying)
+    rows = _rows(result, task, metric, mode, tiebreak, varying)
     best_id = rows[0]["config_id"]
     best = space[best_id]
     best_metrics = {n: rows[0][n] for n in task.scalar_metrics if n in rows[0]}
-    tiebreak = task.tiebreak(metric)
     computed = len(space) - loaded
     totals = {
         **_throughput(task, data, config, result, seconds),
@@ -301,7 +287,7 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
         test = ", ".join(f"{n}={format_value(v)}" for n, v in best_metrics.items()
                          if n.startswith("test_"))  # fmt: skip
         notes.append(f"chosen by {metric} on the validation split; on the test split: {test}")
-    train_line = _train_line(config, task, preset, result, best_id)
+    train_line = _train_line(plan, result, best_id)
     if train_line is not None:
         seeds = "" if config.seeds == 1 else f" (its seed 0 of {config.seeds})"
         notes.append(f"the best row again{seeds}, bit for bit: {train_line}")
@@ -336,7 +322,7 @@ def _sweep_report(config, task, preset, data, result, seconds, source) -> Report
         "seeds": config.seeds,
         "diverged_configurations": n_div,
         "source": source,
-        "config": _sweep_config_json(config, task, preset, result),
+        "config": _sweep_config_json(plan, result),
         "ranking": rows,
     }
     if pbt:

@@ -14,24 +14,25 @@ import numpy as np
 
 from rmsjax import tasks, training
 from rmsjax.experiment.common import is_traced
-from rmsjax.experiment.config import TrainConfig, load_data, resolve
+from rmsjax.experiment.config import TrainConfig
+from rmsjax.experiment.plan import Plan, load_data, prepare
 from rmsjax.report import Report
 
 
-def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) -> Report:
-    """Train one configuration (see :class:`TrainConfig`) and report it.
+def run_train(config: TrainConfig | Plan, data: Any = None, *, progress: bool = False) -> Report:
+    """Train one configuration (see :class:`TrainConfig`; or its :class:`Plan`) and report it.
 
     ``data`` is the task's data (default: :func:`load_data`); ``progress`` shows a bar.
     """
-    config = resolve(config)
-    task = tasks.get(config.task)
-    data = load_data(config) if data is None else data
+    plan = prepare(config, "train")
+    config, task = plan.config, plan.task
+    data = load_data(plan) if data is None else data
     if config.sweep_run is not None:
-        result = _train_as_sweep_run(config, task, data)
+        result = _train_as_sweep_run(plan, data)
     else:
         result = task.train(
             config.hparams,
-            preset=config.preset,
+            preset=plan.preset,
             data=data,
             epochs=config.epochs,
             batch_size=config.batch_size,
@@ -73,15 +74,16 @@ def run_train(config: TrainConfig, data: Any = None, *, progress: bool = False) 
     )
 
 
-def _train_as_sweep_run(config: TrainConfig, task, data) -> tasks.TrainResult:
+def _train_as_sweep_run(plan: Plan, data) -> tasks.TrainResult:
     """One run of a plain sweep again, bit for bit (see :attr:`TrainConfig.sweep_run`)."""
     start = time.perf_counter()
+    config, task = plan.config, plan.task
     config_id, seed_index, width = config.sweep_run
     key = jax.random.fold_in(jax.random.key(config.seed), config_id)
     key = jax.random.fold_in(key, seed_index)  # the key rmsjax.sweep gives run (config, seed)
     data = task.sweep_data(data)  # the data the sweep trained on (its validation split out)
     train_fn = task.make_train_fn(
-        data, epochs=config.epochs, batch_size=config.batch_size, preset=config.preset
+        data, epochs=config.epochs, batch_size=config.batch_size, preset=plan.preset
     )
     static = {k: v for k, v in config.hparams.items() if not is_traced(v)}
 
@@ -98,7 +100,7 @@ def _train_as_sweep_run(config: TrainConfig, task, data) -> tasks.TrainResult:
     out = jax.device_get(out)
     metrics = {n: float(out[n]) for n in task.scalar_metrics}
     metrics["wall_seconds"] = time.perf_counter() - start
-    description = task.describe_optimizer(config.hparams, config.preset)
+    description = task.describe_optimizer(config.hparams, plan.preset)
     run_config = {
         "task": task.name,
         "hparams": _plain_hparams(config.hparams),
