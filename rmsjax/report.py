@@ -1,5 +1,6 @@
-"""Print and save a :class:`rmsjax.experiment.Report`: a text summary, ``metrics.json``,
-``results.csv`` (sweeps) and PNG plots.
+"""A :class:`Report`, what an experiment found, and how it is printed and saved: a text
+summary, ``metrics.json``, ``results.csv`` (sweeps) and PNG plots (drawn by
+:mod:`rmsjax.report_plots`).
 
 Saving writes the computed results first (``metrics.json``, ``results.csv``) and the plots
 after, so a plot that fails (matplotlib missing, a full disk) never loses a result; call
@@ -29,14 +30,15 @@ from typing import Any, TextIO
 
 import numpy as np
 
-import rmsjax
-from rmsjax import experiment, tasks
 from rmsjax import store as _store  # the out_dir's write lock and its run files
-from rmsjax.presets import format_value, get_preset
+from rmsjax import tasks
+from rmsjax.presets import PRESETS, format_value, get_preset
+from rmsjax.report_plots import INSTALL_HINT, save_plots
 
 __all__ = [
     "INSTALL_HINT",
     "RUN_FILE",
+    "Report",
     "check_can_save",
     "claim_out_dir",
     "plan",
@@ -46,7 +48,41 @@ __all__ = [
     "to_json",
 ]
 
-INSTALL_HINT = "pip install matplotlib"
+
+@dataclasses.dataclass
+class Report:
+    """What an experiment found, ready to print (:func:`rmsjax.report.print_report`) or save.
+
+    Attributes:
+      command: ``"train"``, ``"sweep"`` or ``"compare"``.
+      task: the task's name.
+      source: where the data came from.
+      optimizer: the optimizer that trained (a sweep: its best configuration), as a call.
+      metrics: headline numbers (a sweep: the best configuration's, and throughput).
+      table: rows to print (a sweep: every configuration, best first; compare: one per
+        optimizer; train: none).
+      notes: lines worth saying beside the table (the best configuration, divergences...).
+      curves: label -> training loss per epoch (per step, start included, for 2-D tasks).
+      trajectories: label -> ``[steps + 1, 2]`` points (2-D tasks only).
+      highlight: labels drawn in colour (a sweep's best few), or None for all.
+      problem: the 2-D :class:`~rmsjax.data.Problem` (contours), else None.
+      sweep: the :class:`rmsjax.SweepResult` of a sweep, else None.
+      json: everything, JSON-ready: the content of ``metrics.json``.
+    """
+
+    command: str
+    task: str
+    source: str
+    optimizer: str
+    metrics: dict[str, float]
+    table: list[dict[str, Any]]
+    notes: list[str]
+    curves: dict[str, np.ndarray]
+    trajectories: dict[str, np.ndarray]
+    highlight: list[str] | None
+    problem: Any
+    sweep: Any
+    json: dict[str, Any]
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,18 +254,23 @@ def _write_run(out: Path, identity: Mapping[str, Any], files: Sequence[str]) -> 
 
 
 def plan(config, data) -> list[str]:
-    """What a resolved config will run, in a few lines to show before it starts."""
-    task = tasks.get(config.task)
+    """What a resolved config, or its :class:`~rmsjax.experiment.Plan` (whose task and preset
+    are looked up already), will run, in a few lines to show before it starts."""
+    if hasattr(config, "config"):  # a plan
+        task, preset, config = config.task, config.preset, config.config
+    else:
+        task = tasks.get(config.task)
+        preset = None if config.command == "compare" else get_preset(config.preset)
     unit = task.budget_unit + ("" if config.epochs == 1 else "s")
     batch = "" if config.batch_size is None else f", batch {config.batch_size}"
     lines = []
-    if isinstance(config, experiment.TrainConfig):
-        optimizer = task.describe_optimizer(config.hparams, config.preset)
+    if config.command == "train":
+        optimizer = task.describe_optimizer(config.hparams, preset)
         lines.append(f"{task.name}: {optimizer}, {config.epochs} {unit}{batch}, seed {config.seed}")
-    elif isinstance(config, experiment.SweepConfig):
+    elif config.command == "sweep":
         varied = {n: v for n, v in config.space.items() if hasattr(v, "low") or len(v) > 1}
         fixed = {n: v[0] for n, v in config.space.items() if n not in varied}
-        function = get_preset(config.preset).function.__name__
+        function = preset.function.__name__
         if config.search == "grid":
             size = math.prod(len(v) for v in varied.values())
             shape = " x ".join(f"{len(v)} {n}" for n, v in varied.items()) or "1 configuration"
@@ -258,7 +299,7 @@ def plan(config, data) -> list[str]:
         if fixed:
             lines.append("fixed: " + ", ".join(f"{k}={format_value(v)}" for k, v in fixed.items()))
     else:
-        runs = len(experiment.PRESETS) + 2  # SGD, every preset, Adam
+        runs = len(PRESETS) + 2  # SGD, every preset, Adam
         lines.append(f"{task.name}: {runs} optimizers, {config.epochs} {unit}, seed {config.seed}")
     lines.append(f"data: {task.describe_data(data)}")
     return lines
@@ -392,7 +433,7 @@ def save_report(report, out_dir: str | os.PathLike, *, plots: bool = True) -> li
     try:
         if plots:
             try:
-                _plots(report, out, saved)
+                save_plots(report, out, saved)
             except Exception as err:
                 raise RuntimeError(
                     f"plotting failed ({type(err).__name__}: {err}); the results are saved in "
@@ -403,138 +444,3 @@ def save_report(report, out_dir: str | os.PathLike, *, plots: bool = True) -> li
             _remove([out / n for n in previous.get("files", []) if n not in saved])
             _write_run(out, previous.get("identity", {}), saved)
     return saved
-
-
-# --------------------------------------------------------------------------------------------
-# Plots (matplotlib's object-oriented API with the Agg canvas: no display, no global state).
-
-
-def _figure(figsize=(6.4, 4.0)):
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(f"the plots need matplotlib: {INSTALL_HINT}") from None
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig, path: Path, saved: list[str]) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    saved.append(path.name)
-
-
-def _legend_place(lines) -> str:
-    """matplotlib's "best" place, unless there are so many points that finding it is slow (it
-    warns then, and may take seconds): a fixed corner instead."""
-    points = sum(int(np.size(line)) for line in lines)
-    return "best" if points < 100_000 else "upper right"
-
-
-def _plot_curves(path, curves: Mapping[str, np.ndarray], xlabel, title, saved, *, x0, highlight):
-    """One line per curve; with ``highlight`` (labels, best first) the others are grey."""
-    fig = _figure() if highlight is None else _figure((8.4, 4.0))  # room for the legend
-    ax = fig.add_subplot()
-    curves = {k: np.asarray(c, dtype=np.float64) for k, c in curves.items()}
-    shown = list(curves) if highlight is None else list(highlight)
-    for label, curve in curves.items():
-        if label not in shown:
-            xs = np.arange(x0, x0 + len(curve))
-            ax.plot(xs, curve, color="0.75", linewidth=0.8, zorder=1, **_dot(curve))
-    for label in shown:
-        xs = np.arange(x0, x0 + len(curves[label]))
-        ax.plot(xs, curves[label], label=label, linewidth=1.6, zorder=2, **_dot(curves[label]))
-    values = np.concatenate([c.ravel() for c in curves.values()])
-    finite = values[np.isfinite(values)]
-    if finite.size and np.all(finite > 0):
-        ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("training loss")
-    ax.set_title(title, fontsize="medium")
-    if highlight is None:
-        ax.legend(fontsize="small", loc=_legend_place(curves.values()))
-    else:  # a sweep's many curves: the legend beside the axes, covering none of them
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    _save(fig, path, saved)
-    return fig
-
-
-def _dot(curve: np.ndarray) -> dict:
-    """A marker for a curve of one point (a run stopped after one epoch), which a line hides."""
-    return {"marker": "o", "markersize": 3} if np.isfinite(curve).sum() == 1 else {}
-
-
-def _plot_trajectories(path, problem, trajectories: Mapping[str, np.ndarray], title, saved):
-    from matplotlib.colors import LogNorm
-
-    X, Y, Z = problem.grid(200)
-    fig = _figure((6.4, 5.0))
-    ax = fig.add_subplot()
-    levels = np.geomspace(max(float(Z.min()), 1e-2), float(Z.max()), 20)
-    ax.contour(X, Y, Z, levels=levels, norm=LogNorm(), cmap="viridis", linewidths=0.7)
-    for label, traj in trajectories.items():
-        traj = np.asarray(traj, dtype=np.float64)
-        ax.plot(traj[:, 0], traj[:, 1], linewidth=1.5, label=label)
-    ax.plot(*problem.start, "ro", label="start")
-    ax.plot(*problem.minimum, "k*", markersize=10, label="minimum")
-    (x0, x1), (y0, y1) = problem.bounds
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.set_title(title, fontsize="medium")
-    ax.legend(fontsize="small", loc=_legend_place(trajectories.values()))
-    _save(fig, path, saved)
-
-
-def _plots(report, out: Path, saved: list[str]) -> None:
-    objective = report.problem is not None
-    xlabel, x0 = ("step", 0) if objective else ("epoch", 1)
-    name = report.task
-    if report.command == "train":
-        title = f"{name}: {report.optimizer}"
-        _plot_curves(out / "loss.png", report.curves, xlabel, title, saved, x0=x0, highlight=None)
-        if objective:
-            _plot_trajectories(out / "trajectory.png", report.problem, report.trajectories,
-                               title, saved)  # fmt: skip
-        return
-    if report.command == "compare":
-        title = f"{name}: SGD, RMSprop presets, Adam"
-        _plot_curves(out / "loss_curves.png", report.curves, xlabel, title, saved, x0=x0,
-                     highlight=None)  # fmt: skip
-        if objective:
-            _plot_trajectories(out / "trajectories.png", report.problem, report.trajectories,
-                               title, saved)  # fmt: skip
-        return
-    shown = report.highlight
-    title = f"{name}: training loss (best {len(shown)} in colour)"
-    if isinstance(report.sweep, rmsjax.PBTResult):  # labelled by member: values changed
-        title = f"{name}: training loss per member (best {len(shown)} in colour)\n"
-        title += "each trained under a schedule of hyperparameters: see pbt_schedules.png"
-    _plot_curves(out / "loss_curves.png", report.curves, xlabel, title, saved, x0=x0,
-                 highlight=shown)  # fmt: skip
-    metric, mode = report.json["metric"], report.json["mode"]
-    fig = _figure()
-    report.sweep.plot(metric, mode=mode, ax=fig.add_subplot())
-    fig.axes[0].set_title(f"{name}: {metric}", fontsize="medium")
-    varying = [n for n, v in report.sweep.space.axes.items() if len(set(map(repr, v))) > 1]
-    heatmap = len(varying) >= 2 and isinstance(report.sweep.space, rmsjax.Grid)  # sampled: points
-    _save(fig, out / ("heatmap.png" if heatmap else f"{metric}.png"), saved)
-    pbt = isinstance(report.sweep, rmsjax.PBTResult)
-    if getattr(report.sweep, "max_budget", 0):  # a search (halving, Optuna): did the budget do?
-        fig = _figure()
-        order = "rungs" if pbt else None  # the population trains together, epoch by epoch
-        tiebreak = report.json.get("tiebreak")  # the pick's tie-breaker, as the table ranks
-        tiebreak = None if tiebreak is None else tuple(tiebreak)
-        report.sweep.plot_history(metric, mode=mode, order=order, tiebreak=tiebreak,
-                                  unit="epoch", ax=fig.add_subplot())  # fmt: skip
-        fig.axes[0].set_title(f"{name}: {metric} of the search's pick so far", fontsize="medium")
-        _save(fig, out / "history.png", saved)
-    if pbt:  # the classic PBT picture (its own layout: no tight_layout)
-        report.sweep.plot_schedules(metric, unit="epoch", path=out / "pbt_schedules.png")
-        saved.append("pbt_schedules.png")
-    if objective:
-        _plot_trajectories(out / "trajectories.png", report.problem, report.trajectories,
-                           f"{name}: best {len(shown)} trajectories", saved)  # fmt: skip

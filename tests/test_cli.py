@@ -792,25 +792,25 @@ def test_the_train_line_of_every_kind_of_axis_is_true_or_absent(argv, printed, t
 
 def test_a_resumed_optuna_study_does_not_propose_its_trials_again(tmp_path):
     optuna = pytest.importorskip("optuna")
-    from rmsjax.experiment import run as run_module
+    from rmsjax.experiment import studies
 
     config = experiment.resolve(experiment.SweepConfig(task="xor", search="optuna", trials=3))
     space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
-    study = run_module._optuna_study(config, tmp_path)
+    study = studies.optuna_study(config, tmp_path)
     for _ in range(3):  # TPE's first trials are random draws from its seeded generator
         trial = study.ask(space)
         study.tell(trial, trial.params["x"])
     first = [t.params["x"] for t in study.trials]
-    resumed = run_module._optuna_study(config, tmp_path)
+    resumed = studies.optuna_study(config, tmp_path)
     assert resumed.ask(space).params["x"] not in first
 
 
 def test_two_runs_in_the_same_second_write_two_studies(tmp_path, monkeypatch):
     optuna = pytest.importorskip("optuna")
-    from rmsjax.experiment import run as run_module
+    from rmsjax.experiment import studies
 
     second = time.gmtime(0)
-    monkeypatch.setattr(run_module.time, "gmtime", lambda *a: second)  # both in one second
+    monkeypatch.setattr(studies.time, "gmtime", lambda *a: second)  # both in one second
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     config = experiment.resolve(experiment.SweepConfig(
         task="xor", search="random", trials=2, optuna_storage=url))  # fmt: skip
@@ -819,7 +819,7 @@ def test_two_runs_in_the_same_second_write_two_studies(tmp_path, monkeypatch):
     result = rmsjax.SweepResult(space=space, seeds=1,
                                 metrics={"test_accuracy": np.array([[0.5]])})  # fmt: skip
     # No resume folder (no run id): each run writes its own, time-stamped study.
-    names = {run_module._write_storage(config, tasks.get("xor"), result, None) for _ in range(2)}
+    names = {studies.write_storage(config, tasks.get("xor"), result, None) for _ in range(2)}
     assert len(names) == 2 and len(optuna.get_all_study_summaries(url)) == 2
 
 

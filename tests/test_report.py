@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rmsjax
-from rmsjax import experiment, report
+from rmsjax import experiment, report, report_plots
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +108,8 @@ def test_a_halving_report_draws_the_optimization_history(tmp_path):
 def test_loss_curves_of_one_epoch_show_as_markers(tmp_path):
     pytest.importorskip("matplotlib")
     curves = {"stopped": np.array([0.5, np.nan, np.nan]), "full": np.array([0.6, 0.4, 0.3])}
-    fig = report._plot_curves(tmp_path / "c.png", curves, "epoch", "t", [], x0=1,
-                              highlight=["full"])  # fmt: skip
+    fig = report_plots._plot_curves(tmp_path / "c.png", curves, "epoch", "t", [], x0=1,
+                                    highlight=["full"])  # fmt: skip
     stopped, full = fig.axes[0].lines
     assert np.isfinite(stopped.get_ydata()).sum() == 1 and stopped.get_marker() == "o"
     assert full.get_marker() in (None, "None", "")
@@ -130,8 +130,8 @@ def test_pbt_curves_are_labelled_by_member_and_none_hides_another(tmp_path):
 def test_a_sweeps_curve_legend_covers_no_curve(tmp_path):
     pytest.importorskip("matplotlib")
     curves = {f"lr={i}": np.linspace(1.0, 0.1 * (i + 1), 5) for i in range(6)}
-    fig = report._plot_curves(tmp_path / "c.png", curves, "epoch", "t", [], x0=1,
-                              highlight=list(curves))  # fmt: skip
+    fig = report_plots._plot_curves(tmp_path / "c.png", curves, "epoch", "t", [], x0=1,
+                                    highlight=list(curves))  # fmt: skip
     ax = fig.axes[0]
     renderer = fig.canvas.get_renderer()
     legend, frame = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)

@@ -155,7 +155,7 @@ def test_each_task_declares_the_tiebreak_of_its_metrics():
 
 def test_the_command_picks_by_the_tiebreak_says_so_and_records_it():
     from rmsjax import experiment
-    from rmsjax.experiment import run as run_mod
+    from rmsjax.experiment import sweep as sweep_mod
 
     # xor's test accuracy on its few points ties for these configurations.
     space = {"learning_rate": [0.01, 0.02, 0.03, 0.05], "decay": [0.9]}
@@ -169,14 +169,14 @@ def test_the_command_picks_by_the_tiebreak_says_so_and_records_it():
         rows[0]["config_id"]
         == min(tied, key=lambda r: (r["test_loss"], r["config_id"]))["config_id"]
     )
-    notes = run_mod._tie_notes(rows, metric, ("test_loss", "min"))
+    notes = sweep_mod._tie_notes(rows, metric, ("test_loss", "min"))
     assert len(tied) > 1  # configs 0 and 3 tie at 0.75; 3 has the lower test loss
     assert any("tie at" in n for n in result.notes) and "test_loss decided" in notes[0]
     fake = [
         {"diverged": False, "acc": 0.5, "loss": 0.2},
         {"diverged": False, "acc": 0.5, "loss": 0.3},
     ]
-    assert run_mod._tie_notes(fake, "acc", ("loss", "min")) == [
+    assert sweep_mod._tie_notes(fake, "acc", ("loss", "min")) == [
         "2 configurations tie at acc 0.5; loss decided (min)"
     ]
 

@@ -4,12 +4,13 @@ What the ``rmsjax`` command runs, as library functions a script or a notebook ca
 a config (:class:`TrainConfig`, :class:`SweepConfig`, :class:`CompareConfig`) names a task of
 :mod:`rmsjax.tasks`, an RMSprop preset (:data:`PRESETS`) and its hyperparameters (named as
 :func:`rmsjax.rmsprop` names them); :func:`resolve` fills what is not given from the task's
-defaults and checks every value; :func:`run_train`, :func:`run_sweep` and :func:`run_compare`
-return a :class:`Report` (headline metrics, tables, curves, the optimizer's description and the
-JSON that ``metrics.json`` holds). Nothing here prints or writes files, except a sweep's resume
-folder when asked for one; :mod:`rmsjax.report` prints and saves a report. :func:`parse_values`
-and :func:`parse_hparam` read values written as text (``1e-4:1e-2:8``, ``none,0.9``,
-``false,true``), as the command line's flags give them.
+defaults and checks every value, and :func:`prepare` resolves it once into the :class:`Plan`
+its run reads; :func:`run_train`, :func:`run_sweep` and :func:`run_compare` (given a config or
+its plan) return a :class:`~rmsjax.report.Report` (headline metrics, tables, curves, the
+optimizer's description and the JSON that ``metrics.json`` holds). Nothing here prints or
+writes files, except a sweep's resume folder when asked for one; :mod:`rmsjax.report` prints
+and saves a report. :func:`parse_values` and :func:`parse_hparam` read values written as text
+(``1e-4:1e-2:8``, ``none,0.9``, ``false,true``), as the command line's flags give them.
 
 >>> from rmsjax import experiment
 >>> config = experiment.resolve(experiment.TrainConfig("quadratic", hparams={"momentum": 0.5}))
@@ -21,11 +22,16 @@ and :func:`parse_hparam` read values written as text (``1e-4:1e-2:8``, ``none,0.
 >>> report.metrics["loss"] < 1e-3
 True
 
-The package is two modules: :mod:`rmsjax.experiment.config` (the configs, reading text,
-:func:`resolve`, :func:`load_data`) and :mod:`rmsjax.experiment.run` (the runs and their
-:class:`Report`); every name is importable from ``rmsjax.experiment``. Parameters flow one way:
-the command line builds a config, :func:`resolve` completes it from the task once, and the runs
-pass its values down to the task (:mod:`rmsjax.tasks`) and the engine (``rmsjax.sweep``...).
+The package is a module for the configs (:mod:`rmsjax.experiment.config`: reading text,
+:func:`resolve`), one for the plan (:mod:`rmsjax.experiment.plan`: :func:`prepare`,
+:func:`load_data`) and one per command, each with its report
+(:mod:`~rmsjax.experiment.train`, :mod:`~rmsjax.experiment.sweep`, whose Optuna studies are in
+:mod:`~rmsjax.experiment.studies`, and :mod:`~rmsjax.experiment.compare`), beside what they share
+(:mod:`~rmsjax.experiment.common`); every name is importable from ``rmsjax.experiment``,
+:class:`Report` (of :mod:`rmsjax.report`) included. Parameters flow one way:
+the command line builds a config, :func:`prepare` completes it from the task once (into a
+:class:`Plan`), and the runs pass its values down to the task (:mod:`rmsjax.tasks`) and the
+engine (``rmsjax.sweep``...).
 
 The training loss of the last epoch is ``loss`` in every report and ranking (``final_loss``,
 its older name, is still accepted as a sweep's ``metric``).
@@ -38,6 +44,7 @@ took no part in the choice. A plain sweep's report (no halving, no Optuna) ends 
 bit (:attr:`TrainConfig.sweep_run`).
 """
 
+from rmsjax.experiment.compare import run_compare
 from rmsjax.experiment.config import (
     METRIC_ALIASES,
     SEARCHES,
@@ -45,13 +52,15 @@ from rmsjax.experiment.config import (
     OptionError,
     SweepConfig,
     TrainConfig,
-    load_data,
     parse_hparam,
     parse_values,
     resolve,
 )
-from rmsjax.experiment.run import Report, make_trainer, run_compare, run_sweep, run_train
+from rmsjax.experiment.plan import Plan, load_data, prepare
+from rmsjax.experiment.sweep import make_trainer, run_sweep
+from rmsjax.experiment.train import run_train
 from rmsjax.presets import DESCRIPTIONS, HPARAMS, NU_DTYPES, PRESETS, Preset, get_preset
+from rmsjax.report import Report
 
 __all__ = [
     "DESCRIPTIONS",
@@ -62,6 +71,7 @@ __all__ = [
     "SEARCHES",
     "CompareConfig",
     "OptionError",
+    "Plan",
     "Preset",
     "Report",
     "SweepConfig",
@@ -71,6 +81,7 @@ __all__ = [
     "make_trainer",
     "parse_hparam",
     "parse_values",
+    "prepare",
     "resolve",
     "run_compare",
     "run_sweep",

@@ -3,19 +3,17 @@
 :class:`TrainConfig`, :class:`SweepConfig` and :class:`CompareConfig` name a task, a preset and
 its hyperparameters; :func:`resolve` fills what is not given from the task and checks every
 value; :func:`parse_values` and :func:`parse_hparam` read values written as text (the command
-line's flags); :func:`load_data` loads a config's data.
+line's flags). :mod:`rmsjax.experiment.plan` turns a resolved config into what its run reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -65,6 +63,7 @@ class TrainConfig:
         its best row.
     """
 
+    command: ClassVar[str] = "train"  # the command that runs it (not a field)
     task: str
     preset: str = "rmsjax"
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -120,6 +119,7 @@ class SweepConfig:
         written again.
     """
 
+    command: ClassVar[str] = "sweep"  # the command that runs it (not a field)
     task: str
     preset: str = "rmsjax"
     space: Mapping[str, Sequence[Any]] = dataclasses.field(default_factory=dict)
@@ -152,6 +152,7 @@ class CompareConfig:
       adam_learning_rate: None: the RMSprop learning rate.
     """
 
+    command: ClassVar[str] = "compare"  # the command that runs it (not a field)
     task: str
     hparams: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     sgd_learning_rate: float | None = None
@@ -475,30 +476,3 @@ def _check_pbt_space(space: Mapping[str, Any]) -> None:
                 f"`{name}` {values!r} is compiled into the program: give it one value, leave "
                 "it out, or use another search"
             )
-
-
-# --------------------------------------------------------------------------------------------
-# Data.
-
-
-def load_data(config) -> Any:
-    """The data of ``config.task`` (from ``config.data_dir`` where the task reads files); for a
-    sweep (or a train config with ``sweep_run``) with the task's validation split held out
-    (:meth:`rmsjax.tasks.Task.sweep_data`).
-
-    Raises FileNotFoundError for a missing folder or files, RuntimeError when
-    tensorflow-datasets cannot provide the data; both say what to pass instead.
-    """
-    task = tasks.get(config.task)
-    data_dir = config.data_dir if task.needs_data_dir else None
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise FileNotFoundError(f"`data_dir` {str(data_dir)!r} is not a directory")
-    absl = logging.getLogger("absl")  # tensorflow-datasets logs its fallbacks as warnings
-    level = absl.level
-    absl.setLevel(logging.ERROR)
-    try:
-        data = task.load(data_dir)
-    finally:
-        absl.setLevel(level)
-    swept = isinstance(config, SweepConfig) or getattr(config, "sweep_run", None) is not None
-    return task.sweep_data(data) if swept else data
