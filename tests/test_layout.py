@@ -1,4 +1,5 @@
-"""The package's layout: no module of rmsjax/ reaches into another's private names.
+"""The package's layout: no module of rmsjax/ reaches into another's private names, and none
+is over 500 lines or holds a class over 300 (a module one idea, a class one role).
 
 A private name (``_name``) belongs to its module. One another module needs is made public inside
 the package (without an underscore; rmsjax/__init__.py still exports only the API) or moved to
@@ -7,6 +8,7 @@ fine: only names inside another module count.
 """
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,3 +129,45 @@ def test_the_check_sees_each_way_of_reaching_a_private_name():
         ("rmsjax._engine.spaces", "_four"),
         ("rmsjax._engine.store", "_three"),
     ]
+
+
+# Sizes: a module holds one idea, a class one role (issue 24's limits).
+
+MODULE_LINES, CLASS_LINES = 500, 300
+
+
+def sizes() -> tuple[list[str], list[str]]:
+    """The modules of rmsjax/ over `MODULE_LINES` lines and the classes over `CLASS_LINES`."""
+    modules, classes = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        lines = text.count("\n")
+        if lines > MODULE_LINES:
+            modules.append(f"{path.relative_to(ROOT)}: {lines} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                length = node.end_lineno - first + 1
+                if length > CLASS_LINES:
+                    classes.append(f"{path.relative_to(ROOT)}: class {node.name}, {length} lines")
+    return modules, classes
+
+
+def test_no_module_over_500_lines_and_no_class_over_300():
+    modules, classes = sizes()
+    assert not modules and not classes, "split by idea (see CONTRIBUTING's layout):\n" + "\n".join(
+        modules + classes
+    )
+
+
+def test_the_size_check_counts_decorators_and_sees_a_long_class(tmp_path, monkeypatch):
+    # A class of 301 lines counted from its decorator, and a module of 501 lines, are reported.
+    package = tmp_path / "rmsjax"
+    package.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(299))
+    (package / "long.py").write_text(f"@decorator\nclass Long:\n{body}\n" + "\n" * 200)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
+    modules, classes = sizes()
+    assert modules == ["rmsjax/long.py: 501 lines"]
+    assert classes == ["rmsjax/long.py: class Long, 301 lines"]
