@@ -859,7 +859,9 @@ def test_sweep_writes_its_result_to_an_optuna_storage(tmp_path, capsys):
     study = optuna.load_study(study_name=summary.study_name, storage=url)
     rows = _rows(tmp_path / "out")
     assert len(study.trials) == len(rows) == 6
-    states = [t.state.name for t in study.trials]
+    # Written as they finished (pruned ones at their rung first), so in id order by their tag.
+    trials = sorted(study.trials, key=lambda t: t.user_attrs["rmsjax_config"])
+    states = [t.state.name for t in trials]
     assert states == ["PRUNED" if r["pruned"] == "True" else "COMPLETE" for r in rows]
     assert study.direction.name == "MAXIMIZE" and study.metric_names == ["test_accuracy"]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -871,6 +873,46 @@ def test_sweep_writes_its_result_to_an_optuna_storage(tmp_path, capsys):
     assert metrics["best_config_id"] in best_ids
     assert metrics["optuna_study"] == summary.study_name
     assert_png(tmp_path / "out" / "history.png")
+
+
+def test_the_optuna_storage_shows_each_configuration_as_it_finishes(tmp_path, capsys, monkeypatch):
+    """Issue 23: each configuration is in the storage when it finishes, with its own start and
+    end times; after a Ctrl-C the rerun adds only what is missing, nothing twice."""
+    optuna = pytest.importorskip("optuna")
+    from rmsjax._engine.pool import Pool
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    argv = ["sweep", "digits", "--search", "random", "--trials", 9, "--halving", 3, "--epochs", 9]
+    argv += ["--optuna-storage", url, "--out", tmp_path / "out", "--no-progress"]
+    seen, step = [], Pool.step
+
+    def counted(pool):  # the trials another reader of the storage sees before each unit
+        summaries = optuna.get_all_study_summaries(url)
+        seen.append(summaries[0].n_trials if summaries else 0)
+        if stop[0] is not None and len(seen) > stop[0]:
+            raise KeyboardInterrupt
+        return step(pool)
+
+    stop = [6]  # Ctrl-C at the 7th step of the pool: rung 1 is over (9 runs, 2 slots), 3 is not
+    monkeypatch.setattr(Pool, "step", counted)
+    code, out, err = run(argv, capsys)
+    assert code != 0 and "KeyboardInterrupt" not in err  # the command's own message
+    (summary,) = optuna.get_all_study_summaries(url)
+    study = optuna.load_study(study_name=summary.study_name, storage=url)
+    before = {t.user_attrs["rmsjax_config"]: t for t in study.trials}
+    assert 0 < len(before) < 9 and seen[-1] == len(before)  # written while it ran
+    assert all(t.state.name == "PRUNED" for t in before.values())  # those that stopped at 1
+    stop[0] = None
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    study = optuna.load_study(study_name=summary.study_name, storage=url)
+    configs = [t.user_attrs["rmsjax_config"] for t in study.trials]
+    assert sorted(configs) == list(range(9))  # none lost, none twice
+    for t in study.trials:
+        assert t.datetime_start < t.datetime_complete
+        if t.user_attrs["rmsjax_config"] in before:  # kept as the first run wrote it
+            assert t.datetime_complete == before[t.user_attrs["rmsjax_config"]].datetime_complete
+    assert len({t.datetime_complete for t in study.trials}) > 1
 
 
 def test_sweep_refuses_an_optuna_storage_that_is_not_a_url(tmp_path, capsys):

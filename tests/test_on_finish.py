@@ -85,17 +85,15 @@ def test_on_finish_must_be_a_function():
 
 
 def test_each_finished_configuration_is_an_optuna_trial_with_its_times(tmp_path):
-    """optuna_export.finished_trial: what to_optuna writes for the configuration, with the real
-    start and end times, added to a real storage while the search runs."""
+    """Finished.to_optuna: what to_optuna writes for the configuration, with the real start and
+    end times, added to a real storage while the search runs."""
     optuna = pytest.importorskip("optuna")
-    from rmsjax._engine.optuna_export import finished_trial
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="minimize")
     counts = []
 
     def write(finished):
-        study.add_trial(finished_trial(finished, "loss", SPACE.distributions, 4))
+        study.add_trial(finished.to_optuna("loss", SPACE.distributions))
         counts.append(len(optuna.load_study(study_name=study.study_name,
                                             storage=study._storage).trials))  # fmt: skip
 

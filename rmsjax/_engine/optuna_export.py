@@ -56,23 +56,28 @@ def to_optuna(result, study, metric=None, mode=None, space=None):
     return study.trials[-len(trials) :] if trials else []
 
 
-def finished_trial(finished, metric: str, distributions: dict, budget: int | None):
-    """The trial `to_optuna` would write for configuration ``finished`` (an `rmsjax.Finished`)
-    of a search that trains ``budget`` units (None: a train_fn's whole run), with its real start
-    and end times: for writing each configuration into a study as it finishes.
+def finished_trial(finished, metric: str, distributions: dict):
+    """The trial `to_optuna` would write for configuration ``finished`` (an `rmsjax.Finished`),
+    with its real start and end times: for writing each configuration into a study as it
+    finishes.
     ``distributions``: axis name -> what `to_optuna`'s ``space`` takes (an rmsjax distribution,
     a list of values) or an Optuna distribution."""
     import datetime
 
-    import optuna
-
+    try:
+        import optuna
+    except ImportError as e:
+        raise ImportError("Finished.to_optuna needs Optuna: pip install optuna") from e
+    if metric not in finished.metrics:
+        raise ValueError(f"`metric` {metric!r} is not a metric of this configuration, which has "
+                         f"{sorted(finished.metrics)}")  # fmt: skip
     values = np.asarray(finished.metrics[metric], np.float64)
     diverged = any(
         np.issubdtype(v.dtype, np.inexact) and not np.isfinite(v).all()
         for v in finished.metrics.values() if np.ndim(v) == 1
     )  # fmt: skip
     value = float(values.mean()) if not diverged else float("nan")
-    stopped = finished.pruned or (budget is not None and (finished.units or 0) < budget)
+    stopped = finished.pruned  # a run that stops before the budget is pruned
     curve = finished.metrics.get(f"{metric}_curve")
     row = None if curve is None else np.asarray(curve, np.float64).mean(axis=0)
     dists = {n: distribution(n, d, "finished_trial").to_optuna()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -29,6 +29,31 @@ class Finished:
     pruned: bool  # stopped early by its search
     started: float  # when it started training in this call (time.time())
     finished: float  # when it finished (time.time())
+
+    def to_optuna(self, metric: str, space: Mapping[str, Any]):
+        """This configuration as the Optuna trial `SweepResult.to_optuna` writes for it (state,
+        ``metric``'s mean over seeds, its curve as intermediate values, ``rmsjax_config`` and
+        ``rmsjax_units``), with its real start and end times: add it with ``study.add_trial``
+        as each configuration finishes and optuna-dashboard shows the search as it runs.
+        ``space``: axis name -> its distribution or list of values, as searched (Optuna's
+        distributions too). Needs Optuna.
+
+        >>> import jax, jax.numpy as jnp, optuna, rmsjax
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> study = optuna.create_study()
+        >>> space = {"lr": [0.1, 0.5]}
+        >>> trainer = rmsjax.Trainer(
+        ...     init=lambda hp, key: jnp.float32(1.0),
+        ...     advance=lambda w, hp, key: (w * (1 - hp["lr"]), {"w": w * (1 - hp["lr"])}))
+        >>> _ = rmsjax.sweep(trainer, rmsjax.grid(**space), key=jax.random.key(0), budget=2,
+        ...                  progress=False,
+        ...                  on_finish=lambda f: study.add_trial(f.to_optuna("w", space)))
+        >>> [(t.params["lr"], round(t.value, 2)) for t in study.trials]
+        [(0.1, 0.81), (0.5, 0.25)]
+        """
+        from rmsjax._engine.optuna_export import finished_trial  # imports Optuna when used
+
+        return finished_trial(self, metric, space)
 
 
 # The record of results.

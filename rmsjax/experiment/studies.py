@@ -56,31 +56,32 @@ def run_id(resume: Path | None) -> str | None:
     return json.loads(manifest.read_text()).get("run_id")
 
 
-def write_storage(config: SweepConfig, task, result, run_id: str | None) -> str | None:
-    """Writes ``result`` into study ``config.study_name`` (default named after the run) of
-    ``config.optuna_storage``: only the trials it lacks (tagged ``rmsjax_run`` and
-    ``rmsjax_config``), creating the study with its first trial. Returns the study's name, or
-    None when there was nothing to write and no study."""
+def study_name(config: SweepConfig, task, run_id: str | None) -> str:
+    """``config.study_name``, else a name after the run: ``rmsjax TASK SEARCH RUN_ID`` (without
+    a resume folder, a time stamp instead of the run id: such a run cannot be continued)."""
+    how = config.search + (f" halving {config.halving}" if config.halving is not None else "")
+    if config.study_name is not None:
+        return config.study_name
+    if run_id is not None:
+        return f"rmsjax {task.name} {how} {run_id}"
+    stamp = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} {secrets.token_hex(3)}"
+    return f"rmsjax {task.name} {how} {stamp}"
+
+
+def open_study(config: SweepConfig, task, name: str, run_id: str | None, create: bool):
+    """Study ``name`` of ``config.optuna_storage`` (created, with the run's metric name and
+    options, where ``create`` and it is missing; else None) and the configuration ids of this
+    run's trials it holds. A study of the other direction is refused."""
     import warnings
 
     import optuna  # resolve() checked that it is installed
 
-    how = config.search + (f" halving {config.halving}" if config.halving is not None else "")
-    name = config.study_name
-    if name is None and run_id is not None:
-        name = f"rmsjax {task.name} {how} {run_id}"
-    elif name is None:  # no resume folder: the run cannot be continued, its own study
-        stamp = f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} {secrets.token_hex(3)}"
-        name = f"rmsjax {task.name} {how} {stamp}"
     direction = "maximize" if config.mode == "max" else "minimize"
-    staging = optuna.create_study(direction=direction)  # in memory, to build the trials
-    result.to_optuna(staging, config.metric, config.mode, space=config.space)
     storage = config.optuna_storage
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         study = None
-    written = set()
     if study is not None:
         if study.direction.name != direction.upper():
             raise ValueError(
@@ -89,6 +90,32 @@ def write_storage(config: SweepConfig, task, result, run_id: str | None) -> str 
             )
         written = {t.user_attrs.get("rmsjax_config") for t in study.trials
                    if t.user_attrs.get("rmsjax_run") == run_id}  # fmt: skip
+        return study, written
+    if not create:
+        return None, set()
+    study = optuna.create_study(storage=storage, study_name=name, direction=direction,
+                                load_if_exists=True)  # fmt: skip
+    with warnings.catch_warnings():  # experimental in Optuna: the dashboard shows the name
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([config.metric])
+    study.set_user_attr("rmsjax", {"task": task.name, "preset": config.preset,
+                                   "epochs": config.epochs, "seed": config.seed})  # fmt: skip
+    return study, set()
+
+
+def write_storage(config: SweepConfig, task, result, run_id: str | None,
+                  name: str | None = None) -> str | None:  # fmt: skip
+    """Writes ``result`` into study ``name`` (default `study_name`) of
+    ``config.optuna_storage``: only the trials it lacks (tagged ``rmsjax_run`` and
+    ``rmsjax_config``), creating the study with its first trial. Returns the study's name, or
+    None when there was nothing to write and no study."""
+    import optuna  # resolve() checked that it is installed
+
+    name = study_name(config, task, run_id) if name is None else name
+    direction = "maximize" if config.mode == "max" else "minimize"
+    staging = optuna.create_study(direction=direction)  # in memory, to build the trials
+    result.to_optuna(staging, config.metric, config.mode, space=config.space)
+    study, written = open_study(config, task, name, run_id, create=False)
     tag = {} if run_id is None else {"rmsjax_run": run_id}
     new = [optuna.trial.create_trial(
         state=t.state, value=t.value, params=t.params, distributions=t.distributions,
@@ -97,12 +124,41 @@ def write_storage(config: SweepConfig, task, result, run_id: str | None) -> str 
     if study is None:
         if not new:
             return None
-        study = optuna.create_study(storage=storage, study_name=name, direction=direction,
-                                    load_if_exists=True)  # fmt: skip
-        with warnings.catch_warnings():  # experimental in Optuna: the dashboard shows the name
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([config.metric])
-        study.set_user_attr("rmsjax", {"task": task.name, "preset": config.preset,
-                                       "epochs": config.epochs, "seed": config.seed})  # fmt: skip
+        study, _ = open_study(config, task, name, run_id, create=True)
     study.add_trials(new)
     return name
+
+
+class LiveStudy:
+    """``config.optuna_storage``'s study, written while the search runs: `write` (the search's
+    ``on_finish``) adds each configuration as a trial the moment it finishes (pruned ones at
+    their rung), with its real start and end times, so that optuna-dashboard shows the search
+    progress; `finish` adds what the study still lacks of the result (configurations loaded
+    from the resume folder that an earlier run did not write). Trials carry ``rmsjax_run`` (the
+    resume folder's run id) and ``rmsjax_config``, so none is written twice, and the study is
+    created with its first trial: a run stopped before any configuration finished leaves
+    none."""
+
+    def __init__(self, config: SweepConfig, task, resume: Path | None):
+        self.config, self.task, self.resume = config, task, resume
+        self.name: str | None = None
+        self.study = None
+        self.written: set = set()
+
+    def write(self, finished) -> None:
+        here = run_id(self.resume)  # in the manifest before the first configuration finishes
+        if self.study is None:
+            self.name = study_name(self.config, self.task, here)
+            self.study, self.written = open_study(self.config, self.task, self.name, here, True)
+        if finished.config_id in self.written:
+            return
+        trial = finished.to_optuna(self.config.metric, self.config.space)
+        if here is not None:
+            trial.user_attrs["rmsjax_run"] = here
+        self.study.add_trial(trial)
+        self.written.add(finished.config_id)
+
+    def finish(self, result) -> str | None:
+        """Writes what the study lacks of ``result``; its name, or None when there was nothing
+        to write and no study."""
+        return write_storage(self.config, self.task, result, run_id(self.resume), self.name)

@@ -86,11 +86,12 @@ def _throughput(task, data, config, result, seconds: float) -> dict:
     return {"examples_per_second": work * per_unit / seconds if seconds else 0.0}
 
 
-def _search(plan: Plan, data, metadata, progress):
-    """Run the plan's search and return its `SweepResult`."""
+def _search(plan: Plan, data, metadata, progress, on_finish=None):
+    """Run the plan's search and return its `SweepResult` (``on_finish``: see `rmsjax.sweep`)."""
     config, task, resume = plan.config, plan.task, plan.folder
     key = jax.random.key(config.seed)
-    common = {"seeds": config.seeds, "out_dir": resume, "metadata": metadata, "progress": progress}
+    common = {"seeds": config.seeds, "out_dir": resume, "metadata": metadata, "progress": progress,
+              "on_finish": on_finish}  # fmt: skip
     if plan.staged:
         fn = task.make_trainer(
             data, budget=config.epochs, batch_size=config.batch_size, preset=plan.preset
@@ -162,14 +163,16 @@ def run_sweep(config: SweepConfig | Plan, data: Any = None, *, progress: bool = 
             f"{resume} holds chunks from an older rmsjax (its options are in cli-options.json, "
             "which this version no longer reads); delete that folder or resume elsewhere"
         )
-    if config.optuna_storage is not None:
+    live = None
+    if config.optuna_storage is not None:  # each configuration as it finishes, for the dashboard
         studies.check_storage(config)
+        live = studies.LiveStudy(config, task, resume)
     start = time.perf_counter()
-    result = _search(plan, data, metadata, progress)
+    result = _search(plan, data, metadata, progress, None if live is None else live.write)
     seconds = time.perf_counter() - start
     report = _sweep_report(plan, data, result, seconds, source)
-    if config.optuna_storage is not None:  # one trial per configuration, for optuna-dashboard
-        name = studies.write_storage(config, task, result, studies.run_id(resume))
+    if live is not None:  # and what the storage still lacks: configurations loaded from resume
+        name = live.finish(result)
         if name is not None:
             report.notes.append(f"written to the Optuna storage as study {name!r}")
             report.json["optuna_study"] = name
