@@ -1,10 +1,8 @@
-"""Small helpers every engine module shares: argument checks, axis dtypes, grouping, progress."""
+"""Small helpers every engine module shares: argument checks, axis dtypes, grouping."""
 
 from __future__ import annotations
 
-import contextlib
 import numbers
-from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -131,22 +129,6 @@ def groups(space) -> dict[tuple, list[int]]:
     for config_id, config in enumerate(space):
         out.setdefault(tuple(config[a] for a in space.static_axes), []).append(config_id)
     return out
-
-
-@contextlib.contextmanager
-def progress_bar(total: int, progress: bool, desc: str, unit: str = "config") -> Iterator[Any]:
-    """A tqdm bar over ``total`` configurations (or other ``unit``s), or None when there is
-    nothing to show."""
-    if not (total and progress and jax.process_index() == 0):
-        yield None
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit=unit, desc=desc)
-    try:
-        yield bar
-    finally:
-        bar.close()
 
 
 def fixed_width(width: int | str | None, n: int, n_devices: int) -> int | None:

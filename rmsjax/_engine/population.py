@@ -26,6 +26,7 @@ from rmsjax._engine import checks, driver, program, staged
 from rmsjax._engine.distributions import Choice, IntUniform, LogUniform, Uniform
 from rmsjax._engine.halving import score
 from rmsjax._engine.pool import Paused, Pool, key_data, trace_trainer
+from rmsjax._engine.progress import progress_bar
 from rmsjax._engine.record import StagedRecord
 from rmsjax._engine.spaces import Configs, Sample
 from rmsjax._engine.store import open_store
@@ -262,7 +263,7 @@ def sweep_pbt(trainer, space, *, key, budget, seeds, chunk_size, devices, out_di
     todo = sum(budget for ids in groups.values() if not record.done[ids].all())
     slots = {}
     resumed = np.where(record.done, budget, 0)
-    with checks.progress_bar(todo, progress, "pbt", unit="unit") as bar:
+    with progress_bar(todo, progress, "pbt", unit="unit") as bar:
         for static_values, ids in groups.items():
             slots.update({m: i for i, m in enumerate(ids)})
             if record.done[ids].all():

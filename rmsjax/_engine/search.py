@@ -20,6 +20,7 @@ import numpy as np
 
 from rmsjax._engine import checks, driver, program
 from rmsjax._engine.pool import Pool, auto_width, trace_trainer
+from rmsjax._engine.progress import progress_bar
 from rmsjax._engine.record import StagedRecord, StagedResult
 from rmsjax._engine.spaces import Choice, Configs, IntUniform, distribution
 from rmsjax._engine.store import Store, check_metadata, open_store, run_fields
@@ -365,7 +366,7 @@ class _Search:
         pool = Pool(self.traced, self.dtypes, self.key, self.seeds, width, devices)
         optuna_dists = {name: d.to_optuna() for name, d in self.dists.items()}
         run_id = None if store is None else store.run_id
-        with checks.progress_bar(len(ids), progress, "optuna_search") as bar:
+        with progress_bar(len(ids), progress, "optuna_search") as bar:
 
             def finish(config_id, units, pruned, number, params):
                 hp = {f"_hp_{n}": v for n, v in params.items()}

@@ -19,6 +19,7 @@ import numpy as np
 from rmsjax._engine import checks, driver, program
 from rmsjax._engine.halving import Halving, Stage, promote, rung_scores
 from rmsjax._engine.pool import Paused, Pool, auto_width, trace_trainer
+from rmsjax._engine.progress import progress_bar
 from rmsjax._engine.record import StagedRecord, StagedResult, load_paused, save_paused
 from rmsjax._engine.store import open_store, run_fields
 
@@ -46,7 +47,7 @@ def sweep_trainer(trainer, space, *, key, budget, seeds, chunk_size, devices, ou
     for static_values, ids in groups.items():  # traced even when finished: checked
         run.trace(static_values, ids, record, store)
     total = int((~record.done).sum())
-    with checks.progress_bar(total, progress, "sweep") as bar:
+    with progress_bar(total, progress, "sweep") as bar:
 
         def finish(config_id, units, pruned):
             record.finish(config_id, units, pruned, store)

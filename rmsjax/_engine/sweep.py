@@ -24,6 +24,7 @@ from rmsjax._engine import checks, population, program, staged
 from rmsjax._engine.halving import Halving
 from rmsjax._engine.pool import compiling
 from rmsjax._engine.population import PBT
+from rmsjax._engine.progress import progress_bar
 from rmsjax._engine.record import Finished
 from rmsjax._engine.results import SweepResult
 from rmsjax._engine.spaces import Configs, Grid, grid
@@ -218,7 +219,7 @@ def sweep(
     groups = [_trace_group(context, static, ids) for static, ids in checks.groups(space).items()]
     state = _State.start(context, groups)
     loaded = state.done.copy()
-    with checks.progress_bar(int((~state.done).sum()), progress, "sweep") as bar:
+    with progress_bar(int((~state.done).sum()), progress, "sweep") as bar:
         for group in groups:
             if not state.done[group.ids].all():
                 _run_group(context, state, group, bar)
