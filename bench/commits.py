@@ -11,6 +11,12 @@ all alike; the ratio head / base is the median over rounds, printed beside the A
 
     python bench/commits.py --base 8329294             # 3 rounds, every search
     python bench/commits.py --base HEAD~1 --small      # smoke test: 1 round, small searches
+    python bench/commits.py --paths                    # this checkout's two paths of a grid
+
+``--paths`` answers another question, in this checkout alone: is a grid faster as a train_fn's
+whole budget in chunks (``grid``) than as a `Trainer` in the slot pool (``grid_pool``, the same
+configurations, epochs and key)? The round is grid, pool, grid again (the A/A pair), forward
+then backward; written to ``bench/results/grid_paths.json`` (or ``--json``).
 
 Writes ``bench/results/commits.json`` (or ``--json``) with the command, machine, versions and
 per-round seconds.
@@ -56,6 +62,8 @@ else:
 start = time.perf_counter()
 if search == "grid":
     rmsjax.sweep(fn, space, key=key, progress=False)
+elif search == "grid_pool":  # the same configurations, epochs and key in the slot pool
+    rmsjax.sweep(fn, space, key=key, budget=epochs, progress=False)
 elif search == "halving":
     rmsjax.sweep(fn, space, key=key, budget=epochs, progress=False,
                  halving=rmsjax.halving("val_accuracy", mode="max", eta=3))
@@ -106,7 +114,12 @@ def worktree(revision: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", required=True, help="the git revision to compare with")
+    parser.add_argument("--base", help="the git revision to compare with")
+    parser.add_argument(
+        "--paths",
+        action="store_true",
+        help="instead: a grid as a train_fn against the same grid in the pool",
+    )
     parser.add_argument("--searches", default=",".join(SEARCHES),
                         help=f"comma-separated, of {', '.join(SEARCHES)}")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=3)
@@ -120,6 +133,10 @@ def main() -> None:
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
     n, epochs, rounds = (4, 2, 1) if args.small else (27, 9, args.rounds)
+    if args.paths:
+        return paths(args, n, epochs, rounds)
+    if args.base is None:
+        parser.error("--base REVISION is required (or --paths)")
     base_commit = subprocess.run(["git", "rev-parse", args.base], cwd=ROOT, capture_output=True,
                                  text=True, check=True).stdout.strip()  # fmt: skip
     record = _record.Record("commits", sys.argv[1:])
@@ -144,6 +161,28 @@ def main() -> None:
     record.data = {"base": base_commit, "base_tree": str(base), "configurations": n,
                    "epochs": epochs, "rounds": rounds, "searches": table}  # fmt: skip
     record.write(args.json or _record.default_path("commits"))
+
+
+def paths(args, n: int, epochs: int, rounds: int) -> None:
+    """``--paths``: this checkout's grid as a train_fn against the same grid in the pool."""
+    record = _record.Record("grid_paths", sys.argv[1:])
+    with record.printing():
+        print("machine:", _machine.describe())
+        print(f"this checkout; a digits grid of {n} configurations x {epochs} epochs, {rounds} "
+              "round(s), each sample a fresh process (cold)")  # fmt: skip
+        measures = {"train_fn": measure(ROOT, "grid", n, epochs),
+                    "pool": measure(ROOT, "grid_pool", n, epochs),
+                    "train_fn (A/A)": measure(ROOT, "grid", n, epochs)}  # fmt: skip
+        samples = _harness.abba(measures, rounds)
+        spread = _harness.Spread.of(_harness.round_ratios(samples, "train_fn (A/A)", "train_fn"))
+        value = _harness.ratio(samples, "pool", "train_fn")
+        print(f"pool / train_fn {value:.3f} (A/A interval {spread}): {spread.judge(value)}; "
+              f"seconds train_fn {', '.join(f'{s:.2f}' for s in samples['train_fn'])}, pool "
+              f"{', '.join(f'{s:.2f}' for s in samples['pool'])}")  # fmt: skip
+    record.data = {"configurations": n, "epochs": epochs, "rounds": rounds, "seconds": samples,
+                   "pool_over_train_fn": value, "aa_low": spread.low,
+                   "aa_high": spread.high}  # fmt: skip
+    record.write(args.json or _record.default_path("grid_paths"))
 
 
 if __name__ == "__main__":
