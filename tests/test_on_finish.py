@@ -144,3 +144,13 @@ def test_optuna_search_reports_each_trial_before_telling_it():
     for i, (f, finished_before) in enumerate(told):
         assert finished_before == i  # reported before the study was told of it
         assert f.hparams == result.space[f.config_id] and f.units == result.budget[f.config_id]
+
+
+def test_finished_to_optuna_names_a_wrong_metric_or_axis():
+    pytest.importorskip("optuna")
+    seen = []
+    rmsjax.sweep(TRAINER, SPACE, key=KEY, budget=2, progress=False, on_finish=seen.append)
+    with pytest.raises(ValueError, match="`metric` 'nope' is not a metric of this configuration"):
+        seen[0].to_optuna("nope", SPACE.distributions)
+    with pytest.raises(ValueError, match=r"`space` names axes \['lr'\] that configuration"):
+        seen[0].to_optuna("loss", {"lr": [0.1]})

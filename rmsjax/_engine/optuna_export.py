@@ -83,6 +83,12 @@ def finished_trial(finished, metric: str, distributions: dict):
     dists = {n: distribution(n, d, "finished_trial").to_optuna()
              if not isinstance(d, optuna.distributions.BaseDistribution) else d
              for n, d in distributions.items()}  # fmt: skip
+    unknown = sorted(set(dists) - set(finished.hparams))
+    if unknown:
+        raise ValueError(
+            f"`space` names axes {unknown} that configuration {finished.config_id} does not "
+            f"have; its hyperparameters are {sorted(finished.hparams)}"
+        )
     params = {n: finished.hparams[n] for n in dists}
     trial = _trial(optuna, finished.config_id, params, value, diverged or np.isnan(value),
                    stopped, row, finished.units, dists)  # fmt: skip
